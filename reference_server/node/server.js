@@ -1,0 +1,560 @@
+#!/usr/bin/env node
+// wsbench Node twin: the event contract of docs/events.md on the official socket.io 4.8 Server,
+// plus a pure Engine.IO echo endpoint at /engine.io/. Faults are not implemented here.
+"use strict";
+
+const http = require("node:http");
+const { parseArgs } = require("node:util");
+const engineio = require("engine.io");
+const { Server } = require("socket.io");
+const jwt = require("jsonwebtoken");
+
+const USAGE = `usage: node server.js [options]
+  --host H                     interface to bind (127.0.0.1)
+  --port N                     TCP port, 0 = free port (3000)
+  --ping-interval MS           Engine.IO pingInterval (25000)
+  --ping-timeout MS            Engine.IO pingTimeout (20000)
+  --max-payload BYTES          Engine.IO maxPayload (1000000)
+  --connect-timeout MS         time to connect a namespace (45000)
+  --jwt-secret S               HS256 secret; auth is off when absent
+  --cors-origin O              Access-Control-Allow-Origin (*)
+  --recovery                   enable connection state recovery
+  --app-heartbeat-interval MS  app-level ping rounds, 0 disables (30000)
+  --max-rooms N                rooms per socket (100)`;
+
+const ROOM_MAX_CHARS = 128;
+const DOC_ID_MAX_CHARS = 120;
+const RESERVED_PREFIXES = ["doc:", "user:", "#"];
+const NOTIFICATIONS_PER_USER = 1000;
+const CONTRACT_NAMESPACES = ["/", "/chat", "/admin", "/custom"];
+
+function parseOptions(argv) {
+  const intOption = { type: "string" };
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: "string", default: "127.0.0.1" },
+      port: { ...intOption, default: "3000" },
+      "ping-interval": { ...intOption, default: "25000" },
+      "ping-timeout": { ...intOption, default: "20000" },
+      "max-payload": { ...intOption, default: "1000000" },
+      "connect-timeout": { ...intOption, default: "45000" },
+      "jwt-secret": { type: "string" },
+      "cors-origin": { type: "string", default: "*" },
+      recovery: { type: "boolean", default: false },
+      "app-heartbeat-interval": { ...intOption, default: "30000" },
+      "max-rooms": { ...intOption, default: "100" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + "\n");
+    process.exit(0);
+  }
+  const integer = (name) => {
+    const text = values[name];
+    if (!/^\d+$/.test(text)) throw new Error(`--${name} must be a non-negative integer, got "${text}"`);
+    return Number(text);
+  };
+  return {
+    host: values.host,
+    port: integer("port"),
+    pingInterval: integer("ping-interval"),
+    pingTimeout: integer("ping-timeout"),
+    maxPayload: integer("max-payload"),
+    connectTimeout: integer("connect-timeout"),
+    jwtSecret: values["jwt-secret"],
+    corsOrigin: values["cors-origin"],
+    recovery: values.recovery,
+    appHeartbeatInterval: integer("app-heartbeat-interval"),
+    maxRooms: integer("max-rooms"),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payload validation and the handler wrapper (refusals: ack {ok:false,error} + `error` event)
+
+class Refusal extends Error {}
+
+const isObject = (v) =>
+  v !== null && typeof v === "object" && !Array.isArray(v) && !Buffer.isBuffer(v) && !ArrayBuffer.isView(v);
+const isRoomName = (v) => typeof v === "string" && v.length > 0 && v.length <= ROOM_MAX_CHARS;
+const isInt = (v, lo, hi) => Number.isInteger(v) && v >= lo && v <= hi;
+
+function require_(condition, message) {
+  if (!condition) throw new Refusal(message);
+}
+
+function requireObject(value, keys) {
+  require_(isObject(value), `payload must be an object with keys ${keys.join(", ")}`);
+  for (const key of keys) require_(key in value, `payload lacks key "${key}"`);
+  return value;
+}
+
+function requireRoom(value, what = "room") {
+  require_(isRoomName(value), `${what} must be a non-empty string of at most ${ROOM_MAX_CHARS} characters`);
+  return value;
+}
+
+/**
+ * Register `fn(...args)` for `event`. Its return value is the ack (default {ok:true}); a Promise
+ * is awaited. A Refusal or any other error is turned into a refusal, never a crash.
+ */
+function handle(socket, event, fn) {
+  socket.on(event, (...args) => {
+    const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
+    const refuse = (err) => {
+      const message = err instanceof Refusal ? err.message : "internal error";
+      if (!(err instanceof Refusal)) process.stderr.write(`handler "${event}" failed: ${err && err.stack}\n`);
+      if (ack) ack({ ok: false, error: message });
+      socket.emit("error", { event, message });
+    };
+    const answer = (result) => {
+      if (ack) ack(result === undefined ? { ok: true } : result);
+    };
+    let result;
+    try {
+      result = fn(...args);
+    } catch (err) {
+      return refuse(err);
+    }
+    if (result && typeof result.then === "function") result.then(answer, refuse);
+    else answer(result);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The application
+
+function normalizeUserId(value) {
+  if (typeof value === "string" && value.length > 0) return value;
+  if (Number.isInteger(value)) return String(value);
+  return null;
+}
+
+function createApp(options) {
+  // The notifications handler must be registered before socket.io and engine.io attach: they
+  // wrap the request listeners present at attach time and pass them every other path.
+  const httpServer = http.createServer((req, res) => onHttpRequest(req, res));
+  const io = new Server(httpServer, {
+    path: "/socket.io/",
+    pingInterval: options.pingInterval,
+    pingTimeout: options.pingTimeout,
+    maxHttpBufferSize: options.maxPayload,
+    connectTimeout: options.connectTimeout,
+    cors: { origin: options.corsOrigin, methods: ["GET", "POST"] },
+    ...(options.recovery
+      ? { connectionStateRecovery: { maxDisconnectionDuration: 120000, skipMiddlewares: true } }
+      : {}),
+  });
+  const echo = engineio.attach(httpServer, {
+    path: "/engine.io/",
+    pingInterval: options.pingInterval,
+    pingTimeout: options.pingTimeout,
+    maxHttpBufferSize: options.maxPayload,
+    cors: { origin: options.corsOrigin, methods: ["GET", "POST"] },
+  });
+  echo.on("connection", (eioSocket) => {
+    eioSocket.on("message", (data) => eioSocket.send(data));
+  });
+
+  const main = io.of("/");
+  const chat = io.of("/chat");
+  const admin = io.of("/admin");
+  const custom = io.of("/custom");
+
+  // --- authentication (seed "Authentication") ---
+  if (options.jwtSecret) {
+    const authenticate = (socket, next) => {
+      const token = socket.handshake.auth && socket.handshake.auth.token;
+      if (typeof token !== "string" || token.length === 0) return next(new Error("Authentication error"));
+      try {
+        socket.data.claims = jwt.verify(token, options.jwtSecret, { algorithms: ["HS256"] });
+      } catch {
+        return next(new Error("Invalid token"));
+      }
+      next();
+    };
+    for (const nsp of [main, chat, admin, custom]) nsp.use(authenticate);
+    admin.use((socket, next) => {
+      if (socket.data.claims && socket.data.claims.admin === true) return next();
+      next(new Error("Not authorized"));
+    });
+  }
+  const userIdOf = (socket) =>
+    options.jwtSecret
+      ? normalizeUserId(socket.data.claims && socket.data.claims.userId)
+      : normalizeUserId(socket.handshake.auth && socket.handshake.auth.userId);
+
+  // --- rooms: security rules ---
+  const isOtherSocketId = (socket, room) => {
+    if (room === socket.id) return false;
+    for (const nsp of io._nsps.values()) if (nsp.sockets.has(room)) return true;
+    return false;
+  };
+  const countedRooms = (socket) => {
+    let n = 0;
+    for (const room of socket.rooms) if (room !== socket.id && room !== socket.data.userRoom) n += 1;
+    return n;
+  };
+  const requireJoinable = (socket, room) => {
+    requireRoom(room);
+    require_(!RESERVED_PREFIXES.some((p) => room.startsWith(p)), `room "${room}" uses a reserved prefix`);
+    require_(!isOtherSocketId(socket, room), "cannot join another socket's private room");
+    require_(socket.rooms.has(room) || countedRooms(socket) < options.maxRooms, `at most ${options.maxRooms} rooms`);
+    return room;
+  };
+  const requireLeavable = (socket, room) => {
+    requireRoom(room);
+    require_(!RESERVED_PREFIXES.some((p) => room.startsWith(p)), `room "${room}" uses a reserved prefix`);
+    require_(room !== socket.id, "cannot leave the socket's own room");
+    return room;
+  };
+
+  // --- state ---
+  const documents = new Map(); // docId -> {version, content}
+  const notifications = new Map(); // userId string -> [notification]
+  let nextNotificationId = 1;
+  const chatUsers = new Map(); // /chat socket id -> username
+  let nextChatMessageId = 1;
+
+  const documentOf = (docId) => {
+    let doc = documents.get(docId);
+    if (!doc) documents.set(docId, (doc = { version: 0, content: {} }));
+    return doc;
+  };
+  const requireDocId = (docId) => {
+    require_(
+      typeof docId === "string" && docId.length > 0 && docId.length <= DOC_ID_MAX_CHARS,
+      `docId must be a non-empty string of at most ${DOC_ID_MAX_CHARS} characters`,
+    );
+    return docId;
+  };
+  const notificationsSince = (userId, since) =>
+    (notifications.get(userId) || []).filter((n) => n.id > since);
+
+  function notify(body) {
+    const userId = normalizeUserId(body.userId);
+    require_(userId !== null, "userId must be a non-empty string or an integer");
+    require_("type" in body && "message" in body, 'body needs keys "type" and "message"');
+    const notification = {
+      ...body,
+      id: nextNotificationId++,
+      userId: body.userId,
+      timestamp: new Date().toISOString(),
+    };
+    const ordered = { id: notification.id, userId: body.userId, type: body.type, message: body.message };
+    Object.assign(ordered, notification);
+    const stored = notifications.get(userId) || [];
+    stored.push(ordered);
+    if (stored.length > NOTIFICATIONS_PER_USER) stored.splice(0, stored.length - NOTIFICATIONS_PER_USER);
+    notifications.set(userId, stored);
+    const room = `user:${userId}`;
+    const delivered = main.adapter.rooms.get(room)?.size ?? 0;
+    main.to(room).emit("notification", ordered);
+    return { id: ordered.id, delivered };
+  }
+
+  // --- namespace / ---
+  main.on("connection", (socket) => {
+    socket.emit("auth", socket.handshake.auth || {});
+    const userId = userIdOf(socket);
+    if (userId !== null) {
+      socket.data.userRoom = `user:${userId}`;
+      socket.join(socket.data.userRoom);
+    }
+    socket.data.alive = true;
+
+    // harness
+    socket.on("message", (...args) => {
+      if (typeof args[args.length - 1] === "function") args.pop();
+      socket.emit("message-back", ...args);
+    });
+    for (const event of ["message-with-ack", "echo"]) {
+      socket.on(event, (...args) => {
+        const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
+        if (ack) ack(...args);
+      });
+    }
+
+    // seed "Socket.IO Server"
+    handle(socket, "chat message", (msg) => {
+      main.emit("chat message", msg);
+    });
+    handle(socket, "join room", (room) => {
+      requireJoinable(socket, room);
+      socket.join(room);
+      socket.emit("joined", room);
+      socket.to(room).emit("user joined", socket.id);
+      return { ok: true, room };
+    });
+    handle(socket, "leave room", (room) => {
+      requireLeavable(socket, room);
+      socket.leave(room);
+      socket.to(room).emit("user left", socket.id);
+      return { ok: true, room };
+    });
+    handle(socket, "private message", (payload) => {
+      const { to, message } = requireObject(payload, ["to", "message"]);
+      requireRoom(to, "to");
+      socket.to(to).emit("private message", { from: socket.id, message });
+    });
+
+    // seed "Rooms and Namespaces"
+    handle(socket, "join", (room) => {
+      requireJoinable(socket, room);
+      socket.join(room);
+      main.to(room).emit("user joined", socket.id);
+      return { ok: true, room };
+    });
+    handle(socket, "room message", (payload) => {
+      const { room, message } = requireObject(payload, ["room", "message"]);
+      requireRoom(room);
+      main.to(room).emit("message", { room, from: socket.id, message });
+    });
+    handle(socket, "leave", (room) => {
+      requireLeavable(socket, room);
+      socket.leave(room);
+      main.to(room).emit("user left", socket.id);
+      return { ok: true, room };
+    });
+
+    // seed "Broadcasting": one trigger per variant
+    handle(socket, "broadcast all", (payload) => {
+      main.emit("event", requireObject(payload, ["data"]).data);
+    });
+    handle(socket, "broadcast others", (payload) => {
+      socket.broadcast.emit("event", requireObject(payload, ["data"]).data);
+    });
+    handle(socket, "broadcast room", (payload) => {
+      const { room, data } = requireObject(payload, ["room", "data"]);
+      main.to(requireRoom(room)).emit("event", data);
+    });
+    handle(socket, "broadcast rooms", (payload) => {
+      const { rooms, data } = requireObject(payload, ["rooms", "data"]);
+      require_(Array.isArray(rooms) && rooms.length >= 1 && rooms.length <= 100, "rooms must be a list of 1 to 100 rooms");
+      rooms.forEach((room) => requireRoom(room));
+      let operator = main.to(rooms[0]);
+      for (const room of rooms.slice(1)) operator = operator.to(room);
+      operator.emit("event", data);
+    });
+    handle(socket, "broadcast room others", (payload) => {
+      const { room, data } = requireObject(payload, ["room", "data"]);
+      socket.to(requireRoom(room)).emit("event", data);
+    });
+    handle(socket, "broadcast socket", (payload) => {
+      const { to, data } = requireObject(payload, ["to", "data"]);
+      main.to(requireRoom(to, "to")).emit("event", data);
+    });
+    handle(socket, "broadcast volatile", (payload) => {
+      const { data, room, count = 1 } = requireObject(payload, ["data"]);
+      require_(isInt(count, 1, 10000), "count must be an integer from 1 to 10000");
+      const target = room === undefined ? socket.volatile : main.volatile.to(requireRoom(room));
+      for (let i = 0; i < count; i++) target.emit("event", data);
+    });
+    handle(socket, "request ack", (payload) => {
+      const { data, timeout = 5000 } = requireObject(payload, ["data"]);
+      require_(isInt(timeout, 1, 60000), "timeout must be an integer from 1 to 60000 ms");
+      return new Promise((resolve) => {
+        socket.timeout(timeout).emit("ack request", data, (err, ...response) => {
+          if (err) resolve({ ok: false, error: "timeout" });
+          else resolve({ ok: true, response: response.length > 0 ? response[0] : null });
+        });
+      });
+    });
+
+    // seed "Live Updates"
+    handle(socket, "subscribe document", (docId) => {
+      requireDocId(docId);
+      const room = `doc:${docId}`;
+      require_(socket.rooms.has(room) || countedRooms(socket) < options.maxRooms, `at most ${options.maxRooms} rooms`);
+      socket.join(room);
+      const doc = documentOf(docId);
+      socket.emit("document state", { docId, version: doc.version, content: doc.content });
+      return { ok: true, room };
+    });
+    handle(socket, "update document", (payload) => {
+      const { docId, changes } = requireObject(payload, ["docId", "changes"]);
+      requireDocId(docId);
+      require_(isObject(changes), "changes must be an object");
+      const doc = documentOf(docId);
+      doc.version += 1;
+      Object.assign(doc.content, changes);
+      main.to(`doc:${docId}`).emit("document updated", { docId, changes, version: doc.version });
+      return { ok: true, version: doc.version };
+    });
+    handle(socket, "unsubscribe document", (docId) => {
+      requireDocId(docId);
+      const room = `doc:${docId}`;
+      socket.leave(room);
+      return { ok: true, room };
+    });
+
+    // seed "Real-time Notifications"
+    handle(socket, "fetch notifications", (payload) => {
+      const query = payload === undefined || payload === null ? {} : payload;
+      require_(isObject(query), "payload must be an object {since?}");
+      const since = query.since === undefined ? 0 : query.since;
+      require_(Number.isInteger(since), "since must be an integer");
+      return userId === null ? [] : notificationsSince(userId, since);
+    });
+
+    // seed "Heartbeat/Ping-Pong"
+    socket.on("pong", () => {
+      socket.data.alive = true;
+    });
+  });
+
+  let heartbeat = null;
+  if (options.appHeartbeatInterval > 0) {
+    heartbeat = setInterval(() => {
+      for (const socket of main.sockets.values()) {
+        if (!socket.data.alive) {
+          socket.disconnect();
+          continue;
+        }
+        socket.data.alive = false;
+        socket.emit("ping");
+      }
+    }, options.appHeartbeatInterval);
+  }
+
+  // --- namespace /chat (seed "Chat Application") ---
+  chat.on("connection", (socket) => {
+    const usernameOf = () => (chatUsers.has(socket.id) ? chatUsers.get(socket.id) : null);
+    handle(socket, "join", (username) => {
+      require_(
+        typeof username === "string" && username.length > 0 && username.length <= 128,
+        "username must be a non-empty string of at most 128 characters",
+      );
+      chatUsers.set(socket.id, username);
+      chat.emit("user joined", { id: socket.id, username, userCount: chatUsers.size });
+      socket.emit("users", Array.from(chatUsers, ([id, name]) => ({ id, username: name })));
+      return { ok: true, userCount: chatUsers.size };
+    });
+    handle(socket, "message", (text) => {
+      const id = nextChatMessageId++;
+      chat.emit("message", { id, username: usernameOf(), text, timestamp: new Date().toISOString() });
+      return { ok: true, id };
+    });
+    for (const event of ["typing", "stop typing"]) {
+      handle(socket, event, () => {
+        socket.broadcast.emit(event, { username: usernameOf() });
+      });
+    }
+    socket.on("disconnect", () => {
+      if (!chatUsers.has(socket.id)) return;
+      const username = chatUsers.get(socket.id);
+      chatUsers.delete(socket.id);
+      chat.emit("user left", { username, userCount: chatUsers.size });
+    });
+  });
+
+  // --- namespace /admin ---
+  admin.on("connection", (socket) => {
+    handle(socket, "broadcast", (msg) => {
+      for (const name of CONTRACT_NAMESPACES) io.of(name).emit("announcement", msg);
+    });
+  });
+
+  // --- namespace /custom (harness) ---
+  custom.on("connection", (socket) => {
+    socket.emit("auth", socket.handshake.auth || {});
+  });
+
+  // --- HTTP: notifications (socket.io and engine.io intercept their own paths first) ---
+  function onHttpRequest(req, res) {
+    const url = new URL(req.url, "http://localhost");
+    const send = (status, body) => {
+      const text = JSON.stringify(body);
+      res.writeHead(status, {
+        "Content-Type": "application/json",
+        "Content-Length": Buffer.byteLength(text),
+        "Access-Control-Allow-Origin": options.corsOrigin,
+      });
+      res.end(text);
+    };
+    if (url.pathname !== "/notifications") return send(404, { error: "not found" });
+    if (req.method === "OPTIONS") {
+      res.writeHead(204, {
+        "Access-Control-Allow-Origin": options.corsOrigin,
+        "Access-Control-Allow-Methods": "GET, POST",
+        "Access-Control-Allow-Headers": "Content-Type",
+      });
+      return res.end();
+    }
+    if (req.method === "GET") {
+      const userId = url.searchParams.get("userId");
+      const sinceText = url.searchParams.get("since") ?? "0";
+      if (!userId) return send(400, { error: "userId is required" });
+      if (!/^-?\d+$/.test(sinceText)) return send(400, { error: "since must be an integer" });
+      return send(200, notificationsSince(userId, Number(sinceText)));
+    }
+    if (req.method !== "POST") return send(405, { error: "method not allowed" });
+    const chunks = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on("data", (chunk) => {
+      size += chunk.length;
+      if (size > options.maxPayload) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (tooLarge) return send(413, { error: `body larger than ${options.maxPayload} bytes` });
+      let body;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      } catch {
+        return send(400, { error: "body is not JSON" });
+      }
+      if (!isObject(body)) return send(400, { error: "body must be a JSON object" });
+      try {
+        return send(201, notify(body));
+      } catch (err) {
+        if (err instanceof Refusal) return send(400, { error: err.message });
+        process.stderr.write(`POST /notifications failed: ${err && err.stack}\n`);
+        return send(500, { error: "internal error" });
+      }
+    });
+  }
+
+  const close = (callback) => {
+    if (heartbeat) clearInterval(heartbeat);
+    echo.close();
+    io.close(() => callback());
+    httpServer.closeAllConnections?.();
+  };
+  return { httpServer, close };
+}
+
+function main() {
+  let options;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${err.message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  const app = createApp(options);
+  app.httpServer.on("error", (err) => {
+    process.stderr.write(`cannot listen on ${options.host}:${options.port}: ${err.message}\n`);
+    process.exit(1);
+  });
+  app.httpServer.listen(options.port, options.host, () => {
+    const { port } = app.httpServer.address();
+    process.stdout.write(`wsbench node twin listening on http://${options.host}:${port}\n`);
+  });
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    setTimeout(() => process.exit(0), 2000).unref();
+    app.close(() => process.exit(0));
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+if (require.main === module) main();
+
+module.exports = { createApp, parseOptions };
