@@ -10,31 +10,37 @@ const { requireTwin, toJson, fromJson, emitLine } = require("./common");
 const sio = requireTwin("socket.io-parser");
 const eio = requireTwin("engine.io-parser");
 
-const BINARY_TYPES = new Set([sio.PacketType.BINARY_EVENT, sio.PacketType.BINARY_ACK]);
-
-function renderSioPacket(packet, headerAttachments) {
-  let attachments = packet.attachments;
-  if (attachments === undefined && BINARY_TYPES.has(packet.type)) attachments = headerAttachments;
+// socket.io-parser turns BINARY_EVENT/BINARY_ACK into EVENT/ACK and deletes `attachments` once
+// the buffers are in; `wire_type` and `attachments` report what the header said.
+function renderSioPacket(packet, header) {
   return {
     type: packet.type,
+    wire_type: header ? header.wireType : packet.type,
     nsp: packet.nsp,
     id: packet.id === undefined ? null : packet.id,
     data: packet.data === undefined ? null : toJson(packet.data),
-    attachments: attachments === undefined ? null : attachments,
+    attachments: header ? header.attachments : packet.attachments === undefined ? null : packet.attachments,
   };
 }
 
 function sioDecode(req) {
   const decoder = new sio.Decoder(req.maxAttachments ? { maxAttachments: req.maxAttachments } : undefined);
   const packets = [];
-  let headerAttachments;
-  decoder.on("decoded", (packet) => packets.push(renderSioPacket(packet, headerAttachments)));
+  let header = null;
+  decoder.on("decoded", (packet) => {
+    packets.push(renderSioPacket(packet, header));
+    header = null;
+  });
   let error = null;
   try {
     if (!Array.isArray(req.frames)) throw new Error("frames must be a list");
     for (const frame of req.frames) {
-      decoder.add(typeof frame === "string" ? frame : fromJson(frame));
-      if (decoder.reconstructor) headerAttachments = decoder.reconstructor.reconPack.attachments;
+      const isText = typeof frame === "string";
+      decoder.add(isText ? frame : fromJson(frame));
+      if (isText && decoder.reconstructor) {
+        const pack = decoder.reconstructor.reconPack;
+        header = { wireType: pack.type === sio.PacketType.EVENT ? sio.PacketType.BINARY_EVENT : sio.PacketType.BINARY_ACK, attachments: pack.attachments };
+      }
     }
   } catch (err) {
     error = String(err && err.message ? err.message : err);
