@@ -221,7 +221,7 @@ class LatencyHistogram:
         try:
             decoded = HdrHistogram.decode(blob)
         except (HdrCookieException, HdrLengthException, binascii.Error, zlib.error,
-                ValueError, TypeError) as exc:
+                ValueError, TypeError, RuntimeError) as exc:  # what hdrh raises on bad input
             raise ConfigError(f"invalid encoded histogram: {exc or type(exc).__name__}") from exc
         config = (decoded.lowest_trackable_value, decoded.highest_trackable_value,
                   decoded.significant_figures)
