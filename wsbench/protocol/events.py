@@ -29,6 +29,8 @@ __all__ = [
     "EventReceived",
     "AckReceived",
     "ProtocolViolation",
+    "MessageReceived",
+    "AckTimedOut",
     "SessionEvent",
 ]
 
@@ -165,6 +167,21 @@ class ProtocolViolation:
     fatal: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """Server role, Engine.IO level: one MESSAGE packet's data (text or bytes)."""
+
+    data: str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AckTimedOut:
+    """Server role: the client did not answer ack ``id`` in ``namespace`` in time."""
+
+    namespace: str
+    id: int
+
+
 SessionEvent = (
     Opened
     | Upgraded
@@ -175,4 +192,6 @@ SessionEvent = (
     | EventReceived
     | AckReceived
     | ProtocolViolation
+    | MessageReceived
+    | AckTimedOut
 )
