@@ -1,0 +1,534 @@
+"""The delivery oracle: who must receive each stamped emit, and did they.
+
+Theory of operation
+-------------------
+The driver calls four verbs; the oracle never does I/O and never reads a clock:
+
+- :meth:`DeliveryOracle.expect_emit` when a client sends a stamped emit: the oracle
+  computes the *audience* (the sockets that MUST receive it) from the
+  :class:`~wsbench.oracle.membership.Membership` at send time and the contract's
+  :class:`Semantics`, and opens the emit until ``deadline_ns``.
+- :meth:`~DeliveryOracle.observe_delivery` for each stamped event a socket receives.
+  The first copy to an audience socket is a delivery (latency from the *intended*
+  send time); a second copy is a duplicate; the sender, where the semantics exclude
+  it, is ``sender_included``; any other socket is a ``leak`` unless its membership was
+  in flux at send time (an *optional* delivery: the server may have applied the
+  join before the broadcast). Per (sender, receiver socket) the stamp's sequence
+  number must grow: a smaller one is ``out_of_order``.
+- :meth:`~DeliveryOracle.expect_ack` / :meth:`~DeliveryOracle.observe_ack` for
+  acknowledgements: in time, late, duplicate, unexpected, timed out.
+- :meth:`~DeliveryOracle.sweep` with the current time: every emit past its deadline
+  closes. Its audience sockets without a copy are ``missing`` (non-volatile), a
+  volatile drop (allowed, counted) or lost while away (the socket disconnected after
+  the send). A fan-out record is folded into constant-size aggregates and the emit
+  is forgotten but for a bounded ring of recently closed emits, so a late copy is
+  told apart from a leak or a duplicate. An emit whose whole audience has it closes
+  at once.
+
+Memory is bounded: open emits (bounded by rate x deadline), the recently-closed ring
+(``closed_memory``), the per-pair order table (``max_order_pairs``, oldest pairs
+forgotten first) and the violation samples.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Hashable, Iterable
+from enum import StrEnum
+from typing import NamedTuple
+
+from wsbench.oracle.fanout import FanoutRecord, FanoutStats
+from wsbench.oracle.membership import Membership, SocketKey
+from wsbench.oracle.stamp import Stamp
+from wsbench.oracle.verdict import AckSummary, LatencyAccumulator, OracleVerdict
+from wsbench.oracle.violations import Violation, ViolationKind, ViolationLog
+
+__all__ = ["Semantics", "Outcome", "Observation", "DeliveryOracle"]
+
+V = ViolationKind
+
+
+class Semantics(StrEnum):
+    """Who a server-side emit reaches (socket.io broadcast variants)."""
+
+    ALL = "all"  #: every socket of the namespace, sender included (io.emit)
+    OTHERS = "others"  #: every socket of the namespace but the sender (socket.broadcast.emit)
+    ROOM = "room"  #: members of one room (io.to(room).emit)
+    ROOMS = "rooms"  #: members of any of the rooms, one copy each (io.to(a).to(b).emit)
+    ROOM_OTHERS = "room_others"  #: room members but the sender (socket.to(room).emit)
+    ROOMS_OTHERS = "rooms_others"  #: union of rooms but the sender (socket.to([a, b]).emit)
+    SOCKET = "socket"  #: one socket (io.to(socketId).emit); ``to`` names its client
+    SENDER = "sender"  #: the sender alone (socket.emit)
+    NAMESPACE_ALL = "namespace_all"  #: every socket of a named namespace, no sender (pushes)
+    ALL_NAMESPACES = "all_namespaces"  #: every socket of every namespace (/admin announcement)
+
+
+_EXCLUDES_SENDER = frozenset({Semantics.OTHERS, Semantics.ROOM_OTHERS, Semantics.ROOMS_OTHERS})
+_ROOM_BASED = frozenset(
+    {Semantics.ROOM, Semantics.ROOMS, Semantics.ROOM_OTHERS, Semantics.ROOMS_OTHERS}
+)
+
+
+class Outcome(StrEnum):
+    """What one observed delivery or ack turned out to be."""
+
+    DELIVERED = "delivered"
+    OPTIONAL = "optional"
+    OUT_OF_ORDER = "out_of_order"  # delivered, counted, but out of order
+    DUPLICATE = "duplicate"
+    LEAK = "leak"
+    SENDER_INCLUDED = "sender_included"
+    LATE = "late"
+    UNKNOWN_STAMP = "unknown_stamp"
+    ACK_OK = "ack_ok"
+    ACK_LATE = "ack_late"
+    ACK_DUPLICATE = "ack_duplicate"
+    ACK_UNEXPECTED = "ack_unexpected"
+    ACK_MISMATCH = "ack_mismatch"
+
+
+class Observation(NamedTuple):
+    """Result of observing a delivery or ack; ``latency_ns`` is -1 when not measured."""
+
+    outcome: Outcome
+    latency_ns: int = -1
+
+
+class _Emit:
+    __slots__ = (
+        "stamp",
+        "sender",
+        "sender_sock",
+        "namespace",
+        "event",
+        "semantics",
+        "rooms",
+        "base",
+        "excluded",
+        "extra",
+        "size",
+        "sent_ns",
+        "deadline_ns",
+        "volatile",
+        "ordered",
+        "delivered",
+        "missing",
+    )
+
+    def in_audience(self, sock: SocketKey) -> bool:
+        return (sock in self.base and sock != self.excluded) or sock == self.extra
+
+
+class _Ack:
+    __slots__ = ("client", "namespace", "event", "sent_ns", "deadline_ns")
+
+
+class DeliveryOracle:
+    """Exactly-once, no-leak, order and ack verdicts for stamped emits.
+
+    Args:
+        membership: the model the driver keeps up to date (a fresh one by default).
+        samples_per_kind: evidence kept per violation kind.
+        closed_memory: how many closed emits are remembered to classify late copies.
+        max_order_pairs: bound of the (sender, receiver socket) order table.
+        on_latency: called with ("delivery" | "ack", ns) for every measured latency.
+        on_fanout: called with each closed emit's :class:`FanoutRecord`.
+    """
+
+    def __init__(
+        self,
+        membership: Membership | None = None,
+        *,
+        samples_per_kind: int = 20,
+        closed_memory: int = 10_000,
+        max_order_pairs: int = 500_000,
+        on_latency: Callable[[str, int], None] | None = None,
+        on_fanout: Callable[[FanoutRecord], None] | None = None,
+    ) -> None:
+        self.membership = membership if membership is not None else Membership()
+        self.violations = ViolationLog(samples_per_kind)
+        self.fanout = FanoutStats()
+        self.closed_memory = closed_memory
+        self.max_order_pairs = max_order_pairs
+        self.on_latency = on_latency
+        self.on_fanout = on_fanout
+        self._open: dict[str, _Emit] = {}
+        self._heap: list[tuple[int, int, str]] = []
+        self._closed: dict[str, _Emit] = {}
+        self._forgotten_until_ns = -1
+        self._order: dict[tuple[int, SocketKey], int] = {}
+        self._acks: dict[Hashable, _Ack] = {}
+        self._ack_heap: list[tuple[int, int, Hashable]] = []
+        self._acks_settled: dict[Hashable, bool] = {}  # True: answered, False: timed out
+        self._counter = 0
+        self.emits = self.closed_emits = 0
+        self.expected = self.delivered = self.missing = 0
+        self.volatile_expected = self.volatile_delivered = self.volatile_drops = 0
+        self.lost_while_away = self.optional_deliveries = 0
+        self.acks_expected = self.acks_ok = self.ack_timeouts = self.acks_late = 0
+        self._latency = LatencyAccumulator()
+        self._ack_latency = LatencyAccumulator()
+
+    # -- emits -------------------------------------------------------------------
+
+    def expect_emit(
+        self,
+        stamp: Stamp,
+        sender: Hashable | None,
+        namespace: str,
+        semantics: Semantics,
+        *,
+        rooms: Iterable[str] = (),
+        to: Hashable | None = None,
+        sent_ns: int | None = None,
+        deadline_ns: int,
+        volatile: bool = False,
+        ordered: bool = True,
+        include_sender: bool = False,
+        event: str = "",
+    ) -> int:
+        """Register a stamped emit; return the size of its audience.
+
+        Args:
+            stamp: the emit's stamp (its id is the key; ``sent_ns`` defaults to stamp.sent_ns).
+            sender: the sending client, or None for pushes not sent by a socket.
+            namespace: the namespace the sender emitted on / the target namespace.
+            semantics: who receives, see :class:`Semantics`.
+            rooms: target rooms for the room semantics (a sid names one socket).
+            to: target client for ``SOCKET``.
+            deadline_ns: when missing copies become drops.
+            volatile: copies may be dropped (counted, not violations).
+            ordered: check per-sender order for this emit.
+            include_sender: the sender must receive it whatever its membership (the
+                contract's ``join``: the joiner is told too).
+            event: the event name the recipients get (evidence only).
+        """
+        m = self.membership
+        sender_sock = (sender, namespace) if sender is not None else None
+        rooms = tuple(rooms)
+        if semantics in (Semantics.ALL, Semantics.OTHERS, Semantics.NAMESPACE_ALL):
+            base = m.sockets(namespace)
+        elif semantics in _ROOM_BASED:
+            if not rooms:
+                raise ValueError(f"{semantics} needs rooms")
+            base = m.members_of_any(namespace, rooms)
+            if any(m.pending_clients(namespace, r) for r in rooms):
+                # a pending leave (or join) takes a socket out of that room's must set only
+                parts = []
+                for r in rooms:
+                    pending = m.pending_clients(namespace, r)
+                    members = m.members(namespace, r)
+                    parts.append(frozenset(s for s in members if s[0] not in pending))
+                base = frozenset().union(*parts)
+        elif semantics is Semantics.SOCKET:
+            base = frozenset({(to, namespace)}) if m.is_connected(to, namespace) else frozenset()
+        elif semantics is Semantics.SENDER:
+            ok = sender is not None and m.is_connected(sender, namespace)
+            base = frozenset({sender_sock}) if ok else frozenset()
+        else:  # ALL_NAMESPACES
+            base = frozenset().union(*(m.sockets(ns) for ns in m.namespaces()))
+        e = _Emit()
+        e.stamp, e.sender, e.sender_sock, e.namespace, e.event = (
+            stamp,
+            sender,
+            sender_sock,
+            namespace,
+            event,
+        )
+        e.semantics, e.rooms, e.base = semantics, rooms, base
+        e.excluded = sender_sock if semantics in _EXCLUDES_SENDER else None
+        e.extra = sender_sock if include_sender and sender_sock not in base else None
+        e.size = len(base) - (e.excluded in base) + (e.extra is not None)
+        e.sent_ns = stamp.sent_ns if sent_ns is None else sent_ns
+        e.deadline_ns, e.volatile, e.ordered = deadline_ns, volatile, ordered
+        e.delivered, e.missing = {}, frozenset()
+        self.emits += 1
+        self._open[stamp.id] = e
+        self._counter += 1
+        heapq.heappush(self._heap, (deadline_ns, self._counter, stamp.id))
+        if e.size == 0:
+            self._close(e)
+        return e.size
+
+    def observe_delivery(
+        self, stamp: Stamp, receiver: Hashable, namespace: str, recv_ns: int, event: str = ""
+    ) -> Observation:
+        """Classify one stamped copy received by ``receiver``'s socket in ``namespace``."""
+        sock = (receiver, namespace)
+        e = self._open.get(stamp.id)
+        if e is None:
+            return self._observe_closed(stamp, sock, recv_ns, event)
+        if sock in e.delivered:
+            self._violate(V.DUPLICATE, e, sock, recv_ns, event, "copy received twice")
+            return Observation(Outcome.DUPLICATE)
+        if not e.in_audience(sock):
+            return self._outside(e, sock, recv_ns, event)
+        latency = recv_ns - e.sent_ns
+        e.delivered[sock] = latency
+        outcome = Outcome.DELIVERED
+        if e.ordered and not self._in_order(stamp, sock):
+            self._violate(
+                V.OUT_OF_ORDER, e, sock, recv_ns, event, f"seq {stamp.seq} after a later one"
+            )
+            outcome = Outcome.OUT_OF_ORDER
+        self._latency.add(latency)
+        if self.on_latency is not None:
+            self.on_latency("delivery", latency)
+        if len(e.delivered) >= e.size:
+            self._close(e)
+        return Observation(outcome, latency)
+
+    def _outside(self, e: _Emit, sock: SocketKey, recv_ns: int, event: str) -> Observation:
+        if sock == e.sender_sock and e.excluded is not None:
+            self._violate(
+                V.SENDER_INCLUDED, e, sock, recv_ns, event, f"{e.semantics} excludes the sender"
+            )
+            return Observation(Outcome.SENDER_INCLUDED)
+        if self._may_receive(e, sock):
+            self.optional_deliveries += 1
+            if e.ordered:
+                self._in_order(e.stamp, sock)
+            return Observation(Outcome.OPTIONAL)
+        self._violate(V.LEAK, e, sock, recv_ns, event, f"not in the {e.semantics} audience")
+        return Observation(Outcome.LEAK)
+
+    def _may_receive(self, e: _Emit, sock: SocketKey) -> bool:
+        m = self.membership
+        client, ns = sock
+        if e.semantics in _ROOM_BASED:
+            if m.is_pending(client, ns, None) or any(m.is_pending(client, ns, r) for r in e.rooms):
+                return True
+        elif m.has_pending(sock):
+            return True
+        changed = m.last_change_ns(sock)
+        return changed is not None and changed >= e.sent_ns
+
+    def _observe_closed(
+        self, stamp: Stamp, sock: SocketKey, recv_ns: int, event: str
+    ) -> Observation:
+        e = self._closed.get(stamp.id)
+        if e is None:
+            if stamp.sent_ns <= self._forgotten_until_ns:
+                self._record(V.LATE, stamp, sock, recv_ns, event, "emit closed and forgotten")
+                return Observation(Outcome.LATE)
+            self._record(V.UNKNOWN_STAMP, stamp, sock, recv_ns, event, "never registered")
+            return Observation(Outcome.UNKNOWN_STAMP)
+        if sock in e.missing:
+            e.missing = e.missing - {sock}
+            self._violate(
+                V.LATE, e, sock, recv_ns, event, f"{(recv_ns - e.sent_ns) / 1e6:.1f} ms after send"
+            )
+            return Observation(Outcome.LATE, recv_ns - e.sent_ns)
+        if e.in_audience(sock):
+            self._violate(V.DUPLICATE, e, sock, recv_ns, event, "copy received after close")
+            return Observation(Outcome.DUPLICATE)
+        return self._outside(e, sock, recv_ns, event)
+
+    def _in_order(self, stamp: Stamp, sock: SocketKey) -> bool:
+        key = (stamp.sender, sock)
+        last = self._order.get(key)
+        if last is not None and stamp.seq < last:
+            return False
+        if last is None and len(self._order) >= self.max_order_pairs:
+            for old in list(self._order)[: max(1, self.max_order_pairs // 10)]:
+                del self._order[old]
+        self._order[key] = stamp.seq
+        return True
+
+    # -- acks --------------------------------------------------------------------
+
+    def expect_ack(
+        self,
+        key: Hashable,
+        client: Hashable,
+        namespace: str,
+        sent_ns: int,
+        timeout_ns: int,
+        event: str = "",
+    ) -> None:
+        """The client asked for an ack (``key``: any unique id, e.g. (client, ns, ack id))."""
+        a = _Ack()
+        a.client, a.namespace, a.event = client, namespace, event
+        a.sent_ns, a.deadline_ns = sent_ns, sent_ns + timeout_ns
+        self._acks[key] = a
+        self.acks_expected += 1
+        self._counter += 1
+        heapq.heappush(self._ack_heap, (a.deadline_ns, self._counter, key))
+
+    def observe_ack(
+        self, key: Hashable, recv_ns: int, ok: bool = True, detail: str = ""
+    ) -> Observation:
+        """An ack arrived; ``ok=False`` when its content breaks the contract (``detail`` says how)."""
+        a = self._acks.pop(key, None)
+        if a is None:
+            settled = self._acks_settled.get(key)
+            if settled is None:
+                self._ack_violation(V.ACK_UNEXPECTED, key, None, recv_ns, "no such ack pending")
+                return Observation(Outcome.ACK_UNEXPECTED)
+            if settled:
+                self._ack_violation(V.ACK_DUPLICATE, key, None, recv_ns, "ack received twice")
+                return Observation(Outcome.ACK_DUPLICATE)
+            self._acks_settled[key] = True
+            self.acks_late += 1
+            self._ack_violation(V.ACK_LATE, key, None, recv_ns, "after its timeout")
+            return Observation(Outcome.ACK_LATE)
+        self._remember_ack(key, True)
+        latency = recv_ns - a.sent_ns
+        if recv_ns > a.deadline_ns:
+            self.acks_late += 1
+            self._ack_violation(V.ACK_LATE, key, a, recv_ns, f"{latency / 1e6:.1f} ms")
+            return Observation(Outcome.ACK_LATE, latency)
+        self._ack_latency.add(latency)
+        if self.on_latency is not None:
+            self.on_latency("ack", latency)
+        if not ok:
+            self._ack_violation(V.ACK_MISMATCH, key, a, recv_ns, detail)
+            return Observation(Outcome.ACK_MISMATCH, latency)
+        self.acks_ok += 1
+        return Observation(Outcome.ACK_OK, latency)
+
+    def _remember_ack(self, key: Hashable, answered: bool) -> None:
+        self._acks_settled[key] = answered
+        if len(self._acks_settled) > self.closed_memory:
+            del self._acks_settled[next(iter(self._acks_settled))]
+
+    # -- time --------------------------------------------------------------------
+
+    def sweep(self, now_ns: int | None = None) -> int:
+        """Close every emit and ack whose deadline is at or before ``now_ns`` (None: all).
+
+        Returns how many emits were closed.
+        """
+        closed = 0
+        heap = self._heap
+        while heap and (now_ns is None or heap[0][0] <= now_ns):
+            _, _, sid = heapq.heappop(heap)
+            e = self._open.get(sid)
+            if e is not None:
+                self._close(e)
+                closed += 1
+        ack_heap = self._ack_heap
+        while ack_heap and (now_ns is None or ack_heap[0][0] <= now_ns):
+            _, _, key = heapq.heappop(ack_heap)
+            a = self._acks.pop(key, None)
+            if a is not None:
+                self.ack_timeouts += 1
+                self._remember_ack(key, False)
+                self._ack_violation(
+                    V.ACK_TIMEOUT, key, a, a.deadline_ns, "no ack before the timeout"
+                )
+        return closed
+
+    def next_deadline(self) -> int | None:
+        """The earliest open deadline (emit or ack), for the driver's timer."""
+        times = [h[0][0] for h in (self._heap, self._ack_heap) if h]
+        return min(times) if times else None
+
+    @property
+    def open_emits(self) -> int:
+        return len(self._open)
+
+    def _close(self, e: _Emit) -> None:
+        del self._open[e.stamp.id]
+        self.closed_emits += 1
+        got = len(e.delivered)
+        missing = [s for s in e.base if s not in e.delivered and s != e.excluded]
+        if e.extra is not None and e.extra not in e.delivered:
+            missing.append(e.extra)
+        away = 0
+        for sock in missing:
+            down = self.membership.down_since_ns(sock)
+            if down is not None and down >= e.sent_ns:
+                away += 1
+            elif not e.volatile:
+                self._violate(
+                    V.MISSING, e, sock, e.deadline_ns, e.event, "no copy before the deadline"
+                )
+        self.lost_while_away += away
+        if e.volatile:
+            self.volatile_expected += e.size - away
+            self.volatile_delivered += got
+            self.volatile_drops += len(missing) - away
+        else:
+            self.expected += e.size - away
+            self.delivered += got
+            self.missing += len(missing) - away
+        record = FanoutRecord.build(e.stamp.id, e.event, e.size, list(e.delivered.values()))
+        self.fanout.add(record)
+        if self.on_fanout is not None:
+            self.on_fanout(record)
+        e.missing = frozenset(missing)
+        e.delivered = {}
+        self._closed[e.stamp.id] = e
+        if len(self._closed) > self.closed_memory:
+            old = self._closed.pop(next(iter(self._closed)))
+            self._forgotten_until_ns = max(self._forgotten_until_ns, old.deadline_ns)
+
+    # -- violations and verdict --------------------------------------------------
+
+    def record(self, kind: ViolationKind, **evidence: object) -> None:
+        """Record a violation the driver saw itself (malformed frame, unexpected event...)."""
+        self.violations.add(Violation(kind, **evidence))  # type: ignore[arg-type]
+
+    def _violate(
+        self, kind: V, e: _Emit, sock: SocketKey, at_ns: int, event: str, detail: str
+    ) -> None:
+        self.violations.add(
+            Violation(
+                kind, e.stamp.id, e.sender, sock, sock[1], event or e.event, e.size, detail, at_ns
+            )
+        )
+
+    def _record(
+        self, kind: V, stamp: Stamp, sock: SocketKey, at_ns: int, event: str, detail: str
+    ) -> None:
+        self.violations.add(
+            Violation(kind, stamp.id, stamp.sender, sock, sock[1], event, None, detail, at_ns)
+        )
+
+    def _ack_violation(
+        self, kind: V, key: Hashable, a: _Ack | None, at_ns: int, detail: str
+    ) -> None:
+        self.violations.add(
+            Violation(
+                kind,
+                str(key),
+                a.client if a else None,
+                None,
+                a.namespace if a else "",
+                a.event if a else "",
+                None,
+                detail,
+                at_ns,
+            )
+        )
+
+    def verdict(self) -> OracleVerdict:
+        """Frozen counts, ratios, violations and fan-out aggregates, as of now."""
+        ratio = self.delivered / self.expected if self.expected else 1.0
+        acks = AckSummary(
+            self.acks_expected,
+            self.acks_ok,
+            self.ack_timeouts,
+            self.acks_late,
+            len(self._acks),
+            self._ack_latency.summary(),
+        )
+        return OracleVerdict(
+            self.emits,
+            len(self._open),
+            self.closed_emits,
+            self.expected,
+            self.delivered,
+            self.missing,
+            ratio,
+            self.volatile_expected,
+            self.volatile_delivered,
+            self.volatile_drops,
+            self.lost_while_away,
+            self.optional_deliveries,
+            self._latency.summary(),
+            acks,
+            self.violations.summary(),
+            self.fanout.buckets(),
+        )

@@ -1,0 +1,176 @@
+"""Delivery stamps: how an emit is recognised when it comes back from the server.
+
+Theory of operation
+-------------------
+The driver owns every client, so for each emit it knows who sent what and when. To
+recognise the copies the server delivers, it puts a *stamp* into the payload:
+
+Object form, a key merged into a JSON object::
+
+    {"_wsb": {"id": "r1.17.42", "s": 17, "q": 42, "t": 1234567890123}}
+
+- ``id``: unique per emit in a run (``"{run}.{s}.{q}"`` by :meth:`Stamp.new`); the
+  oracle's key. It never contains ``:`` or ``~``.
+- ``s``: the sender's client index (an int).
+- ``q``: the sender's sequence number, increasing in send order (per-sender order checks).
+- ``t``: the *intended* send time, monotonic nanoseconds (latency is taken from it, so a
+  stalled client cannot hide a stalled server: coordinated omission).
+
+String form, appended to a JSON string (for payloads the contract types as text,
+e.g. a ``/chat`` username)::
+
+    "hello ~wsb:r1.17.42:17:42:1234567890123~"
+
+The contract echoes payloads verbatim but often *inside* a field: ``broadcast *``
+triggers re-emit ``data``; ``room message`` and ``private message`` wrap ``message``;
+``/chat`` ``message`` wraps ``text``; ``update document`` wraps ``changes``. So
+:func:`embed_stamp` puts the stamp into the first *carrier key* present
+(:data:`CARRIER_KEYS`) and :func:`find_stamp` looks in the same few places: the
+argument itself, then one level into the carrier keys. Its work is constant per
+argument: it never walks a big payload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "STAMP_KEY",
+    "STRING_MARK",
+    "CARRIER_KEYS",
+    "Stamp",
+    "embed_stamp",
+    "find_stamp",
+]
+
+STAMP_KEY = "_wsb"
+STRING_MARK = "~wsb:"
+#: Keys the contract echoes verbatim inside a server-built object, most likely first.
+CARRIER_KEYS: tuple[str, ...] = ("data", "message", "text", "changes", "username")
+#: How many positional arguments of one event find_stamp looks at.
+MAX_ARGS_SCANNED = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """One emit's identity, as carried in its payload."""
+
+    id: str
+    sender: int
+    seq: int
+    sent_ns: int
+
+    @classmethod
+    def new(cls, run: str, sender: int, seq: int, sent_ns: int) -> Stamp:
+        """Build a stamp whose id is ``"{run}.{sender}.{seq}"``."""
+        return cls(f"{run}.{sender}.{seq}", sender, seq, sent_ns)
+
+    def to_json(self) -> dict[str, Any]:
+        """The value stored under :data:`STAMP_KEY`."""
+        return {"id": self.id, "s": self.sender, "q": self.seq, "t": self.sent_ns}
+
+    def to_text(self) -> str:
+        """The string form, to append to a text payload."""
+        return f"{STRING_MARK}{self.id}:{self.sender}:{self.seq}:{self.sent_ns}~"
+
+    @classmethod
+    def from_json(cls, value: Any) -> Stamp | None:
+        """Parse the object form; None when it is not a well-formed stamp."""
+        if not isinstance(value, dict):
+            return None
+        sid, s, q, t = value.get("id"), value.get("s"), value.get("q"), value.get("t")
+        if isinstance(sid, str) and type(s) is int and type(q) is int and type(t) is int:
+            return cls(sid, s, q, t)
+        return None
+
+    @classmethod
+    def from_text(cls, text: str) -> Stamp | None:
+        """Find the string form at the end of (or anywhere in) ``text``."""
+        start = text.rfind(STRING_MARK)
+        if start < 0:
+            return None
+        end = text.find("~", start + len(STRING_MARK))
+        if end < 0:
+            return None
+        parts = text[start + len(STRING_MARK) : end].split(":")
+        if len(parts) != 4:
+            return None
+        try:
+            return cls(parts[0], int(parts[1]), int(parts[2]), int(parts[3]))
+        except ValueError:
+            return None
+
+
+def embed_stamp(payload: Any, stamp: Stamp, key: str | None = "auto") -> Any:
+    """Return a copy of ``payload`` carrying ``stamp``; the input is not modified.
+
+    Args:
+        payload: the JSON value the client is about to emit.
+        stamp: the emit's stamp.
+        key: ``"auto"`` stamps the first :data:`CARRIER_KEYS` value of an object
+            payload, else the payload itself; a key name stamps that key's value;
+            ``None`` stamps the payload itself.
+
+    Rules per value: an object gets the ``_wsb`` key; a string gets the string form
+    appended after a space; ``None`` becomes ``{"_wsb": ...}``; a list gets the stamp
+    object appended. Numbers and booleans cannot carry a stamp and raise ValueError.
+    """
+    if isinstance(payload, dict) and key is not None:
+        target = key
+        if key == "auto":
+            target = next((k for k in CARRIER_KEYS if k in payload), None)
+        if target is not None:
+            out = dict(payload)
+            out[target] = _embed_value(payload.get(target), stamp)
+            return out
+    return _embed_value(payload, stamp)
+
+
+def _embed_value(value: Any, stamp: Stamp) -> Any:
+    if isinstance(value, dict):
+        out = dict(value)
+        out[STAMP_KEY] = stamp.to_json()
+        return out
+    if isinstance(value, str):
+        return f"{value} {stamp.to_text()}" if value else stamp.to_text()
+    if value is None:
+        return {STAMP_KEY: stamp.to_json()}
+    if isinstance(value, list):
+        return [*value, {STAMP_KEY: stamp.to_json()}]
+    raise ValueError(f"a {type(value).__name__} payload cannot carry a stamp")
+
+
+def _stamp_in(value: Any) -> Stamp | None:
+    if isinstance(value, dict):
+        raw = value.get(STAMP_KEY)
+        return Stamp.from_json(raw) if raw is not None else None
+    if isinstance(value, str):
+        return Stamp.from_text(value) if STRING_MARK in value else None
+    if isinstance(value, list) and value:
+        last = value[-1]
+        if isinstance(last, dict) and STAMP_KEY in last:
+            return Stamp.from_json(last[STAMP_KEY])
+    return None
+
+
+def find_stamp(args: Any) -> Stamp | None:
+    """Find a stamp in the arguments of a received event, cheaply.
+
+    ``args`` is the list of event arguments (without the event name), or a single
+    value. Looks at each of the first :data:`MAX_ARGS_SCANNED` arguments, then one
+    level into its carrier keys. Returns None when there is none (or it is malformed).
+    """
+    values = args if isinstance(args, (list, tuple)) else (args,)
+    for value in values[:MAX_ARGS_SCANNED]:
+        found = _stamp_in(value)
+        if found is not None:
+            return found
+        if isinstance(value, dict):
+            for key in CARRIER_KEYS:
+                inner = value.get(key)
+                if inner is not None:
+                    found = _stamp_in(inner)
+                    if found is not None:
+                        return found
+    return None

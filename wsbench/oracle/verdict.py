@@ -1,0 +1,140 @@
+"""The oracle's frozen result: what goes into the run summary.
+
+:class:`OracleVerdict` is plain data: counts, ratios, simple latency aggregates (count,
+min, mean, max; percentiles come from the driver's HDR histograms, fed through the
+oracle's ``on_latency`` callback), violations with samples and fan-out aggregates.
+``to_dict()`` gives the JSON-ready form for the summary's ``delivery`` section.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from wsbench.oracle.fanout import FanoutBucket
+from wsbench.oracle.violations import ViolationSummary
+
+__all__ = ["LatencySummary", "AckSummary", "OracleVerdict"]
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySummary:
+    """count/min/mean/max of a latency in ns (0 when count is 0)."""
+
+    count: int
+    min_ns: int
+    mean_ns: float
+    max_ns: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "min_ms": self.min_ns / 1e6,
+            "mean_ms": self.mean_ns / 1e6,
+            "max_ms": self.max_ns / 1e6,
+        }
+
+
+class LatencyAccumulator:
+    """Constant-memory count/min/sum/max."""
+
+    __slots__ = ("count", "min", "sum", "max")
+
+    def __init__(self) -> None:
+        self.count = self.sum = self.max = 0
+        self.min = -1
+
+    def add(self, value_ns: int) -> None:
+        self.count += 1
+        self.sum += value_ns
+        if value_ns > self.max:
+            self.max = value_ns
+        if self.min < 0 or value_ns < self.min:
+            self.min = value_ns
+
+    def summary(self) -> LatencySummary:
+        if not self.count:
+            return LatencySummary(0, 0, 0.0, 0)
+        return LatencySummary(self.count, self.min, self.sum / self.count, self.max)
+
+
+@dataclass(frozen=True, slots=True)
+class AckSummary:
+    """Acknowledgements the driver asked for, and what became of them."""
+
+    expected: int
+    ok: int
+    timeouts: int
+    late: int
+    pending: int
+    latency: LatencySummary
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "expected": self.expected,
+            "ok": self.ok,
+            "timeouts": self.timeouts,
+            "late": self.late,
+            "pending": self.pending,
+            "latency": self.latency.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OracleVerdict:
+    """Everything the delivery oracle concluded.
+
+    ``delivery_ratio`` is in-time first deliveries over expected deliveries of closed
+    non-volatile emits, not counting recipients that were disconnected when the emit
+    arrived (``lost_while_away``). Volatile emits have their own ratio; their drops
+    are not violations.
+    """
+
+    emits: int
+    open_emits: int
+    closed_emits: int
+    expected: int
+    delivered: int
+    missing: int
+    delivery_ratio: float
+    volatile_expected: int
+    volatile_delivered: int
+    volatile_drops: int
+    lost_while_away: int
+    optional_deliveries: int
+    latency: LatencySummary
+    acks: AckSummary
+    violations: ViolationSummary
+    fanout: tuple[FanoutBucket, ...]
+
+    @property
+    def volatile_ratio(self) -> float:
+        return self.volatile_delivered / self.volatile_expected if self.volatile_expected else 1.0
+
+    @property
+    def ok(self) -> bool:
+        """No violation of any kind."""
+        return self.violations.total == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "emits": self.emits,
+            "open_emits": self.open_emits,
+            "closed_emits": self.closed_emits,
+            "expected": self.expected,
+            "delivered": self.delivered,
+            "missing": self.missing,
+            "delivery_ratio": self.delivery_ratio,
+            "volatile": {
+                "expected": self.volatile_expected,
+                "delivered": self.volatile_delivered,
+                "drops": self.volatile_drops,
+                "ratio": self.volatile_ratio,
+            },
+            "lost_while_away": self.lost_while_away,
+            "optional_deliveries": self.optional_deliveries,
+            "latency": self.latency.to_dict(),
+            "acks": self.acks.to_dict(),
+            "violations": self.violations.to_dict(),
+            "fanout": [b.to_dict() for b in self.fanout],
+        }
