@@ -1,0 +1,44 @@
+"""Measurement for wsbench: HDR latency histograms, counters, series, the run summary.
+
+This package knows no protocol (metric names are plain strings) and imports
+nothing of wsbench but :mod:`wsbench.exceptions`; it uses no asyncio, no
+aiohttp, no locust and no gevent, so the asyncio driver, the Locust
+integration and child processes all share it. Nothing here starts a thread or
+reads the clock on its own: callers pass monotonic nanoseconds in.
+
+* :mod:`~wsbench.metrics.clock` — :func:`now_ns` for measurements, wall time for labels.
+* :mod:`~wsbench.metrics.histogram` — :class:`LatencyHistogram`, exact merge via HDR histoblobs.
+* :mod:`~wsbench.metrics.registry` — :class:`Metrics`, the per-run store and its snapshots.
+* :mod:`~wsbench.metrics.process` — :class:`ProcessSampler`, CPU / RSS / fds of a process.
+* :mod:`~wsbench.metrics.summary` — :class:`RunSummary`, the versioned ``summary.json``.
+"""
+
+from __future__ import annotations
+
+from .clock import iso_timestamp, now_ns, wall_time
+from .histogram import HIGHEST_US, LOWEST_US, PERCENTILES, SIGNIFICANT_DIGITS, LatencyHistogram
+from .process import ProcessSample, ProcessSampler
+from .registry import DEFAULT_MAX_POINTS, SNAPSHOT_FORMAT, IntervalPoint, Metrics
+from .summary import SCHEMA_VERSION, Environment, RunSummary, Target, schema
+
+__all__ = [
+    "now_ns",
+    "wall_time",
+    "iso_timestamp",
+    "LatencyHistogram",
+    "LOWEST_US",
+    "HIGHEST_US",
+    "SIGNIFICANT_DIGITS",
+    "PERCENTILES",
+    "Metrics",
+    "IntervalPoint",
+    "SNAPSHOT_FORMAT",
+    "DEFAULT_MAX_POINTS",
+    "ProcessSample",
+    "ProcessSampler",
+    "RunSummary",
+    "Target",
+    "Environment",
+    "SCHEMA_VERSION",
+    "schema",
+]
