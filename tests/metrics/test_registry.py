@@ -63,6 +63,16 @@ def test_recorder_survives_rollover_and_cumulative_includes_open_second() -> Non
     assert m.histogram("unknown").count == 0
 
 
+def test_recorders_for_one_name_share_its_histogram() -> None:
+    m = fresh()
+    first, second = m.recorder("rtt"), m.recorder("rtt")
+    first(MS)
+    second(MS)
+    m.record_ns("rtt", MS)
+    m.tick(S)
+    assert [(p.t, p.count) for p in m.series("rtt")] == [(0, 3)]
+
+
 def test_counters_and_gauges_are_sampled_each_second() -> None:
     m = fresh()
     m.incr("sent")

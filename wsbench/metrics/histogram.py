@@ -157,9 +157,6 @@ class LatencyHistogram:
         cumulative = self._sync()
         return cumulative[-1] if cumulative else 0
 
-    def __len__(self) -> int:
-        return self.count
-
     @property
     def min(self) -> int:
         """Smallest recorded value in µs (bucket-equivalent), 0 when empty."""

@@ -136,7 +136,9 @@ class Metrics:
 
     def recorder(self, name: str) -> Callable[[int], None]:
         """A ``record_ns(ns)`` callable bound to ``name``, valid for the life of the store."""
-        interval = self._interval.get(name) or self._create(name)
+        interval = self._interval.get(name)
+        if interval is None:
+            interval = self._create(name)
         return interval.record_ns
 
     def incr(self, name: str, n: int = 1) -> None:
