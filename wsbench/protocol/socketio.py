@@ -32,6 +32,7 @@ none are. Decoding never raises anything but :class:`RemoteProtocolError`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -85,6 +86,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"invalid JSON constant {name}")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _loads = json.JSONDecoder(parse_constant=_reject_constant).decode
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
@@ -96,9 +98,13 @@ def dumps(value: Any) -> str:
         LocalProtocolError: the value is not JSON-serializable.
     """
     try:
-        return _encode(value)
+        text = _encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise LocalProtocolError(f"payload is not JSON-serializable: {exc}") from None
+    if not text.isascii() and _LONE_SURROGATE.search(text):
+        # JSON.stringify escapes lone surrogates (ES2019); raw ones cannot be sent as UTF-8
+        text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
 
 
 def has_binary(value: Any) -> bool:
@@ -254,8 +260,13 @@ class SioPacket:
         if self.namespace != "/":
             if not self.namespace.startswith("/"):
                 raise LocalProtocolError(f"namespace must start with '/', got {self.namespace!r}")
+            if "," in self.namespace:
+                # the decoder ends the namespace at the first ','
+                raise LocalProtocolError(f"namespace must not contain ',', got {self.namespace!r}")
             parts.append(self.namespace + ",")
         if self.id is not None:
+            if ptype not in _ACKABLE:
+                raise LocalProtocolError(f"{ptype.name} cannot carry an ack id", _SPEC)
             if isinstance(self.id, bool) or not isinstance(self.id, int) or self.id < 0:
                 raise LocalProtocolError(f"ack id must be a non-negative integer, got {self.id!r}")
             parts.append(str(self.id))
@@ -290,6 +301,9 @@ class SioPacket:
             if not count.isdigit() or not count.isascii():
                 raise RemoteProtocolError(f"illegal attachments in {text[:40]!r}", _SPEC)
             attachments = int(count)
+            if attachments < 1:
+                # socket.io-parser: `n < 1` is "Illegal attachments"
+                raise RemoteProtocolError(f"illegal attachments in {text[:40]!r}", _SPEC)
             if attachments > max_attachments:
                 raise RemoteProtocolError(
                     f"too many attachments: {attachments} > {max_attachments}", _SPEC
@@ -309,6 +323,10 @@ class SioPacket:
             ack_id = int(text[i:j])
             i = j
         data: Any = None
+        if i < n and text[i] in " \t\n\r":
+            # socket.io-parser reads leading whitespace as ack-id digits (Number(" ") == 0),
+            # json.loads skips it: refuse rather than decode a different packet than Node.
+            raise RemoteProtocolError(f"whitespace before payload in {text[:60]!r}", _SPEC)
         if i < n:
             try:
                 data = _loads(text[i:])
@@ -404,5 +422,8 @@ class SioDecoder:
         raise RemoteProtocolError(f"message must be str or bytes, got {type(message).__name__}")
 
     def _finish(self, packet: SioPacket, buffers: list[bytes]) -> SioPacket:
-        data = reconstruct(packet.data, buffers) if packet.data is not None else None
+        try:
+            data = reconstruct(packet.data, buffers) if packet.data is not None else None
+        except RecursionError:
+            raise RemoteProtocolError("binary packet nested too deeply", _SPEC) from None
         return SioPacket(packet.type, packet.namespace, data, packet.id)
