@@ -103,9 +103,19 @@ class EioPacket:
         return _TYPE_CHARS[self.type] + self.data
 
     def encode_polling(self) -> str:
-        """Encode for a long-polling payload: binary MESSAGE as ``b`` + base64."""
+        """Encode for a long-polling payload: binary MESSAGE as ``b`` + base64.
+
+        Raises:
+            LocalProtocolError: text data contains the record separator ``\\x1e``.
+        """
         if isinstance(self.data, bytes):
             return "b" + base64.b64encode(self.data).decode("ascii")
+        if RECORD_SEPARATOR in self.data:
+            # no escaping exists: the receiver would split this packet in two
+            raise LocalProtocolError(
+                f"text packet containing the record separator cannot be polled: {self.data[:40]!r}",
+                _SPEC,
+            )
         return _TYPE_CHARS[self.type] + self.data
 
     @classmethod
