@@ -6,6 +6,7 @@ import base64
 
 import pytest
 
+from tests.protocol.helpers import assert_eio_roundtrip, eio_packet, from_json, ids, vectors
 from wsbench.exceptions import LocalProtocolError, RemoteProtocolError
 from wsbench.protocol import (
     EioPacket,
@@ -16,8 +17,6 @@ from wsbench.protocol import (
     encode_payload,
 )
 from wsbench.protocol.engineio import PING_PROBE, PONG_PROBE
-
-from tests.protocol.helpers import assert_eio_roundtrip, eio_packet, from_json, ids, vectors
 
 PACKETS = vectors("engineio", "packets")
 PAYLOADS = vectors("engineio", "payloads")

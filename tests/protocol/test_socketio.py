@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from wsbench.exceptions import LocalProtocolError, RemoteProtocolError
-from wsbench.protocol import RESERVED_EVENTS, SioDecoder, SioPacket, SioPacketType
-from wsbench.protocol.socketio import deconstruct, dumps, has_binary, reconstruct
-
 from tests.protocol.helpers import (
     assert_sio_roundtrip,
     from_json,
@@ -16,6 +12,9 @@ from tests.protocol.helpers import (
     sio_packet,
     vectors,
 )
+from wsbench.exceptions import LocalProtocolError, RemoteProtocolError
+from wsbench.protocol import RESERVED_EVENTS, SioDecoder, SioPacket, SioPacketType
+from wsbench.protocol.socketio import deconstruct, dumps, has_binary, reconstruct
 
 VALID = vectors("socketio", "valid")
 INVALID = vectors("socketio", "invalid")
@@ -65,7 +64,9 @@ def test_max_attachments_is_configurable():
 
 def test_decoder_waits_for_every_attachment():
     decoder = SioDecoder()
-    assert decoder.feed('52-["a",{"_placeholder":true,"num":1},{"_placeholder":true,"num":0}]') is None
+    assert (
+        decoder.feed('52-["a",{"_placeholder":true,"num":1},{"_placeholder":true,"num":0}]') is None
+    )
     assert decoder.awaiting_attachments == 2
     assert decoder.feed(bytearray(b"x")) is None
     assert decoder.awaiting_attachments == 1
@@ -114,7 +115,7 @@ def test_deeply_nested_json_is_a_protocol_error():
 def test_whitespace_before_payload_is_rejected_not_misread():
     # socket.io-parser reads " " as ack-id digits (Number(" ") == 0): "2 [..]" is EVENT id 0
     # to Node. Accepting it as "no id" would disagree with the reference; we refuse it.
-    for wire in ('2 ["a"]', "2\t[\"a\"]", '2/admin,\n["a"]', '3 []', '0 {}'):
+    for wire in ('2 ["a"]', '2\t["a"]', '2/admin,\n["a"]', "3 []", "0 {}"):
         with pytest.raises(RemoteProtocolError):
             SioPacket.decode(wire)
     assert SioPacket.decode('2["a"] ')[0] == SioPacket.event("a")  # trailing is harmless
@@ -195,7 +196,13 @@ def test_encoder_refuses_what_the_protocol_forbids(packet, match):
         SioPacket(T.DISCONNECT, "/", None, 1),
         SioPacket(T.CONNECT_ERROR, "/", {"message": "x"}, 2),
     ],
-    ids=["comma_in_namespace", "trailing_comma_namespace", "connect_id", "disconnect_id", "error_id"],
+    ids=[
+        "comma_in_namespace",
+        "trailing_comma_namespace",
+        "connect_id",
+        "disconnect_id",
+        "error_id",
+    ],
 )
 def test_encoder_refuses_what_the_decoder_cannot_read_back(packet):
     with pytest.raises(LocalProtocolError):
