@@ -1,0 +1,413 @@
+"""A raw-wire probe: HTTP requests and a WebSocket that send exactly what they are told.
+
+The conformance gate must be able to send what a well-behaved client never would
+(a PUT handshake, a missing ``transport``, the text ``abc``, a binary POST body, an
+oversized frame) and to observe exactly what comes back: status, body, every frame,
+the close code and *when* the close happened. Nothing here encodes or decodes
+Engine.IO or Socket.IO: bytes in, bytes out, each one recorded in a
+:class:`Transcript` with the websockets log prefixes (``>`` sent, ``<`` received,
+``=`` state, ``x`` close, ``!`` error, ``%`` automatic pong).
+
+One :class:`RawProbe` owns one aiohttp ``ClientSession`` (``TCPConnector(limit=0)``:
+WebSockets hold their connector slot for life, research conformance.md §4) and
+closes every socket it opened on exit. A :class:`RawWebSocket` reads in a task of
+its own so that it can answer Engine.IO pings (``2`` -> ``3``) while the caller is
+busy: a server must never be able to pass a check just because the probe went
+silent and the heartbeat timed out (conformance.md §1.6 #2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from wsbench.exceptions import ConnectFailed
+
+__all__ = [
+    "CLOSED",
+    "DEFAULT_CONTENT_TYPE",
+    "RawProbe",
+    "RawResponse",
+    "RawWebSocket",
+    "Transcript",
+    "WireRecord",
+    "render",
+]
+
+DEFAULT_CONTENT_TYPE = "text/plain;charset=UTF-8"
+"""What a browser's ``fetch(url, {body: "..."})`` sends; aiohttp would send octet-stream."""
+
+_PREVIEW = 300
+
+
+class _Closed:
+    """Sentinel returned by :meth:`RawWebSocket.recv` once the connection is gone."""
+
+    def __repr__(self) -> str:
+        return "CLOSED"
+
+
+CLOSED: Any = _Closed()
+
+
+def render(data: str | bytes, limit: int = _PREVIEW) -> str:
+    """A one-line, unambiguous rendering of a frame or body for transcripts."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        raw = bytes(data)
+        head = raw[: limit // 3].hex(" ")
+        more = f" ... ({len(raw)} bytes)" if len(raw) > limit // 3 else ""
+        return f"<binary {head}{more}>"
+    text = data.encode("unicode_escape").decode("ascii").replace("\\\\", "\\")
+    if len(text) > limit:
+        return f"{text[:limit]}... ({len(data)} chars)"
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class WireRecord:
+    """One line of a transcript.
+
+    Attributes:
+        at_ms: milliseconds since the transcript started.
+        channel: which connection, e.g. ``GET#3`` or ``ws#1``.
+        direction: ``>`` sent, ``<`` received, ``=`` state, ``x`` close, ``!`` error, ``%`` pong.
+        text: the data, rendered by :func:`render`.
+    """
+
+    at_ms: float
+    channel: str
+    direction: str
+    text: str
+
+    def line(self) -> str:
+        return f"{self.at_ms:9.1f} ms {self.channel:<8} {self.direction} {self.text}"
+
+
+@dataclass(slots=True)
+class Transcript:
+    """Every byte a probe exchanged, in order, with a monotonic time stamp."""
+
+    records: list[WireRecord] = field(default_factory=list)
+    started_ns: int = field(default_factory=time.monotonic_ns)
+    _counter: int = 0
+
+    def elapsed_ms(self) -> float:
+        return (time.monotonic_ns() - self.started_ns) / 1e6
+
+    def add(self, channel: str, direction: str, text: str) -> None:
+        self.records.append(WireRecord(round(self.elapsed_ms(), 1), channel, direction, text))
+
+    def channel(self, prefix: str) -> str:
+        self._counter += 1
+        return f"{prefix}#{self._counter}"
+
+    def lines(self) -> list[str]:
+        return [r.line() for r in self.records]
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """An HTTP answer, or ``status == 0`` when the server answered nothing usable.
+
+    Attributes:
+        status: the HTTP status, 0 if the connection dropped or the request timed out.
+        body: the raw body bytes.
+        headers: response headers (case-insensitive lookups through :meth:`header`).
+        error: why there is no status, when ``status == 0``.
+        elapsed_ms: time from sending to the end of the body.
+    """
+
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    error: str = ""
+    elapsed_ms: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+class RawWebSocket:
+    """One raw WebSocket: send any frame, read frames, see the close code and its time.
+
+    Use :meth:`RawProbe.websocket` to open one. If the server refused the upgrade
+    the socket starts closed, with :attr:`handshake_status` set.
+    """
+
+    def __init__(self, transcript: Transcript, channel: str, auto_pong: bool) -> None:
+        self.transcript = transcript
+        self.channel = channel
+        self.auto_pong = auto_pong
+        self.handshake_status: int | None = None
+        self.close_code: int | None = None
+        self.closed_at_ms: float | None = None
+        self.pings = 0
+        self._closing = False
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at_ms is not None
+
+    def _start(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = ws
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    def _mark_closed(self, how: str) -> None:
+        if self.closed_at_ms is None:
+            self.closed_at_ms = self.transcript.elapsed_ms()
+            self.transcript.add(self.channel, "x", how)
+            self._queue.put_nowait(CLOSED)
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        ws = self._ws
+        try:
+            while True:
+                msg = await ws.receive()
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    self.transcript.add(self.channel, "<", render(msg.data))
+                    if msg.data == "2":
+                        self.pings += 1
+                        if self.auto_pong:
+                            await ws.send_str("3")
+                            self.transcript.add(self.channel, "%", "3")
+                    self._queue.put_nowait(msg.data)
+                elif msg.type is aiohttp.WSMsgType.BINARY:
+                    self.transcript.add(self.channel, "<", render(msg.data))
+                    self._queue.put_nowait(bytes(msg.data))
+                else:
+                    code = ws.close_code
+                    self.close_code = code
+                    extra = f" {msg.extra}" if msg.extra else ""
+                    who = "closed by probe" if self._closing else "closed by server"
+                    self._mark_closed(f"{who}, code {code}{extra}".rstrip())
+                    return
+        except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
+            self.close_code = ws.close_code
+            self._mark_closed(f"connection lost: {exc!r}")
+
+    async def send(self, data: str | bytes) -> bool:
+        """Send one text or binary frame. Returns False (and records it) if already closed."""
+        if self._ws is None or self.closed or self._ws.closed:
+            self.transcript.add(self.channel, "!", f"not sent (closed): {render(data)}")
+            return False
+        try:
+            if isinstance(data, str):
+                await self._ws.send_str(data)
+            else:
+                await self._ws.send_bytes(bytes(data))
+        except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
+            self.transcript.add(self.channel, "!", f"send failed: {exc!r}")
+            return False
+        self.transcript.add(self.channel, ">", render(data))
+        return True
+
+    async def recv(self, timeout: float, skip_pings: bool = True) -> str | bytes | None:
+        """The next frame, :data:`CLOSED` once closed, or ``None`` if nothing came in time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                item = await asyncio.wait_for(self._queue.get(), remaining)
+            except TimeoutError:
+                return None
+            if item is CLOSED:
+                self._queue.put_nowait(CLOSED)  # stays closed for every later call
+                return CLOSED
+            if skip_pings and item == "2":
+                continue
+            return item
+
+    async def wait_closed(self, timeout: float) -> float | None:
+        """Wait for the server to close; frames are consumed (and logged) meanwhile.
+
+        Returns:
+            milliseconds from the call to the close, or ``None`` if still open.
+        """
+        start = self.transcript.elapsed_ms()
+        if self.closed:
+            return 0.0
+        deadline = time.monotonic() + timeout
+        while not self.closed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.transcript.add(self.channel, "-", f"still open after {timeout * 1000:.0f} ms")
+                return None
+            await self.recv(remaining, skip_pings=True)
+        assert self.closed_at_ms is not None
+        return max(0.0, self.closed_at_ms - start)
+
+    async def close(self) -> None:
+        """Close from our side (no-op if closed) and stop the reader."""
+        self._closing = True
+        if self._ws is not None and not self._ws.closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._ws.close(), 1.0)
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reader
+        if self.closed_at_ms is None:
+            self.closed_at_ms = self.transcript.elapsed_ms()
+            self.transcript.add(self.channel, "=", "closed by probe")
+
+
+class RawProbe:
+    """Raw access to one server. Use as ``async with RawProbe(url) as probe``.
+
+    Args:
+        base_url: ``http://host:port`` (a path prefix is kept).
+        transcript: where to record; a new one by default.
+        timeout: default seconds for one HTTP request or WebSocket opening handshake.
+    """
+
+    def __init__(
+        self, base_url: str, transcript: Transcript | None = None, timeout: float = 5.0
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.transcript = transcript if transcript is not None else Transcript()
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._sockets: list[RawWebSocket] = []
+
+    async def __aenter__(self) -> RawProbe:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, force_close=True),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Content-Type"),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        for ws in self._sockets:
+            await ws.close()
+        self._sockets.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def url(self, path: str, query: str = "", scheme: str = "http") -> URL:
+        base = self.base_url
+        if scheme == "ws":
+            base = "ws" + base[4:] if base.startswith("http") else base
+        text = f"{base}{path}" + (f"?{query}" if query else "")
+        return URL(text, encoded=True)
+
+    def _require_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("RawProbe used outside 'async with'")
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        query: str = "",
+        body: str | bytes | None = None,
+        content_type: str | None = DEFAULT_CONTENT_TYPE,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> RawResponse:
+        """Send one HTTP request exactly as given; never raises for a bad answer.
+
+        Raises:
+            ConnectFailed: nothing listens at the address (connection refused, bad host).
+        """
+        session = self._require_session()
+        url = self.url(path, query)
+        channel = self.transcript.channel(method.upper())
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        sent_headers = dict(headers or {})
+        if data is not None and content_type is not None:
+            sent_headers.setdefault("Content-Type", content_type)
+        shown = f"{method.upper()} {url.raw_path_qs}"
+        if data is not None:
+            shown += (
+                f" [{sent_headers.get('Content-Type', 'no content-type')}] {render(body or b'')}"
+            )
+        self.transcript.add(channel, ">", shown)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(timeout if timeout is not None else self.timeout):
+                async with session.request(
+                    method, url, data=data, headers=sent_headers, allow_redirects=False
+                ) as resp:
+                    raw = await resp.read()
+                    elapsed = (time.monotonic() - started) * 1000
+                    ctype = resp.headers.get("Content-Type", "")
+                    self.transcript.add(
+                        channel,
+                        "<",
+                        f"HTTP {resp.status} [{ctype}] {render(raw.decode('utf-8', 'replace'))}",
+                    )
+                    return RawResponse(resp.status, raw, dict(resp.headers), "", elapsed)
+        except aiohttp.ClientConnectorError as exc:
+            self.transcript.add(channel, "!", f"cannot connect: {exc}")
+            raise ConnectFailed(self.base_url, str(exc.os_error or exc)) from None
+        except TimeoutError:
+            elapsed = (time.monotonic() - started) * 1000
+            self.transcript.add(channel, "-", f"no answer within {elapsed:.0f} ms")
+            return RawResponse(0, error=f"no answer within {elapsed:.0f} ms", elapsed_ms=elapsed)
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            elapsed = (time.monotonic() - started) * 1000
+            self.transcript.add(channel, "!", f"connection dropped: {exc!r}")
+            return RawResponse(0, error=f"connection dropped: {exc!r}", elapsed_ms=elapsed)
+
+    async def websocket(
+        self, path: str, query: str = "", auto_pong: bool = True, timeout: float | None = None
+    ) -> RawWebSocket:
+        """Open a WebSocket exactly as given; a refused upgrade gives a closed socket.
+
+        Raises:
+            ConnectFailed: nothing listens at the address.
+        """
+        session = self._require_session()
+        url = self.url(path, query, scheme="ws")
+        channel = self.transcript.channel("ws")
+        sock = RawWebSocket(self.transcript, channel, auto_pong)
+        self._sockets.append(sock)
+        self.transcript.add(channel, "=", f"open {url.raw_path_qs}")
+        try:
+            async with asyncio.timeout(timeout if timeout is not None else self.timeout):
+                ws = await session.ws_connect(
+                    url, autoping=False, autoclose=True, max_msg_size=0, compress=0
+                )
+        except aiohttp.WSServerHandshakeError as exc:
+            sock.handshake_status = exc.status
+            sock._mark_closed(f"upgrade refused: HTTP {exc.status}")
+            return sock
+        except aiohttp.ClientConnectorError as exc:
+            self.transcript.add(channel, "!", f"cannot connect: {exc}")
+            raise ConnectFailed(self.base_url, str(exc.os_error or exc)) from None
+        except TimeoutError:
+            sock._mark_closed("no upgrade answer in time")
+            return sock
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            sock._mark_closed(f"upgrade failed: {exc!r}")
+            return sock
+        sock.handshake_status = 101
+        self.transcript.add(channel, "=", "HTTP 101 upgraded")
+        sock._start(ws)
+        return sock

@@ -1,0 +1,203 @@
+"""Run selected checks against one or more targets and collect :class:`CheckResult` s.
+
+Per target: a preflight reads the handshake (limits, whether ``/engine.io/`` echoes) and
+fails fast with :class:`~wsbench.exceptions.ConnectFailed` when nothing answers. Then the
+checks run, several at a time (each has its own probe, sockets and transcript), except
+``exclusive`` ones (timing-sensitive or heavy), which run alone afterwards. The runner is the
+boundary where anything a check raises becomes a result: a :class:`Finding` its verdict, a
+timeout or an unexpected exception a FAILED with a one-line reason (and a logged traceback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from wsbench.client.raw import RawProbe, Transcript
+from wsbench.conformance.context import CheckContext, Limits, TargetInfo, parse_open
+from wsbench.conformance.model import CheckResult, CloseVerdict, Finding, Verdict
+from wsbench.conformance.registry import Check
+from wsbench.exceptions import ConnectFailed, HandshakeRejected
+
+__all__ = ["TargetSpec", "TargetReport", "preflight", "run_target", "run_all"]
+
+log = logging.getLogger(__name__)
+
+ResultHook = Callable[[str, Check, CheckResult], None]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSpec:
+    """A server to check.
+
+    Attributes:
+        url: ``http://host:port``.
+        name: label in reports.
+        jwt_secret: the HS256 secret the server at ``url`` verifies, if it has auth on.
+        auth_url: a server with auth on for the auth checks (``url`` itself when it has
+            ``jwt_secret``; the embedded target starts a second server for them).
+        auth_secret: the secret of ``auth_url``.
+        recovery_url: a server with connection state recovery on (default: ``auth_url``
+            when the embedded target started one with recovery, else ``url``).
+    """
+
+    url: str
+    name: str = ""
+    jwt_secret: str | None = None
+    auth_url: str | None = None
+    auth_secret: str | None = None
+    recovery_url: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.url
+
+
+@dataclass(slots=True)
+class TargetReport:
+    """The results of one target, in catalog order."""
+
+    name: str
+    url: str
+    limits: Limits | None
+    results: dict[str, CheckResult] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        counts = {str(v): 0 for v in Verdict if v is not Verdict.MISSING}
+        for r in self.results.values():
+            counts[str(r.verdict)] = counts.get(str(r.verdict), 0) + 1
+        return counts
+
+    @property
+    def failed(self) -> bool:
+        return any(r.verdict is Verdict.FAILED for r in self.results.values())
+
+
+def close_bound(limits: Limits, factor: float) -> float:
+    """Seconds to wait for a close: half of pingInterval, at least 150 ms, at most 1 s."""
+    return min(max(limits.ping_interval / 2000.0, 0.15), 1.0) * factor
+
+
+async def preflight(spec: TargetSpec, factor: float = 1.0) -> TargetInfo:
+    """Handshake once to learn the limits; fail fast when the target is unreachable.
+
+    Raises:
+        ConnectFailed: nothing answers at the address.
+        HandshakeRejected: ``/socket.io/`` does not answer an Engine.IO v4 handshake.
+    """
+    async with RawProbe(spec.url, timeout=5.0 * factor) as probe:
+        resp = await probe.request("GET", "/socket.io/", "EIO=4&transport=polling")
+        if resp.status == 0:
+            raise ConnectFailed(spec.url, resp.error)
+        info = parse_open(resp.text) if resp.status == 200 else None
+        if info is None:
+            raise HandshakeRejected(spec.url, resp.status, resp.text)
+        ints = {k: info.get(k) for k in ("pingInterval", "pingTimeout", "maxPayload")}
+        limits = Limits(
+            ping_interval=ints["pingInterval"] if isinstance(ints["pingInterval"], int) else 25000,
+            ping_timeout=ints["pingTimeout"] if isinstance(ints["pingTimeout"], int) else 20000,
+            max_payload=ints["maxPayload"] if isinstance(ints["maxPayload"], int) else 1_000_000,
+        )
+        echo = await probe.request("GET", "/engine.io/", "EIO=4&transport=polling")
+        eio_echo = echo.status == 200 and parse_open(echo.text) is not None
+    return TargetInfo(
+        url=spec.url,
+        name=spec.label,
+        limits=limits,
+        eio_echo=eio_echo,
+        jwt_secret=spec.jwt_secret,
+        auth_url=spec.auth_url or (spec.url if spec.jwt_secret else None),
+        auth_secret=spec.auth_secret or spec.jwt_secret,
+        recovery_url=spec.recovery_url or spec.url,
+        close_within=close_bound(limits, factor),
+        factor=factor,
+    )
+
+
+async def run_check(info: TargetInfo, chk: Check) -> CheckResult:
+    """Run one check to a :class:`CheckResult`; never raises (but for cancellation)."""
+    transcript = Transcript()
+    started = time.monotonic()
+    verdict, reason = Verdict.OK, ""
+    async with RawProbe(info.url, transcript, timeout=5.0 * info.factor) as probe:
+        ctx = CheckContext(info, probe)
+        try:
+            async with asyncio.timeout(chk.spec.timeout * info.factor):
+                reason = await chk.fn(ctx) or ""
+        except Finding as finding:
+            verdict, reason = finding.verdict, finding.reason
+        except TimeoutError:
+            verdict = Verdict.FAILED
+            reason = f"check did not finish within {chk.spec.timeout * info.factor:.1f} s"
+        except ConnectFailed as exc:
+            verdict, reason = Verdict.FAILED, f"target unreachable during the check: {exc.reason}"
+        except Exception as exc:  # the runner is the boundary: a broken check is a result
+            log.exception("check %s raised", chk.spec.id)
+            verdict, reason = Verdict.FAILED, f"check error: {type(exc).__name__}: {exc}"
+    if not reason:
+        reason = "as specified"
+    close_verdict = ctx.close_verdict
+    if verdict is Verdict.UNIMPLEMENTED:
+        close_verdict = CloseVerdict.NONE
+    return CheckResult(
+        id=chk.spec.id,
+        verdict=verdict,
+        reason=reason.splitlines()[0] if reason else reason,
+        close_verdict=close_verdict,
+        close_code=ctx.close_code,
+        time_to_close_ms=ctx.time_to_close_ms,
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+        transcript=tuple(transcript.lines()),
+        details=dict(ctx.details),
+    )
+
+
+async def run_target(
+    spec: TargetSpec,
+    checks: Sequence[Check],
+    *,
+    factor: float = 1.0,
+    parallel: int = 6,
+    on_result: ResultHook | None = None,
+) -> TargetReport:
+    """Preflight ``spec`` then run ``checks``; results come back in ``checks`` order."""
+    info = await preflight(spec, factor)
+    report = TargetReport(spec.label, spec.url, info.limits)
+    done: dict[str, CheckResult] = {}
+    gate = asyncio.Semaphore(max(1, parallel))
+
+    async def one(chk: Check) -> None:
+        async with gate:
+            result = await run_check(info, chk)
+        done[chk.spec.id] = result
+        if on_result is not None:
+            on_result(spec.label, chk, result)
+
+    shared = [c for c in checks if not c.spec.exclusive]
+    alone = [c for c in checks if c.spec.exclusive]
+    await asyncio.gather(*(one(c) for c in shared))
+    for chk in alone:
+        await one(chk)
+    for chk in checks:
+        report.results[chk.spec.id] = done[chk.spec.id]
+    return report
+
+
+async def run_all(
+    specs: Sequence[TargetSpec],
+    checks: Sequence[Check],
+    *,
+    factor: float = 1.0,
+    parallel: int = 6,
+    on_result: ResultHook | None = None,
+) -> list[TargetReport]:
+    """Every target in turn (so their timings do not disturb each other)."""
+    reports = []
+    for spec in specs:
+        reports.append(
+            await run_target(spec, checks, factor=factor, parallel=parallel, on_result=on_result)
+        )
+    return reports
