@@ -1,0 +1,123 @@
+"""The reference server's options (docs/events.md "Server options") as one frozen value.
+
+``ServerConfig()`` holds the documented defaults; :func:`parse_args` builds one from the
+command line (``python -m reference_server --help``). ``wsbench serve`` builds its own and
+calls :func:`reference_server.app.run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from wsbench.exceptions import ConfigError
+
+__all__ = ["FAULTS", "ServerConfig", "parse_args", "build_parser"]
+
+FAULTS = (
+    "broadcast-to-sender",
+    "room-leak",
+    "multi-room-duplicate",
+    "drop-deliveries",
+    "reorder",
+    "drop-acks",
+    "late-acks",
+    "ignore-leave",
+    "accept-bad-token",
+    "private-room-join",
+)
+"""Every ``--fault`` name; each breaks exactly one promise of docs/events.md."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Options of the reference server. Times in milliseconds, sizes in bytes.
+
+    ``write_buffer_limit`` (not a CLI option): a connection whose unsent bytes exceed it is
+    a slow consumer and is closed, so memory stays bounded. ``volatile_high_water``: a
+    volatile packet is dropped when the connection already has more unsent bytes than this.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 3000
+    ping_interval: int = 25000
+    ping_timeout: int = 20000
+    max_payload: int = 1_000_000
+    connect_timeout: int = 45000
+    jwt_secret: str | None = None
+    cors_origin: str = "*"
+    recovery: bool = False
+    app_heartbeat_interval: int = 30000
+    max_rooms: int = 100
+    faults: frozenset[str] = field(default_factory=frozenset)
+    write_buffer_limit: int = 16 * 1024 * 1024
+    volatile_high_water: int = 64 * 1024
+    upgrade_timeout: int = 10000
+    recovery_max_disconnection: int = 120000
+
+    def __post_init__(self) -> None:
+        unknown = set(self.faults) - set(FAULTS)
+        if unknown:
+            raise ConfigError(f"unknown fault(s) {sorted(unknown)}; known: {', '.join(FAULTS)}")
+        if not isinstance(self.faults, frozenset):
+            object.__setattr__(self, "faults", frozenset(self.faults))
+        for name in ("port", "ping_interval", "ping_timeout", "max_payload", "connect_timeout"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.ping_interval == 0 or self.max_payload == 0:
+            raise ConfigError("ping_interval and max_payload must be positive")
+
+    def has_fault(self, name: str) -> bool:
+        return name in self.faults
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m reference_server",
+        description="wsbench reference Socket.IO server (the docs/events.md contract)",
+    )
+    d = ServerConfig()
+    p.add_argument("--host", default=d.host, help="interface to bind (%(default)s)")
+    p.add_argument("--port", type=int, default=d.port, help="TCP port, 0 = free (%(default)s)")
+    p.add_argument("--ping-interval", type=int, default=d.ping_interval, metavar="MS")
+    p.add_argument("--ping-timeout", type=int, default=d.ping_timeout, metavar="MS")
+    p.add_argument("--max-payload", type=int, default=d.max_payload, metavar="BYTES")
+    p.add_argument("--connect-timeout", type=int, default=d.connect_timeout, metavar="MS")
+    p.add_argument("--jwt-secret", default=None, metavar="S", help="HS256 secret; enables auth")
+    p.add_argument("--cors-origin", default=d.cors_origin, metavar="O")
+    p.add_argument("--recovery", action="store_true", help="connection state recovery")
+    p.add_argument(
+        "--app-heartbeat-interval", type=int, default=d.app_heartbeat_interval, metavar="MS"
+    )
+    p.add_argument("--max-rooms", type=int, default=d.max_rooms, metavar="N")
+    p.add_argument(
+        "--fault", action="append", default=[], choices=FAULTS, metavar="NAME",
+        help="misbehave in one named way (repeatable): " + ", ".join(FAULTS),
+    )  # fmt: skip
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
+    """Parse the command line into a :class:`ServerConfig` (exits 2 on a usage error)."""
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        return ServerConfig(
+            host=ns.host,
+            port=ns.port,
+            ping_interval=ns.ping_interval,
+            ping_timeout=ns.ping_timeout,
+            max_payload=ns.max_payload,
+            connect_timeout=ns.connect_timeout,
+            jwt_secret=ns.jwt_secret,
+            cors_origin=ns.cors_origin,
+            recovery=ns.recovery,
+            app_heartbeat_interval=ns.app_heartbeat_interval,
+            max_rooms=ns.max_rooms,
+            faults=frozenset(ns.fault),
+        )
+    except ConfigError as exc:
+        parser.error(str(exc))
+        raise  # unreachable: parser.error exits

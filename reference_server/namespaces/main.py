@@ -1,0 +1,280 @@
+"""Namespace ``/`` of docs/events.md: harness, chat/rooms/private messages, broadcasting
+triggers, live documents, notifications, app heartbeat, and the room security rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reference_server.namespaces.common import (
+    DEFERRED,
+    ROOM_MAX_CHARS,
+    handle,
+    is_int,
+    is_object,
+    require,
+    require_object,
+    require_room,
+)
+from reference_server.sio import Socket
+from reference_server.state import DOC_ID_MAX_CHARS, AppState
+
+__all__ = ["install"]
+
+RESERVED_PREFIXES = ("doc:", "user:", "#")
+
+
+def install(state: AppState) -> None:
+    io, config = state.io, state.config
+    main = io.of("/")
+    if config.jwt_secret:
+        main.use(state.authenticate)
+    ignore_leave = config.has_fault("ignore-leave")
+    private_join = config.has_fault("private-room-join")
+
+    # -- security rules (docs/events.md "Security and limits") ----------------------------
+
+    def is_other_socket_id(socket: Socket, room: str) -> bool:
+        if room == socket.id:
+            return False
+        return any(room in nsp.sockets for nsp in io.namespaces.values())
+
+    def counted_rooms(socket: Socket) -> int:
+        own = {socket.id, socket.data.get("user_room")}
+        return sum(1 for room in socket.rooms if room not in own)
+
+    def require_joinable(socket: Socket, room: Any) -> str:
+        require_room(room)
+        require(not room.startswith(RESERVED_PREFIXES), f'room "{room}" uses a reserved prefix')
+        if not private_join:
+            require(
+                not is_other_socket_id(socket, room), "cannot join another socket's private room"
+            )
+        require(
+            room in socket.rooms or counted_rooms(socket) < config.max_rooms,
+            f"at most {config.max_rooms} rooms",
+        )
+        return room
+
+    def require_leavable(socket: Socket, room: Any) -> str:
+        require_room(room)
+        require(not room.startswith(RESERVED_PREFIXES), f'room "{room}" uses a reserved prefix')
+        require(room != socket.id, "cannot leave the socket's own room")
+        return room
+
+    def require_doc_id(doc_id: Any) -> str:
+        require(
+            isinstance(doc_id, str) and 0 < len(doc_id) <= DOC_ID_MAX_CHARS,
+            f"docId must be a non-empty string of at most {DOC_ID_MAX_CHARS} characters",
+        )
+        return doc_id
+
+    def leave(socket: Socket, room: str) -> None:
+        if not ignore_leave:
+            socket.leave(room)
+
+    # -- connection -------------------------------------------------------------------------
+
+    def on_connection(socket: Socket) -> None:
+        socket.emit("auth", socket.auth)
+        user = state.user_id_of(socket)
+        if user is not None:
+            socket.data["user_room"] = f"user:{user}"
+            socket.join(socket.data["user_room"])
+        socket.data["alive"] = True
+
+        # harness
+        def message(*args: Any, ack: Any = None) -> None:
+            socket.emit("message-back", *args)
+
+        def echo(*args: Any, ack: Any = None) -> None:
+            if ack is not None:
+                ack(*args)
+
+        socket.on("message", message)
+        socket.on("message-with-ack", echo)
+        socket.on("echo", echo)
+
+        # seed "Socket.IO Server"
+        def chat_message(msg: Any = None) -> None:
+            main.emit("chat message", msg)
+
+        def join_room(room: Any = None) -> dict[str, Any]:
+            require_joinable(socket, room)
+            socket.join(room)
+            socket.emit("joined", room)
+            socket.to(room).emit("user joined", socket.id)
+            return {"ok": True, "room": room}
+
+        def leave_room(room: Any = None) -> dict[str, Any]:
+            require_leavable(socket, room)
+            leave(socket, room)
+            socket.to(room).emit("user left", socket.id)
+            return {"ok": True, "room": room}
+
+        def private_message(payload: Any = None) -> None:
+            p = require_object(payload, "to", "message")
+            socket.to(require_room(p["to"], "to")).emit(
+                "private message", {"from": socket.id, "message": p["message"]}
+            )
+
+        # seed "Rooms and Namespaces"
+        def join(room: Any = None) -> dict[str, Any]:
+            require_joinable(socket, room)
+            socket.join(room)
+            main.to(room).emit("user joined", socket.id)
+            return {"ok": True, "room": room}
+
+        def room_message(payload: Any = None) -> None:
+            p = require_object(payload, "room", "message")
+            room = require_room(p["room"])
+            main.to(room).emit(
+                "message", {"room": room, "from": socket.id, "message": p["message"]}
+            )
+
+        def leave_(room: Any = None) -> dict[str, Any]:
+            require_leavable(socket, room)
+            leave(socket, room)
+            main.to(room).emit("user left", socket.id)
+            return {"ok": True, "room": room}
+
+        # seed "Broadcasting": one trigger per variant
+        def broadcast_all(payload: Any = None) -> None:
+            main.emit("event", require_object(payload, "data")["data"])
+
+        def broadcast_others(payload: Any = None) -> None:
+            socket.broadcast.emit("event", require_object(payload, "data")["data"])
+
+        def broadcast_room(payload: Any = None) -> None:
+            p = require_object(payload, "room", "data")
+            main.to(require_room(p["room"])).emit("event", p["data"])
+
+        def broadcast_rooms(payload: Any = None) -> None:
+            p = require_object(payload, "rooms", "data")
+            rooms = p["rooms"]
+            require(
+                isinstance(rooms, list) and 1 <= len(rooms) <= 100,
+                "rooms must be a list of 1 to 100 rooms",
+            )
+            for room in rooms:
+                require_room(room)
+            main.to(*rooms).emit("event", p["data"])
+
+        def broadcast_room_others(payload: Any = None) -> None:
+            p = require_object(payload, "room", "data")
+            socket.to(require_room(p["room"])).emit("event", p["data"])
+
+        def broadcast_socket(payload: Any = None) -> None:
+            p = require_object(payload, "to", "data")
+            main.to(require_room(p["to"], "to")).emit("event", p["data"])
+
+        def broadcast_volatile(payload: Any = None) -> None:
+            p = require_object(payload, "data")
+            count = p.get("count", 1)
+            require(is_int(count, 1, 10000), "count must be an integer from 1 to 10000")
+            if "room" in p:
+                target = main.volatile.to(require_room(p["room"]))
+                for _ in range(count):
+                    target.emit("event", p["data"])
+            else:
+                for _ in range(count):
+                    socket.volatile_emit("event", p["data"])
+
+        def request_ack(payload: Any = None, *, ack: Any = None) -> object:
+            p = require_object(payload, "data")
+            timeout = p.get("timeout", 5000)
+            require(is_int(timeout, 1, 60000), "timeout must be an integer from 1 to 60000 ms")
+
+            def answered(err: Exception | None, args: list[Any]) -> None:
+                if ack is None:
+                    return
+                if err is not None:
+                    ack({"ok": False, "error": "timeout"})
+                else:
+                    ack({"ok": True, "response": args[0] if args else None})
+
+            socket.emit("ack request", p["data"], callback=answered, timeout=timeout)
+            return DEFERRED
+
+        # seed "Live Updates"
+        def subscribe_document(doc_id: Any = None) -> dict[str, Any]:
+            require_doc_id(doc_id)
+            room = f"doc:{doc_id}"
+            require(
+                room in socket.rooms or counted_rooms(socket) < config.max_rooms,
+                f"at most {config.max_rooms} rooms",
+            )
+            socket.join(room)
+            doc = state.document(doc_id)
+            socket.emit(
+                "document state",
+                {"docId": doc_id, "version": doc["version"], "content": doc["content"]},
+            )
+            return {"ok": True, "room": room}
+
+        def update_document(payload: Any = None) -> dict[str, Any]:
+            p = require_object(payload, "docId", "changes")
+            doc_id = require_doc_id(p["docId"])
+            changes = p["changes"]
+            require(is_object(changes), "changes must be an object")
+            doc = state.document(doc_id)
+            doc["version"] += 1
+            doc["content"].update(changes)
+            main.to(f"doc:{doc_id}").emit(
+                "document updated", {"docId": doc_id, "changes": changes, "version": doc["version"]}
+            )
+            return {"ok": True, "version": doc["version"]}
+
+        def unsubscribe_document(doc_id: Any = None) -> dict[str, Any]:
+            require_doc_id(doc_id)
+            room = f"doc:{doc_id}"
+            leave(socket, room)
+            return {"ok": True, "room": room}
+
+        # seed "Real-time Notifications"
+        def fetch_notifications(payload: Any = None) -> list[dict[str, Any]]:
+            query = {} if payload is None else payload
+            require(is_object(query), "payload must be an object {since?}")
+            since = query.get("since", 0)
+            require(is_int(since, -(2**53), 2**53), "since must be an integer")
+            return [] if user is None else state.notifications_since(user, since)
+
+        # seed "Heartbeat/Ping-Pong"
+        def pong(*args: Any, ack: Any = None) -> None:
+            socket.data["alive"] = True
+
+        socket.on("pong", pong)
+        for event, fn in (
+            ("chat message", chat_message),
+            ("join room", join_room),
+            ("leave room", leave_room),
+            ("private message", private_message),
+            ("join", join),
+            ("room message", room_message),
+            ("leave", leave_),
+            ("broadcast all", broadcast_all),
+            ("broadcast others", broadcast_others),
+            ("broadcast room", broadcast_room),
+            ("broadcast rooms", broadcast_rooms),
+            ("broadcast room others", broadcast_room_others),
+            ("broadcast socket", broadcast_socket),
+            ("broadcast volatile", broadcast_volatile),
+            ("subscribe document", subscribe_document),
+            ("update document", update_document),
+            ("unsubscribe document", unsubscribe_document),
+            ("fetch notifications", fetch_notifications),
+        ):
+            handle(socket, event, fn)
+        handle(socket, "request ack", request_ack, wants_ack=True)
+
+    main.on_connection = on_connection
+    assert ROOM_MAX_CHARS == 128
+
+
+def heartbeat_round(state: AppState) -> None:
+    """One app-level ping round over ``/`` (seed L505-514)."""
+    for socket in list(state.io.of("/").sockets.values()):
+        if not socket.data.get("alive", True):
+            socket.disconnect()
+            continue
+        socket.data["alive"] = False
+        socket.emit("ping")
