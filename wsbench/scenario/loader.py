@@ -109,6 +109,7 @@ class _Node:
         v = self.value()
         if not isinstance(v, str) or not v:
             raise self.error(f"expected a non-empty string, got {v!r}")
+        choices = tuple(str(c) for c in choices)
         if choices and v not in choices:
             close = difflib.get_close_matches(v, choices, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
