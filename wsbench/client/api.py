@@ -1,0 +1,181 @@
+"""The user-facing asyncio client: ``async with connect(url) as client``.
+
+Example::
+
+    async with connect("http://127.0.0.1:3000", namespaces=["/", "/chat"]) as client:
+        chat = client.socket("/chat")
+        chat.on("message", lambda msg: print(msg))
+        reply = await client.socket().call("echo", {"x": 1}, timeout=5)
+
+:func:`connect` opens the Engine.IO session, connects every namespace given and
+returns once all of them answered CONNECT (raising
+:class:`~wsbench.exceptions.ConnectRefused` on a CONNECT_ERROR). It can be
+awaited or used as an async context manager. Without ``http`` it creates (and
+later closes) its own aiohttp session; a :class:`~wsbench.client.pool.ClientPool`
+passes one shared session instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator, Iterable
+from typing import Any
+
+import aiohttp
+
+from wsbench.client.connection import Connection
+from wsbench.client.socket import Socket
+from wsbench.client.transport import TransportOption
+from wsbench.protocol.reconnect import RandomSource, ReconnectPolicy
+
+__all__ = ["Client", "connect", "new_http_session"]
+
+
+def new_http_session(**connector_options: Any) -> aiohttp.ClientSession:
+    """An aiohttp session for many long-lived sockets: no connector limit, no read timeout."""
+    connector = aiohttp.TCPConnector(limit=0, **connector_options)
+    return aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_connect=20)
+    )
+
+
+class Client:
+    """A connected client: one Engine.IO connection and its namespace sockets."""
+
+    __slots__ = ("connection", "_own_http", "index")
+
+    def __init__(
+        self, connection: Connection, own_http: aiohttp.ClientSession | None = None, index: int = 0
+    ) -> None:
+        self.connection = connection
+        self._own_http = own_http
+        self.index = index
+
+    def socket(self, namespace: str = "/", auth: dict[str, Any] | None = None) -> Socket:
+        """The socket of ``namespace`` (connecting it if it was not part of ``connect``)."""
+        return self.connection.socket(namespace, auth)
+
+    @property
+    def sid(self) -> str | None:
+        """The socket id of ``/`` (or of the first namespace)."""
+        sockets = self.connection.sockets
+        sock = sockets.get("/") or next(iter(sockets.values()), None)
+        return sock.sid if sock is not None else None
+
+    @property
+    def connected(self) -> bool:
+        return self.connection.open and any(s.connected for s in self.connection.sockets.values())
+
+    @property
+    def transport(self) -> str:
+        return self.connection.transport
+
+    async def close(self) -> None:
+        """Disconnect every namespace and close the transport (no reconnection)."""
+        try:
+            await self.connection.close()
+        finally:
+            if self._own_http is not None:
+                await self._own_http.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class connect:  # noqa: N801 - used like a function, as websockets.connect is
+    """Connect to a Socket.IO server; await it or use it with ``async with``.
+
+    Args:
+        url: ``http://host:port`` of the server.
+        namespaces: namespaces to connect before returning.
+        auth: the CONNECT payload sent to each namespace.
+        transports: ``websocket``, ``polling`` or ``polling+upgrade``.
+        path: the Engine.IO path.
+        reconnection: a policy, ``True`` for the defaults, ``False`` for none.
+        timeout: seconds for the handshake and for each namespace's CONNECT answer.
+        http: a shared aiohttp session (see :class:`~wsbench.client.pool.ClientPool`).
+
+    Raises (when awaited):
+        ConnectFailed, HandshakeRejected, ResourceLimit: the transport could not open.
+        ConnectRefused: a namespace answered CONNECT_ERROR.
+        TimeoutError: a namespace did not answer within ``timeout``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespaces: Iterable[str] = ("/",),
+        auth: dict[str, Any] | None = None,
+        transports: str | TransportOption = TransportOption.WEBSOCKET,
+        path: str = "/socket.io/",
+        reconnection: ReconnectPolicy | bool = True,
+        timeout: float = 20.0,
+        http: aiohttp.ClientSession | None = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+        rng: RandomSource | None = None,
+        index: int = 0,
+    ) -> None:
+        self.url = url
+        self.namespaces = list(namespaces)
+        self.auth = auth
+        self.transports = transports
+        self.path = path
+        if reconnection is True:
+            reconnection = ReconnectPolicy()
+        self.policy = reconnection or None
+        self.timeout = timeout
+        self.http = http
+        self.headers = headers
+        self.query = query
+        self.rng = rng
+        self.index = index
+        self._client: Client | None = None
+
+    async def _create(self) -> Client:
+        own = None
+        http = self.http
+        if http is None:
+            http = own = new_http_session()
+        try:
+            conn = Connection(
+                self.url,
+                http,
+                transports=self.transports,
+                path=self.path,
+                reconnection=self.policy,
+                rng=self.rng,
+                headers=self.headers,
+                query=self.query,
+                timeout=self.timeout,
+            )
+            sockets = [conn.socket(ns, self.auth) for ns in self.namespaces]
+            client = Client(conn, own, self.index)
+        except BaseException:
+            if own is not None:
+                await own.close()
+            raise
+        try:
+            await conn.start()
+            async with asyncio.timeout(self.timeout):
+                for sock in sockets:
+                    await sock.wait_connected()
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    def __await__(self) -> Generator[Any, None, Client]:
+        return self._create().__await__()
+
+    async def __aenter__(self) -> Client:
+        self._client = await self._create()
+        return self._client
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.close()

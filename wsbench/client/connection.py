@@ -1,0 +1,421 @@
+"""One Engine.IO connection: a ClientSession driven over a transport, with reconnection.
+
+Theory of operation
+-------------------
+A :class:`Connection` owns one sans-I/O :class:`~wsbench.protocol.client.ClientSession`
+and the transport it currently speaks over. It runs exactly **one task**, the
+reader (:meth:`Connection._run`), which for the lifetime of the connection:
+
+1. runs the transport's read loop, feeding each frame (or polling body) to the
+   session, dispatching the session's events to the namespace
+   :class:`~wsbench.client.socket.Socket` objects and writing what the session
+   wants sent, inline, in the same call (a server ``2`` is answered ``3``
+   before the next frame is read);
+2. when the transport ends, closes the session with the reason and, if the
+   :class:`~wsbench.protocol.reconnect.ReconnectPolicy` allows it and some
+   namespace still wants to be connected, sleeps the backoff delay, reopens
+   the session and opens a new transport (same task, no new one).
+
+Deadlines (the missing-ping check) use one ``loop.call_at`` timer that is
+*lazily* re-armed: when it fires early because pings moved the deadline, it
+re-arms for the new one, so receiving a ping costs no timer operation.
+
+The polling+upgrade option adds a short-lived second task for the upgrade
+(spec "Upgrade": probe on a new WebSocket, pause polling, ``5``, switch); the
+reader waits for the switch and continues on the WebSocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from wsbench.client.polling import PollingTransport, handshake
+from wsbench.client.transport import (
+    ReadResult,
+    Transport,
+    TransportOption,
+    engineio_url,
+    parse_transports,
+)
+from wsbench.client.websocket import WebSocketTransport
+from wsbench.exceptions import ConnectFailed, ConnectionClosed, TransportError
+from wsbench.protocol.client import ClientSession, EioState
+from wsbench.protocol.events import (
+    AckReceived,
+    Closed,
+    Connected,
+    ConnectRefused,
+    Disconnected,
+    DisconnectReason,
+    EventReceived,
+    Opened,
+    ProtocolViolation,
+    SessionEvent,
+)
+from wsbench.protocol.reconnect import RandomSource, ReconnectPolicy
+
+if TYPE_CHECKING:
+    from wsbench.client.socket import Socket
+
+__all__ = ["Connection"]
+
+logger = logging.getLogger(__name__)
+_CLOSED = EioState.CLOSED
+_MAX_VIOLATIONS_KEPT = 32
+
+
+class Connection:
+    """One Engine.IO session over websocket or polling, multiplexing namespaces.
+
+    Args:
+        url: the server, ``http://host:port`` (``ws://`` works too).
+        http: the shared aiohttp session to open sockets with.
+        transports: ``websocket``, ``polling`` or ``polling+upgrade``.
+        path: the Engine.IO path (``/socket.io/``).
+        reconnection: the policy, or ``None`` to never reconnect.
+        rng: randomness for the backoff jitter.
+        timeout: seconds allowed for each transport handshake.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        http: aiohttp.ClientSession,
+        *,
+        transports: str | TransportOption = TransportOption.WEBSOCKET,
+        path: str = "/socket.io/",
+        reconnection: ReconnectPolicy | None = None,
+        rng: RandomSource | None = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+        timeout: float = 20.0,
+    ) -> None:
+        self.url = url
+        self.http = http
+        self.option = parse_transports(transports)
+        self.path = path
+        self.policy = reconnection
+        self.rng = rng or random.Random()
+        self.headers = headers
+        self.query = query
+        self.timeout = timeout
+        self.session = ClientSession(self.option.first)
+        self.sockets: dict[str, Socket] = {}
+        self.close_reason: DisconnectReason | None = None
+        self.close_detail = ""
+        self.violations: deque[ProtocolViolation] = deque(maxlen=_MAX_VIOLATIONS_KEPT)
+        self.violation_count = 0
+        self.reconnects = 0
+        self._transport: Transport | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._upgrader: asyncio.Task[None] | None = None
+        self._switch: asyncio.Future[None] | None = None
+        self._opened: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._closing = False
+        self._sleeping = False
+        self._loop = asyncio.get_running_loop()
+        self._time = self._loop.time
+
+    # -- public ------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> str:
+        """The Engine.IO transport in use now."""
+        return self.session.transport
+
+    @property
+    def sid(self) -> str | None:
+        return self.session.sid
+
+    @property
+    def open(self) -> bool:
+        return self.session.state is EioState.OPEN
+
+    def socket(self, namespace: str = "/", auth: dict[str, Any] | None = None) -> Socket:
+        """The socket of ``namespace``, connecting it now if it is new or inactive."""
+        from wsbench.client.socket import Socket
+
+        sock = self.sockets.get(namespace)
+        if sock is None:
+            sock = self.sockets[namespace] = Socket(self, namespace)
+        if namespace not in self.session.active_namespaces:
+            sock._start_connect()
+            self.session.connect(namespace, auth)
+            self.flush()
+        return sock
+
+    async def start(self) -> None:
+        """Open the first transport and wait for the Engine.IO handshake.
+
+        Raises:
+            ConnectFailed, HandshakeRejected, ResourceLimit: the target refused or is unreachable.
+        """
+        self._opened = self._loop.create_future()
+        await self._open_transport()
+        self._reader = self._loop.create_task(self._run())
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._opened
+        except TimeoutError:
+            await self.close()
+            raise ConnectFailed(
+                self.url, f"no Engine.IO handshake within {self.timeout:g} s"
+            ) from None
+
+    def flush(self) -> None:
+        """Write whatever the session queued (called after every session verb)."""
+        transport = self._transport
+        if transport is not None:
+            out = self.session.messages_to_send()
+            if out:
+                transport.send(out)
+
+    async def close(self) -> None:
+        """Close on purpose (``io client disconnect``); never reconnects. Idempotent."""
+        if self._closing:
+            return
+        self._closing = True
+        self.session.close()
+        self.flush()
+        self._pump()
+        if self._upgrader is not None:
+            self._upgrader.cancel()
+        transport = self._transport
+        if transport is not None:
+            await transport.close()
+            transport.abort()
+        reader = self._reader
+        if reader is not None and not reader.done():
+            if self._sleeping:
+                reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(reader, 5.0)
+        self._cancel_timer()
+
+    # -- the reader task ---------------------------------------------------------------
+
+    async def _run(self) -> None:
+        session = self.session
+        attempt = 0
+        while True:
+            transport = self._transport
+            assert transport is not None
+            feed = self._on_message if transport.name == "websocket" else self._on_payload
+            try:
+                result = await transport.read_loop(feed)
+            except Exception as exc:  # a transport bug must not kill the connection silently
+                logger.exception("read loop failed")
+                result = ReadResult(DisconnectReason.TRANSPORT_ERROR, repr(exc))
+            if result.reason is None and self._switch is not None:
+                await self._switch  # polling paused for an upgrade: continue on the WebSocket
+                self._switch = None
+                if self._transport is not transport and session.state is not _CLOSED:
+                    continue
+            if session.state is not _CLOSED:
+                session.receive_closed(
+                    self._time(), result.reason or DisconnectReason.TRANSPORT_CLOSE, result.detail
+                )
+                self._pump()
+            transport.abort()
+            if self._closing:
+                for sock in self.sockets.values():
+                    sock._gone(DisconnectReason.IO_CLIENT_DISCONNECT.value)
+                return
+            reason = self.close_reason or DisconnectReason.TRANSPORT_CLOSE
+            # reconnect until a new transport is open (or the policy gives up)
+            while True:
+                policy = self.policy
+                if (
+                    policy is None
+                    or not policy.should_reconnect(reason, attempt)
+                    or not session.active_namespaces
+                ):
+                    self._fail_opened(ConnectionClosed(reason.value))
+                    for sock in self.sockets.values():
+                        sock._gone(reason.value)
+                    return
+                delay = policy.next_delay(attempt, self.rng)
+                attempt += 1
+                self._sleeping = True
+                try:
+                    await asyncio.sleep(delay)
+                finally:
+                    self._sleeping = False
+                if self._closing:
+                    return
+                session.reopen(self.option.first)
+                try:
+                    await self._open_transport()
+                except TransportError as exc:
+                    logger.debug("reconnect attempt %d failed: %s", attempt, exc)
+                    session.receive_closed(self._time(), DisconnectReason.TRANSPORT_ERROR, str(exc))
+                    session.events_received()
+                    continue
+                self.reconnects += 1
+                attempt = 0
+                break
+
+    async def _open_transport(self) -> None:
+        session = self.session
+        if session.transport == "websocket":
+            url = engineio_url(self.url, self.path, "websocket", query=self.query)
+            max_size = max(1_000_000, session.info.max_payload if session.info else 0)
+            self._transport = await WebSocketTransport.open(
+                self.http, url, max_msg_size=max_size, headers=self.headers, timeout=self.timeout
+            )
+            return
+        url = engineio_url(self.url, self.path, "polling", query=self.query)
+        body = await handshake(self.http, url, headers=self.headers, timeout=self.timeout)
+        self._transport = None
+        session.receive_payload(body, self._time())
+        if session.state is not EioState.OPEN or session.info is None:
+            self._pump()
+            raise ConnectFailed(self.url, f"invalid polling handshake {body[:80]!r}")
+        sid_url = engineio_url(self.url, self.path, "polling", session.info.sid, self.query)
+        self._transport = PollingTransport(
+            self.http, sid_url, session.info.max_payload, self.headers
+        )
+        self._pump()
+        self.flush()
+
+    # -- feeding -------------------------------------------------------------------------
+
+    def _on_message(self, message: str | bytes) -> bool:
+        session = self.session
+        session.receive_message(message, self._time())
+        events = session.events_received()
+        if events:
+            self._dispatch(events)
+        out = session.messages_to_send()
+        if out:
+            self._transport.send(out)  # type: ignore[union-attr]
+        return session.state is not _CLOSED
+
+    def _on_payload(self, body: str | bytes) -> bool:
+        session = self.session
+        session.receive_payload(body, self._time())
+        self._pump()
+        self.flush()
+        return session.state is not _CLOSED
+
+    def _pump(self) -> None:
+        events = self.session.events_received()
+        if events:
+            self._dispatch(events)
+            self.flush()
+
+    def _dispatch(self, events: list[SessionEvent]) -> None:
+        sockets = self.sockets
+        for ev in events:
+            cls = ev.__class__
+            if cls is EventReceived:
+                sock = sockets.get(ev.namespace)  # type: ignore[union-attr]
+                if sock is not None:
+                    sock._on_event(ev)  # type: ignore[arg-type]
+            elif cls is AckReceived:
+                sock = sockets.get(ev.namespace)  # type: ignore[union-attr]
+                if sock is not None:
+                    sock._on_ack(ev)  # type: ignore[arg-type]
+            elif cls is Connected or cls is ConnectRefused or cls is Disconnected:
+                sock = sockets.get(ev.namespace)  # type: ignore[union-attr]
+                if sock is not None:
+                    sock._on_state(ev)  # type: ignore[arg-type]
+            elif cls is Opened:
+                self._on_opened()
+            elif cls is Closed:
+                self.close_reason = ev.reason  # type: ignore[union-attr]
+                self.close_detail = ev.detail  # type: ignore[union-attr]
+                self._cancel_timer()
+                if self._transport is not None:
+                    self._transport.abort()
+            elif cls is ProtocolViolation:
+                self.violation_count += 1
+                self.violations.append(ev)  # type: ignore[arg-type]
+                logger.debug("! %s", ev)
+
+    def _on_opened(self) -> None:
+        self.close_reason = None
+        if self._opened is not None and not self._opened.done():
+            self._opened.set_result(None)
+        self._arm()
+        if (
+            self.option is TransportOption.POLLING_UPGRADE
+            and self.session.transport == "polling"
+            and self.session.info is not None
+            and "websocket" in self.session.info.upgrades
+        ):
+            self._upgrader = self._loop.create_task(self._upgrade())
+
+    def _fail_opened(self, exc: Exception) -> None:
+        if self._opened is not None and not self._opened.done():
+            self._opened.set_exception(exc)
+
+    # -- heartbeat deadline --------------------------------------------------------------
+
+    def _arm(self) -> None:
+        deadline = self.session.next_deadline()
+        if deadline is not None and self._timer is None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        session = self.session
+        deadline = session.next_deadline()
+        if deadline is None:
+            return
+        now = self._time()
+        if now < deadline:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+            return
+        session.handle_deadline(now)
+        self._pump()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # -- upgrade ---------------------------------------------------------------------------
+
+    async def _upgrade(self) -> None:
+        session = self.session
+        polling = self._transport
+        assert isinstance(polling, PollingTransport) and session.sid is not None
+        url = engineio_url(self.url, self.path, "websocket", session.sid, self.query)
+        try:
+            ws = await WebSocketTransport.open(
+                self.http, url, max_msg_size=max(1_000_000, polling.max_payload),
+                headers=self.headers, timeout=self.timeout,
+            )  # fmt: skip
+        except TransportError as exc:
+            logger.debug("upgrade failed: %s", exc)
+            return
+        if session.state is not EioState.OPEN or self._transport is not polling:
+            await ws.close()
+            return
+        ws.send([session.start_upgrade()])
+        answer = await ws.receive_one(self.timeout)
+        if answer is None or not session.receive_probe(answer, self._time()):
+            session.abort_upgrade()
+            self._pump()
+            await ws.close()
+            return
+        self._switch = self._loop.create_future()
+        await polling.pause()
+        if session.state is not EioState.OPEN:
+            await ws.close()
+            self._switch.set_result(None)
+            return
+        ws.send([session.finish_upgrade()])
+        self._transport = ws
+        self.flush()
+        self._pump()
+        self._switch.set_result(None)

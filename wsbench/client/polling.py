@@ -1,0 +1,199 @@
+"""The HTTP long-polling transport on aiohttp, with the pause the upgrade needs.
+
+Theory of operation
+-------------------
+Spec "HTTP long-polling": the client receives with a long GET and sends with a
+short POST, "at most one of each in flight"; records are joined with
+``\\x1e`` and "clients use maxPayload to decide how many packets to batch".
+
+* :meth:`PollingTransport.read_loop` is the GET loop: one GET at a time, each
+  body handed to the connection, until the session closes, the server answers
+  anything but 200, or :meth:`PollingTransport.pause` asks it to stop.
+* :meth:`PollingTransport.send` is synchronous: it appends to a queue and, if
+  no POST is in flight, starts one; the POST task drains the queue in batches
+  of at most ``max_payload`` bytes (:func:`~wsbench.protocol.client.polling_payloads`)
+  and exits when the queue is empty. So at most one POST task exists.
+* Upgrade (spec "Upgrade"): after ``3probe`` the connection calls
+  :meth:`pause`, which resolves once the GET in flight has returned (the
+  server releases it with a NOOP) and no POST is in flight; the read loop
+  then returns ``ReadResult(None)`` and never issues another GET.
+
+A GET is awaited together with an abort future so that :meth:`abort`
+(ping timeout, user close) stops the loop at once instead of after a
+pingInterval-long poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import aiohttp
+
+from wsbench.client.transport import ReadResult
+from wsbench.client.websocket import open_error
+from wsbench.protocol.client import polling_payloads
+from wsbench.protocol.events import DisconnectReason
+
+__all__ = ["PollingTransport", "handshake"]
+
+_TEXT_PLAIN = {"Content-Type": "text/plain;charset=UTF-8"}
+
+
+async def handshake(
+    http: aiohttp.ClientSession,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float = 20.0,
+) -> str:
+    """The opening GET (no sid): returns the body holding the OPEN packet.
+
+    Raises:
+        HandshakeRejected, ConnectFailed, ResourceLimit.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            async with http.get(url, headers=headers) as resp:
+                body = await resp.text("utf-8")
+                if resp.status != 200:
+                    from wsbench.exceptions import HandshakeRejected
+
+                    raise HandshakeRejected(url, resp.status, body)
+                return body
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise open_error(url, exc) from exc
+
+
+class PollingTransport:
+    """An open Engine.IO long-polling transport for session ``url`` (with ``sid``)."""
+
+    name = "polling"
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        url: str,
+        max_payload: int,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._http = http
+        self.url = url
+        self.max_payload = max_payload
+        self._headers = {**_TEXT_PLAIN, **(headers or {})}
+        self._get_headers = headers
+        self._queue: list[str] = []
+        self._post_task: asyncio.Task[None] | None = None
+        self._aborted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._paused: asyncio.Future[None] | None = None
+        self._get_in_flight = False
+        self.error: str | None = None
+
+    # -- writing -------------------------------------------------------------------------
+
+    def send(self, messages: list[str | bytes]) -> None:
+        if self._aborted.done():
+            return
+        self._queue.extend(messages)  # type: ignore[arg-type]  # polling records are str
+        if self._post_task is None:
+            self._post_task = asyncio.get_running_loop().create_task(self._post_all())
+
+    async def _post_all(self) -> None:
+        try:
+            while self._queue and not self._aborted.done():
+                records, self._queue = self._queue, []
+                for body in polling_payloads(records, self.max_payload):
+                    async with self._http.post(
+                        self.url, data=body.encode("utf-8"), headers=self._headers
+                    ) as resp:
+                        await resp.read()
+                        if resp.status != 200:
+                            self._fail(f"POST answered HTTP {resp.status}")
+                            return
+        except (aiohttp.ClientError, OSError) as exc:
+            self._fail(f"POST failed: {type(exc).__name__}: {exc}")
+        finally:
+            self._post_task = None
+            self._maybe_paused()
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def _get(self) -> str | None:
+        async with self._http.get(self.url, headers=self._get_headers) as resp:
+            body = await resp.text("utf-8")
+            if resp.status != 200:
+                self.error = f"GET answered HTTP {resp.status}: {body[:100]}"
+                return None
+            return body
+
+    async def read_loop(self, feed: Callable[[str | bytes], bool]) -> ReadResult:
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._paused is not None:
+                self._maybe_paused()
+                return ReadResult(None)
+            if self._aborted.done():
+                return ReadResult(DisconnectReason.TRANSPORT_CLOSE, self.error or "aborted")
+            get = loop.create_task(self._get())
+            self._get_in_flight = True
+            try:
+                await asyncio.wait((get, self._aborted), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._get_in_flight = False
+            if not get.done():
+                get.cancel()
+                with contextlib.suppress(BaseException):
+                    await get
+                return ReadResult(DisconnectReason.TRANSPORT_CLOSE, self.error or "aborted")
+            try:
+                body = get.result()
+            except (aiohttp.ClientError, OSError) as exc:
+                return ReadResult(DisconnectReason.TRANSPORT_ERROR, f"{type(exc).__name__}: {exc}")
+            if body is None:
+                return ReadResult(DisconnectReason.TRANSPORT_ERROR, self.error or "")
+            if not feed(body):
+                return ReadResult(None)
+            if self.error is not None:
+                return ReadResult(DisconnectReason.TRANSPORT_ERROR, self.error)
+
+    # -- upgrade and closing ----------------------------------------------------------------
+
+    async def pause(self) -> None:
+        """Stop polling: returns once no GET and no POST is in flight."""
+        if self._paused is None:
+            self._paused = asyncio.get_running_loop().create_future()
+        self._maybe_paused()
+        await self._paused
+
+    def _maybe_paused(self) -> None:
+        paused = self._paused
+        if (
+            paused is not None
+            and not paused.done()
+            and not self._get_in_flight
+            and self._post_task is None
+        ):
+            paused.set_result(None)
+
+    def resume(self) -> None:
+        """Undo :meth:`pause` (the upgrade failed after the probe): poll again."""
+        self._paused = None
+
+    def _fail(self, detail: str) -> None:
+        self.error = detail
+        self.abort()
+
+    def abort(self) -> None:
+        if not self._aborted.done():
+            self._aborted.set_result(None)
+        if self._paused is not None and not self._paused.done():
+            self._paused.set_result(None)
+
+    async def close(self) -> None:
+        # Flush what is queued (the CLOSE packet "1", DISCONNECTs), bounded in time.
+        task = self._post_task
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), 2.0)
+        self.abort()

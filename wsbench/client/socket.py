@@ -1,0 +1,312 @@
+"""The user's view of one namespace: emit, call, listeners, waiting for events.
+
+Theory of operation
+-------------------
+A :class:`Socket` is a thin handle on a :class:`~wsbench.client.connection.Connection`
+and its namespace. Sending calls the sans-I/O session and flushes inline; no
+task is created per emit. Receiving is push: the connection's reader task
+calls :meth:`Socket._on_event` for each EVENT, which runs the listeners
+registered with :meth:`Socket.on` synchronously (an ``async def`` listener is
+awaited in a task of its own, the only per-message task, and only if the user
+asks for it).
+
+Acknowledgements, both ways:
+
+* ours: :meth:`Socket.call` awaits a future resolved by the ACK;
+  :meth:`Socket.emit_with_ack_callback` stores a plain callback instead
+  (cheap, for load generation). Timed-out ids are given back to the session
+  (``cancel_ack``) so a late ACK is counted, not reported as a violation;
+* the server's: when an EVENT carries an ack id, the first listener's return
+  value is sent back (``None`` -> no arguments, a tuple -> several).
+
+The reserved names ``connect``, ``disconnect`` and ``connect_error`` can be
+listened to as lifecycle hooks, as in socket.io-client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from wsbench.exceptions import AckTimeout, ConnectionClosed, InvalidState
+from wsbench.exceptions import ConnectRefused as ConnectRefusedError
+from wsbench.protocol.events import (
+    AckReceived,
+    Connected,
+    ConnectRefused,
+    Disconnected,
+    EventReceived,
+)
+
+if TYPE_CHECKING:
+    from wsbench.client.connection import Connection
+
+__all__ = ["Socket"]
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[..., Any]
+AckCallback = Callable[[list[Any] | None], Any]
+
+
+class Socket:
+    """One namespace of a connection (see the module docstring)."""
+
+    __slots__ = (
+        "namespace", "sid", "connected", "recovered", "refused", "received",
+        "_conn", "_session", "_handlers", "_any", "_waiters", "_acks", "_connect_waiter",
+    )  # fmt: skip
+
+    def __init__(self, conn: Connection, namespace: str) -> None:
+        self.namespace = namespace
+        self.sid: str | None = None
+        self.connected = False
+        self.recovered = False
+        self.refused: ConnectRefusedError | None = None
+        self.received = 0
+        self._conn = conn
+        self._session = conn.session
+        self._handlers: dict[Any, list[Handler]] = {}
+        self._any: list[Handler] = []
+        self._waiters: dict[Any, list[asyncio.Future[list[Any]]]] = {}
+        self._acks: dict[int, Any] = {}
+        self._connect_waiter: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else "not connected"
+        return f"<Socket {self.namespace} sid={self.sid} {state}>"
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` with ``args`` (buffered until connected, as socket.io-client does)."""
+        self._session.emit(self.namespace, event, *args)
+        self._conn.flush()
+
+    def emit_with_ack_callback(
+        self, event: str, *args: Any, callback: AckCallback, timeout: float | None = None
+    ) -> int:
+        """Send with an ack; ``callback(args)`` on the ACK, ``callback(None)`` on timeout.
+
+        Returns the ack id. Costs one dict entry (plus one timer with ``timeout``).
+        """
+        session = self._session
+        ack_id = session.emit(self.namespace, event, *args, ack=True)
+        assert ack_id is not None
+        handle = None
+        if timeout is not None:
+            handle = asyncio.get_running_loop().call_later(timeout, self._expire, ack_id)
+        self._acks[ack_id] = (callback, handle)
+        self._conn.flush()
+        return ack_id
+
+    async def call(self, event: str, *args: Any, timeout: float | None = None) -> Any:
+        """Send with an ack and wait for it; returns the ACK's first argument (``emitWithAck``).
+
+        Raises:
+            AckTimeout: no ACK within ``timeout`` seconds.
+            ConnectionClosed: the namespace disconnected first.
+        """
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        ack_id = self._session.emit(self.namespace, event, *args, ack=True)
+        assert ack_id is not None
+        self._acks[ack_id] = future
+        self._conn.flush()
+        try:
+            async with asyncio.timeout(timeout):
+                result = await future
+        except TimeoutError:
+            if self._acks.pop(ack_id, None) is not None:
+                self._session.cancel_ack(self.namespace, ack_id)
+            raise AckTimeout(event, timeout or 0.0) from None
+        return result[0] if result else None
+
+    async def disconnect(self) -> None:
+        """Leave the namespace (``io client disconnect``); it will not reconnect."""
+        self._session.disconnect(self.namespace)
+        self._conn.flush()
+        self._conn._pump()
+
+    # -- listening -------------------------------------------------------------------------
+
+    def on(self, event: str, handler: Handler | None = None) -> Any:
+        """Call ``handler(*args)`` for every ``event``; usable as a decorator.
+
+        If the server asked for an ack, the return value of the first handler is sent back.
+        """
+
+        def register(fn: Handler) -> Handler:
+            self._handlers.setdefault(event, []).append(fn)
+            return fn
+
+        return register(handler) if handler is not None else register
+
+    def off(self, event: str, handler: Handler | None = None) -> None:
+        if handler is None:
+            self._handlers.pop(event, None)
+        elif handler in self._handlers.get(event, ()):
+            self._handlers[event].remove(handler)
+
+    def on_any(self, handler: Handler) -> Handler:
+        """Call ``handler(event, *args)`` for every event."""
+        self._any.append(handler)
+        return handler
+
+    async def wait_for(self, event: str, timeout: float | None = None) -> list[Any]:
+        """Wait for the next ``event`` and return its arguments.
+
+        Raises:
+            TimeoutError: it did not come within ``timeout`` seconds.
+        """
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(event, [])
+        waiters.append(future)
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        finally:
+            if not future.done() and future in waiters:
+                waiters.remove(future)
+            if not waiters:
+                self._waiters.pop(event, None)
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Wait for the CONNECT answer.
+
+        Raises:
+            ConnectRefused: the server answered CONNECT_ERROR.
+            ConnectionClosed: the connection closed first.
+            TimeoutError: no answer within ``timeout``.
+        """
+        if self.connected:
+            return
+        if self.refused is not None:
+            raise self.refused
+        if self._connect_waiter is None or self._connect_waiter.done():
+            self._start_connect()
+        assert self._connect_waiter is not None
+        async with asyncio.timeout(timeout):
+            await asyncio.shield(self._connect_waiter)
+
+    # -- called by the connection ------------------------------------------------------------
+
+    def _start_connect(self) -> None:
+        self.refused = None
+        if self._connect_waiter is None or self._connect_waiter.done():
+            self._connect_waiter = asyncio.get_running_loop().create_future()
+
+    def _on_event(self, ev: EventReceived) -> None:
+        self.received += 1
+        handlers = self._handlers.get(ev.event)
+        result: Any = None
+        if handlers:
+            for i, handler in enumerate(handlers):
+                value = self._call(handler, ev.args)
+                if i == 0:
+                    result = value
+        for handler in self._any:
+            self._call(handler, [ev.event, *ev.args])
+        waiters = self._waiters.pop(ev.event, None) if self._waiters else None
+        if waiters:
+            for future in waiters:
+                if not future.done():
+                    future.set_result(ev.args)
+        if ev.ack_id is not None and handlers:
+            if inspect.isawaitable(result):
+                asyncio.ensure_future(self._ack_later(ev.ack_id, result))
+            else:
+                self._send_ack(ev.ack_id, result)
+
+    def _call(self, handler: Handler, args: list[Any]) -> Any:
+        try:
+            return handler(*args)
+        except Exception:  # documented boundary: a listener bug must not kill the reader
+            logger.exception("listener %r failed", handler)
+            return None
+
+    async def _ack_later(self, ack_id: int, awaitable: Any) -> None:
+        try:
+            value = await awaitable
+        except Exception:
+            logger.exception("async listener failed")
+            return
+        self._send_ack(ack_id, value)
+
+    def _send_ack(self, ack_id: int, value: Any) -> None:
+        args = [] if value is None else list(value) if isinstance(value, tuple) else [value]
+        try:
+            self._session.ack(self.namespace, ack_id, args)
+        except InvalidState:
+            return  # disconnected meanwhile
+        self._conn.flush()
+
+    def _on_ack(self, ev: AckReceived) -> None:
+        entry = self._acks.pop(ev.id, None)
+        if entry is None:
+            return
+        if isinstance(entry, asyncio.Future):
+            if not entry.done():
+                entry.set_result(ev.args)
+            return
+        callback, handle = entry
+        if handle is not None:
+            handle.cancel()
+        self._call(callback, [ev.args])
+
+    def _expire(self, ack_id: int) -> None:
+        entry = self._acks.pop(ack_id, None)
+        if entry is not None:
+            self._session.cancel_ack(self.namespace, ack_id)
+            self._call(entry[0], [None])
+
+    def _on_state(self, ev: Connected | ConnectRefused | Disconnected) -> None:
+        waiter = self._connect_waiter
+        if isinstance(ev, Connected):
+            self.connected = True
+            self.sid = ev.sid
+            self.recovered = ev.recovered
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            self._lifecycle("connect")
+        elif isinstance(ev, ConnectRefused):
+            self.connected = False
+            self.refused = ConnectRefusedError(ev.namespace, ev.message, ev.data)
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(self.refused)
+                waiter.exception()  # mark retrieved: nobody may be waiting
+            self._lifecycle("connect_error", self.refused)
+        else:
+            self.connected = False
+            self._fail_acks(ev.reason.value)
+            if not ev.reason.reconnects and waiter is not None and not waiter.done():
+                waiter.set_exception(ConnectionClosed(ev.reason.value))
+                waiter.exception()
+            self._lifecycle("disconnect", ev.reason.value)
+
+    def _gone(self, reason: str) -> None:
+        """The connection gave up (no reconnection): fail whoever waits for a CONNECT."""
+        waiter = self._connect_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionClosed(reason))
+            waiter.exception()
+        self._fail_acks(reason)
+
+    def _fail_acks(self, reason: str) -> None:
+        acks, self._acks = self._acks, {}
+        for entry in acks.values():
+            if isinstance(entry, asyncio.Future):
+                if not entry.done():
+                    entry.set_exception(ConnectionClosed(reason))
+                    entry.exception()
+            else:
+                callback, handle = entry
+                if handle is not None:
+                    handle.cancel()
+                self._call(callback, [None])
+
+    def _lifecycle(self, name: str, *args: Any) -> None:
+        for handler in self._handlers.get(name, ()):
+            self._call(handler, list(args))
