@@ -1,64 +1,13 @@
-"""Fixtures: start a server (Python reference server or the Node twin) on a free loopback port,
-and raw wire helpers (aiohttp HTTP + websocket, literal wire text)."""
+"""Fixtures for the reference server tests (helpers in :mod:`tests.reference_server.wire`)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-NODE_DIR = ROOT / "reference_server" / "node"
-FACTOR = float(os.environ.get("WSBENCH_TIMEOUT_FACTOR", "1"))
-SUITE_ARGS = [
-    "--ping-interval", "300", "--ping-timeout", "200",
-    "--max-payload", "1000000", "--connect-timeout", "1000",
-    "--app-heartbeat-interval", "0",
-]  # fmt: skip
-
-
-def T(seconds: float) -> float:
-    """A timeout scaled by WSBENCH_TIMEOUT_FACTOR."""
-    return seconds * FACTOR
-
-
-def node_available() -> bool:
-    return shutil.which("node") is not None and (NODE_DIR / "node_modules" / "socket.io").is_dir()
-
-
-@contextlib.contextmanager
-def running_server(kind: str, args: list[str]) -> Iterator[str]:
-    """Start ``kind`` ('python' or 'node') on 127.0.0.1:0; yield its base URL; stop it."""
-    if kind == "python":
-        cmd = [sys.executable, "-m", "reference_server", "--host", "127.0.0.1", "--port", "0"]
-    else:
-        if not node_available():
-            pytest.skip("node or reference_server/node/node_modules missing")
-        cmd = ["node", str(NODE_DIR / "server.js"), "--host", "127.0.0.1", "--port", "0"]
-    proc = subprocess.Popen(
-        cmd + args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        if "listening on " not in line:
-            proc.kill()
-            raise RuntimeError(f"server did not start: {line!r} {proc.stderr.read()}")  # type: ignore[union-attr]
-        yield line.strip().rsplit(" ", 1)[1]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(T(5))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+from tests.reference_server.wire import SUITE_ARGS, Wire, running_server
 
 
 @pytest.fixture(scope="module")
@@ -66,78 +15,6 @@ def suite_server() -> Iterator[str]:
     """The Python reference server with the official suites' settings."""
     with running_server("python", SUITE_ARGS) as url:
         yield url
-
-
-class Wire:
-    """Raw Engine.IO/Socket.IO over aiohttp: no codec of ours on the client side."""
-
-    def __init__(self, base: str, session: aiohttp.ClientSession, path: str = "/socket.io/") -> None:
-        self.base = base
-        self.http = session
-        self.path = path
-
-    def url(self, **query: str) -> str:
-        q = "&".join(f"{k}={v}" for k, v in query.items())
-        return f"{self.base}{self.path}?{q}"
-
-    def ws_url(self, **query: str) -> str:
-        return self.url(**query).replace("http://", "ws://", 1)
-
-    async def get(self, **query: str) -> tuple[int, str]:
-        async with self.http.get(self.url(**query), timeout=aiohttp.ClientTimeout(T(5))) as r:
-            return r.status, await r.text()
-
-    async def post(self, body: str | bytes, headers: dict[str, str] | None = None, **query: str):
-        async with self.http.post(
-            self.url(**query), data=body, headers=headers, timeout=aiohttp.ClientTimeout(T(5))
-        ) as r:
-            return r.status, await r.text()
-
-    async def open_polling(self) -> str:
-        import json
-
-        status, body = await self.get(EIO="4", transport="polling")
-        assert status == 200 and body.startswith("0"), body
-        return json.loads(body[1:])["sid"]
-
-    async def ws(self, **query: str) -> aiohttp.ClientWebSocketResponse:
-        return await self.http.ws_connect(self.ws_url(**query), autoping=True, timeout=T(5))
-
-    async def open_ws(self) -> aiohttp.ClientWebSocketResponse:
-        ws = await self.ws(EIO="4", transport="websocket")
-        first = await recv(ws)
-        assert first.startswith("0{"), first
-        return ws
-
-
-async def recv(ws: aiohttp.ClientWebSocketResponse, timeout: float = 2.0, skip_pings: bool = False):
-    """The next text/binary frame's data; raises if the socket closes or time runs out."""
-    while True:
-        msg = await asyncio.wait_for(ws.receive(), T(timeout))
-        if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-            if skip_pings and msg.data == "2":
-                await ws.send_str("3")
-                continue
-            return msg.data
-        raise ConnectionError(f"websocket closed: {msg.type} {msg.data!r}")
-
-
-async def wait_closed(ws: aiohttp.ClientWebSocketResponse, timeout: float = 1.0, pong: bool = True) -> float:
-    """Wait for the server to close ``ws`` while answering pings; returns seconds taken."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    deadline = start + T(timeout)
-    while True:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise AssertionError(f"not closed within {T(timeout)} s")
-        msg = await asyncio.wait_for(ws.receive(), remaining)
-        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
-            return loop.time() - start
-        if msg.type is aiohttp.WSMsgType.ERROR:
-            return loop.time() - start
-        if pong and msg.type is aiohttp.WSMsgType.TEXT and msg.data == "2":
-            await ws.send_str("3")
 
 
 @pytest.fixture
