@@ -94,6 +94,23 @@ def _traceback(ctx: click.Context) -> bool:
     return bool(ctx.find_root().obj and ctx.find_root().obj.get("traceback"))
 
 
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.argument("server_args", nargs=-1, type=click.UNPROCESSED)
+def serve(server_args: tuple[str, ...]) -> None:
+    """Run the bundled reference server (options: wsbench serve --help).
+
+    The same as ``python -m reference_server``: it implements every event of
+    docs/events.md and listens on 127.0.0.1:3000 by default.
+    """
+    from reference_server.app import run
+    from reference_server.config import parse_args
+
+    sys.exit(run(parse_args(list(server_args))))
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
