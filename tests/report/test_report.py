@@ -1,0 +1,96 @@
+"""report/: every output renders from a RunSummary artifact alone."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from tests.report.conftest import build_summary
+from wsbench.metrics import Metrics, RunSummary, Target
+from wsbench.report import write_report
+from wsbench.report.compare import render_compare
+from wsbench.report.console import render_summary, table
+from wsbench.report.html import render_html
+from wsbench.report.junit import render_junit
+from wsbench.report.plots import PLOTS, render_all
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_plot_renders_png(summary: RunSummary) -> None:
+    pngs = render_all(summary)
+    assert list(pngs) == list(PLOTS)
+    for png in pngs.values():
+        assert png.startswith(PNG) and len(png) > 10_000
+
+
+def test_empty_run_renders_without_plots() -> None:
+    empty = RunSummary(
+        scenario="x",
+        target=Target("http://127.0.0.1:1"),
+        started_at="t",
+        duration_s=0.0,
+        exit_status=4,
+        metrics=Metrics().snapshot(),
+        partial=True,
+        partial_reason="target unreachable",
+    )
+    assert render_all(empty) == {}
+    page = render_html(empty, {})
+    assert "PARTIAL RUN" in page and "target unreachable" in page
+    assert "partial run" in render_junit(empty)
+    assert "PARTIAL" in render_summary(empty)
+
+
+def test_html_is_self_contained_and_escaped(summary: RunSummary) -> None:
+    page = render_html(summary)
+    assert page.count("data:image/png;base64,") == len(PLOTS)
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    assert "<script" not in page
+    evil = build_summary(violations=1)
+    evil.sections["delivery"]["violations"]["samples"][0]["event"] = "<script>x</script>"
+    assert "<script>x" not in render_html(evil, {})
+
+
+def test_partial_banner_and_exit(summary: RunSummary) -> None:
+    part = build_summary(partial=True)
+    assert "PARTIAL RUN: interrupted (SIGINT)" in render_html(part, {})
+    assert "PARTIAL RUN" not in render_html(summary, {})
+
+
+def test_junit_counts_failures() -> None:
+    root = ET.fromstring(render_junit(build_summary(violations=3)))
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert suite.get("tests") == "4" and suite.get("failures") == "2"
+    names = {c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None}
+    assert names == {"delivery_ratio", "missing"}
+
+
+def test_console_summary_names_violations_and_thresholds() -> None:
+    text = render_summary(build_summary(violations=3), "reports/chat/x")
+    assert "VIOLATION missing: 3" in text
+    assert "FAIL" in text and "PASS" in text
+    assert "embedded reference server, stopped after the run" in text
+    assert "report: reports/chat/x" in text
+
+
+def test_compare_flags_regressions() -> None:
+    text = render_compare(build_summary(), build_summary(seed=2, slow=1.5, violations=4))
+    assert "violation missing: 0 -> 4" in text
+    row = next(line for line in text.splitlines() if "delivery p99 ms" in line)
+    assert "worse" in row
+
+
+def test_write_report_files(tmp_path, summary: RunSummary) -> None:
+    written = write_report(summary, tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {f"{s}.png" for s in PLOTS} | {
+        "report.html",
+        "junit.xml",
+    }
+    assert written["html"].stat().st_size > 100_000
+
+
+def test_table_alignment() -> None:
+    lines = table(["a", "bb"], [["x", 1], ["yyy", 22]])
+    assert lines[0] == "  a    bb" and lines[2] == "  x     1"

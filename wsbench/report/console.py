@@ -1,0 +1,223 @@
+"""Plain-text tables of a run summary: the final summary a run prints, and its pieces.
+
+Theory of operation
+-------------------
+:func:`summary_lines` turns a :class:`~wsbench.metrics.RunSummary` into the lines
+the ``run`` command prints at the end and ``wsbench report`` prints again: how the
+run ended (complete or PARTIAL and why), clients and connections, the oracle's
+counts (deliveries, ratio, volatile drops, acks, violations by kind with one
+sample each), latency percentiles per histogram, fan-out by audience size,
+reconnection, the load generator's own health and every threshold with PASS or
+FAIL. Pure functions of the artifact: no colours, no terminal queries, so the same
+text goes to a TTY, a CI log and a test assertion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from wsbench.metrics import RunSummary
+from wsbench.report.data import LATENCY_NAMES, histogram_stats, section
+
+__all__ = ["table", "summary_lines", "render_summary", "fmt_ms", "latency_rows"]
+
+
+def fmt_ms(value: float | None) -> str:
+    """A latency in ms with sensible precision (``0.42``, ``12.3``, ``1,250``)."""
+    if value is None:
+        return "-"
+    if value < 1:
+        return f"{value:.3f}"
+    if value < 100:
+        return f"{value:.1f}"
+    return f"{value:,.0f}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> list[str]:
+    """Left-aligned first column, right-aligned others, one space-padded line per row."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    out = []
+    for n, row in enumerate(cells):
+        parts = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        out.append(indent + "  ".join(parts).rstrip())
+        if n == 0:
+            out.append(indent + "  ".join("-" * w for w in widths))
+    return out
+
+
+def latency_rows(summary: RunSummary) -> list[list[str]]:
+    """One row per latency histogram with data: name, count, p50, p90, p99, p99.9, max (ms)."""
+    rows = []
+    names = list(LATENCY_NAMES) + [
+        n
+        for n in sorted(summary.metrics.get("histograms", {}))
+        if n not in LATENCY_NAMES and not n.startswith("fanout.")
+    ]
+    for name in names:
+        st = histogram_stats(summary, name)
+        if st is None:
+            continue
+        rows.append(
+            [
+                name,
+                f"{st['count']:,}",
+                fmt_ms(st["p50_ms"]),
+                fmt_ms(st["p90_ms"]),
+                fmt_ms(st["p99_ms"]),
+                fmt_ms(st["p999_ms"]),
+                fmt_ms(st["max_ms"]),
+            ]
+        )
+    return rows
+
+
+def _status(summary: RunSummary) -> str:
+    if summary.partial:
+        return f"PARTIAL ({summary.partial_reason}), exit {summary.exit_status}"
+    return f"complete, exit {summary.exit_status}"
+
+
+def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
+    """The final summary of a run as text lines."""
+    run = section(summary, "run")
+    conns = section(summary, "connections")
+    dl = section(summary, "delivery")
+    lines = [
+        f"wsbench run '{summary.scenario}': {_status(summary)}",
+        f"  target {summary.target.url}"
+        + (
+            " (embedded reference server, stopped after the run)" if summary.target.embedded else ""
+        ),
+        f"  {summary.duration_s:.1f} s, {run.get('clients', '?')} clients over "
+        f"{run.get('transport', '?')}, {run.get('processes', 1)} process(es), "
+        f"seed {run.get('seed', '?')}",
+    ]
+    if conns:
+        errors = conns.get("errors") or {}
+        lines.append(
+            f"  connections: {conns.get('connected', 0):,} of {conns.get('attempted', 0):,} "
+            f"connected, peak {conns.get('peak', 0):,}, "
+            f"{sum(errors.values()) if errors else 0} errors"
+        )
+        for msg, n in list(errors.items())[:5]:
+            lines.append(f"    {n:,} x {msg}")
+    if dl:
+        vol = dl.get("volatile") or {}
+        acks = dl.get("acks") or {}
+        lines += [
+            "",
+            "delivery oracle",
+            *table(
+                ["", "value"],
+                [
+                    ["stamped emits", f"{dl.get('emits', 0):,}"],
+                    ["expected deliveries", f"{dl.get('expected', 0):,}"],
+                    ["delivered in time", f"{dl.get('delivered', 0):,}"],
+                    ["delivery ratio", f"{100 * float(dl.get('delivery_ratio', 1.0)):.4f}%"],
+                    ["missing", f"{dl.get('missing', 0):,}"],
+                    [
+                        "volatile drops (allowed)",
+                        f"{vol.get('drops', 0):,} of {vol.get('expected', 0):,}",
+                    ],
+                    ["lost while away", f"{dl.get('lost_while_away', 0):,}"],
+                    ["acks ok / expected", f"{acks.get('ok', 0):,} / {acks.get('expected', 0):,}"],
+                    ["ack timeouts", f"{acks.get('timeouts', 0):,}"],
+                    ["violations", f"{(dl.get('violations') or {}).get('total', 0):,}"],
+                ],
+            ),
+        ]
+        vio = dl.get("violations") or {}
+        samples = [v for v in vio.get("samples") or [] if isinstance(v, dict)]
+        for kind, n in (vio.get("counts") or {}).items():
+            lines.append(f"  VIOLATION {kind}: {n:,}")
+            sample = next((v for v in samples if v.get("kind") == kind), None)
+            if sample is not None:
+                lines.append(
+                    "    e.g. "
+                    + ", ".join(
+                        f"{k}={v}"
+                        for k, v in sample.items()
+                        if k not in ("kind", "at_ns") and v not in (None, "")
+                    )
+                )
+    rows = latency_rows(summary)
+    if rows:
+        lines += [
+            "",
+            "latency (ms)",
+            *table(["metric", "count", "p50", "p90", "p99", "p99.9", "max"], rows),
+        ]
+    fanout = [b for b in dl.get("fanout", []) if isinstance(b, dict)] if dl else []
+    if fanout:
+        lines += [
+            "",
+            "fan-out by audience size (ms from intended send)",
+            *table(
+                ["audience", "emits", "completion", "first", "median", "last", "worst last"],
+                [
+                    [
+                        b["audience"],
+                        f"{b['emits']:,}",
+                        f"{100 * b['completion']:.3f}%",
+                        fmt_ms(b["mean_first_ms"]),
+                        fmt_ms(b["mean_median_ms"]),
+                        fmt_ms(b["mean_last_ms"]),
+                        fmt_ms(b["max_last_ms"]),
+                    ]
+                    for b in fanout
+                ],
+            ),
+        ]
+    rec = section(summary, "reconnection")
+    if rec.get("reconnects") or rec.get("failed"):
+        lines += [
+            "",
+            f"reconnection: {rec.get('reconnects', 0):,} reconnected, "
+            f"{rec.get('failed', 0):,} failed, {rec.get('lost_while_away', 0):,} "
+            f"deliveries missed while away, {rec.get('replayed', 0):,} replayed by recovery",
+        ]
+    gen = section(summary, "generator")
+    if gen:
+        lines += [
+            "",
+            f"load generator: CPU mean {gen.get('cpu_percent_mean', 0):.0f}% "
+            f"max {gen.get('cpu_percent_max', 0):.0f}% (100 = one core), "
+            f"event-loop lag p99 {fmt_ms(gen.get('loop_lag_p99_ms'))} ms",
+        ]
+    for warning in [*gen.get("warnings", []), *summary.sections.get("warnings", [])]:
+        lines.append(f"  WARNING: {warning}")
+    thresholds = summary.sections.get("thresholds") or []
+    if thresholds:
+        lines += [
+            "",
+            "thresholds",
+            *table(
+                ["", "threshold", "limit", "actual"],
+                [
+                    [
+                        "PASS" if t.get("passed") else "FAIL",
+                        t.get("name", ""),
+                        t.get("limit", ""),
+                        _fmt_actual(t.get("actual")),
+                    ]
+                    for t in thresholds
+                ],
+            ),
+        ]
+    if out_dir:
+        lines += ["", f"report: {out_dir}"]
+    return lines
+
+
+def _fmt_actual(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "-" if value is None else str(value)
+
+
+def render_summary(summary: RunSummary, out_dir: str | None = None) -> str:
+    return "\n".join(summary_lines(summary, out_dir)) + "\n"

@@ -1,0 +1,156 @@
+"""Read a run summary for rendering: series, histograms and sections as plain Python data.
+
+Theory of operation
+-------------------
+Everything in :mod:`wsbench.report` renders from a saved
+:class:`~wsbench.metrics.RunSummary` (``summary.json``), never from live objects, so
+a report can be re-rendered at any time and two runs compared. This module is the
+one place that knows where things live inside a summary:
+
+* ``metrics`` is a :meth:`Metrics.snapshot <wsbench.metrics.Metrics.snapshot>`:
+  cumulative HDR histograms (``histograms``), counters, gauges and per-second
+  ``series``. Histograms are decoded with :class:`~wsbench.metrics.LatencyHistogram`
+  so curves (CDFs, percentile spectra) are exact, not interpolated from a few
+  percentiles.
+* ``sections`` is written by the scenario runner (see ``reports/README.md`` for its
+  keys: ``run``, ``delivery``, ``connections``, ``reconnection``, ``generator``,
+  ``server``, ``thresholds``, ``warnings``). Every accessor tolerates a missing
+  section, so a partial run (server died, Ctrl-C) still renders.
+
+Metric names the runner uses (also in ``reports/README.md``): latency histograms
+``delivery``, ``ack``, ``connect``, ``reconnect``, ``loop_lag`` and
+``fanout.<first|median|last>.<audience class>``; counters ``emits``,
+``deliveries``, ``acks``, ``violations``, ``connect_errors``, ``reconnects``;
+gauges ``connections``, ``process.cpu_percent``, ``server.cpu_percent``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from wsbench.metrics import LatencyHistogram, RunSummary
+
+__all__ = [
+    "LATENCY_NAMES",
+    "Series",
+    "counter_series",
+    "gauge_series",
+    "latency_series",
+    "histogram",
+    "histogram_stats",
+    "fanout_classes",
+    "section",
+    "cdf",
+    "percentile_spectrum",
+]
+
+#: Latency histograms shown in tables and plots, in this order, with their titles.
+LATENCY_NAMES: dict[str, str] = {
+    "delivery": "delivery (intended send to receive)",
+    "ack": "ack (intended send to ack)",
+    "connect": "connect (handshake + namespaces)",
+    "reconnect": "reconnect (drop to connected again)",
+    "loop_lag": "driver event-loop lag",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One per-second series: ``t`` in seconds from the run's origin and its values."""
+
+    t: tuple[float, ...]
+    values: tuple[float | None, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.t)
+
+
+def _snapshot(summary: RunSummary) -> dict[str, Any]:
+    return summary.metrics if isinstance(summary.metrics, dict) else {}
+
+
+def section(summary: RunSummary, name: str) -> dict[str, Any]:
+    """A section of the summary, ``{}`` when absent or not an object."""
+    value = summary.sections.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def latency_series(summary: RunSummary, name: str, field: str = "p99_ms") -> Series:
+    """Per-second ``field`` (``count``, ``p50_ms``, ``p95_ms``, ``p99_ms``, ``max_ms``) of a histogram."""
+    cols = _snapshot(summary).get("series", {}).get("histograms", {}).get(name)
+    if not isinstance(cols, dict) or field not in cols:
+        return Series((), ())
+    return Series(tuple(float(t) for t in cols["t"]), tuple(cols[field]))
+
+
+def counter_series(summary: RunSummary, name: str) -> Series:
+    """Per-second deltas of a counter (events per second)."""
+    cols = _snapshot(summary).get("series", {}).get("counters", {}).get(name)
+    if not isinstance(cols, dict):
+        return Series((), ())
+    return Series(tuple(float(t) for t in cols["t"]), tuple(float(v) for v in cols["delta"]))
+
+
+def gauge_series(summary: RunSummary, name: str) -> Series:
+    """Per-second samples of a gauge."""
+    cols = _snapshot(summary).get("series", {}).get("gauges", {}).get(name)
+    if not isinstance(cols, dict):
+        return Series((), ())
+    return Series(tuple(float(t) for t in cols["t"]), tuple(float(v) for v in cols["value"]))
+
+
+def histogram_stats(summary: RunSummary, name: str) -> dict[str, Any] | None:
+    """The JSON summary of a cumulative histogram (count, p50_ms, ...), None if absent or empty."""
+    data = _snapshot(summary).get("histograms", {}).get(name)
+    if not isinstance(data, dict) or not data.get("count"):
+        return None
+    return data
+
+
+def histogram(summary: RunSummary, name: str) -> LatencyHistogram | None:
+    """The cumulative histogram ``name`` decoded, None if absent or empty."""
+    data = histogram_stats(summary, name)
+    return LatencyHistogram.from_dict(data) if data else None
+
+
+def _class_key(label: str) -> int:
+    digits = label.lstrip(">").split("-")[0]
+    return int(digits) + (1 if label.startswith(">") else 0) if digits.isdigit() else 1 << 30
+
+
+def fanout_classes(summary: RunSummary) -> list[str]:
+    """Audience-size classes with fan-out histograms (``"1"``, ``"2-10"``...), smallest first."""
+    names = _snapshot(summary).get("histograms", {})
+    labels = {n.split(".", 2)[2] for n in names if n.startswith("fanout.last.")}
+    return sorted(labels, key=_class_key)
+
+
+def cdf(hist: LatencyHistogram, points: int = 200) -> tuple[list[float], list[float]]:
+    """``(latency_ms, fraction <= latency)`` at ``points`` percentiles from 0 to 100."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for i in range(points + 1):
+        q = 100.0 * i / points
+        xs.append(hist.percentile(q) / 1000.0)
+        ys.append(q / 100.0)
+    return xs, ys
+
+
+#: Percentiles of the classic HDR "percentile spectrum" plot (x axis: 1 / (1 - q)).
+_SPECTRUM = (0.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999)
+
+
+def percentile_spectrum(hist: LatencyHistogram) -> tuple[list[float], list[float]]:
+    """``(1/(1-q), latency_ms)`` pairs for the percentile-distribution plot, up to the count's reach."""
+    xs: list[float] = []
+    ys: list[float] = []
+    reach = 100.0 * (1.0 - 1.0 / max(hist.count, 1))
+    for q in _SPECTRUM:
+        if q > reach and q > 50.0:
+            break
+        xs.append(1.0 / (1.0 - q / 100.0))
+        ys.append(hist.percentile(q) / 1000.0)
+    xs.append(1.0 / (1.0 - min(max(reach, 50.0), 99.9999) / 100.0))
+    ys.append(hist.max / 1000.0)
+    return xs, ys

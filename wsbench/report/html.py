@@ -1,0 +1,316 @@
+"""The standalone HTML report: one file, plots embedded as base64 PNG, no network.
+
+Theory of operation
+-------------------
+:func:`render_html` builds ``report.html`` from a :class:`~wsbench.metrics.RunSummary`
+and the PNGs of :func:`wsbench.report.plots.render_all` (rendered here if not
+given). The page has no scripts, no external stylesheets and no fonts to fetch,
+so it opens from a CI artifact store, an e-mail attachment or a laptop offline
+(the standalone report Artillery users asked for and lost). A partial run gets a
+red banner saying why it was cut short; every threshold shows PASS or FAIL;
+violations show their counts and the evidence samples the oracle kept.
+
+Every value from the summary is escaped with :func:`html.escape`: scenario names,
+event names and violation details are user or server data.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from wsbench.metrics import RunSummary
+from wsbench.report.console import fmt_ms, latency_rows
+from wsbench.report.data import section
+
+__all__ = ["render_html", "write_html"]
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;
+max-width:1400px;color:#222;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:6px 0 12px}td,th{padding:3px 10px;border-bottom:1px solid #eee;
+text-align:right}td:first-child,th:first-child{text-align:left}th{background:#f6f6f6}
+.pass{color:#13795b;font-weight:600}.fail{color:#c62828;font-weight:600}
+.banner{padding:10px 14px;border-radius:6px;margin:12px 0;font-weight:600}
+.partial{background:#fdecea;color:#b71c1c;border:1px solid #f5c2c0}
+.ok{background:#e8f5e9;color:#1b5e20;border:1px solid #c8e6c9}
+.bad{background:#fff3e0;color:#e65100;border:1px solid #ffe0b2}
+.meta{color:#666}img{max-width:100%;border:1px solid #eee;margin:6px 0}
+code,pre{font:12px ui-monospace,Menlo,Consolas,monospace;background:#f6f6f6}
+pre{padding:8px;overflow-x:auto}
+"""
+
+_PLOT_TITLES = {
+    "latency_over_time": "Latency percentiles over time",
+    "latency_distribution": "Latency distribution",
+    "fanout": "Fan-out",
+    "connections_throughput": "Connections and throughput",
+    "reconnection": "Reconnection",
+    "generator": "Load generator health",
+}
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], raw: bool = False) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{c if raw else _e(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _banner(summary: RunSummary) -> str:
+    if summary.partial:
+        return (
+            f'<div class="banner partial">PARTIAL RUN: {_e(summary.partial_reason)} — '
+            f"everything measured until then is below (exit {summary.exit_status})</div>"
+        )
+    if summary.exit_status == 0:
+        return '<div class="banner ok">Run complete, all thresholds passed (exit 0)</div>'
+    return f'<div class="banner bad">Run complete, exit {summary.exit_status}: see thresholds and violations</div>'
+
+
+def _overview(summary: RunSummary) -> str:
+    run, conns, server = (
+        section(summary, "run"),
+        section(summary, "connections"),
+        section(summary, "server"),
+    )
+    rows = [
+        [
+            "target",
+            summary.target.url
+            + (
+                " (embedded reference server"
+                + (", stopped after the run)" if server.get("stopped", True) else ")")
+                if summary.target.embedded
+                else ""
+            ),
+        ],
+        ["server", summary.target.server or "-"],
+        ["started", summary.started_at],
+        [
+            "duration",
+            f"{summary.duration_s:.1f} s (planned {run.get('planned_duration_s', '?')} s)",
+        ],
+        [
+            "clients",
+            f"{run.get('clients', '?')} over {run.get('transport', '?')}, "
+            f"{run.get('processes', 1)} process(es), seed {run.get('seed', '?')}",
+        ],
+        ["groups", ", ".join(f"{k}: {v}" for k, v in (run.get("groups") or {}).items()) or "-"],
+    ]
+    if conns:
+        errors = conns.get("errors") or {}
+        rows.append(
+            [
+                "connections",
+                f"{conns.get('connected', 0):,} of {conns.get('attempted', 0):,} "
+                f"connected, peak {conns.get('peak', 0):,}, "
+                f"{sum(errors.values()) if errors else 0:,} errors",
+            ]
+        )
+        rows += [["", f"{n:,} x {msg}"] for msg, n in list(errors.items())[:10]]
+    env = summary.environment
+    rows.append(
+        [
+            "environment",
+            f"Python {env.python} ({env.implementation}) on {env.platform}, "
+            f"{env.cpu_count} CPUs, uvloop {'on' if env.uvloop else 'off'}, "
+            f"wsbench {summary.tool_version}",
+        ]
+    )
+    return _table(["", ""], rows)
+
+
+def _thresholds(summary: RunSummary) -> str:
+    items = summary.sections.get("thresholds") or []
+    if not items:
+        return "<p class=meta>No thresholds in this scenario.</p>"
+    rows = []
+    for t in items:
+        verdict = (
+            '<span class="pass">PASS</span>'
+            if t.get("passed")
+            else '<span class="fail">FAIL</span>'
+        )
+        actual = t.get("actual")
+        actual = (
+            f"{actual:.6g}" if isinstance(actual, float) else ("-" if actual is None else actual)
+        )
+        rows.append(
+            [
+                verdict,
+                _e(t.get("name", "")),
+                _e(t.get("limit", "")),
+                _e(actual),
+                _e(t.get("detail", "")),
+            ]
+        )
+    return _table(["", "threshold", "limit", "actual", "detail"], rows, raw=True)
+
+
+def _delivery(summary: RunSummary) -> str:
+    dl = section(summary, "delivery")
+    if not dl:
+        return "<p class=meta>No stamped emits in this run.</p>"
+    vol, acks = dl.get("volatile") or {}, dl.get("acks") or {}
+    vio = dl.get("violations") or {}
+    rows = [
+        ["stamped emits", f"{dl.get('emits', 0):,}"],
+        ["expected deliveries", f"{dl.get('expected', 0):,}"],
+        ["delivered in time", f"{dl.get('delivered', 0):,}"],
+        ["delivery ratio", f"{100 * float(dl.get('delivery_ratio', 1.0)):.4f}%"],
+        ["missing", f"{dl.get('missing', 0):,}"],
+        [
+            "volatile drops (allowed, not violations)",
+            f"{vol.get('drops', 0):,} of {vol.get('expected', 0):,}",
+        ],
+        ["lost while away (recipient disconnected)", f"{dl.get('lost_while_away', 0):,}"],
+        ["optional deliveries (membership in flux)", f"{dl.get('optional_deliveries', 0):,}"],
+        ["acks ok / expected", f"{acks.get('ok', 0):,} / {acks.get('expected', 0):,}"],
+        ["ack timeouts / late", f"{acks.get('timeouts', 0):,} / {acks.get('late', 0):,}"],
+        ["violations", f"{vio.get('total', 0):,}"],
+    ]
+    out = _table(["delivery oracle", ""], rows)
+    counts = vio.get("counts") or {}
+    if counts:
+        out += "<h3>Violations</h3>" + _table(
+            ["kind", "count"], [[k, f"{n:,}"] for k, n in counts.items()]
+        )
+        samples = [s for s in vio.get("samples") or [] if isinstance(s, dict)]
+        if samples:
+            keys = [
+                "kind",
+                "stamp",
+                "event",
+                "namespace",
+                "sender",
+                "receiver",
+                "expected",
+                "detail",
+            ]
+            out += "<h3>Evidence (samples)</h3>" + _table(
+                keys,
+                [
+                    [
+                        json.dumps(s.get(k)) if isinstance(s.get(k), list) else s.get(k, "")
+                        for k in keys
+                    ]
+                    for s in samples[:60]
+                ],
+            )
+    fanout = [b for b in dl.get("fanout", []) if isinstance(b, dict)]
+    if fanout:
+        out += "<h3>Fan-out by audience size (ms from intended send)</h3>" + _table(
+            [
+                "audience",
+                "emits",
+                "expected",
+                "delivered",
+                "completion",
+                "first",
+                "median",
+                "last",
+                "worst last",
+            ],
+            [
+                [
+                    b["audience"],
+                    f"{b['emits']:,}",
+                    f"{b['expected']:,}",
+                    f"{b['delivered']:,}",
+                    f"{100 * b['completion']:.3f}%",
+                    fmt_ms(b["mean_first_ms"]),
+                    fmt_ms(b["mean_median_ms"]),
+                    fmt_ms(b["mean_last_ms"]),
+                    fmt_ms(b["max_last_ms"]),
+                ]
+                for b in fanout
+            ],
+        )
+    return out
+
+
+def _generator(summary: RunSummary) -> str:
+    gen, rec = section(summary, "generator"), section(summary, "reconnection")
+    parts = []
+    if gen:
+        parts.append(
+            _table(
+                ["load generator", ""],
+                [
+                    [
+                        "CPU mean / max (100 = one core)",
+                        f"{gen.get('cpu_percent_mean', 0):.0f}% / "
+                        f"{gen.get('cpu_percent_max', 0):.0f}%",
+                    ],
+                    ["event-loop lag p99", f"{fmt_ms(gen.get('loop_lag_p99_ms'))} ms"],
+                ],
+            )
+        )
+    if rec:
+        parts.append(
+            _table(
+                ["reconnection", ""],
+                [
+                    [
+                        "reconnected / failed",
+                        f"{rec.get('reconnects', 0):,} / {rec.get('failed', 0):,}",
+                    ],
+                    ["deliveries missed while away", f"{rec.get('lost_while_away', 0):,}"],
+                    ["replayed by connection state recovery", f"{rec.get('replayed', 0):,}"],
+                ],
+            )
+        )
+    warnings = [*gen.get("warnings", []), *(summary.sections.get("warnings") or [])]
+    if warnings:
+        parts.append("<ul>" + "".join(f'<li class="fail">{_e(w)}</li>' for w in warnings) + "</ul>")
+    return "".join(parts)
+
+
+def render_html(summary: RunSummary, pngs: Mapping[str, bytes] | None = None) -> str:
+    """The whole report page as a string."""
+    if pngs is None:
+        from wsbench.report.plots import render_all
+
+        pngs = render_all(summary)
+    title = f"wsbench — {summary.scenario} — {summary.started_at}"
+    plots = "".join(
+        f"<h2>{_e(_PLOT_TITLES.get(stem, stem))}</h2>"
+        f'<img alt="{_e(stem)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+        for stem, png in pngs.items()
+    )
+    latency = latency_rows(summary)
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>wsbench run: {_e(summary.scenario)}</h1>"
+        f'<div class="meta">{_e(summary.started_at)} — summary schema v{summary.schema_version}</div>'
+        f"{_banner(summary)}"
+        f"<h2>Run</h2>{_overview(summary)}"
+        f"<h2>Thresholds</h2>{_thresholds(summary)}"
+        f"<h2>Delivery</h2>{_delivery(summary)}"
+        "<h2>Latency (ms)</h2>"
+        + (
+            _table(["metric", "count", "p50", "p90", "p99", "p99.9", "max"], latency)
+            if latency
+            else "<p class=meta>No latency recorded.</p>"
+        )
+        + f"<h2>Reconnection and load generator</h2>{_generator(summary)}"
+        f"{plots}"
+        "</body></html>\n"
+    )
+
+
+def write_html(summary: RunSummary, path: str, pngs: Mapping[str, bytes] | None = None) -> None:
+    """Write :func:`render_html` to ``path`` (UTF-8)."""
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(render_html(summary, pngs))
