@@ -1,0 +1,270 @@
+"""wsbench's asyncio client against the official Node socket.io 4.8 server (the twin).
+
+Real loopback sockets. The twin runs with the official suites' heartbeat
+(pingInterval 300 ms, pingTimeout 200 ms) so every test also proves that the
+client answers pings on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+
+from tests.conftest import ROOT, scaled
+from wsbench.client import connect
+from wsbench.exceptions import AckTimeout, ConnectRefused
+from wsbench.protocol.reconnect import ReconnectPolicy
+
+pytestmark = pytest.mark.node
+
+TWIN = ROOT / "reference_server" / "node"
+HEARTBEAT = ["--ping-interval", "300", "--ping-timeout", "200"]
+TRANSPORTS = ["websocket", "polling", "polling+upgrade"]
+FAST_RETRY = ReconnectPolicy(reconnection_delay=0.05, reconnection_delay_max=0.2)
+
+
+class Twin:
+    """One `node server.js` process; stop() then start() again keeps the port."""
+
+    def __init__(self, *args: str) -> None:
+        self.args = list(args)
+        self.port = 0
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        cmd = ["node", str(TWIN / "server.js"), "--port", str(self.port), *HEARTBEAT, *self.args]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + scaled(10)
+        line = ""
+        while time.monotonic() < deadline and not line:
+            line = self.proc.stdout.readline().strip()
+        assert "listening on http://127.0.0.1:" in line, f"twin did not start: {line!r}"
+        self.port = int(line.rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=scaled(10))
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self.proc = None
+
+
+@pytest.fixture(scope="module")
+def twin_factory() -> Iterator[Callable[..., Twin]]:
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    if not (TWIN / "node_modules" / "socket.io").is_dir() or not (TWIN / "server.js").exists():
+        pytest.skip("reference_server/node is not installed: cd reference_server/node && npm ci")
+    started: list[Twin] = []
+
+    def make(*args: str) -> Twin:
+        twin = Twin(*args)
+        twin.start()
+        started.append(twin)
+        return twin
+
+    yield make
+    for twin in started:
+        twin.stop()
+
+
+@pytest.fixture(scope="module")
+def twin(twin_factory: Callable[..., Twin]) -> Twin:
+    return twin_factory()
+
+
+@contextlib.asynccontextmanager
+async def client(url: str, **kwargs: object) -> AsyncIterator:
+    kwargs.setdefault("timeout", scaled(5))
+    async with connect(url, **kwargs) as c:  # type: ignore[arg-type]
+        yield c
+
+
+JSON_VALUES = [
+    0,
+    -1.5,
+    2**53 - 1,
+    "",
+    "é✓ \u2028",
+    True,
+    False,
+    None,
+    [],
+    {},
+    {"a": [1, {"b": None}]},
+]
+
+
+@pytest.mark.parametrize("transports", TRANSPORTS)
+async def test_connect_echo_every_json_type(twin: Twin, transports: str) -> None:
+    async with client(twin.url, transports=transports, reconnection=False) as c:
+        sock = c.socket()
+        assert sock.connected and sock.sid
+        for value in JSON_VALUES:
+            assert await sock.call("echo", value, timeout=scaled(3)) == value
+        got = await sock.call("message-with-ack", 1, "two", timeout=scaled(3))
+        assert got == 1
+        await asyncio.sleep(scaled(0.7))  # a few heartbeats go by
+        assert c.connected
+        assert await sock.call("echo", "still here", timeout=scaled(3)) == "still here"
+        expected = "polling" if transports == "polling" else "websocket"
+        assert c.transport == expected
+        assert c.connection.violation_count == 0
+
+
+@pytest.mark.parametrize("transports", TRANSPORTS)
+async def test_binary_both_ways(twin: Twin, transports: str) -> None:
+    async with client(twin.url, transports=transports) as c:
+        sock = c.socket()
+        blob = bytes(range(256)) * 4
+        assert await sock.call("echo", blob, timeout=scaled(3)) == blob
+        back = asyncio.ensure_future(sock.wait_for("message-back", timeout=scaled(3)))
+        sock.emit("message", {"nested": [b"\x00", b"\xff\xfe"]}, "text")
+        assert await back == [{"nested": [b"\x00", b"\xff\xfe"]}, "text"]
+
+
+async def test_namespaces_and_server_pushed_events(twin: Twin) -> None:
+    async with client(twin.url, namespaces=["/", "/chat", "/custom"], auth={"k": "v"}) as a:
+        async with client(twin.url, namespaces=["/chat"]) as b:
+            custom_auth = asyncio.ensure_future(a.socket("/custom").wait_for("auth", scaled(3)))
+            a.connection.socket("/custom")  # already connected: same socket
+            joined: list[dict] = []
+            b.socket("/chat").on("user joined", joined.append)
+            users = await a.socket("/chat").call("join", "alice", timeout=scaled(3))
+            assert users["ok"] is True
+            await asyncio.sleep(scaled(0.2))
+            assert joined and joined[0]["username"] == "alice"
+            # /custom emitted `auth` on connection; it may have arrived before we listened
+            with contextlib.suppress(TimeoutError):
+                assert await custom_auth == [{"k": "v"}]
+            with pytest.raises(ConnectRefused, match="Invalid namespace"):
+                async with client(twin.url, namespaces=["/nope"], reconnection=False):
+                    pass
+
+
+async def test_broadcast_reaches_listeners_and_on_any(twin: Twin) -> None:
+    async with client(twin.url) as sender, client(twin.url) as receiver:
+        seen: list[object] = []
+        anything: list[object] = []
+        receiver.socket().on("event", seen.append)
+        receiver.socket().on_any(lambda event, *args: anything.append(event))
+        await sender.socket().call("broadcast all", {"data": {"n": 1}}, timeout=scaled(3))
+        await receiver.socket().wait_for("event", timeout=scaled(3)) if not seen else None
+        assert seen == [{"n": 1}] and "event" in anything
+
+
+@pytest.mark.parametrize("transports", ["websocket", "polling"])
+async def test_acks_both_ways(twin: Twin, transports: str) -> None:
+    async with client(twin.url, transports=transports) as c:
+        sock = c.socket()
+        sock.on("ack request", lambda data: ("answer", data))
+        reply = await sock.call("request ack", {"data": [1, 2]}, timeout=scaled(3))
+        assert reply == {"ok": True, "response": "answer"}
+        sock.off("ack request")
+
+        async def slow(data: object) -> object:
+            await asyncio.sleep(0.01)
+            return {"async": data}
+
+        sock.on("ack request", slow)
+        reply = await sock.call("request ack", {"data": 3}, timeout=scaled(3))
+        assert reply == {"ok": True, "response": {"async": 3}}
+        results: list[object] = []
+        done = asyncio.Event()
+
+        def on_ack(args: list | None) -> None:
+            results.append(args)
+            done.set()
+
+        sock.emit_with_ack_callback("echo", 7, callback=on_ack, timeout=scaled(3))
+        await asyncio.wait_for(done.wait(), scaled(3))
+        assert results == [[7]]
+        with pytest.raises(AckTimeout):
+            await sock.call("no such event", timeout=0.2)
+
+
+async def test_connect_error_from_jwt_middleware(twin_factory: Callable[..., Twin]) -> None:
+    jwt = pytest.importorskip("jwt")
+    secure = twin_factory("--jwt-secret", "wsbench-interop-secret-of-32-bytes!")
+    with pytest.raises(ConnectRefused) as info:
+        async with client(secure.url, reconnection=False):
+            pass
+    assert info.value.message == "Authentication error"
+    with pytest.raises(ConnectRefused, match="Invalid token"):
+        async with client(secure.url, auth={"token": "garbage"}):
+            pass
+    token = jwt.encode({"userId": 7}, "wsbench-interop-secret-of-32-bytes!", algorithm="HS256")
+    async with client(secure.url, auth={"token": token}) as c:
+        assert c.connected
+    with pytest.raises(ConnectRefused, match="Not authorized"):
+        async with client(secure.url, auth={"token": token}, namespaces=["/", "/admin"]):
+            pass
+
+
+async def test_server_disconnect_does_not_reconnect(twin_factory: Callable[..., Twin]) -> None:
+    strict = twin_factory("--app-heartbeat-interval", "150")
+    async with client(strict.url, reconnection=FAST_RETRY) as c:
+        sock = c.socket()
+        reasons: list[str] = []
+        sock.on("disconnect", reasons.append)
+        # we never answer the app-level `ping` event, so the server disconnects the socket
+        deadline = time.monotonic() + scaled(5)
+        while not reasons and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert reasons == ["io server disconnect"]
+        await asyncio.sleep(scaled(0.5))
+        assert not sock.connected and c.connection.reconnects == 0
+
+
+@pytest.mark.parametrize("transports", ["websocket", "polling"])
+async def test_reconnects_after_server_restart(
+    twin_factory: Callable[..., Twin], transports: str
+) -> None:
+    restartable = twin_factory()
+    rng = random.Random(7)
+    async with client(
+        restartable.url, transports=transports, reconnection=FAST_RETRY, rng=rng
+    ) as c:
+        sock = c.socket()
+        first_sid = sock.sid
+        restartable.stop()
+        await asyncio.sleep(scaled(0.3))
+        assert not sock.connected
+        restartable.start()
+        await sock.wait_connected(timeout=scaled(10))
+        assert sock.sid != first_sid and not sock.recovered
+        assert c.connection.reconnects >= 1
+        assert await sock.call("echo", "back", timeout=scaled(3)) == "back"
+
+
+async def test_connection_state_recovery(twin_factory: Callable[..., Twin]) -> None:
+    recovering = twin_factory("--recovery")
+    async with client(recovering.url, reconnection=FAST_RETRY) as a, client(recovering.url) as b:
+        sock = a.socket()
+        seen: list[object] = []
+        sock.on("event", seen.append)
+        await b.socket().call("broadcast all", {"data": "first"}, timeout=scaled(3))
+        await asyncio.sleep(scaled(0.2))
+        assert seen == ["first"]
+        sid = sock.sid
+        assert a.connection.session.namespace("/").offset is not None
+        a.connection._transport.abort()  # the network drops: "transport close"
+        await asyncio.sleep(0.01)
+        await b.socket().call("broadcast all", {"data": "missed"}, timeout=scaled(3))
+        await sock.wait_connected(timeout=scaled(5))
+        await asyncio.sleep(scaled(0.2))
+        assert sock.recovered and sock.sid == sid
+        assert seen == ["first", "missed"]
