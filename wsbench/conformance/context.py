@@ -84,6 +84,22 @@ class CheckContext:
     close_code: int | None = None
     time_to_close_ms: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    extra_probes: dict[str, RawProbe] = field(default_factory=dict)
+
+    async def probe_for(self, url: str) -> RawProbe:
+        """A probe on another server (auth/recovery twin) recording into this transcript."""
+        if url == self.probe.base_url:
+            return self.probe
+        if url not in self.extra_probes:
+            probe = RawProbe(url, self.probe.transcript, timeout=self.probe.timeout)
+            await probe.__aenter__()
+            self.extra_probes[url] = probe
+        return self.extra_probes[url]
+
+    async def aclose(self) -> None:
+        for probe in self.extra_probes.values():
+            await probe.aclose()
+        self.extra_probes.clear()
 
     # -- convenience ------------------------------------------------------------------
 

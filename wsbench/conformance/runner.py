@@ -2,8 +2,8 @@
 
 Per target: a preflight reads the handshake (limits, whether ``/engine.io/`` echoes) and
 fails fast with :class:`~wsbench.exceptions.ConnectFailed` when nothing answers. Then the
-checks run, several at a time (each has its own probe, sockets and transcript), except
-``exclusive`` ones (timing-sensitive or heavy), which run alone afterwards. The runner is the
+checks run tier by tier; inside a tier several at a time (each has its own probe, sockets
+and transcript), except ``exclusive`` ones (timing-sensitive or heavy), which run alone. The runner is the
 boundary where anything a check raises becomes a result: a :class:`Finding` its verdict, a
 timeout or an unexpected exception a FAILED with a one-line reason (and a logged traceback).
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from wsbench.client.raw import RawProbe, Transcript
 from wsbench.conformance.context import CheckContext, Limits, TargetInfo, parse_open
-from wsbench.conformance.model import CheckResult, CloseVerdict, Finding, Verdict
+from wsbench.conformance.model import TIER_ORDER, CheckResult, CloseVerdict, Finding, Verdict
 from wsbench.conformance.registry import Check
 from wsbench.exceptions import ConnectFailed, HandshakeRejected
 
@@ -77,8 +77,11 @@ class TargetReport:
 
 
 def close_bound(limits: Limits, factor: float) -> float:
-    """Seconds to wait for a close: half of pingInterval, at least 150 ms, at most 1 s."""
-    return min(max(limits.ping_interval / 2000.0, 0.15), 1.0) * factor
+    """Seconds to wait for a close: half of pingInterval, at least 200 ms, at most 1 s.
+
+    Pings are answered meanwhile, so a close inside the bound cannot be a heartbeat timeout.
+    """
+    return min(max(limits.ping_interval / 2000.0, 0.2), 1.0) * factor
 
 
 async def preflight(spec: TargetSpec, factor: float = 1.0) -> TargetInfo:
@@ -137,6 +140,8 @@ async def run_check(info: TargetInfo, chk: Check) -> CheckResult:
         except Exception as exc:  # the runner is the boundary: a broken check is a result
             log.exception("check %s raised", chk.spec.id)
             verdict, reason = Verdict.FAILED, f"check error: {type(exc).__name__}: {exc}"
+        finally:
+            await ctx.aclose()
     if not reason:
         reason = "as specified"
     close_verdict = ctx.close_verdict
@@ -160,7 +165,7 @@ async def run_target(
     checks: Sequence[Check],
     *,
     factor: float = 1.0,
-    parallel: int = 6,
+    parallel: int = 4,
     on_result: ResultHook | None = None,
 ) -> TargetReport:
     """Preflight ``spec`` then run ``checks``; results come back in ``checks`` order."""
@@ -176,11 +181,13 @@ async def run_target(
         if on_result is not None:
             on_result(spec.label, chk, result)
 
-    shared = [c for c in checks if not c.spec.exclusive]
-    alone = [c for c in checks if c.spec.exclusive]
-    await asyncio.gather(*(one(c) for c in shared))
-    for chk in alone:
-        await one(chk)
+    # One phase per tier: a tier's checks run side by side, but never beside another tier's
+    # (a contract broadcast to every socket of / must not land in a literal-wire check).
+    for tier in TIER_ORDER:
+        phase = [c for c in checks if c.spec.tier is tier]
+        await asyncio.gather(*(one(c) for c in phase if not c.spec.exclusive))
+        for chk in (c for c in phase if c.spec.exclusive):
+            await one(chk)
     for chk in checks:
         report.results[chk.spec.id] = done[chk.spec.id]
     return report
@@ -191,7 +198,7 @@ async def run_all(
     checks: Sequence[Check],
     *,
     factor: float = 1.0,
-    parallel: int = 6,
+    parallel: int = 4,
     on_result: ResultHook | None = None,
 ) -> list[TargetReport]:
     """Every target in turn (so their timings do not disturb each other)."""

@@ -1,0 +1,212 @@
+"""A small Socket.IO client on the raw probe, for the contract, security and recovery checks.
+
+Those checks are about *who receives what* (docs/events.md), not about the wire spelling, so
+:class:`Peer` decodes with :mod:`wsbench.protocol` and records every event it receives, with
+its namespace and arrival order, for the checks to compare against the exact recipients the
+contract names. Every frame still lands in the check's transcript. A peer answers Engine.IO
+pings (through the raw WebSocket) and, unless told otherwise, the contract's app-level
+``ping`` event with ``pong``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from wsbench.client.raw import CLOSED, RawWebSocket
+from wsbench.conformance.context import CheckContext
+from wsbench.conformance.sio import mint_token
+from wsbench.exceptions import ProtocolError
+from wsbench.protocol.socketio import SioDecoder, SioPacket, SioPacketType
+
+__all__ = ["Peer", "Received"]
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One event a peer received."""
+
+    namespace: str
+    name: Any
+    args: tuple[Any, ...]
+    seq: int
+    ack_id: int | None = None
+
+    @property
+    def arg(self) -> Any:
+        return self.args[0] if self.args else None
+
+
+class Peer:
+    """One Engine.IO connection with any number of namespaces. Create with :meth:`open`."""
+
+    def __init__(self, ctx: CheckContext, ws: RawWebSocket, label: str, answer_app_ping: bool) -> None:
+        self.ctx = ctx
+        self.ws = ws
+        self.label = label
+        self.answer_app_ping = answer_app_ping
+        self.sids: dict[str, str] = {}
+        self.connect_answers: dict[str, Any] = {}
+        self.events: list[Received] = []
+        self.disconnected: list[str] = []
+        self.violations: list[str] = []
+        self._decoder = SioDecoder()
+        self._acks: dict[tuple[str, int], asyncio.Future[list[Any]]] = {}
+        self._connects: dict[str, asyncio.Future[tuple[SioPacketType, Any]]] = {}
+        self._next_id = 1
+        self._seq = 0
+        self._changed = asyncio.Event()
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+        self.closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        ctx: CheckContext,
+        namespaces: tuple[str, ...] = ("/",),
+        auth: dict[str, Any] | None = None,
+        url: str | None = None,
+        label: str = "",
+        answer_app_ping: bool = True,
+        secret: str | None = None,
+    ) -> Peer:
+        """Open a WebSocket session and connect ``namespaces`` (FAILED if one is refused).
+
+        ``auth`` is the CONNECT payload; when the server verifies JWTs (``secret``, or the
+        target's own secret for its URL) a valid token is added unless ``auth`` has one.
+        """
+        probe = await ctx.probe_for(url) if url else ctx.probe
+        ws = await probe.websocket("/socket.io/", "EIO=4&transport=websocket", timeout=ctx.t(5.0))
+        ctx.expect(not ws.closed, f"websocket refused: HTTP {ws.handshake_status}")
+        first = await ws.recv(ctx.t(3.0), skip_pings=False)
+        ctx.expect(isinstance(first, str) and first.startswith("0"), f"no OPEN packet: {first!r}")
+        peer = cls(ctx, ws, label or ws.channel, answer_app_ping)
+        if secret is None and (url is None or url == ctx.target.url):
+            secret = ctx.target.jwt_secret
+        payload = dict(auth or {})
+        if secret and "token" not in payload:
+            payload["token"] = mint_token(secret, {"userId": payload.pop("userId", None) or peer.label})
+        for ns in namespaces:
+            kind, data = await peer.connect(ns, payload or None)
+            if kind is not SioPacketType.CONNECT:
+                ctx.fail(f"{peer.label}: CONNECT to {ns} refused: {data!r}")
+        return peer
+
+    # -- sending ----------------------------------------------------------------------
+
+    async def send_packet(self, packet: SioPacket) -> None:
+        text, *buffers = packet.encode()
+        await self.ws.send("4" + text)  # type: ignore[operator]
+        for buf in buffers:
+            await self.ws.send(buf)
+
+    async def connect(self, ns: str, auth: dict[str, Any] | None = None,
+                      timeout: float = 3.0) -> tuple[SioPacketType, Any]:
+        """Send CONNECT; returns (CONNECT, data) or (CONNECT_ERROR, data)."""
+        fut = asyncio.get_running_loop().create_future()
+        self._connects[ns] = fut
+        await self.send_packet(SioPacket.connect(ns, auth))
+        try:
+            return await asyncio.wait_for(fut, self.ctx.t(timeout))
+        except TimeoutError:
+            self.ctx.fail(f"{self.label}: no answer to CONNECT {ns} within {self.ctx.t(timeout):.1f} s")
+
+    async def emit(self, event: str, *args: Any, ns: str = "/") -> None:
+        await self.send_packet(SioPacket.event(event, *args, namespace=ns))
+
+    async def call(self, event: str, *args: Any, ns: str = "/", timeout: float = 2.0) -> Any:
+        """Emit with an ack id; returns the ack's first argument (FAILED if none in time)."""
+        ack_id = self._next_id
+        self._next_id += 1
+        fut = asyncio.get_running_loop().create_future()
+        self._acks[(ns, ack_id)] = fut
+        await self.send_packet(SioPacket.event(event, *args, namespace=ns, id=ack_id))
+        try:
+            values = await asyncio.wait_for(fut, self.ctx.t(timeout))
+        except TimeoutError:
+            self.ctx.fail(f"{self.label}: no ack for {event!r} within {self.ctx.t(timeout):.1f} s")
+        return values[0] if values else None
+
+    async def ack(self, received: Received, *args: Any) -> None:
+        assert received.ack_id is not None
+        await self.send_packet(SioPacket.ack(received.ack_id, args, received.namespace))
+
+    # -- receiving --------------------------------------------------------------------
+
+    def got(self, name: str, ns: str = "/") -> list[Received]:
+        return [e for e in self.events if e.name == name and e.namespace == ns]
+
+    async def wait_for(self, name: str, ns: str = "/", count: int = 1, timeout: float = 2.0) -> list[Received]:
+        """Wait until ``count`` events ``name`` arrived (FAILED otherwise); returns them all."""
+        deadline = asyncio.get_running_loop().time() + self.ctx.t(timeout)
+        while len(self.got(name, ns)) < count:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0 or self.closed:
+                have = len(self.got(name, ns))
+                why = "connection closed" if self.closed else f"{self.ctx.t(timeout):.1f} s passed"
+                self.ctx.fail(f"{self.label}: got {have} of {count} {name!r} on {ns} ({why})")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return self.got(name, ns)
+
+    async def wait_disconnect(self, ns: str = "/", timeout: float = 2.0) -> bool:
+        deadline = asyncio.get_running_loop().time() + self.ctx.t(timeout)
+        while ns not in self.disconnected and not self.closed:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return False
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return True
+
+    async def _read(self) -> None:
+        while True:
+            frame = await self.ws.recv(3600.0)
+            if frame is CLOSED:
+                self.closed = True
+                self._changed.set()
+                return
+            if frame is None:
+                continue
+            if isinstance(frame, str):
+                if not frame.startswith("4"):
+                    continue
+                frame = frame[1:]
+            try:
+                packet = self._decoder.feed(frame)
+            except ProtocolError as exc:
+                self.violations.append(str(exc))
+                continue
+            if packet is not None:
+                await self._dispatch(packet)
+            self._changed.set()
+
+    async def _dispatch(self, p: SioPacket) -> None:
+        if p.type in (SioPacketType.CONNECT, SioPacketType.CONNECT_ERROR):
+            if p.type is SioPacketType.CONNECT and isinstance(p.data, dict):
+                self.sids[p.namespace] = p.data.get("sid", "")
+                self.connect_answers[p.namespace] = p.data
+            fut = self._connects.pop(p.namespace, None)
+            if fut is not None and not fut.done():
+                fut.set_result((p.type, p.data))
+        elif p.is_event:
+            self._seq += 1
+            self.events.append(Received(p.namespace, p.event_name, tuple(p.args), self._seq, p.id))
+            if self.answer_app_ping and p.event_name == "ping" and p.namespace == "/":
+                await self.emit("pong")
+        elif p.is_ack:
+            fut = self._acks.pop((p.namespace, p.id or 0), None)
+            if fut is not None and not fut.done():
+                fut.set_result(p.args)
+        elif p.type is SioPacketType.DISCONNECT:
+            self.disconnected.append(p.namespace)
+
+    async def close(self) -> None:
+        self._reader.cancel()
+        with contextlib.suppress(BaseException):
+            await self._reader
+        await self.ws.close()
