@@ -96,12 +96,18 @@ class Transcript:
 
     records: list[WireRecord] = field(default_factory=list)
     started_ns: int = field(default_factory=time.monotonic_ns)
+    limit: int = 3000
+    dropped: int = 0
     _counter: int = 0
 
     def elapsed_ms(self) -> float:
         return (time.monotonic_ns() - self.started_ns) / 1e6
 
     def add(self, channel: str, direction: str, text: str) -> None:
+        """Record one line; beyond ``limit`` records only a count is kept (load checks)."""
+        if len(self.records) >= self.limit:
+            self.dropped += 1
+            return
         self.records.append(WireRecord(round(self.elapsed_ms(), 1), channel, direction, text))
 
     def channel(self, prefix: str) -> str:
@@ -109,7 +115,10 @@ class Transcript:
         return f"{prefix}#{self._counter}"
 
     def lines(self) -> list[str]:
-        return [r.line() for r in self.records]
+        lines = [r.line() for r in self.records]
+        if self.dropped:
+            lines.append(f"... {self.dropped} more records not kept (limit {self.limit})")
+        return lines
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ class Received:
     args: tuple[Any, ...]
     seq: int
     ack_id: int | None = None
+    recv_ns: int = 0
 
     @property
     def arg(self) -> Any:
@@ -195,7 +197,9 @@ class Peer:
                 fut.set_result((p.type, p.data))
         elif p.is_event:
             self._seq += 1
-            self.events.append(Received(p.namespace, p.event_name, tuple(p.args), self._seq, p.id))
+            self.events.append(
+                Received(p.namespace, p.event_name, tuple(p.args), self._seq, p.id, time.monotonic_ns())
+            )
             if self.answer_app_ping and p.event_name == "ping" and p.namespace == "/":
                 await self.emit("pong")
         elif p.is_ack:
