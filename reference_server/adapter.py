@@ -155,9 +155,7 @@ class Adapter:
         prebuilt = Prebuilt(packet.encode())
         written = 0
         for socket in targets:
-            conn = socket.conn
-            conn.flush()
-            if conn.write_prebuilt(prebuilt, volatile):
+            if socket.conn.write_prebuilt(prebuilt, volatile):
                 written += 1
         return written
 

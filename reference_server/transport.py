@@ -121,12 +121,18 @@ class EngineConnection:
         self._reorder = config.has_fault("reorder")
         self._drop = config.has_fault("drop-deliveries")
         self._held: bytes | list[str] | None = None
+        self._eio = session.eio if isinstance(session, ServerSession) else session
+        # the fan-out fast path: set while on an open WebSocket with no fault configured
+        self._fast_wt: asyncio.Transport | None = None
+        self._plain = not (self._reorder or self._drop)
+        self._limit = config.write_buffer_limit
         registry[self.sid] = self
 
     # -- attach transports ----------------------------------------------------------------
 
     def attach_ws(self, ws: web.WebSocketResponse, transport: asyncio.Transport) -> None:
         self.ws, self.wt = ws, transport
+        self._fast_wt = transport if self._plain else None
 
     def now(self) -> float:
         return self.loop.time()
@@ -222,6 +228,16 @@ class EngineConnection:
 
         Returns whether it was written (volatile drops, faults).
         """
+        if self._eio.outbox:
+            self.flush()  # what the session queued earlier goes first
+        wt = self._fast_wt
+        if wt is not None and not volatile:
+            if wt.is_closing():
+                return False
+            wt.write(packet.ws)
+            if wt.get_write_buffer_size() > self._limit:
+                self._slow_consumer()
+            return True
         session = self.session
         if session.closed:
             return False
@@ -270,6 +286,7 @@ class EngineConnection:
 
     def _slow_consumer(self) -> None:
         log.warning("x closing slow consumer %s", self.sid)
+        self._fast_wt = None
         self.session.close(DisconnectReason.TRANSPORT_ERROR, "slow consumer")
         if self.wt is not None:
             self.wt.abort()
@@ -280,6 +297,7 @@ class EngineConnection:
     def _complete_upgrade(self) -> None:
         # spec "Upgrade": after "5" everything goes on the WebSocket; polling records move over
         self.ws, self.wt = self.probe_ws, self.probe_wt
+        self._fast_wt = self.wt if self._plain else None
         self.probe_ws = self.probe_wt = None
         records, self.poll_buffer = self.poll_buffer, []
         if self.pending_get is not None and not self.pending_get.done():
@@ -303,6 +321,7 @@ class EngineConnection:
         if self.finished:
             return
         self.finished = True
+        self._fast_wt = None
         self.registry.pop(self.sid, None)
         if self._timer is not None:
             self._timer.cancel()

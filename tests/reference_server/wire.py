@@ -141,3 +141,138 @@ async def wait_closed(
             return loop.time() - start
         if pong and msg.type is aiohttp.WSMsgType.TEXT and msg.data == "2":
             await ws.send_str("3")
+
+
+class SioClient:
+    """A minimal Socket.IO client for contract tests: raw aiohttp websocket + our codecs.
+
+    Every received EVENT goes to ``inbox`` (namespace, event, args); ACKs resolve futures.
+    ``barrier()`` does an ``echo`` round trip: anything the server sent this client before
+    answering it has arrived, so "nothing received" checks need no sleeps.
+    """
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        from wsbench.protocol.socketio import SioDecoder
+
+        self.ws = ws
+        self.decoder = SioDecoder()
+        self.inbox: list[tuple[str, str, list]] = []
+        self.acks: dict[tuple[str, int], asyncio.Future] = {}
+        self.connects: dict[str, asyncio.Future] = {}
+        self.disconnected: list[str] = []
+        self.next_id = 0
+        self.closed = asyncio.get_running_loop().create_future()
+        self.sids: dict[str, str] = {}
+        self.reader = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def connect(cls, base: str, http: aiohttp.ClientSession, ns: str = "/", auth=None):
+        ws = await http.ws_connect(
+            base.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        )
+        client = cls(ws)
+        await client.join_ns(ns, auth)
+        return client
+
+    async def join_ns(self, ns: str, auth=None) -> dict:
+        from wsbench.protocol.socketio import SioPacket
+
+        fut = self.connects[ns] = asyncio.get_running_loop().create_future()
+        await self._send(SioPacket.connect(ns, auth))
+        answer = await asyncio.wait_for(fut, T(3))
+        if "sid" in answer:
+            self.sids[ns] = answer["sid"]
+        return answer
+
+    @property
+    def sid(self) -> str:
+        return self.sids["/"]
+
+    async def _send(self, packet) -> None:
+        for part in packet.encode():
+            if isinstance(part, str):
+                await self.ws.send_str("4" + part)
+            else:
+                await self.ws.send_bytes(part)
+
+    async def _read(self) -> None:
+        from wsbench.protocol.socketio import SioPacketType
+
+        try:
+            async for msg in self.ws:
+                data = msg.data
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    if data == "2":
+                        await self.ws.send_str("3")
+                        continue
+                    if not data.startswith("4"):
+                        continue
+                    packet = self.decoder.feed(data[1:])
+                elif msg.type is aiohttp.WSMsgType.BINARY:
+                    packet = self.decoder.feed(data)
+                else:
+                    break
+                if packet is None:
+                    continue
+                if packet.type in (SioPacketType.CONNECT, SioPacketType.CONNECT_ERROR):
+                    fut = self.connects.pop(packet.namespace, None)
+                    if fut and not fut.done():
+                        fut.set_result(packet.data)
+                elif packet.is_event:
+                    self.inbox.append((packet.namespace, packet.data[0], list(packet.data[1:])))
+                    if packet.id is not None and self.auto_ack is not None:
+                        from wsbench.protocol.socketio import SioPacket
+
+                        await self._send(SioPacket.ack(packet.id, self.auto_ack, packet.namespace))
+                elif packet.is_ack:
+                    fut = self.acks.pop((packet.namespace, packet.id), None)
+                    if fut and not fut.done():
+                        fut.set_result(list(packet.data))
+                elif packet.type is SioPacketType.DISCONNECT:
+                    self.disconnected.append(packet.namespace)
+        finally:
+            if not self.closed.done():
+                self.closed.set_result(True)
+
+    auto_ack: list | None = None
+
+    async def emit(self, event: str, *args, ns: str = "/") -> None:
+        from wsbench.protocol.socketio import SioPacket
+
+        await self._send(SioPacket.event(event, *args, namespace=ns))
+
+    async def call(self, event: str, *args, ns: str = "/", timeout: float = 3):
+        """Emit with an ack and return the ack's first argument (or all of them if several)."""
+        from wsbench.protocol.socketio import SioPacket
+
+        ack_id = self.next_id
+        self.next_id += 1
+        fut = self.acks[(ns, ack_id)] = asyncio.get_running_loop().create_future()
+        await self._send(SioPacket.event(event, *args, namespace=ns, id=ack_id))
+        result = await asyncio.wait_for(fut, T(timeout))
+        return result[0] if len(result) == 1 else result
+
+    async def barrier(self) -> None:
+        await self.call("echo", "barrier")
+
+    def take(self, event: str, ns: str = "/") -> list[list]:
+        """Remove and return the args of every received ``event`` in ``ns``."""
+        got = [args for (n, e, args) in self.inbox if n == ns and e == event]
+        self.inbox = [m for m in self.inbox if not (m[0] == ns and m[1] == event)]
+        return got
+
+    async def wait_for(self, event: str, ns: str = "/", timeout: float = 3) -> list:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + T(timeout)
+        while True:
+            for i, (n, e, args) in enumerate(self.inbox):
+                if n == ns and e == event:
+                    del self.inbox[i]
+                    return args
+            if loop.time() > deadline:
+                raise AssertionError(f"no {event!r} in {ns} within {timeout} s: {self.inbox}")
+            await asyncio.sleep(0.005)
+
+    async def close(self) -> None:
+        self.reader.cancel()
+        await self.ws.close()

@@ -145,7 +145,8 @@ class EioServerSession:
             ping_timeout=ping_timeout,
             max_payload=max_payload,
         )
-        self._out: list[EioPacket] = [self.info.to_packet()]
+        self.outbox: list[EioPacket] = [self.info.to_packet()]
+        """Queued packets; read-only for the I/O layer (non-empty: drain with messages_to_send)."""
         self._probe_out: list[EioPacket] = []
         self._events: list[SessionEvent] = []
         self._next_ping: float | None = now + self.ping_interval
@@ -203,12 +204,12 @@ class EioServerSession:
             self._upgrade_deadline = now + self.upgrade_timeout
             self._probe_out.append(PONG_PROBE)
             # spec: the server answers a pending GET with a noop to release it
-            self._out.append(NOOP)
+            self.outbox.append(NOOP)
         elif packet.type is EioPacketType.UPGRADE and self.state is UPGRADING:
             self.state = OPEN
             self.transport = Transport.WEBSOCKET
             self._upgrade_deadline = None
-            self._out = [p for p in self._out if p.type is not EioPacketType.NOOP]
+            self.outbox = [p for p in self.outbox if p.type is not EioPacketType.NOOP]
             self._events.append(Upgraded(Transport.WEBSOCKET.value))
         else:
             self.abort_upgrade()
@@ -258,14 +259,14 @@ class EioServerSession:
     def send(self, packet: EioPacket) -> None:
         """Queue a packet for the client (dropped once closed)."""
         if self.state is not CLOSED:
-            self._out.append(packet)
+            self.outbox.append(packet)
 
     def send_message(self, data: str | bytes) -> None:
         self.send(EioPacket(EioPacketType.MESSAGE, data))
 
     def messages_to_send(self) -> list[EioPacket]:
         """Drain the packets for the current transport, in order."""
-        out, self._out = self._out, []
+        out, self.outbox = self.outbox, []
         return out
 
     def probe_messages_to_send(self) -> list[EioPacket]:
@@ -295,7 +296,7 @@ class EioServerSession:
         if self._next_ping is not None and now >= self._next_ping:
             self._next_ping = None
             self._pong_deadline = now + self.ping_timeout
-            self._out.append(PING)
+            self.outbox.append(PING)
 
     # -- closing -----------------------------------------------------------------------
 
@@ -309,8 +310,8 @@ class EioServerSession:
         if self.transport is Transport.POLLING:
             # a pending GET ends with a noop when the client closed, else with a close packet
             last = NOOP if reason is DisconnectReason.TRANSPORT_CLOSE else CLOSE
-            self._out = [p for p in self._out if p.type is EioPacketType.MESSAGE]
-            self._out.append(last)
+            self.outbox = [p for p in self.outbox if p.type is EioPacketType.MESSAGE]
+            self.outbox.append(last)
         self._events.append(Closed(reason, detail))
 
 
