@@ -111,6 +111,42 @@ def serve(server_args: tuple[str, ...]) -> None:
     sys.exit(run(parse_args(list(server_args))))
 
 
+@cli.command("conform")
+@click.option("--target", "targets", multiple=True, required=True, metavar="URL",
+              help="Server to check (http://host:port), or 'embedded' for the reference server. Repeatable.")
+@click.option("--tier", "tiers", metavar="LIST",
+              help="Comma-separated tiers: engineio,socketio,contract,security,load (default: all).")
+@click.option("--cases", multiple=True, metavar="GLOB", help="Only checks whose id (or official label, e.g. S27) matches.")
+@click.option("--exclude-cases", "exclude", multiple=True, metavar="GLOB", help="Skip checks matching GLOB.")
+@click.option("--jwt-secret", metavar="S", help="The HS256 secret the target verifies (enables the auth checks).")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the JSON index here.")
+@click.option("--html", type=click.Path(file_okay=False), help="Write the HTML report into this folder.")
+@click.option("--timeout-factor", default=1.0, show_default=True, type=click.FloatRange(0.1, 100),
+              help="Multiply every wait (slow machines).")
+@click.pass_context
+def conform_command(
+    ctx: click.Context, targets: tuple[str, ...], tiers: str | None, cases: tuple[str, ...],
+    exclude: tuple[str, ...], jwt_secret: str | None, junit: str | None, json_path: str | None,
+    html: str | None, timeout_factor: float,
+) -> None:
+    """Conformance gate: Engine.IO v4 / Socket.IO v5 checks, the event contract, security, load.
+
+    \b
+      wsbench conform --target embedded
+      wsbench conform --target http://127.0.0.1:3000 --tier engineio,socketio --junit conf.xml
+      wsbench conform --target http://a:3000 --target http://b:3000 --html report/
+
+    Exit status: 0 nothing FAILED, 1 a check FAILED, 4 a target is unreachable, 2 usage.
+    Catalog: docs/conformance.md.
+    """
+    from wsbench.conformance.command import conform
+
+    with errors_to_exit_codes(_traceback(ctx)):
+        status = conform(targets, tiers, cases, exclude, jwt_secret, junit, json_path, html, timeout_factor)
+    sys.exit(status)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

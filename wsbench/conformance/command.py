@@ -1,0 +1,88 @@
+"""The body of ``wsbench conform``: select, start/preflight, run, print, write, exit status.
+
+cli.py parses options and calls :func:`conform`; the exit status rule is here:
+0 when nothing FAILED, 1 when something did. An unreachable target raises
+:class:`~wsbench.exceptions.ConnectFailed` (the CLI maps it to 4) before any check runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from wsbench.conformance.console import LiveConsole, summary
+from wsbench.conformance.embedded import embedded_targets
+from wsbench.conformance.model import Tier
+from wsbench.conformance.registry import Check, select
+from wsbench.conformance.runner import TargetReport, TargetSpec, run_all
+from wsbench.exceptions import ConfigError
+
+__all__ = ["conform", "run_specs", "parse_tiers"]
+
+
+def parse_tiers(text: str | None) -> list[Tier]:
+    if not text:
+        return list(Tier)
+    tiers = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            tiers.append(Tier(part))
+        except ValueError:
+            known = ", ".join(t.value for t in Tier)
+            raise click.BadParameter(f"unknown tier {part!r} (known: {known})", param_hint="--tier") from None
+    return tiers
+
+
+def run_specs(
+    specs: Sequence[TargetSpec], checks: Sequence[Check], *, factor: float = 1.0, parallel: int = 4,
+    live: bool = True,
+) -> list[TargetReport]:
+    hook = LiveConsole(len(checks), len(specs)) if live else None
+    return asyncio.run(run_all(specs, checks, factor=factor, parallel=parallel, on_result=hook))
+
+
+def write_outputs(reports: Sequence[TargetReport], checks: Sequence[Check], junit: str | None,
+                  json_path: str | None, html: str | None) -> None:
+    from wsbench.conformance import results
+
+    if junit:
+        results.write_junit(Path(junit), reports, checks)
+    if json_path:
+        results.write_json(Path(json_path), reports, checks)
+    if html:
+        from wsbench.conformance import html as html_report
+
+        html_report.write_html(Path(html), results.to_index(reports, checks))
+
+
+def conform(
+    targets: Sequence[str], tiers: str | None, cases: Sequence[str], exclude: Sequence[str],
+    jwt_secret: str | None, junit: str | None, json_path: str | None, html: str | None,
+    factor: float = 1.0, parallel: int = 4,
+) -> int:
+    """Run the gate; returns the exit status (0 nothing FAILED, 1 something did)."""
+    checks = select(parse_tiers(tiers), cases, exclude)
+    if not checks:
+        raise ConfigError("no check matches the given --tier/--cases/--exclude-cases")
+    with contextlib.ExitStack() as stack:
+        specs = []
+        for target in targets:
+            if target == "embedded":
+                specs.append(stack.enter_context(embedded_targets()))
+            else:
+                if not target.startswith(("http://", "https://")):
+                    raise click.BadParameter(f"{target!r} is not an http(s) URL or 'embedded'", param_hint="--target")
+                specs.append(TargetSpec(target.rstrip("/"), jwt_secret=jwt_secret))
+        names = [s.label for s in specs]
+        if len(set(names)) != len(names):
+            raise click.BadParameter("the same target is given twice", param_hint="--target")
+        click.echo(f"wsbench conform: {len(checks)} checks x {len(specs)} target(s)")
+        reports = run_specs(specs, checks, factor=factor, parallel=parallel)
+    summary(reports)
+    write_outputs(reports, checks, junit, json_path, html)
+    return 1 if any(r.failed for r in reports) else 0
