@@ -1,0 +1,304 @@
+"""The delivery judge of one load-generating process, and the merge of several.
+
+Theory of operation
+-------------------
+Every Locust process (the local runner, or each worker) owns one :class:`Judge`.
+It wraps the same :class:`~wsbench.oracle.DeliveryOracle` that ``wsbench run``
+uses, so a Locust run and a ``wsbench run`` judge a server by identical rules,
+and it records latencies in wsbench's HDR histograms (µs resolution, where
+Locust's own stats keep whole milliseconds).
+
+The judge never imports locust: what Locust should see goes through the
+``report`` callback, one call per Locust *request entry*:
+
+- ``sio-connect`` / namespace: time from CONNECT sent to the server's answer;
+- ``sio-ack`` / event: emit to acknowledgement;
+- ``sio-recv`` / event: a server push. Stamped pushes carry their latency from
+  the sender's *intended* send time; unstamped ones are counted with no time;
+- violations are the same entries *failed*, with an error that names the kind
+  (``leak: ...``, ``missing: ...``, ``ack_timeout: ...``).
+
+Judging is per process: its :class:`~wsbench.oracle.Membership` knows only the
+clients of this process, so deliveries of emits stamped by another worker are
+counted as ``recv.foreign`` and not judged. Every verdict it gives is exact for
+the (sender, receiver) pairs it sees; with one process it sees them all.
+
+Shipping. :meth:`Judge.drain` hands out everything measured since the last
+drain (a :class:`~wsbench.metrics.Metrics` snapshot plus new violation samples)
+and starts an empty store on the same time origin. An :class:`Aggregate` (on
+the Locust master, or the local runner itself) merges drained payloads with
+:meth:`Metrics.merge`, which adds histograms of equal seconds exactly, so the
+merged percentiles are those of one histogram fed every sample.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from wsbench.metrics import Metrics, now_ns
+from wsbench.oracle import (
+    DeliveryOracle,
+    FanoutRecord,
+    Outcome,
+    Stamp,
+    Violation,
+    ViolationKind,
+    ViolationLog,
+    bucket_label,
+    find_stamp,
+)
+
+__all__ = ["Report", "Judge", "PAYLOAD_FORMAT", "KIND_TEXT"]
+
+#: report(request_type, name, response_time_ms or None, response_length, error or None)
+Report = Callable[[str, str, "float | None", int, "str | None"], None]
+
+PAYLOAD_FORMAT = 1
+SAMPLES_PER_KIND = 10
+
+#: One line per violation kind, used as the Locust failure text (stable, so failures group).
+KIND_TEXT: dict[str, str] = {
+    "missing": "an expected recipient never got the emit",
+    "duplicate": "a recipient got the same emit twice",
+    "leak": "a socket outside the audience got the emit (room leak)",
+    "sender_included": "the sender got an emit that excludes the sender",
+    "out_of_order": "a sender's emits arrived out of order",
+    "late": "a copy arrived after the emit's deadline",
+    "unknown_stamp": "a stamped delivery of an emit never sent",
+    "ack_timeout": "no acknowledgement within the timeout",
+    "ack_late": "the acknowledgement came after its timeout",
+    "ack_duplicate": "the acknowledgement came twice",
+    "ack_unexpected": "an acknowledgement nobody asked for",
+    "ack_mismatch": "the acknowledgement does not say what the contract says",
+    "unexpected_event": "an event the scenario did not expect",
+    "payload_mismatch": "a payload without the contract's shape",
+    "malformed_frame": "a frame the codec could not decode",
+    "connect_failed": "a connect or reconnect failed",
+}
+_ACK_KINDS = frozenset(k for k in KIND_TEXT if k.startswith("ack_"))
+_OK = (Outcome.DELIVERED, Outcome.OPTIONAL)
+#: OracleVerdict fields mirrored as counters (deltas per drain), so they merge by addition.
+_VERDICT_COUNTERS = (
+    "emits",
+    "expected",
+    "delivered",
+    "missing",
+    "volatile_expected",
+    "volatile_delivered",
+    "volatile_drops",
+    "lost_while_away",
+    "optional_deliveries",
+)
+
+
+def _no_report(*_: Any) -> None:
+    return None
+
+
+def entry_name(namespace: str, event: str) -> str:
+    """The Locust entry name of ``event``: prefixed by its namespace unless it is ``/``."""
+    return event if namespace in ("/", "") else f"{namespace} {event}"
+
+
+def request_type_of(kind: str) -> str:
+    """The Locust request type a violation kind is reported under."""
+    if kind in _ACK_KINDS:
+        return "sio-ack"
+    if kind == "connect_failed":
+        return "sio-connect"
+    return "sio-recv"
+
+
+class _HookedLog(ViolationLog):
+    """A ViolationLog that also tells the judge about every violation as it happens."""
+
+    def __init__(self, hook: Callable[[Violation, int], None], samples_per_kind: int) -> None:
+        super().__init__(samples_per_kind)
+        self._hook = hook
+
+    def add(self, violation: Violation, count: int = 1) -> None:
+        super().add(violation, count)
+        self._hook(violation, count)
+
+
+def cpu_ns() -> int:
+    """CPU time (user + system) this process has used, in ns."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return int((usage.ru_utime + usage.ru_stime) * 1e9)
+
+
+class Judge:
+    """The oracle, the metrics outbox and the Locust reporting of one process.
+
+    Args:
+        run_id: this process's stamp prefix (no ``.``, ``:`` or ``~``); unique per process.
+        report: where Locust request entries go (see the module docstring).
+    """
+
+    def __init__(self, run_id: str | None = None, report: Report | None = None) -> None:
+        self.run_id = run_id or f"p{os.getpid():x}{now_ns() % 0xFFFFF:x}"
+        self.report: Report = report or _no_report
+        self.oracle = DeliveryOracle(on_fanout=self._on_fanout)
+        self.oracle.violations = _HookedLog(self._on_violation, SAMPLES_PER_KIND)
+        self.metrics = Metrics()
+        self._prefix = self.run_id + "."
+        self._next_client = 0
+        self._sent_verdict = dict.fromkeys(_VERDICT_COUNTERS, 0)
+        self._samples: list[dict[str, Any]] = []
+        self._kept: dict[str, int] = {}
+        self._cpu_mark = cpu_ns()
+        self._aliases: set[str] = set()
+        #: events some emit's ``expect`` names; other stamped pushes (e.g. /chat ``user left``,
+        #: which echoes the username a ``join`` stamped) are counted, not judged
+        self.judged_events: set[str] = set()
+
+    # -- identities -----------------------------------------------------------------
+
+    def new_client(self) -> int:
+        """A fresh client index (the oracle's client key and the stamps' sender)."""
+        self._next_client += 1
+        return self._next_client - 1
+
+    def alias(self, stamp: Stamp, event: str) -> Stamp:
+        """The oracle key of a second ``expect`` of one emit: the stamp id plus ``#event``.
+
+        One payload carries one stamp; an emit that expects two events registers each
+        under its own key, and :meth:`delivery` maps a copy to the key of its event.
+        """
+        self._aliases.add(stamp.id)
+        return Stamp(f"{stamp.id}#{event}", stamp.sender, stamp.seq, stamp.sent_ns)
+
+    # -- observations -----------------------------------------------------------------
+
+    def delivery(
+        self, client: Hashable, namespace: str, event: str, args: Any, recv_ns: int, size: int
+    ) -> None:
+        """A server push arrived at ``client``'s socket in ``namespace``."""
+        metrics = self.metrics
+        metrics.incr("deliveries")
+        stamp = find_stamp(args)
+        if stamp is None or event not in self.judged_events:
+            metrics.incr("recv.unstamped")
+            self.report("sio-recv", entry_name(namespace, event), None, size, None)
+            return
+        if self._aliases and stamp.id in self._aliases:
+            stamp = Stamp(f"{stamp.id}#{event}", stamp.sender, stamp.seq, stamp.sent_ns)
+        elif not stamp.id.startswith(self._prefix):
+            metrics.incr("recv.foreign")
+            self.report("sio-recv", entry_name(namespace, event), None, size, None)
+            return
+        outcome, latency = self.oracle.observe_delivery(stamp, client, namespace, recv_ns, event)
+        if latency >= 0:
+            metrics.record_ns("delivery", latency)
+        if outcome in _OK:
+            ms = latency / 1e6 if latency >= 0 else None
+            self.report("sio-recv", entry_name(namespace, event), ms, size, None)
+        # anything else is a violation, already reported by _on_violation
+
+    def ack(
+        self,
+        key: Hashable,
+        namespace: str,
+        event: str,
+        recv_ns: int,
+        ok: bool = True,
+        detail: str = "",
+    ) -> None:
+        """The acknowledgement ``key`` (registered with ``oracle.expect_ack``) arrived."""
+        outcome, latency = self.oracle.observe_ack(key, recv_ns, ok, detail)
+        if latency >= 0:
+            self.metrics.record_ns("ack", latency)
+        if outcome is Outcome.ACK_OK:
+            self.metrics.incr("acks")
+            self.report("sio-ack", entry_name(namespace, event), latency / 1e6, 0, None)
+
+    def connected(self, namespace: str, latency_ns: int) -> None:
+        self.metrics.record_ns("connect", latency_ns)
+        self.report("sio-connect", namespace, latency_ns / 1e6, 0, None)
+
+    def reconnected(self, latency_ns: int) -> None:
+        self.metrics.record_ns("reconnect", latency_ns)
+        self.metrics.incr("reconnects")
+        self.report("sio-reconnect", "reconnect", latency_ns / 1e6, 0, None)
+
+    def emitted(self, namespace: str, event: str) -> None:
+        """A fire-and-forget emit went out (counted, no time: there is nothing to wait for)."""
+        self.metrics.incr("emits")
+        self.report("sio-emit", entry_name(namespace, event), None, 0, None)
+
+    def violation(self, kind: ViolationKind, **evidence: Any) -> None:
+        """Record a violation the driver saw itself (connect refused, expected event absent...)."""
+        self.oracle.record(kind, **evidence)
+
+    def _on_violation(self, v: Violation, count: int) -> None:
+        kind = str(v.kind)
+        self.metrics.incr(f"violations.{kind}", count)
+        self.metrics.incr("violations", count)
+        if kind == "connect_failed":
+            self.metrics.incr("connect_errors", count)
+        if self._kept.get(kind, 0) < SAMPLES_PER_KIND:
+            self._kept[kind] = self._kept.get(kind, 0) + 1
+            self._samples.append(v.to_dict())
+        name = entry_name(v.namespace, v.event) if v.event else (v.namespace or kind)
+        error = f"{kind}: {KIND_TEXT.get(kind, kind)}"
+        for _ in range(count):
+            self.report(request_type_of(kind), name, None, 0, error)
+
+    def _on_fanout(self, record: FanoutRecord) -> None:
+        if record.audience == 0:
+            return
+        label = bucket_label(record.audience)
+        m = self.metrics
+        m.incr(f"fanout.emits.{label}")
+        m.incr(f"fanout.expected.{label}", record.audience)
+        m.incr(f"fanout.delivered.{label}", record.delivered)
+        if record.delivered >= record.audience:
+            m.incr(f"fanout.complete.{label}")
+        if record.delivered:
+            m.record_ns(f"fanout.last.{label}", record.last_ns)
+            m.record_ns(f"fanout.first.{label}", record.first_ns)
+            m.record_ns(f"fanout.median.{label}", record.median_ns)
+
+    # -- time and shipping ----------------------------------------------------------------
+
+    def tick(self, now: int | None = None) -> None:
+        """Close emits and acks past their deadline; roll the per-second series."""
+        now = now_ns() if now is None else now
+        self.oracle.sweep(now)
+        self.metrics.tick(now)
+
+    def finish(self) -> None:
+        """End of the run: every open emit and ack is closed now."""
+        self.oracle.sweep(None)
+
+    def drain(self, now: int | None = None) -> dict[str, Any]:
+        """Everything measured since the last drain, as a JSON-ready payload."""
+        now = now_ns() if now is None else now
+        self.tick(now)
+        verdict = self.oracle.verdict()
+        m = self.metrics
+        for name in _VERDICT_COUNTERS:
+            value = getattr(verdict, name)
+            delta = value - self._sent_verdict[name]
+            if delta:
+                m.incr(f"oracle.{name}", delta)
+            self._sent_verdict[name] = value
+        cpu = cpu_ns()
+        m.incr("process.cpu_ns", cpu - self._cpu_mark)
+        self._cpu_mark = cpu
+        m.flush(now)
+        fresh = Metrics(origin_ns=m.origin_ns, origin_wall=m.origin_wall)
+        fresh.tick(now)
+        self.metrics = fresh
+        samples, self._samples = self._samples, []
+        return {
+            "format": PAYLOAD_FORMAT,
+            "run": self.run_id,
+            "metrics": m.snapshot(),
+            "samples": samples,
+            "open_emits": verdict.open_emits,
+            "pending_acks": verdict.acks.pending,
+        }

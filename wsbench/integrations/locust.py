@@ -1,0 +1,350 @@
+"""Locust users that run a wsbench scenario; the only module importing locust or gevent.
+
+Theory of operation
+-------------------
+:func:`users_from_scenario` turns each group of a loaded scenario into a Locust
+``User`` class (``fixed_count`` from the group's ``count``, ``weight`` from its
+``weight``), so ``-u``/``-r``, the class picker, ``--processes`` and master/worker
+mode all work unchanged. Each user runs its group's flow once with a
+:class:`~wsbench.integrations.flow.ClientFlow` over a gevent-friendly
+:class:`~wsbench.integrations.wire.Connection` (one reader greenlet, pings
+answered inline), then holds its connection until the run stops (``on_finish:
+disconnect`` ends the user instead).
+
+:func:`install` wires one process: a :class:`~wsbench.integrations.judge.Judge`
+reporting to ``events.request`` (``sio-connect``, ``sio-ack``, ``sio-recv``,
+violations as failures named by kind), a ticker greenlet closing emits past
+their deadline, and the shipping of measurements: a worker drains its judge into
+every ``report_to_master``; the master (``worker_report``) or the local runner
+(its own ticker) merges them into an :class:`~wsbench.integrations.aggregate.Aggregate`.
+That aggregate feeds the web UI's "Fan-out" tab, ``/wsbench/fanout.json`` and the
+run summary (``summary.json``, plus the HTML report) written when Locust quits.
+
+Server pushes and RPS (Locust issue 2289): every push is one ``sio-recv`` request
+entry, because its latency is the measurement; Locust therefore adds pushes to the
+"Aggregated" requests/s. Read the ``sio-ack`` and ``sio-emit`` rows for the rate of
+requests clients make; the Fan-out tab counts deliveries on their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.lock
+from locust import User, constant, events
+from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
+
+from wsbench.integrations.aggregate import TABLE_STRUCTURE, Aggregate
+from wsbench.integrations.flow import ClientFlow
+from wsbench.integrations.judge import Judge
+from wsbench.metrics import Environment as RunEnvironment
+from wsbench.metrics import RunSummary, Target, iso_timestamp, now_ns
+from wsbench.scenario import model as m
+
+__all__ = ["GeventRuntime", "ScenarioUser", "users_from_scenario", "install", "state"]
+
+log = logging.getLogger(__name__)
+TICK_S = 0.25
+LOCAL_DRAIN_S = 2.0
+TAB_KEY = "wsbench-fanout"
+
+
+class GeventRuntime:
+    """The :class:`~wsbench.integrations.wire.Runtime` of Locust: greenlets."""
+
+    @staticmethod
+    def spawn(fn: Any, *args: Any) -> Any:
+        return gevent.spawn(fn, *args)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        gevent.sleep(max(0.0, seconds))
+
+    @staticmethod
+    def event() -> Any:
+        return gevent.event.Event()
+
+    @staticmethod
+    def lock() -> Any:
+        return gevent.lock.RLock()
+
+
+class _State:
+    """Per-process state of the integration (one Locust environment per process)."""
+
+    def __init__(self) -> None:
+        self.scenario: m.Scenario | None = None
+        self.judge: Judge | None = None
+        self.aggregate = Aggregate()
+        self.peers: dict[int, ClientFlow] = {}
+        self.environment: Any = None
+        self.started_ns = now_ns()
+        self.started_at = iso_timestamp()
+        self.ticker: Any = None
+        self.summary_path: Path | None = None
+
+
+state = _State()
+
+
+def _report(request_type: str, name: str, ms: float | None, length: int, error: str | None) -> None:
+    state.environment.events.request.fire(
+        request_type=request_type,
+        name=name,
+        response_time=ms,
+        response_length=length,
+        exception=error,
+        context={},
+    )
+
+
+def _judge() -> Judge:
+    if state.judge is None:
+        env = state.environment
+        runner = env.runner if env is not None else None
+        index = getattr(runner, "worker_index", 0) if isinstance(runner, WorkerRunner) else 0
+        state.judge = Judge(f"w{max(index, 0)}p{os.getpid():x}", _report if env else None)
+    return state.judge
+
+
+class ScenarioUser(User):
+    """A Locust user running one scenario group; subclasses set ``scenario`` and ``group``."""
+
+    abstract = True
+    wait_time = constant(0)
+    scenario: m.Scenario
+    group: m.Group
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.flow: ClientFlow | None = None
+
+    def on_start(self) -> None:
+        host = self.host or self.environment.host
+        if not host:
+            raise StopUser(
+                "no target: pass --host http://HOST:PORT (or set target: in the scenario)"
+            )
+        self.flow = ClientFlow(
+            self.scenario, self.group, _judge(), GeventRuntime(), host.rstrip("/"), state.peers
+        )
+
+    def on_stop(self) -> None:
+        if self.flow is not None:
+            self.flow.stop()
+
+    def _run_flow(self) -> None:
+        assert self.flow is not None
+        self.flow.run()
+        if self.group.on_finish == "disconnect" or self.flow.stopped:
+            raise StopUser()
+        while True:  # hold the connection until the run stops (Locust kills this greenlet)
+            gevent.sleep(3600)
+
+    tasks = [_run_flow]
+
+
+def users_from_scenario(scenario: m.Scenario) -> dict[str, type[ScenarioUser]]:
+    """One Locust User class per scenario group, named after the group."""
+    classes: dict[str, type[ScenarioUser]] = {}
+    host = None if scenario.embedded else scenario.target
+    for group in scenario.groups:
+        name = "".join(ch if ch.isalnum() else "_" for ch in group.name) or "group"
+        attrs: dict[str, Any] = {
+            "scenario": scenario,
+            "group": group,
+            "host": host,
+            "__module__": __name__,
+            "abstract": False,
+        }
+        if group.count is not None:
+            attrs["fixed_count"] = group.count
+        attrs["weight"] = max(1, round(group.weight)) if group.weight is not None else 1
+        classes[name] = type(name, (ScenarioUser,), attrs)
+    return classes
+
+
+# -- process wiring --------------------------------------------------------------------------
+
+
+def _tick_forever(local: bool) -> None:
+    last_drain = now_ns()
+    while True:
+        gevent.sleep(TICK_S)
+        judge = state.judge
+        if judge is None:
+            continue
+        now = now_ns()
+        judge.tick(now)
+        if local and now - last_drain >= LOCAL_DRAIN_S * 1e9:
+            state.aggregate.add(judge.drain(now))
+            last_drain = now
+
+
+def _finish_local() -> None:
+    for flow in list(state.peers.values()):
+        flow.stop()
+    if state.judge is not None:
+        state.judge.finish()
+
+
+def install(scenario: m.Scenario, ev: Any = events) -> None:
+    """Register the integration's listeners on Locust's ``events`` (call at import)."""
+    state.scenario = scenario
+
+    @ev.init_command_line_parser.add_listener
+    def _options(parser: Any, **_: Any) -> None:
+        parser.add_argument(
+            "--wsbench-report-dir",
+            default=os.environ.get("WSBENCH_REPORT_DIR", ""),
+            help="where wsbench writes summary.json (default reports/<scenario>-locust-<time>)",
+        )
+
+    @ev.init.add_listener
+    def _init(environment: Any, **_: Any) -> None:
+        state.environment = environment
+        runner = environment.runner
+        if environment.web_ui is not None:
+            _install_web_ui(environment)
+        if isinstance(runner, MasterRunner):
+            runner.environment.events.worker_report.add_listener(_on_worker_report)
+        else:
+            state.ticker = gevent.spawn(_tick_forever, not isinstance(runner, WorkerRunner))
+        if isinstance(runner, WorkerRunner):
+            environment.events.report_to_master.add_listener(_on_report_to_master)
+
+    @ev.test_start.add_listener
+    def _test_start(environment: Any, **_: Any) -> None:
+        state.started_ns = now_ns()
+        state.started_at = iso_timestamp()
+
+    @ev.test_stop.add_listener
+    def _test_stop(environment: Any, **_: Any) -> None:
+        if isinstance(environment.runner, MasterRunner):
+            return
+        _finish_local()
+        if not isinstance(environment.runner, WorkerRunner) and state.judge is not None:
+            state.aggregate.add(state.judge.drain())
+
+    @ev.quitting.add_listener
+    def _quitting(environment: Any, **_: Any) -> None:
+        if isinstance(environment.runner, WorkerRunner):
+            return
+        if state.judge is not None and not isinstance(environment.runner, MasterRunner):
+            _finish_local()
+            state.aggregate.add(state.judge.drain())
+        try:
+            write_summary(environment)
+        except Exception:  # noqa: BLE001 - a report problem must not hide Locust's own exit
+            log.exception("wsbench: could not write the run summary")
+
+
+def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    judge = state.judge
+    if judge is not None:
+        data["wsbench"] = judge.drain()
+
+
+def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    payload = data.get("wsbench")
+    if payload is not None:
+        state.aggregate.add(payload)
+
+
+# -- web UI ------------------------------------------------------------------------------------
+
+
+def _install_web_ui(environment: Any) -> None:
+    from flask import jsonify, request
+
+    web_ui = environment.web_ui
+    web_ui.template_args["extended_tabs"] = [{"title": "Fan-out", "key": TAB_KEY}]
+    web_ui.template_args["extended_tables"] = [{"key": TAB_KEY, "structure": TABLE_STRUCTURE}]
+    web_ui.template_args["extended_csv_files"] = [
+        {"href": "/wsbench/fanout.csv", "title": "Download wsbench fan-out table (CSV)"}
+    ]
+    app = web_ui.app
+
+    @app.after_request
+    def _extend_stats(response: Any) -> Any:
+        if request.path != "/stats/requests" or not response.is_json:
+            return response
+        body = response.get_json()
+        extended = [e for e in body.get("extended_stats", []) if e.get("key") != TAB_KEY]
+        extended.append({"key": TAB_KEY, "data": state.aggregate.rows()})
+        body["extended_stats"] = extended
+        response.set_data(environment.web_ui.app.json.dumps(body))
+        return response
+
+    @app.route("/wsbench/fanout.json")
+    def _fanout_json() -> Any:
+        return jsonify(state.aggregate.view())
+
+    @app.route("/wsbench/fanout.csv")
+    def _fanout_csv() -> Any:
+        import csv
+        import io
+
+        out = io.StringIO()
+        writer = csv.DictWriter(out, [c["key"] for c in TABLE_STRUCTURE])
+        writer.writeheader()
+        writer.writerows(state.aggregate.rows())
+        return (
+            out.getvalue(),
+            200,
+            {
+                "Content-Type": "text/csv",
+                "Content-Disposition": "attachment;filename=wsbench_fanout.csv",
+            },
+        )
+
+
+# -- the run summary ---------------------------------------------------------------------------
+
+
+def write_summary(environment: Any) -> Path | None:
+    """Write ``summary.json`` (and the HTML report when available) for the finished run."""
+    scenario = state.scenario
+    if scenario is None or state.aggregate.metrics is None:
+        return None
+    options = environment.parsed_options
+    out_dir = getattr(options, "wsbench_report_dir", "") if options is not None else ""
+    if not out_dir:
+        stamp = state.started_at.replace(":", "").replace("-", "")[:15]
+        out_dir = str(Path("reports") / f"{scenario.name}-locust-{stamp}")
+    stats = environment.runner.stats.total
+    failures = int(stats.num_failures)
+    sections = state.aggregate.summary_sections()
+    sections["locust"] = {
+        "requests": int(stats.num_requests),
+        "failures": failures,
+        "runner": type(environment.runner).__name__,
+        "user_count": int(environment.runner.user_count),
+        "workers": len(state.aggregate.sources),
+    }
+    summary = RunSummary(
+        scenario=scenario.name,
+        target=Target(url=environment.host or "", embedded=scenario.embedded),
+        started_at=state.started_at,
+        duration_s=(now_ns() - state.started_ns) / 1e9,
+        exit_status=1 if failures or sections["delivery"]["violations"]["total"] else 0,
+        metrics=state.aggregate.metrics.snapshot(),
+        sections=sections,
+        environment=RunEnvironment.capture(),
+    )
+    path = summary.write(Path(out_dir) / "summary.json")
+    state.summary_path = path
+    try:
+        from wsbench.report import write_report
+
+        write_report(summary, out_dir)
+    except Exception as exc:  # noqa: BLE001 - the summary is the artifact; plots are a bonus
+        log.warning("wsbench: summary written, HTML report skipped: %s", exc)
+    log.info("wsbench: run summary written to %s", path)
+    return path

@@ -1,0 +1,389 @@
+"""A blocking, green-thread-friendly Engine.IO connection around the sans-I/O session.
+
+Theory of operation
+-------------------
+One :class:`Connection` is one Engine.IO session of one virtual user. It drives
+:class:`~wsbench.protocol.client.ClientSession` over plain blocking sockets:
+``websocket-client`` for the WebSocket handshake and writes, a small RFC 6455
+frame reader for reads (one ``recv`` of up to 64 KiB then parse every frame in
+it, so a burst of broadcasts costs one system call), and ``requests`` for HTTP
+long-polling. Under Locust, gevent's monkey patching makes every one of those
+calls cooperative; this module never imports gevent itself: the caller passes a
+:class:`Runtime` (spawn, sleep, event, lock), which keeps
+:mod:`wsbench.integrations.locust` the only module that imports locust or gevent.
+
+One reader green thread per connection feeds every frame to the session, answers
+Engine.IO pings inline (the session queues the PONG, the reader writes it before
+reading again) and hands each :class:`~wsbench.protocol.events.SessionEvent` to
+``on_event(event, recv_ns)`` with the time the bytes were read. ``on_event`` runs
+in the reader and must not block. Writes come from the user's green thread and
+from the reader; a lock keeps frames (and polling POSTs, which Engine.IO forbids
+to overlap) whole.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from wsbench.exceptions import ConnectFailed, HandshakeRejected
+from wsbench.metrics import now_ns
+from wsbench.protocol.client import ClientSession, polling_payloads
+from wsbench.protocol.events import Closed, DisconnectReason, Opened, SessionEvent
+
+__all__ = ["Runtime", "Connection", "engineio_url"]
+
+_READ_SIZE = 65536
+_SLACK = 2.0  # seconds of grace on top of pingInterval + pingTimeout before a read gives up
+
+
+class Runtime(Protocol):
+    """How the connection runs concurrently (gevent under Locust, threads in unit tests)."""
+
+    def spawn(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+    def sleep(self, seconds: float) -> None: ...
+    def event(self) -> Any: ...  # set() / clear() / is_set() / wait(timeout) -> bool
+    def lock(self) -> Any: ...  # a context manager
+
+
+def engineio_url(base: str, path: str, transport: str, sid: str | None = None) -> str:
+    """The Engine.IO v4 endpoint URL; ``ws(s)://`` for the websocket transport."""
+    parts = urlsplit(base if "://" in base else f"http://{base}")
+    scheme = parts.scheme
+    if transport == "websocket":
+        scheme = {"http": "ws", "https": "wss"}.get(scheme, scheme)
+    query = f"EIO=4&transport={transport}" + (f"&sid={sid}" if sid else "")
+    full_path = "/" + path.strip("/") + "/"
+    return urlunsplit((scheme, parts.netloc, full_path, query, ""))
+
+
+class Connection:
+    """One Engine.IO session of one virtual user, over ``websocket`` or ``polling``.
+
+    Args:
+        base_url: the server, e.g. ``http://127.0.0.1:3000``.
+        path: the Engine.IO path (``/socket.io/``).
+        transport: ``websocket``, ``polling`` or ``polling+upgrade``.
+        runtime: concurrency primitives (see :class:`Runtime`).
+        on_event: called in the reader with each session event and its receive time (ns).
+        timeout: seconds for the handshake and for each HTTP request.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        path: str = "/socket.io/",
+        transport: str = "websocket",
+        runtime: Runtime,
+        on_event: Callable[[SessionEvent, int], None],
+        timeout: float = 10.0,
+    ) -> None:
+        self.base_url = base_url
+        self.path = path
+        self.mode = transport
+        self.runtime = runtime
+        self.on_event = on_event
+        self.timeout = timeout
+        first = "polling" if transport.startswith("polling") else "websocket"
+        self.session = ClientSession(first)
+        self._ws: Any = None
+        self._http: Any = None
+        self._write_lock = runtime.lock()
+        self._opened = runtime.event()
+        self._paused = runtime.event()
+        self._reader: Any = None
+        self._closing = False
+        self.closed_reason: str | None = None
+
+    # -- opening ------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Engine.IO handshake (blocking, bounded by ``timeout``); then the reader runs.
+
+        Raises:
+            ConnectFailed: the server cannot be reached or did not open a session in time.
+            HandshakeRejected: the server answered the handshake with an HTTP error.
+        """
+        self._closing = False
+        self._opened.clear()
+        if self.session.transport == "websocket":
+            self._ws = self._ws_connect(engineio_url(self.base_url, self.path, "websocket"))
+            self._reader = self.runtime.spawn(self._read_ws, self._ws)
+        else:
+            import requests
+
+            self._http = requests.Session()
+            url = engineio_url(self.base_url, self.path, "polling")
+            try:
+                reply = self._http.get(url, timeout=self.timeout)
+            except requests.RequestException as exc:
+                raise ConnectFailed(url, str(exc)) from exc
+            if reply.status_code != 200:
+                raise HandshakeRejected(url, reply.status_code, reply.text[:200])
+            self._feed_payload(reply.content, now_ns())
+            self._reader = self.runtime.spawn(self._read_polling)
+        if not self._opened.wait(self.timeout) or self.session.info is None:
+            self.abort()
+            raise ConnectFailed(self.base_url, f"no Engine.IO OPEN within {self.timeout:g}s")
+        if self.mode == "polling+upgrade" and "websocket" in self.session.info.upgrades:
+            self._upgrade()
+
+    def _ws_connect(self, url: str) -> Any:
+        import websocket
+
+        try:
+            ws = websocket.create_connection(
+                url, timeout=self.timeout, skip_utf8_validation=True, enable_multithread=True
+            )
+        except websocket.WebSocketBadStatusException as exc:
+            raise HandshakeRejected(url, exc.status_code, str(exc)[:200]) from exc
+        except (OSError, websocket.WebSocketException) as exc:
+            raise ConnectFailed(url, str(exc) or type(exc).__name__) from exc
+        ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return ws
+
+    def _upgrade(self) -> None:
+        """polling -> websocket: probe, pause polling, ``5``, switch (spec "Upgrade")."""
+        info = self.session.info
+        assert info is not None
+        probe = self.session.start_upgrade()
+        try:
+            ws = self._ws_connect(engineio_url(self.base_url, self.path, "websocket", info.sid))
+            ws.send(probe)
+            ws.sock.settimeout(self.timeout)
+            answer = ws.recv()
+        except Exception:  # noqa: BLE001 - any failure keeps the session on polling
+            self.session.abort_upgrade()
+            return
+        if not self.session.receive_probe(answer, time.monotonic()):
+            self.session.abort_upgrade()
+            ws.close()
+            return
+        self._paused.wait(self.timeout)  # the polling reader stops after its current GET
+        self._ws = ws
+        with self._write_lock:
+            ws.send(self.session.finish_upgrade())
+        self._dispatch(now_ns())
+        self._reader = self.runtime.spawn(self._read_ws, ws)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write everything the session queued (call after any session method that sends)."""
+        messages = self.session.messages_to_send()
+        if not messages:
+            return
+        try:
+            with self._write_lock:
+                if self.session.transport == "websocket" and self._ws is not None:
+                    ws = self._ws
+                    for m in messages:
+                        if type(m) is str:
+                            ws.send(m)
+                        else:
+                            ws.send_binary(m)
+                else:
+                    self._post(messages)
+        except Exception as exc:  # noqa: BLE001 - a dead transport is an event, not a crash
+            self._lost(f"write failed: {exc}")
+
+    def _post(self, messages: list[Any]) -> None:
+        info = self.session.info
+        limit = info.max_payload if info is not None else 1_000_000
+        url = engineio_url(self.base_url, self.path, "polling", self.session.sid)
+        for body in polling_payloads(messages, limit):
+            reply = self._http.post(
+                url,
+                data=body.encode("utf-8"),
+                timeout=self.timeout,
+                headers={"Content-Type": "text/plain;charset=UTF-8"},
+            )
+            if reply.status_code != 200:
+                raise ConnectionError(f"POST {reply.status_code}")
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _dispatch(self, recv_ns: int) -> None:
+        for event in self.session.events_received():
+            if type(event) is Opened:
+                self._opened.set()
+            self.on_event(event, recv_ns)
+        self.flush()
+
+    def _feed_payload(self, body: bytes, recv_ns: int) -> None:
+        self.session.receive_payload(body, time.monotonic())
+        self._dispatch(recv_ns)
+
+    def _lost(self, detail: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self.closed_reason = detail
+        self.session.receive_closed(time.monotonic(), DisconnectReason.TRANSPORT_CLOSE, detail)
+        for event in self.session.events_received():
+            self.on_event(event, now_ns())
+        self._close_sockets()
+
+    def _read_polling(self) -> None:
+        import requests
+
+        session = self.session
+        while session.state.value != "closed" and not self._closing:
+            if session.upgrading:
+                self._paused.set()
+                return
+            url = engineio_url(self.base_url, self.path, "polling", session.sid)
+            info = session.info
+            wait = (
+                (info.ping_interval + info.ping_timeout) / 1000.0 + _SLACK if info else self.timeout
+            )
+            try:
+                reply = self._http.get(url, timeout=wait)
+            except requests.RequestException as exc:
+                self._lost(f"poll failed: {exc}")
+                return
+            if reply.status_code != 200:
+                self._lost(f"poll answered {reply.status_code}")
+                return
+            self._feed_payload(reply.content, now_ns())
+
+    def _read_ws(self, ws: Any) -> None:
+        """Read frames until the socket closes; every frame goes to the session."""
+        session = self.session
+        receive = session.receive_message
+        sock = ws.sock
+        buf = b""
+        fragments: list[bytes] = []
+        frag_text = False
+        clock = time.monotonic
+        while True:
+            info = session.info
+            sock.settimeout(
+                (info.ping_interval + info.ping_timeout) / 1000.0 + _SLACK
+                if info is not None
+                else self.timeout
+            )
+            try:
+                data = sock.recv(_READ_SIZE)
+            except TimeoutError:
+                session.handle_deadline(clock())
+                if session.state.value == "closed":
+                    self._dispatch(now_ns())
+                    self._close_sockets()
+                    return
+                continue
+            except (OSError, AttributeError) as exc:
+                self._lost(f"read failed: {exc}")
+                return
+            if not data:
+                self._lost("the server closed the TCP connection")
+                return
+            recv_ns = now_ns()
+            now = clock()
+            buf = buf + data if buf else data
+            pos, end = 0, len(buf)
+            while end - pos >= 2:
+                b0, b1 = buf[pos], buf[pos + 1]
+                length = b1 & 0x7F
+                head = 2
+                if length == 126:
+                    if end - pos < 4:
+                        break
+                    length = struct.unpack_from("!H", buf, pos + 2)[0]
+                    head = 4
+                elif length == 127:
+                    if end - pos < 10:
+                        break
+                    length = struct.unpack_from("!Q", buf, pos + 2)[0]
+                    head = 10
+                if b1 & 0x80:  # a masked server frame is a protocol error; be lenient, skip key
+                    head += 4
+                if end - pos < head + length:
+                    break
+                payload = buf[pos + head : pos + head + length]
+                pos += head + length
+                opcode = b0 & 0x0F
+                if opcode == 1 and b0 & 0x80:
+                    receive(payload.decode("utf-8", "replace"), now)
+                elif opcode == 2 and b0 & 0x80:
+                    receive(payload, now)
+                elif opcode in (0, 1, 2):
+                    if opcode:
+                        fragments, frag_text = [payload], opcode == 1
+                    else:
+                        fragments.append(payload)
+                    if b0 & 0x80:
+                        whole = b"".join(fragments)
+                        fragments = []
+                        receive(whole.decode("utf-8", "replace") if frag_text else whole, now)
+                elif opcode == 9:
+                    with self._write_lock:
+                        ws.pong(payload)
+                elif opcode == 8:
+                    self._lost("the server sent a WebSocket close frame")
+                    return
+            buf = buf[pos:] if pos < end else b""
+            self._dispatch(recv_ns)
+            if session.state.value == "closed":
+                self._close_sockets()
+                return
+
+    # -- closing --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close on purpose: DISCONNECT every namespace, then the transport."""
+        if self._closing:
+            return
+        self.session.close()
+        self.flush()
+        self._closing = True
+        for event in self.session.events_received():
+            self.on_event(event, now_ns())
+        if self._ws is not None:
+            try:
+                with self._write_lock:
+                    self._ws.send_close()
+            except Exception:  # noqa: BLE001, S110 - already gone
+                pass
+        self._close_sockets()
+
+    def abort(self) -> None:
+        """Drop the transport without a goodbye (no DISCONNECT, no close frame)."""
+        self._closing = True
+        self._close_sockets()
+
+    def _close_sockets(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            try:
+                ws.sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, AttributeError):
+                pass
+            try:
+                ws.shutdown()
+            except Exception:  # noqa: BLE001, S110
+                pass
+        http, self._http = self._http, None
+        if http is not None:
+            http.close()
+
+    @property
+    def is_open(self) -> bool:
+        return not self._closing and self.session.state.value == "open"
+
+    def reopen(self) -> None:
+        """A new Engine.IO session on the same session object (reconnection)."""
+        if self.session.state.value != "closed":
+            self.session.receive_closed(time.monotonic(), DisconnectReason.TRANSPORT_CLOSE)
+            for event in self.session.events_received():
+                if type(event) is not Closed:
+                    self.on_event(event, now_ns())
+        self._close_sockets()
+        first = "polling" if self.mode.startswith("polling") else "websocket"
+        self.session.reopen(first)
+        self.open()
