@@ -257,6 +257,77 @@ def report_command(ctx: click.Context, summaries: tuple[str, ...], out: str | No
         click.echo(render_summary(loaded[0], str(folder)), nl=False)
 
 
+@cli.command("run")
+@click.argument("scenario", type=click.Path(exists=True, dir_okay=False))
+@click.option("--target", metavar="URL", help="'embedded' (default: the file's) or http://host:port.")
+@click.option("--clients", type=int, metavar="N", help="Override the number of clients.")
+@click.option("--duration", metavar="DURATION", help="Override the run length (30s, 2m...).")
+@click.option("--seed", type=int, help="Override the seed of every random choice.")
+@click.option("--out", type=click.Path(file_okay=False), help="Report folder (default reports/<scenario>/<time>/).")
+@click.option("--processes", type=int, default=1, show_default=True, help="Split clients over N processes.")
+@click.option("--no-plots", is_flag=True, help="Write summary.json only (no PNG/HTML).")
+@click.option("--quiet", is_flag=True, help="No live progress line.")
+@click.pass_context
+def run_command(ctx: click.Context, scenario: str, target: str | None, clients: int | None,
+                duration: str | None, seed: int | None, out: str | None, processes: int,
+                no_plots: bool, quiet: bool) -> None:
+    """Run a scenario: drive the clients, check delivery, write the report.
+
+    Exit status: 0 all thresholds passed; 1 a threshold failed, a violation was found or
+    the run was cut short; 3 invalid scenario; 4 target unreachable; 130 interrupted.
+    """
+    with errors_to_exit_codes(_traceback(ctx)):
+        from wsbench.report.console import render_summary
+        from wsbench.scenario.runner import RunOptions, run
+
+        outcome = run(scenario, RunOptions(target=target, clients=clients, duration=duration,
+                                           seed=seed, out=out, processes=processes,
+                                           progress=not quiet, plots=not no_plots))
+        click.echo(render_summary(outcome.summary, str(outcome.out_dir)), nl=False)
+    sys.exit(outcome.exit_status)
+
+
+@cli.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.pass_context
+def validate_command(ctx: click.Context, files: tuple[str, ...]) -> None:
+    """Check scenario files without connecting anywhere (exit 3 on the first bad one)."""
+    with errors_to_exit_codes(_traceback(ctx)):
+        from wsbench.scenario import load_scenario
+
+        for path in files:
+            s = load_scenario(path)
+            click.echo(f"{path}: ok ({s.name}: {s.clients} clients, {len(s.groups)} group(s), "
+                       f"{s.duration:g} s, target {s.target})")
+
+
+@cli.command("report")
+@click.argument("summaries", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Where to write (default: next to the summary).")
+@click.pass_context
+def report_command(ctx: click.Context, summaries: tuple[str, ...], out: str | None) -> None:
+    """Re-render plots, report.html and junit.xml from summary.json; two files: compare them."""
+    with errors_to_exit_codes(_traceback(ctx)):
+        from pathlib import Path
+
+        from wsbench.metrics import RunSummary
+
+        if len(summaries) > 2:
+            raise click.UsageError("give one summary to re-render, or two to compare")
+        loaded = [RunSummary.load(p) for p in summaries]
+        if len(loaded) == 2:
+            from wsbench.report.compare import render_compare
+
+            click.echo(render_compare(loaded[0], loaded[1], "A", "B"), nl=False)
+            return
+        from wsbench.report import write_report
+        from wsbench.report.console import render_summary
+
+        folder = Path(out) if out else Path(summaries[0]).parent
+        write_report(loaded[0], folder)
+        click.echo(render_summary(loaded[0], str(folder)), nl=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

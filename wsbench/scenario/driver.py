@@ -1,0 +1,529 @@
+"""The driver: one event loop running many virtual users, the oracle and the metrics.
+
+Theory of operation
+-------------------
+A :class:`Driver` owns a set of clients (all of them, or one process's share with
+``--processes``), one :class:`~wsbench.oracle.DeliveryOracle` with its membership
+model, one :class:`~wsbench.metrics.Metrics` store and the shared aiohttp sessions.
+:meth:`Driver.run` starts one :class:`~wsbench.scenario.flow.VirtualUser` task per
+client at its arrival offset, and three small housekeeping tasks:
+
+* the *ticker* (every second): rolls the metrics over, samples this process's CPU,
+  RSS and fds (and the embedded server's), sets the ``connections`` gauge, harvests
+  protocol violations the connections recorded (malformed frames become
+  ``malformed_frame`` violations with the offending text as evidence) and reports a
+  :class:`~wsbench.scenario.progress.Status`;
+* the *sweeper* (every 100 ms): closes emits and acks whose deadline passed;
+* the *lag probe* (every 50 ms): how late the loop wakes up, into ``loop_lag``. A
+  driver whose loop lags is measuring itself, not the server: the runner warns.
+
+Receiving costs one listener call per event: only events that some expectation of
+the scenario names are searched for a stamp (:meth:`receiver`), the rest are just
+counted by the client. Each emit may have several expectations; the first uses the
+stamp's id as the oracle key, further ones ``id|event`` (:meth:`expect`).
+
+Ending: at ``duration`` the users are cancelled, in-flight emits get until their
+deadlines (at most the longest ``within`` + 1 s) to complete, then everything still
+open is judged and every connection closed. An abort (server died, Ctrl-C, no
+connection left) skips the drain: what was measured is kept and the result is
+marked partial.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from wsbench.client import new_http_session
+from wsbench.client.pool import fd_limit, open_fds
+from wsbench.exceptions import ResourceLimit
+from wsbench.metrics import Metrics, ProcessSampler, now_ns
+from wsbench.oracle import DeliveryOracle, FanoutRecord, Semantics, Stamp, Violation, ViolationKind
+from wsbench.oracle.fanout import bucket_label
+from wsbench.oracle.stamp import find_stamp
+from wsbench.scenario import model as m
+from wsbench.scenario.flow import _ROOM_SEMANTICS, VirtualUser
+from wsbench.scenario.model import Scenario, render_value
+from wsbench.scenario.progress import Status
+
+__all__ = ["Driver", "expected_events"]
+
+logger = logging.getLogger(__name__)
+_S = 1_000_000_000
+_PER_ADDRESS = 20_000
+_EMPTY: frozenset[str] = frozenset()
+
+
+def _walk(steps: tuple[Any, ...]):
+    for step in steps:
+        yield step
+        inner = getattr(step, "steps", None)
+        if inner:
+            yield from _walk(inner)
+
+
+def expected_events(scenario: Scenario) -> dict[str, frozenset[str]]:
+    """Per namespace, the events some expectation of the scenario names."""
+    out: dict[str, set[str]] = {}
+    all_ns = {"/"}
+    for g in scenario.groups:
+        for step in _walk(g.flow):
+            if isinstance(step, m.Connect):
+                all_ns.update(step.namespaces)
+            elif isinstance(step, m.Emit):
+                all_ns.add(step.namespace)
+    for g in scenario.groups:
+        for step in _walk(g.flow):
+            if isinstance(step, m.Emit):
+                for exp in step.expect:
+                    if exp.to is Semantics.ALL_NAMESPACES:
+                        for ns in all_ns:
+                            out.setdefault(ns, set()).add(exp.event)
+                    else:
+                        out.setdefault(exp.namespace or step.namespace, set()).add(exp.event)
+            elif type(step).__name__ == "Notify":
+                out.setdefault("/", set()).add("notification")
+    return {ns: frozenset(events) for ns, events in out.items()}
+
+
+def _max_within(scenario: Scenario) -> float:
+    best = 0.0
+    for g in scenario.groups:
+        for step in _walk(g.flow):
+            for exp in getattr(step, "expect", ()) or ():
+                best = max(best, exp.within)
+            if isinstance(step, m.Emit) and step.ack:
+                best = max(best, step.ack_timeout)
+            within = getattr(step, "within", None)
+            if type(step).__name__ == "Notify" and within:
+                best = max(best, within)
+    return best
+
+
+class Driver:
+    """Runs ``client_ids`` of ``scenario`` against ``url``; see the module docstring."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        url: str,
+        client_ids: list[int] | None = None,
+        *,
+        run_id: str | None = None,
+        origin_ns: int | None = None,
+        origin_wall: float | None = None,
+        start_ns: int | None = None,
+        restart: Callable[[float], Awaitable[int]] | None = None,
+        server_pid: Callable[[], int | None] | None = None,
+        on_status: Callable[[Status], None] | None = None,
+        on_message: Callable[[str], None] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.url = url.rstrip("/")
+        self.client_ids = list(range(scenario.clients)) if client_ids is None else client_ids
+        self.position = {c: i for i, c in enumerate(self.client_ids)}
+        self.run_id = run_id or uuid.uuid4().hex[:8]
+        self.metrics = Metrics(origin_ns=origin_ns, origin_wall=origin_wall)
+        self.start_ns = start_ns
+        self.oracle = DeliveryOracle(on_latency=self._on_latency, on_fanout=self._on_fanout)
+        self.membership = self.oracle.membership
+        self.connect_timeout = 20.0
+        self.expected = expected_events(scenario)
+        self.grace_s = _max_within(scenario) + 1.0
+        groups = scenario.assign_groups()
+        self.offsets = scenario.arrival_offsets()
+        self.vus = {c: VirtualUser(self, c, groups[c]) for c in self.client_ids}
+        self._restart = restart
+        self._server_pid = server_pid
+        self._on_status = on_status
+        self._on_message = on_message or (lambda text: logger.warning("%s", text))
+        self._http: dict[str | None, Any] = {}
+        self._loopback = (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+        self._secondary: dict[str, frozenset[str]] = {}
+        self.connect_recorder = self.metrics.recorder("connect")
+        self._delivery = self.metrics.recorder("delivery")
+        self._ack = self.metrics.recorder("ack")
+        self.stopping = False
+        self.stop_ramping = False
+        self.abort_reason: str | None = None
+        self._abort = asyncio.Event()
+        self.started = 0
+        self.open_connections = 0
+        self.connected_sockets = 0
+        self.peak_sockets = 0
+        self.connect_errors: dict[str, int] = {}
+        self.limit: str | None = None
+        self.reconnects = self.reconnects_failed = 0
+        self.replayed = 0
+        self.restart_up_ns: int | None = None
+        self.herd: dict[int, int] = {}
+        self.server_restarts = 0
+        self.warnings: list[str] = []
+        self._fd_base = 0
+        self._fd_limit = fd_limit()
+        self._fds_per = 1 if scenario.transport is m.Transport.WEBSOCKET else 2
+        self._seen_violations: dict[int, int] = {}
+
+    # -- called by virtual users --------------------------------------------------------
+
+    def http_for(self, index: int) -> Any:
+        slot = self.position[index] // _PER_ADDRESS
+        source = f"127.0.0.{slot + 1}" if (self._loopback and slot) else None
+        http = self._http.get(source)
+        if http is None:
+            options = {"local_addr": (source, 0)} if source else {}
+            http = self._http[source] = new_http_session(**options)
+        return http
+
+    def check_capacity(self) -> None:
+        need = self._fd_base + (self.open_connections + 1) * self._fds_per + 64
+        if need > self._fd_limit:
+            raise ResourceLimit(
+                "RLIMIT_NOFILE (open files)",
+                self._fd_limit,
+                f"this process holds {self.open_connections:,} connections; "
+                "use --processes N or fewer clients",
+            )
+
+    def limit_reached(self, message: str) -> None:
+        if not self.stop_ramping:
+            self.stop_ramping = True
+            self.limit = message
+            self._on_message(f"stopped ramping at {self.open_connections:,} connections: {message}")
+
+    def connect_error(self, message: str) -> None:
+        self.connect_errors[message] = self.connect_errors.get(message, 0) + 1
+        self.metrics.incr("connect_errors")
+
+    def violation(self, kind: ViolationKind, client: int, ns: str, event: str, detail: str) -> None:
+        self.oracle.violations.add(
+            Violation(
+                kind,
+                sender=client,
+                receiver=(client, ns),
+                namespace=ns,
+                event=event,
+                detail=detail,
+                at_ns=now_ns(),
+            )
+        )
+
+    def reconnected(self, latency_ns: int, now: int) -> None:
+        self.reconnects += 1
+        self.metrics.incr("reconnects")
+        self.metrics.record_ns("reconnect", latency_ns)
+        if self.restart_up_ns is not None and now >= self.restart_up_ns:
+            b = (now - self.restart_up_ns) // 100_000_000
+            if b < 600:
+                self.herd[b] = self.herd.get(b, 0) + 1
+
+    def reconnect_failed(self) -> None:
+        self.reconnects_failed += 1
+
+    async def restart_server(self, downtime: float) -> None:
+        if self._restart is None:
+            self.warnings.append("restart_server skipped: the target is not the embedded server")
+            return
+        self._on_message(f"fault: restarting the embedded server ({downtime:g} s down)")
+        self.restart_up_ns = await self._restart(downtime)
+        self.server_restarts += 1
+
+    # -- the oracle's side ----------------------------------------------------------------
+
+    def receiver(self, client: int, ns: str) -> Callable[..., None]:
+        expected = self.expected.get(ns, _EMPTY)
+        observe = self.observe
+        if not expected:
+            return lambda *_: None
+
+        def on_any(event: str, *args: Any) -> None:
+            if event in expected:
+                observe(client, ns, event, args)
+
+        return on_any
+
+    def observe(self, client: int, ns: str, event: str, args: tuple[Any, ...]) -> None:
+        stamp = find_stamp(args)
+        if stamp is None:
+            return
+        now = now_ns()
+        events = self._secondary.get(stamp.id) if self._secondary else None
+        if events is not None and event in events:
+            stamp = Stamp(f"{stamp.id}|{event}", stamp.sender, stamp.seq, stamp.sent_ns)
+        replay = self.vus[client].replay.get(ns)
+        if replay is not None and replay[0] <= stamp.sent_ns <= replay[1]:
+            self.replayed += 1  # sent while this socket was away, replayed by recovery
+            return
+        self.oracle.observe_delivery(stamp, client, ns, now, event)
+
+    def expect(
+        self,
+        stamp: Stamp,
+        k: int,
+        exp: m.Expect,
+        client: int,
+        ns: str,
+        peer: int | None,
+        values: dict[str, Any],
+        pick: Callable[[int], int],
+    ) -> None:
+        target_ns = exp.namespace or ns
+        rooms: tuple[str, ...] = ()
+        if exp.to in _ROOM_SEMANTICS:
+            rooms = tuple(str(render_value(r, values, pick)) for r in exp.rooms) or (
+                (values["room"],) if values["room"] else ()
+            )
+            if not rooms:
+                return
+        if k:
+            stamp = Stamp(f"{stamp.id}|{exp.event}", stamp.sender, stamp.seq, stamp.sent_ns)
+            first = self._secondary.get(stamp.id.split("|")[0], _EMPTY)
+            if len(self._secondary) > 50_000:
+                self._secondary.clear()
+            self._secondary[stamp.id.split("|")[0]] = first | {exp.event}
+        sender = client if exp.to is not Semantics.NAMESPACE_ALL else None
+        self.oracle.expect_emit(
+            stamp,
+            sender,
+            target_ns,
+            exp.to,
+            rooms=rooms,
+            to=peer,
+            deadline_ns=stamp.sent_ns + int(exp.within * _S),
+            volatile=exp.volatile,
+            event=exp.event,
+        )
+
+    def ack_callback(self, key: tuple[int, str, int]) -> Callable[[list[Any] | None], None]:
+        observe_ack = self.oracle.observe_ack
+
+        def on_ack(args: list[Any] | None) -> None:
+            if args is None:
+                return  # timed out or disconnected: the oracle's sweep judges it
+            first = args[0] if args else None
+            if isinstance(first, dict) and first.get("ok") is False:
+                observe_ack(key, now_ns(), False, f"refused: {first.get('error')}")
+            else:
+                observe_ack(key, now_ns())
+
+        return on_ack
+
+    async def notify(self, vu: VirtualUser, step: Any, intended: int | None) -> None:
+        rand: dict[int, int] = {}
+        pick = lambda n: rand.setdefault(n, vu.rng.randrange(n))  # noqa: E731
+        user = str(render_value(step.user, vu.values, pick))
+        vu.seq += 1
+        sent = intended if intended is not None else now_ns()
+        stamp = Stamp.new(self.run_id, vu.index, vu.seq, sent)
+        message = render_value(step.message, vu.values, pick)
+        body = {
+            "userId": user,
+            "type": step.type,
+            "message": message if message is not None else "",
+            "_wsb": stamp.to_json(),
+        }
+        self.oracle.expect_emit(
+            stamp,
+            None,
+            "/",
+            Semantics.ROOM,
+            rooms=(f"user:{user}",),
+            deadline_ns=sent + int(step.within * _S),
+            event="notification",
+        )
+        self.metrics.incr("emits")
+        try:
+            async with self.http_for(vu.index).post(f"{self.url}/notifications", json=body) as r:
+                await r.read()
+                if r.status != 201:
+                    self.violation(
+                        ViolationKind.ACK_MISMATCH,
+                        vu.index,
+                        "/",
+                        "notification",
+                        f"POST /notifications answered {r.status}",
+                    )
+        except Exception as exc:  # documented boundary: a failed POST is a measured failure
+            self.connect_error(f"POST /notifications: {type(exc).__name__} {exc}")
+
+    def _on_latency(self, kind: str, ns: int) -> None:
+        if kind == "delivery":
+            self._delivery(ns)
+            self.metrics.incr("deliveries")
+        else:
+            self._ack(ns)
+            self.metrics.incr("acks")
+
+    def _on_fanout(self, record: FanoutRecord) -> None:
+        if record.delivered == 0:
+            return
+        label = bucket_label(record.audience)
+        rec = self.metrics.record_ns
+        rec("fanout_first", record.first_ns)
+        rec("fanout_last", record.last_ns)
+        rec(f"fanout.first.{label}", record.first_ns)
+        rec(f"fanout.median.{label}", record.median_ns)
+        rec(f"fanout.last.{label}", record.last_ns)
+
+    # -- running ----------------------------------------------------------------------------
+
+    def abort(self, reason: str) -> None:
+        """End the run now, keeping what was measured (the result is partial)."""
+        if self.abort_reason is None:
+            self.abort_reason = reason
+        self._abort.set()
+
+    async def run(self) -> None:
+        """Run the scenario's clients to the end (or an abort); then close everything."""
+        loop = asyncio.get_running_loop()
+        self._fd_base = open_fds()
+        start = self.start_ns if self.start_ns is not None else now_ns()
+        end = start + int(self.scenario.duration * _S)
+        tasks = [
+            loop.create_task(self.vus[c].run(start + int(self.offsets[c] * _S)))
+            for c in self.client_ids
+        ]
+        chores = [
+            loop.create_task(self._ticker(start, end)),
+            loop.create_task(self._sweeper()),
+            loop.create_task(self._lag_probe()),
+        ]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._abort.wait(), max(0.0, (end - now_ns()) / _S))
+        self.stopping = True
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.abort_reason is None:  # drain: let in-flight emits reach their deadlines
+            drain_end = now_ns() + int(self.grace_s * _S)
+            while self.oracle.open_emits and now_ns() < drain_end and not self._abort.is_set():
+                deadline = self.oracle.next_deadline()
+                if deadline is None:
+                    break
+                await asyncio.sleep(min(0.1, max(0.0, (deadline - now_ns()) / _S)))
+                self.oracle.sweep(now_ns())
+        self.oracle.sweep(now_ns() if self.abort_reason else None)
+        for t in chores:
+            t.cancel()
+        await asyncio.gather(*chores, return_exceptions=True)
+        self._harvest_violations()
+        self.metrics.set_gauge("connections", self.connected_sockets)
+        self.metrics.flush(now_ns())
+        await self._close_all()
+
+    async def _close_all(self) -> None:
+        vus = [vu for vu in self.vus.values() if vu.conn is not None]
+        for i in range(0, len(vus), 500):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    asyncio.gather(
+                        *(vu.close() for vu in vus[i : i + 500]), return_exceptions=True
+                    ),
+                    10,
+                )
+        for http in self._http.values():
+            with contextlib.suppress(Exception):
+                await http.close()
+
+    async def _ticker(self, start: int, end: int) -> None:
+        me = ProcessSampler()
+        server_pid: int | None = None
+        server: ProcessSampler | None = None
+        me.sample()
+        empty_since: int | None = None
+        while True:
+            await asyncio.sleep(1.0 - ((now_ns() - start) % _S) / _S)
+            now = now_ns()
+            self.peak_sockets = max(self.peak_sockets, self.connected_sockets)
+            self.metrics.set_gauge("connections", self.connected_sockets)
+            self.metrics.set_gauge("violations", self.oracle.violations.total)
+            sample = me.record(self.metrics, "process")
+            pid = self._server_pid() if self._server_pid else None
+            if pid != server_pid:
+                server_pid, server = pid, (ProcessSampler(pid) if pid else None)
+                if server is not None:
+                    with contextlib.suppress(Exception):
+                        server.sample()
+            elif server is not None:
+                with contextlib.suppress(Exception):
+                    server.record(self.metrics, "server")
+            self._harvest_violations()
+            last = (
+                self.metrics.series("delivery")[-1:] if self.metrics.counter("deliveries") else []
+            )
+            self.metrics.tick(now)
+            if self._on_status is not None:
+                rate = sum(
+                    self.metrics.counter_series(n)[-1][1] if self.metrics.counter_series(n) else 0
+                    for n in ("deliveries", "acks")
+                )
+                phase = (
+                    "ramping"
+                    if self.started < len(self.client_ids) and not self.stop_ramping
+                    else "running"
+                )
+                self._on_status(
+                    Status(
+                        (now - start) / _S,
+                        self.scenario.duration,
+                        phase,
+                        self.connected_sockets,
+                        len(self.client_ids),
+                        rate,
+                        last[0].p99_ms if last else None,
+                        self.oracle.violations.total,
+                        sample.cpu_percent,
+                    )
+                )
+            if (
+                self.connected_sockets == 0
+                and self.peak_sockets > 0
+                and self.restart_up_ns is None
+                and self.server_restarts == 0
+                and now < end
+            ):
+                empty_since = empty_since or now
+                if now - empty_since > 5 * _S and self.started >= len(self.client_ids):
+                    self.abort(f"lost every connection to {self.url} for 5 s")
+            else:
+                empty_since = None
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            self.oracle.sweep(now_ns())
+
+    async def _lag_probe(self) -> None:
+        record = self.metrics.recorder("loop_lag")
+        period = 50_000_000
+        while True:
+            t0 = now_ns()
+            await asyncio.sleep(period / _S)
+            record(max(0, now_ns() - t0 - period))
+
+    def _harvest_violations(self) -> None:
+        for vu in self.vus.values():
+            conn = vu.conn
+            if conn is None or not conn.violation_count:
+                continue
+            seen = self._seen_violations.get(vu.index, 0)
+            if conn.violation_count > seen:
+                self._seen_violations[vu.index] = conn.violation_count
+                detail = conn.violations[-1] if conn.violations else None
+                evidence = (
+                    f"{detail.detail}: {detail.raw!r}"[:300] if detail else "protocol violation"
+                )
+                self.oracle.violations.add(
+                    Violation(
+                        ViolationKind.MALFORMED_FRAME,
+                        receiver=(vu.index, "*"),
+                        detail=evidence,
+                        at_ns=now_ns(),
+                    ),
+                    count=conn.violation_count - seen,
+                )

@@ -1,0 +1,330 @@
+"""``wsbench run``: from a scenario file to a written report and an exit status.
+
+Theory of operation
+-------------------
+:func:`run` is the whole product in one call:
+
+1. load the scenario (errors name file:line and key path) and apply the command-line
+   overrides — before any connection is opened;
+2. pick the target: ``embedded`` starts the reference server as its own process on a
+   free loopback port with the scenario's server settings
+   (:class:`~wsbench.scenario.embedded.EmbeddedServer`); a URL is used as given;
+3. preflight: one Engine.IO polling handshake request, bounded by 5 s. An
+   unreachable target raises :class:`~wsbench.exceptions.ConnectFailed` naming the
+   address and the error (exit 4) before any client starts;
+4. drive the clients — in this process (:class:`~wsbench.scenario.driver.Driver`, on
+   uvloop) or split over ``--processes N`` (:mod:`wsbench.scenario.processes`);
+5. judge thresholds on the merged results, build the
+   :class:`~wsbench.metrics.RunSummary` and write ``reports/<scenario>/<timestamp>/``:
+   ``summary.json`` first (so nothing measured is lost even if plotting fails), then the
+   PNG plots, ``report.html`` and ``junit.xml``;
+6. stop the embedded server (the report says it was stopped).
+
+Endings: a normal run exits 0 when every threshold passes, else 1. SIGINT (Ctrl-C)
+stops the clients, keeps what was measured, writes the report marked *partial* and
+exits 130; a second Ctrl-C stops at once. An embedded server that dies mid-run, or a
+target that drops every connection for 5 s, ends the run partial with exit 1. A local
+limit (open files, ephemeral ports) stops ramping with a message naming it; the run
+continues with the clients it has, and the summary says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wsbench.exceptions import ConnectFailed
+from wsbench.metrics import (
+    Environment,
+    Metrics,
+    RunSummary,
+    Target,
+    iso_timestamp,
+    now_ns,
+    wall_time,
+)
+from wsbench.scenario.embedded import EmbeddedServer, server_args
+from wsbench.scenario.loader import Overrides, apply_overrides, load_scenario
+from wsbench.scenario.model import Scenario
+from wsbench.scenario.progress import Progress
+from wsbench.scenario.thresholds import evaluate
+
+__all__ = ["RunOptions", "RunOutcome", "run", "run_async", "report_dir"]
+
+INTERRUPTED = 130
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Command-line choices of ``wsbench run``."""
+
+    target: str | None = None
+    clients: int | None = None
+    duration: str | None = None
+    seed: int | None = None
+    out: str | None = None
+    processes: int = 1
+    progress: bool = True
+    plots: bool = True
+    server_command: tuple[str, ...] = ()  #: start this instead of the Python reference server
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """What a run produced: the summary, where it was written, the exit status."""
+
+    summary: RunSummary
+    out_dir: Path
+    exit_status: int
+    messages: list[str] = field(default_factory=list)
+
+
+def report_dir(scenario: Scenario, out: str | None, started_wall: float) -> Path:
+    """``out`` if given, else ``reports/<scenario>/<UTC timestamp>/``."""
+    if out:
+        return Path(out)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started_wall))
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in scenario.name) or "scenario"
+    return Path("reports") / safe / stamp
+
+
+async def preflight(url: str, path: str, timeout: float = 5.0) -> None:
+    """Fail fast when nothing answers at ``url`` (any HTTP answer counts as reachable)."""
+    import aiohttp
+
+    probe = f"{url.rstrip('/')}{path}?EIO=4&transport=polling"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
+            async with http.get(probe) as resp:
+                await resp.read()
+    except TimeoutError:
+        raise ConnectFailed(url, f"no answer within {timeout:g} s") from None
+    except aiohttp.ClientError as exc:
+        reason = str(exc.__cause__ or exc) or type(exc).__name__
+        raise ConnectFailed(url, reason) from None
+
+
+def run(path: str, options: RunOptions = RunOptions()) -> RunOutcome:
+    """Load, run, report; see the module docstring. Raises ScenarioError / ConnectFailed."""
+    scenario = load_scenario(path)
+    scenario = apply_overrides(
+        scenario,
+        Overrides(
+            clients=options.clients,
+            duration=options.duration,
+            target=options.target,
+            seed=options.seed,
+        ),
+    )
+    from wsbench.client import run as run_loop
+    from wsbench.client.loop import uses_uvloop
+
+    return run_loop(run_async(scenario, options, uvloop=uses_uvloop()))
+
+
+async def run_async(scenario: Scenario, options: RunOptions, *, uvloop: bool = False) -> RunOutcome:
+    """:func:`run` for an already loaded scenario, inside a running event loop."""
+    progress = Progress(enabled=options.progress)
+    messages: list[str] = []
+
+    def say(text: str) -> None:
+        messages.append(text)
+        progress.message(text)
+
+    server: EmbeddedServer | None = None
+    if scenario.embedded:
+        server = EmbeddedServer(server_args(scenario), command=options.server_command or None)
+        url = await server.start()
+        say(f"embedded reference server (pid {server.pid}) listening on {url}")
+    else:
+        url = scenario.target
+    try:
+        await preflight(url, scenario.path)
+        return await _drive(scenario, options, url, server, progress, say, messages, uvloop)
+    finally:
+        if server is not None:
+            code = await server.stop()
+            server.close()
+            say(f"embedded reference server stopped (exit {code})")
+
+
+async def _drive(
+    scenario: Scenario,
+    options: RunOptions,
+    url: str,
+    server: EmbeddedServer | None,
+    progress: Progress,
+    say: Any,
+    messages: list[str],
+    uvloop: bool,
+) -> RunOutcome:
+    loop = asyncio.get_running_loop()
+    started_wall = wall_time()
+    origin_ns = now_ns()
+    interrupted = asyncio.Event()
+    result: dict[str, Any]
+    from wsbench.scenario.processes import drive
+
+    controller = drive(
+        scenario,
+        url,
+        options.processes,
+        origin_ns=origin_ns,
+        origin_wall=started_wall,
+        restart=server.restart if server is not None else None,
+        server_pid=(lambda: server.pid) if server is not None else None,
+        on_status=progress.update,
+        on_message=say,
+    )
+
+    def on_sigint() -> None:
+        if interrupted.is_set():  # second Ctrl-C: stop now
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        interrupted.set()
+        controller.abort("interrupted (SIGINT)")
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    died_watch = None
+    if server is not None and server.died is not None:
+        died_watch = loop.create_task(_on_death(server.died, controller))
+    try:
+        result = await controller.run()
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+        if died_watch is not None:
+            died_watch.cancel()
+        progress.clear()
+    return _finish(
+        scenario,
+        options,
+        url,
+        server,
+        result,
+        started_wall,
+        origin_ns,
+        interrupted.is_set(),
+        messages,
+        uvloop,
+        progress,
+    )
+
+
+async def _on_death(died: asyncio.Future[str], controller: Any) -> None:
+    reason = await died
+    controller.abort(reason)
+
+
+def _finish(
+    scenario: Scenario,
+    options: RunOptions,
+    url: str,
+    server: EmbeddedServer | None,
+    result: dict[str, Any],
+    started_wall: float,
+    origin_ns: int,
+    interrupted: bool,
+    messages: list[str],
+    uvloop: bool,
+    progress: Progress,
+) -> RunOutcome:
+    metrics: Metrics = result["metrics"]
+    snapshot = metrics.snapshot()
+    delivery = result["delivery"]
+    judged = evaluate(
+        scenario.thresholds, snapshot["histograms"], delivery, result["connect_errors_total"]
+    )
+    partial_reason = result.get("abort_reason")
+    partial = partial_reason is not None
+    if interrupted:
+        status = INTERRUPTED
+    elif partial or not all(t.passed for t in judged):
+        status = 1
+    else:
+        status = 0
+    generator = result["generator"]
+    lag = metrics.histogram("loop_lag")
+    cpu = [v for _, v in metrics.gauge_series("process.cpu_percent")]
+    generator.update(
+        {
+            "loop_lag_p99_ms": lag.percentile(99) / 1000.0 if lag.count else 0.0,
+            "cpu_percent_mean": sum(cpu) / len(cpu) if cpu else 0.0,
+            "cpu_percent_max": max(cpu) if cpu else 0.0,
+        }
+    )
+    warnings = generator.setdefault("warnings", [])
+    cores = os.cpu_count() or 1
+    if lag.count and lag.percentile(99) > 50_000:
+        warnings.append(
+            f"the load generator's event loop lagged (p99 {lag.percentile(99) / 1000:.0f} ms): "
+            "latencies include the driver's own delay; use --processes or fewer clients"
+        )
+    if cpu and max(cpu) > 90.0 * max(1, options.processes):
+        warnings.append(
+            f"the load generator used up to {max(cpu):.0f}% CPU (100 = one core, "
+            f"{cores} cores here): it may be the bottleneck, not the server"
+        )
+    sections = {
+        "run": {
+            "clients": scenario.clients,
+            "transport": scenario.transport.value,
+            "seed": scenario.seed,
+            "processes": options.processes,
+            "planned_duration_s": scenario.duration,
+            "groups": result["groups"],
+            "source": scenario.source,
+            "run_id": result["run_id"],
+            "oracle_partitioning": result.get("partitioning", "single process"),
+        },
+        "delivery": delivery,
+        "connections": result["connections"],
+        "reconnection": result["reconnection"],
+        "generator": generator,
+        "server": {
+            "embedded": server is not None,
+            "pid": server.pid if server else None,
+            "stopped": True,
+            "restarts": server.restarts if server else 0,
+            "banner": server.banner if server else "",
+        },
+        "thresholds": [t.to_dict() for t in judged],
+        "warnings": [
+            *result.get("warnings", []),
+            *([result["limit"]] if result.get("limit") else []),
+        ],
+        "messages": messages[-50:],
+    }
+    summary = RunSummary(
+        scenario=scenario.name,
+        target=Target(
+            url,
+            embedded=server is not None,
+            server=(server.banner.split(" listening")[0] if server else ""),
+        ),
+        started_at=iso_timestamp(started_wall),
+        duration_s=max(0.0, (now_ns() - origin_ns) / 1e9),
+        exit_status=status,
+        metrics=snapshot,
+        partial=partial,
+        partial_reason=partial_reason,
+        sections=sections,
+        environment=Environment.capture(uvloop=uvloop),
+    )
+    out_dir = report_dir(scenario, options.out, started_wall)
+    summary.write(out_dir / "summary.json")
+    if options.plots:
+        try:
+            from wsbench.report import write_report
+
+            write_report(summary, out_dir)
+        except Exception as exc:  # documented boundary: the summary is already safe on disk
+            messages.append(f"could not render plots: {type(exc).__name__}: {exc}")
+    return RunOutcome(summary, out_dir, status, messages)
