@@ -35,7 +35,7 @@ from wsbench.protocol import (
     encode_payload,
 )
 
-DIFF = settings(derandomize=True, max_examples=100, deadline=None)
+DIFF = settings(derandomize=True, max_examples=60, deadline=None)
 
 
 def py_sio_decode(frames: list[str | bytes]) -> sio_packet_mod.Packet:
