@@ -63,7 +63,8 @@ class Aggregate:
         self.metrics: Metrics | None = None
         self.samples: list[dict[str, Any]] = []
         self._kept: dict[str, int] = {}
-        #: per process (judge run id): open emits and pending acks at its last report
+        #: per process (judge run id): its deliveries, judged deliveries (histogram count),
+        #: payloads, and open emits / pending acks at its last report
         self.sources: dict[str, dict[str, int]] = {}
         self.payloads = 0
 
@@ -85,10 +86,14 @@ class Aggregate:
             if self._kept.get(kind, 0) < SAMPLES_PER_KIND:
                 self._kept[kind] = self._kept.get(kind, 0) + 1
                 self.samples.append(sample)
-        self.sources[str(payload.get("run", "?"))] = {
-            "open_emits": int(payload.get("open_emits", 0)),
-            "pending_acks": int(payload.get("pending_acks", 0)),
-        }
+        source = self.sources.setdefault(
+            str(payload.get("run", "?")), {"deliveries": 0, "judged": 0, "payloads": 0}
+        )
+        source["open_emits"] = int(payload.get("open_emits", 0))
+        source["pending_acks"] = int(payload.get("pending_acks", 0))
+        source["deliveries"] += int(snapshot.get("counters", {}).get("deliveries", 0))
+        source["judged"] += int(snapshot.get("histograms", {}).get("delivery", {}).get("count", 0))
+        source["payloads"] += 1
         self.payloads += 1
 
     # -- reading --------------------------------------------------------------------
@@ -253,6 +258,7 @@ class Aggregate:
                 "received": v["received"],
                 "received_foreign": v["received_foreign"],
                 "received_unstamped": v["received_unstamped"],
+                "sources": {k: dict(src) for k, src in self.sources.items()},
             },
         }
 

@@ -126,6 +126,11 @@ class ClientFlow:
             conn.close()
             self.judge.oracle.membership.disconnected(self.index, None, now_ns())
 
+    @property
+    def pending_acks(self) -> int:
+        """Acks this client still waits for."""
+        return len(self._acks)
+
     def _steps(self, steps: tuple[m.Step, ...], intended_ns: int | None) -> None:
         for step in steps:
             if self.stopped:

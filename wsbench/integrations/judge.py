@@ -270,9 +270,18 @@ class Judge:
         self.oracle.sweep(now)
         self.metrics.tick(now)
 
-    def finish(self) -> None:
-        """End of the run: every open emit and ack is closed now."""
-        self.oracle.sweep(None)
+    def settled(self) -> bool:
+        """True when no emit or ack is waiting for its deadline."""
+        return self.oracle.next_deadline() is None
+
+    def finish(self, now: int | None = None) -> None:
+        """End of the run: close what is past its deadline.
+
+        Emits and acks still within their deadline when the run was cut stay open
+        (``open_emits`` / ``pending_acks`` in the payload), never violations: the run
+        ended, the server did not fail them.
+        """
+        self.tick(now)
 
     def drain(self, now: int | None = None) -> dict[str, Any]:
         """Everything measured since the last drain, as a JSON-ready payload."""

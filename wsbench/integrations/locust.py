@@ -38,7 +38,8 @@ import gevent.event
 import gevent.lock
 from locust import User, constant, events
 from locust.exception import StopUser
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
+from locust.stats import CSV_STATS_INTERVAL_SEC
 
 from wsbench.integrations.aggregate import TABLE_STRUCTURE, Aggregate
 from wsbench.integrations.flow import ClientFlow
@@ -53,6 +54,9 @@ log = logging.getLogger(__name__)
 TICK_S = 0.25
 LOCAL_DRAIN_S = 2.0
 TAB_KEY = "wsbench-fanout"
+LOCAL_GRACE_S = 3.0  # how long a stopping run waits for in-flight emits and acks
+WORKER_GRACE_S = 0.3
+_ENDING = (STATE_CLEANUP, STATE_STOPPING, STATE_STOPPED)
 
 
 class GeventRuntime:
@@ -136,8 +140,12 @@ class ScenarioUser(User):
         )
 
     def on_stop(self) -> None:
-        if self.flow is not None:
-            self.flow.stop()
+        flow = self.flow
+        if flow is None:
+            return
+        if self.environment.runner.state in _ENDING:
+            return  # test_stop lets in-flight acks settle, then closes every client
+        gevent.spawn(_retire, flow)  # ramp-down: this user alone, without blocking the runner
 
     def _run_flow(self) -> None:
         assert self.flow is not None
@@ -148,6 +156,14 @@ class ScenarioUser(User):
             gevent.sleep(3600)
 
     tasks = [_run_flow]
+
+
+def _retire(flow: ClientFlow, grace_s: float = LOCAL_GRACE_S) -> None:
+    """Close one client once its own acks are in (or ``grace_s`` passed)."""
+    until = now_ns() + int(grace_s * 1e9)
+    while flow.pending_acks and now_ns() < until:
+        gevent.sleep(0.05)
+    flow.stop()
 
 
 def users_from_scenario(scenario: m.Scenario) -> dict[str, type[ScenarioUser]]:
@@ -187,11 +203,18 @@ def _tick_forever(local: bool) -> None:
             last_drain = now
 
 
-def _finish_local() -> None:
+def _finish_local(grace_s: float) -> None:
+    """Let in-flight emits and acks settle (readers still run), then close every client."""
+    judge = state.judge
+    if judge is not None:
+        until = now_ns() + int(grace_s * 1e9)
+        while not judge.settled() and now_ns() < until:
+            gevent.sleep(0.05)
+            judge.tick()
     for flow in list(state.peers.values()):
         flow.stop()
-    if state.judge is not None:
-        state.judge.finish()
+    if judge is not None:
+        judge.finish()
 
 
 def install(scenario: m.Scenario, ev: Any = events) -> None:
@@ -228,7 +251,10 @@ def install(scenario: m.Scenario, ev: Any = events) -> None:
     def _test_stop(environment: Any, **_: Any) -> None:
         if isinstance(environment.runner, MasterRunner):
             return
-        _finish_local()
+        # a worker's final report leaves within the master's 0.5 s quit window
+        _finish_local(
+            WORKER_GRACE_S if isinstance(environment.runner, WorkerRunner) else LOCAL_GRACE_S
+        )
         if not isinstance(environment.runner, WorkerRunner) and state.judge is not None:
             state.aggregate.add(state.judge.drain())
 
@@ -237,12 +263,16 @@ def install(scenario: m.Scenario, ev: Any = events) -> None:
         if isinstance(environment.runner, WorkerRunner):
             return
         if state.judge is not None and not isinstance(environment.runner, MasterRunner):
-            _finish_local()
+            _finish_local(0.0)
             state.aggregate.add(state.judge.drain())
         try:
             write_summary(environment)
         except Exception:  # noqa: BLE001 - a report problem must not hide Locust's own exit
             log.exception("wsbench: could not write the run summary")
+        if getattr(environment.parsed_options, "csv_prefix", None):
+            # Locust's CSV writer rewrites its files every second and is not flushed at exit:
+            # let it run once more so violations found while the run settled are in the files.
+            gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.2)
 
 
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
