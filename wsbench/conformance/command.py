@@ -34,20 +34,31 @@ def parse_tiers(text: str | None) -> list[Tier]:
             tiers.append(Tier(part))
         except ValueError:
             known = ", ".join(t.value for t in Tier)
-            raise click.BadParameter(f"unknown tier {part!r} (known: {known})", param_hint="--tier") from None
+            raise click.BadParameter(
+                f"unknown tier {part!r} (known: {known})", param_hint="--tier"
+            ) from None
     return tiers
 
 
 def run_specs(
-    specs: Sequence[TargetSpec], checks: Sequence[Check], *, factor: float = 1.0, parallel: int = 4,
+    specs: Sequence[TargetSpec],
+    checks: Sequence[Check],
+    *,
+    factor: float = 1.0,
+    parallel: int = 4,
     live: bool = True,
 ) -> list[TargetReport]:
     hook = LiveConsole(len(checks), len(specs)) if live else None
     return asyncio.run(run_all(specs, checks, factor=factor, parallel=parallel, on_result=hook))
 
 
-def write_outputs(reports: Sequence[TargetReport], checks: Sequence[Check], junit: str | None,
-                  json_path: str | None, html: str | None) -> None:
+def write_outputs(
+    reports: Sequence[TargetReport],
+    checks: Sequence[Check],
+    junit: str | None,
+    json_path: str | None,
+    html: str | None,
+) -> None:
     from wsbench.conformance import results
 
     if junit:
@@ -61,9 +72,16 @@ def write_outputs(reports: Sequence[TargetReport], checks: Sequence[Check], juni
 
 
 def conform(
-    targets: Sequence[str], tiers: str | None, cases: Sequence[str], exclude: Sequence[str],
-    jwt_secret: str | None, junit: str | None, json_path: str | None, html: str | None,
-    factor: float = 1.0, parallel: int = 4,
+    targets: Sequence[str],
+    tiers: str | None,
+    cases: Sequence[str],
+    exclude: Sequence[str],
+    jwt_secret: str | None,
+    junit: str | None,
+    json_path: str | None,
+    html: str | None,
+    factor: float = 1.0,
+    parallel: int = 4,
 ) -> int:
     """Run the gate; returns the exit status (0 nothing FAILED, 1 something did)."""
     checks = select(parse_tiers(tiers), cases, exclude)
@@ -76,7 +94,9 @@ def conform(
                 specs.append(stack.enter_context(embedded_targets()))
             else:
                 if not target.startswith(("http://", "https://")):
-                    raise click.BadParameter(f"{target!r} is not an http(s) URL or 'embedded'", param_hint="--target")
+                    raise click.BadParameter(
+                        f"{target!r} is not an http(s) URL or 'embedded'", param_hint="--target"
+                    )
                 specs.append(TargetSpec(target.rstrip("/"), jwt_secret=jwt_secret))
         names = [s.label for s in specs]
         if len(set(names)) != len(names):

@@ -26,13 +26,21 @@ _COLORS = {
     Verdict.FAILED: "red",
     Verdict.MISSING: "bright_black",
 }
-_ORDER = (Verdict.OK, Verdict.NON_STRICT, Verdict.INFORMATIONAL, Verdict.UNIMPLEMENTED, Verdict.FAILED)
+_ORDER = (
+    Verdict.OK,
+    Verdict.NON_STRICT,
+    Verdict.INFORMATIONAL,
+    Verdict.UNIMPLEMENTED,
+    Verdict.FAILED,
+)
 
 
 class LiveConsole:
     """A result hook for the runner that prints one line per check."""
 
-    def __init__(self, total: int, targets: int, out: TextIO | None = None, color: bool | None = None) -> None:
+    def __init__(
+        self, total: int, targets: int, out: TextIO | None = None, color: bool | None = None
+    ) -> None:
         self.total = total * targets
         self.done = 0
         self.targets = targets
@@ -50,7 +58,9 @@ class LiveConsole:
         click.echo(line, file=self.out, color=self.color)
 
 
-def summary(reports: Sequence[TargetReport], out: TextIO | None = None, color: bool | None = None) -> None:
+def summary(
+    reports: Sequence[TargetReport], out: TextIO | None = None, color: bool | None = None
+) -> None:
     width = max([len("target")] + [len(r.name) for r in reports])
     header = f"{'target':<{width}}  " + "  ".join(f"{v:>13}" for v in _ORDER)
     click.echo("", file=out)
@@ -58,11 +68,17 @@ def summary(reports: Sequence[TargetReport], out: TextIO | None = None, color: b
     for r in reports:
         counts = r.counts()
         cells = "  ".join(
-            click.style(f"{counts.get(str(v), 0):>13}", fg=_COLORS[v] if counts.get(str(v)) else None)
+            click.style(
+                f"{counts.get(str(v), 0):>13}", fg=_COLORS[v] if counts.get(str(v)) else None
+            )
             for v in _ORDER
         )
         click.echo(f"{r.name:<{width}}  {cells}", file=out, color=color)
     for r in reports:
         for cid, res in r.results.items():
             if res.verdict is Verdict.FAILED:
-                click.echo(click.style("FAILED", fg="red") + f" {r.name} {cid}: {res.reason}", file=out, color=color)
+                click.echo(
+                    click.style("FAILED", fg="red") + f" {r.name} {cid}: {res.reason}",
+                    file=out,
+                    color=color,
+                )

@@ -152,13 +152,20 @@ class CheckContext:
 
     # -- websockets -------------------------------------------------------------------
 
-    async def ws(self, path: str = "/socket.io/", query: str = "EIO=4&transport=websocket",
-                 auto_pong: bool = True) -> RawWebSocket:
-        return await self.probe.websocket(path, query, auto_pong=auto_pong,
-                                          timeout=self.t(5.0))
+    async def ws(
+        self,
+        path: str = "/socket.io/",
+        query: str = "EIO=4&transport=websocket",
+        auto_pong: bool = True,
+    ) -> RawWebSocket:
+        return await self.probe.websocket(path, query, auto_pong=auto_pong, timeout=self.t(5.0))
 
-    async def ws_open(self, path: str = "/socket.io/", auto_pong: bool = True,
-                      query: str = "EIO=4&transport=websocket") -> tuple[RawWebSocket, dict[str, Any]]:
+    async def ws_open(
+        self,
+        path: str = "/socket.io/",
+        auto_pong: bool = True,
+        query: str = "EIO=4&transport=websocket",
+    ) -> tuple[RawWebSocket, dict[str, Any]]:
         """Open a WebSocket session and read its OPEN packet (FAILED if there is none)."""
         ws = await self.ws(path, query, auto_pong)
         if ws.closed:
@@ -177,15 +184,19 @@ class CheckContext:
         if frame is CLOSED:
             self.fail(f"connection closed while waiting for {what}")
         if frame is None:
-            self.fail(f"nothing received within {self.t(timeout) * 1000:.0f} ms while waiting for {what}")
+            self.fail(
+                f"nothing received within {self.t(timeout) * 1000:.0f} ms while waiting for {what}"
+            )
         return frame
 
-    async def expect_frame(self, ws: RawWebSocket, expected: str | bytes, what: str,
-                           timeout: float = 2.0) -> None:
+    async def expect_frame(
+        self, ws: RawWebSocket, expected: str | bytes, what: str, timeout: float = 2.0
+    ) -> None:
         self.expect_eq(await self.recv(ws, what, timeout), expected, what)
 
-    async def expect_closed(self, ws: RawWebSocket, what: str, *, strict: bool = True,
-                            within: float | None = None) -> bool:
+    async def expect_closed(
+        self, ws: RawWebSocket, what: str, *, strict: bool = True, within: float | None = None
+    ) -> bool:
         """Wait (bounded, pings answered) for the server to close ``ws``.
 
         Records close verdict, code and time to close. When still open at the bound:
@@ -197,8 +208,10 @@ class CheckContext:
         if ms is None:
             self.close_verdict = CloseVerdict.NOT_CLOSED
             if strict:
-                self.fail(f"{what}: connection still open {bound * 1000:.0f} ms later "
-                          f"(pings answered, so no heartbeat timeout can explain a close)")
+                self.fail(
+                    f"{what}: connection still open {bound * 1000:.0f} ms later "
+                    f"(pings answered, so no heartbeat timeout can explain a close)"
+                )
             return False
         self.time_to_close_ms = round(ms, 1)
         self.close_verdict = CloseVerdict.OK
@@ -245,11 +258,16 @@ class PollingSession:
                 body = "\x1e".join(rest).encode("utf-8")
                 return RawResponse(resp.status, body, resp.headers, "", resp.elapsed_ms)
 
-    async def post(self, body: str | bytes, content_type: str | None = "text/plain;charset=UTF-8",
-                   timeout: float | None = None) -> RawResponse:
+    async def post(
+        self,
+        body: str | bytes,
+        content_type: str | None = "text/plain;charset=UTF-8",
+        timeout: float | None = None,
+    ) -> RawResponse:
         wait = timeout if timeout is not None else self.ctx.t(3.0)
-        return await self.ctx.probe.request("POST", self.path, self.query, body=body,
-                                            content_type=content_type, timeout=wait)
+        return await self.ctx.probe.request(
+            "POST", self.path, self.query, body=body, content_type=content_type, timeout=wait
+        )
 
     async def expect_gone(self, what: str) -> None:
         """The session must be closed: a GET with its sid answers 400."""

@@ -27,8 +27,16 @@ __all__ = ["ServerProcess", "embedded_targets", "SUITE_OPTIONS"]
 _LINE = re.compile(r"listening on (http://\S+)")
 
 SUITE_OPTIONS: tuple[str, ...] = (
-    "--ping-interval", "300", "--ping-timeout", "200", "--max-payload", "1000000",
-    "--connect-timeout", "1000", "--app-heartbeat-interval", "500",
+    "--ping-interval",
+    "300",
+    "--ping-timeout",
+    "200",
+    "--max-payload",
+    "1000000",
+    "--connect-timeout",
+    "1000",
+    "--app-heartbeat-interval",
+    "500",
 )
 """The official suites' settings (research conformance.md §1.1) plus a short app heartbeat."""
 
@@ -36,7 +44,9 @@ SUITE_OPTIONS: tuple[str, ...] = (
 class ServerProcess:
     """A server subprocess; ``url`` is known once :meth:`start` read the start line."""
 
-    def __init__(self, argv: Sequence[str], cwd: str | Path | None = None, timeout: float = 15.0) -> None:
+    def __init__(
+        self, argv: Sequence[str], cwd: str | Path | None = None, timeout: float = 15.0
+    ) -> None:
         self.argv = list(argv)
         self.cwd = cwd
         self.timeout = timeout
@@ -51,8 +61,12 @@ class ServerProcess:
         """
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._proc = subprocess.Popen(
-            self.argv, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, env=env,
+            self.argv,
+            cwd=self.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
         )
         deadline = time.monotonic() + self.timeout
         assert self._proc.stdout is not None
@@ -97,7 +111,8 @@ def reference_argv(*extra: str) -> list[str]:
 def embedded_targets(extra: Sequence[str] = (), name: str = "embedded") -> Iterator[TargetSpec]:
     """Start the reference server and its auth+recovery twin; yield the target spec."""
     secret = secrets.token_hex(16)
-    with ServerProcess(reference_argv(*extra)) as main, ServerProcess(
-        reference_argv("--jwt-secret", secret, "--recovery", *extra)
-    ) as aux:
+    with (
+        ServerProcess(reference_argv(*extra)) as main,
+        ServerProcess(reference_argv("--jwt-secret", secret, "--recovery", *extra)) as aux,
+    ):
         yield TargetSpec(main.url, name, auth_url=aux.url, auth_secret=secret, recovery_url=aux.url)

@@ -35,8 +35,10 @@ def _slug(text: str) -> str:
 
 
 def _page(title: str, body: str) -> str:
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-            f"<style>{_CSS}</style></head><body>{body}</body></html>\n")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body>{body}</body></html>\n"
+    )
 
 
 def _case_page(target: str, case: str, meta: dict[str, Any], res: dict[str, Any]) -> str:
@@ -50,17 +52,28 @@ def _case_page(target: str, case: str, meta: dict[str, Any], res: dict[str, Any]
         ("notes", escape(meta.get("notes", "")) or "-"),
         ("target", escape(target)),
         ("verdict", f"<span class='{escape(res['verdict'])}'>{escape(res['verdict'])}</span>"),
-        ("close", escape(f"{res['close_verdict']} code={res.get('close_code')} "
-                         f"time-to-close={res.get('time_to_close_ms')} ms")),
+        (
+            "close",
+            escape(
+                f"{res['close_verdict']} code={res.get('close_code')} "
+                f"time-to-close={res.get('time_to_close_ms')} ms"
+            ),
+        ),
         ("reason", escape(res.get("reason", ""))),
         ("duration", f"{res.get('duration', 0)} ms"),
-        ("details", f"<code>{escape(json.dumps(res.get('details', {}), ensure_ascii=False))}</code>"),
+        (
+            "details",
+            f"<code>{escape(json.dumps(res.get('details', {}), ensure_ascii=False))}</code>",
+        ),
     ]
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     transcript = escape("\n".join(res.get("transcript", [])))
     legend = "<small>&gt; sent, &lt; received, % automatic pong, = state, x close, ! error, - timeout, # note</small>"
-    return _page(f"{case} - {target}", f"<p><a href='../index.html'>&larr; matrix</a></p><h2>{escape(case)}</h2>"
-                 f"<table>{table}</table><h3>Wire transcript</h3>{legend}<pre>{transcript}</pre>")
+    return _page(
+        f"{case} - {target}",
+        f"<p><a href='../index.html'>&larr; matrix</a></p><h2>{escape(case)}</h2>"
+        f"<table>{table}</table><h3>Wire transcript</h3>{legend}<pre>{transcript}</pre>",
+    )
 
 
 def write_html(folder: Path, index: dict[str, Any]) -> Path:
@@ -69,16 +82,23 @@ def write_html(folder: Path, index: dict[str, Any]) -> Path:
     catalog: dict[str, Any] = index["catalog"]
     results: dict[str, dict[str, Any]] = index["results"]
     targets = list(results)
-    head = "<tr><th>check</th><th>official</th>" + "".join(
-        f"<th colspan='2'>{escape(t)}<br><small>{escape(index['targets'][t]['url'])}</small></th>" for t in targets
-    ) + "</tr>"
+    head = (
+        "<tr><th>check</th><th>official</th>"
+        + "".join(
+            f"<th colspan='2'>{escape(t)}<br><small>{escape(index['targets'][t]['url'])}</small></th>"
+            for t in targets
+        )
+        + "</tr>"
+    )
     body_rows = []
     area = None
     for case, meta in catalog.items():
         this_area = case.rsplit(".", 1)[0]
         if this_area != area:
             area = this_area
-            body_rows.append(f"<tr class='area'><td colspan='{2 + 2 * len(targets)}'>{escape(area)}</td></tr>")
+            body_rows.append(
+                f"<tr class='area'><td colspan='{2 + 2 * len(targets)}'>{escape(area)}</td></tr>"
+            )
         cells = []
         for t in targets:
             res = results[t].get(case)
@@ -90,21 +110,31 @@ def write_html(folder: Path, index: dict[str, Any]) -> Path:
             (folder / href).write_text(_case_page(t, case, meta, res), encoding="utf-8")
             close = res["close_verdict"]
             code = f" {res['close_code']}" if res.get("close_code") is not None else ""
-            ttc = f"<br><small>{res['time_to_close_ms']} ms</small>" if res.get("time_to_close_ms") is not None else ""
+            ttc = (
+                f"<br><small>{res['time_to_close_ms']} ms</small>"
+                if res.get("time_to_close_ms") is not None
+                else ""
+            )
             cells.append(
                 f"<td class='{escape(res['verdict'])}' title='{escape(res.get('reason', ''))}'>"
                 f"<a href='{escape(href)}'>{escape(res['verdict'])}</a></td>"
                 f"<td class='{escape(close)}'>{escape(close)}{escape(code)}{ttc}</td>"
             )
         official = escape(", ".join(meta.get("official", [])))
-        body_rows.append(f"<tr><td><code>{escape(case)}</code><br><small>{escape(meta['title'])}</small></td>"
-                         f"<td>{official}</td>{''.join(cells)}</tr>")
+        body_rows.append(
+            f"<tr><td><code>{escape(case)}</code><br><small>{escape(meta['title'])}</small></td>"
+            f"<td>{official}</td>{''.join(cells)}</tr>"
+        )
     counts = "".join(
-        f"<li>{escape(t)}: " + ", ".join(f"{k} {v}" for k, v in index["targets"][t]["counts"].items()) + "</li>"
+        f"<li>{escape(t)}: "
+        + ", ".join(f"{k} {v}" for k, v in index["targets"][t]["counts"].items())
+        + "</li>"
         for t in targets
     )
-    html = _page("wsbench conform", f"<h1>wsbench conform</h1><ul>{counts}</ul>"
-                 f"<table>{head}{''.join(body_rows)}</table>")
+    html = _page(
+        "wsbench conform",
+        f"<h1>wsbench conform</h1><ul>{counts}</ul><table>{head}{''.join(body_rows)}</table>",
+    )
     out = folder / "index.html"
     out.write_text(html, encoding="utf-8")
     return out

@@ -44,7 +44,9 @@ class Received:
 class Peer:
     """One Engine.IO connection with any number of namespaces. Create with :meth:`open`."""
 
-    def __init__(self, ctx: CheckContext, ws: RawWebSocket, label: str, answer_app_ping: bool) -> None:
+    def __init__(
+        self, ctx: CheckContext, ws: RawWebSocket, label: str, answer_app_ping: bool
+    ) -> None:
         self.ctx = ctx
         self.ws = ws
         self.label = label
@@ -89,7 +91,9 @@ class Peer:
             secret = ctx.target.jwt_secret
         payload = dict(auth or {})
         if secret and "token" not in payload:
-            payload["token"] = mint_token(secret, {"userId": payload.pop("userId", None) or peer.label})
+            payload["token"] = mint_token(
+                secret, {"userId": payload.pop("userId", None) or peer.label}
+            )
         for ns in namespaces:
             kind, data = await peer.connect(ns, payload or None)
             if kind is not SioPacketType.CONNECT:
@@ -104,8 +108,9 @@ class Peer:
         for buf in buffers:
             await self.ws.send(buf)
 
-    async def connect(self, ns: str, auth: dict[str, Any] | None = None,
-                      timeout: float = 3.0) -> tuple[SioPacketType, Any]:
+    async def connect(
+        self, ns: str, auth: dict[str, Any] | None = None, timeout: float = 3.0
+    ) -> tuple[SioPacketType, Any]:
         """Send CONNECT; returns (CONNECT, data) or (CONNECT_ERROR, data)."""
         fut = asyncio.get_running_loop().create_future()
         self._connects[ns] = fut
@@ -113,7 +118,9 @@ class Peer:
         try:
             return await asyncio.wait_for(fut, self.ctx.t(timeout))
         except TimeoutError:
-            self.ctx.fail(f"{self.label}: no answer to CONNECT {ns} within {self.ctx.t(timeout):.1f} s")
+            self.ctx.fail(
+                f"{self.label}: no answer to CONNECT {ns} within {self.ctx.t(timeout):.1f} s"
+            )
 
     async def emit(self, event: str, *args: Any, ns: str = "/") -> None:
         await self.send_packet(SioPacket.event(event, *args, namespace=ns))
@@ -140,7 +147,9 @@ class Peer:
     def got(self, name: str, ns: str = "/") -> list[Received]:
         return [e for e in self.events if e.name == name and e.namespace == ns]
 
-    async def wait_for(self, name: str, ns: str = "/", count: int = 1, timeout: float = 2.0) -> list[Received]:
+    async def wait_for(
+        self, name: str, ns: str = "/", count: int = 1, timeout: float = 2.0
+    ) -> list[Received]:
         """Wait until ``count`` events ``name`` arrived (FAILED otherwise); returns them all."""
         deadline = asyncio.get_running_loop().time() + self.ctx.t(timeout)
         while len(self.got(name, ns)) < count:
@@ -198,7 +207,9 @@ class Peer:
         elif p.is_event:
             self._seq += 1
             self.events.append(
-                Received(p.namespace, p.event_name, tuple(p.args), self._seq, p.id, time.monotonic_ns())
+                Received(
+                    p.namespace, p.event_name, tuple(p.args), self._seq, p.id, time.monotonic_ns()
+                )
             )
             if self.answer_app_ping and p.event_name == "ping" and p.namespace == "/":
                 await self.emit("pong")

@@ -33,12 +33,17 @@ __all__ = ["to_index", "write_json", "write_junit", "differences"]
 
 def to_index(reports: Sequence[TargetReport], checks: Sequence[Check]) -> dict[str, Any]:
     return {
-        "wsbench": {"version": __version__, "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        "wsbench": {
+            "version": __version__,
+            "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
         "catalog": {c.spec.id: describe(c) for c in checks},
         "targets": {
             r.name: {
                 "url": r.url,
-                "limits": None if r.limits is None else {
+                "limits": None
+                if r.limits is None
+                else {
                     "pingInterval": r.limits.ping_interval,
                     "pingTimeout": r.limits.ping_timeout,
                     "maxPayload": r.limits.max_payload,
@@ -47,7 +52,9 @@ def to_index(reports: Sequence[TargetReport], checks: Sequence[Check]) -> dict[s
             }
             for r in reports
         },
-        "results": {r.name: {cid: res.to_json() for cid, res in r.results.items()} for r in reports},
+        "results": {
+            r.name: {cid: res.to_json() for cid, res in r.results.items()} for r in reports
+        },
     }
 
 
@@ -57,13 +64,17 @@ def differences(index: dict[str, Any]) -> dict[str, dict[str, str]]:
     cases = {c for per in results.values() for c in per}
     out = {}
     for case in sorted(cases):
-        verdicts = {t: per.get(case, {}).get("verdict", str(Verdict.MISSING)) for t, per in results.items()}
+        verdicts = {
+            t: per.get(case, {}).get("verdict", str(Verdict.MISSING)) for t, per in results.items()
+        }
         if len(set(verdicts.values())) > 1:
             out[case] = verdicts
     return out
 
 
-def write_json(path: Path, reports: Sequence[TargetReport], checks: Sequence[Check]) -> dict[str, Any]:
+def write_json(
+    path: Path, reports: Sequence[TargetReport], checks: Sequence[Check]
+) -> dict[str, Any]:
     index = to_index(reports, checks)
     if len(reports) > 1:
         index["differences"] = differences(index)
@@ -85,8 +96,13 @@ def write_junit(path: Path, reports: Sequence[TargetReport], checks: Sequence[Ch
             total_ms = 0.0
             for cid, res in cases:
                 spec = by_id[cid].spec
-                case = ET.SubElement(suite, "testcase", classname=f"{report.name}.{spec.area}",
-                                     name=f"{cid}: {spec.title}", time=f"{res.duration_ms / 1000:.3f}")
+                case = ET.SubElement(
+                    suite,
+                    "testcase",
+                    classname=f"{report.name}.{spec.area}",
+                    name=f"{cid}: {spec.title}",
+                    time=f"{res.duration_ms / 1000:.3f}",
+                )
                 total_ms += res.duration_ms
                 if res.verdict is Verdict.FAILED:
                     failures += 1
@@ -96,7 +112,9 @@ def write_junit(path: Path, reports: Sequence[TargetReport], checks: Sequence[Ch
                     skipped += 1
                     ET.SubElement(case, "skipped", message=res.reason)
                 out = ET.SubElement(case, "system-out")
-                out.text = f"{res.verdict}: {res.reason}" + (f"\nspec: {spec.spec}" if spec.spec else "")
+                out.text = f"{res.verdict}: {res.reason}" + (
+                    f"\nspec: {spec.spec}" if spec.spec else ""
+                )
             suite.set("tests", str(len(cases)))
             suite.set("failures", str(failures))
             suite.set("skipped", str(skipped))

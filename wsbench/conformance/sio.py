@@ -70,14 +70,18 @@ async def expect_connect_ack(
     """
     prefix = "40" if namespace == "/" else f"40{namespace},"
     frame = await ctx.recv(ws, f"CONNECT answer on {namespace}")
-    ctx.expect(isinstance(frame, str) and frame.startswith(prefix),
-               f"expected a CONNECT answer starting with {prefix!r}, got {frame!r}")
+    ctx.expect(
+        isinstance(frame, str) and frame.startswith(prefix),
+        f"expected a CONNECT answer starting with {prefix!r}, got {frame!r}",
+    )
     try:
-        body = json.loads(frame[len(prefix):])
+        body = json.loads(frame[len(prefix) :])
     except ValueError:
         ctx.fail(f"CONNECT answer is not JSON: {frame!r}")
-    ctx.expect(isinstance(body, dict) and isinstance(body.get("sid"), str),
-               f"CONNECT answer must be an object with a string sid, got {frame!r}")
+    ctx.expect(
+        isinstance(body, dict) and isinstance(body.get("sid"), str),
+        f"CONNECT answer must be an object with a string sid, got {frame!r}",
+    )
     if only_sid:
         ctx.expect_eq(sorted(body), ["sid"], "keys of the CONNECT answer")
     return body["sid"]

@@ -36,45 +36,71 @@ async def refused(ctx: CheckContext, connect: str, expected: str) -> str:
     return expected
 
 
-@check("contract.auth.valid-token-accepted",
-       "accepts a CONNECT carrying a valid HS256 token and passes the payload to the handler",
-       tier=Tier.CONTRACT, spec=SPEC, needs=("jwt",))
+@check(
+    "contract.auth.valid-token-accepted",
+    "accepts a CONNECT carrying a valid HS256 token and passes the payload to the handler",
+    tier=Tier.CONTRACT,
+    spec=SPEC,
+    needs=("jwt",),
+)
 async def valid(ctx: CheckContext) -> str:
     ws, secret = await auth_ws(ctx)
     token = mint_token(secret, {"userId": "u1"})
     await ws.send(f'40{{"token":"{token}"}}')
     frame = await ctx.recv(ws, "CONNECT answer")
-    ctx.expect(isinstance(frame, str) and frame.startswith('40{"sid":"'), f"expected 40{{\"sid\":...}}, got {frame!r}")
+    ctx.expect(
+        isinstance(frame, str) and frame.startswith('40{"sid":"'),
+        f'expected 40{{"sid":...}}, got {frame!r}',
+    )
     auth = await ctx.recv(ws, "auth event")
-    ctx.expect(isinstance(auth, str) and auth.startswith(f'42["auth",{{"token":"{token}"}}'),
-               f"expected 42[\"auth\",{{\"token\":...}}], got {auth!r}")
+    ctx.expect(
+        isinstance(auth, str) and auth.startswith(f'42["auth",{{"token":"{token}"}}'),
+        f'expected 42["auth",{{"token":...}}], got {auth!r}',
+    )
     return "valid token accepted"
 
 
-@check("contract.auth.missing-token-refused",
-       "refuses a CONNECT without a token with exactly 44{\"message\":\"Authentication error\"}",
-       tier=Tier.CONTRACT, spec=SPEC + "; socket.io-protocol v5 §CONNECT_ERROR", needs=("jwt",))
+@check(
+    "contract.auth.missing-token-refused",
+    'refuses a CONNECT without a token with exactly 44{"message":"Authentication error"}',
+    tier=Tier.CONTRACT,
+    spec=SPEC + "; socket.io-protocol v5 §CONNECT_ERROR",
+    needs=("jwt",),
+)
 async def missing(ctx: CheckContext) -> str:
     return await refused(ctx, "40", '44{"message":"Authentication error"}')
 
 
-@check("contract.auth.bad-signature-refused",
-       "refuses a token signed with another secret with exactly 44{\"message\":\"Invalid token\"}",
-       tier=Tier.CONTRACT, spec=SPEC, needs=("jwt",), catches=("accept-bad-token",))
+@check(
+    "contract.auth.bad-signature-refused",
+    'refuses a token signed with another secret with exactly 44{"message":"Invalid token"}',
+    tier=Tier.CONTRACT,
+    spec=SPEC,
+    needs=("jwt",),
+    catches=("accept-bad-token",),
+)
 async def bad_signature(ctx: CheckContext) -> str:
     token = mint_token("not-the-secret", {"userId": "u1"})
     return await refused(ctx, f'40{{"token":"{token}"}}', '44{"message":"Invalid token"}')
 
 
-@check("contract.auth.refused-on-every-namespace",
-       "applies the middleware to /chat too: 44/chat,{\"message\":\"Authentication error\"}",
-       tier=Tier.CONTRACT, spec=SPEC + " (every namespace)", needs=("jwt",))
+@check(
+    "contract.auth.refused-on-every-namespace",
+    'applies the middleware to /chat too: 44/chat,{"message":"Authentication error"}',
+    tier=Tier.CONTRACT,
+    spec=SPEC + " (every namespace)",
+    needs=("jwt",),
+)
 async def every_namespace(ctx: CheckContext) -> str:
     return await refused(ctx, "40/chat,", '44/chat,{"message":"Authentication error"}')
 
 
-@check("contract.auth.unknown-namespace-first",
-       "refuses an unknown namespace with 'Invalid namespace' before running the middleware",
-       tier=Tier.CONTRACT, spec=SPEC + "; docs/events.md §Other namespaces", needs=("jwt",))
+@check(
+    "contract.auth.unknown-namespace-first",
+    "refuses an unknown namespace with 'Invalid namespace' before running the middleware",
+    tier=Tier.CONTRACT,
+    spec=SPEC + "; docs/events.md §Other namespaces",
+    needs=("jwt",),
+)
 async def unknown_first(ctx: CheckContext) -> str:
     return await refused(ctx, "40/random,", '44/random,{"message":"Invalid namespace"}')

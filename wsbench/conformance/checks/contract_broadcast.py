@@ -39,14 +39,24 @@ def copies(peer: Peer, event: str, match: Any, ns: str = "/") -> int:
     return sum(1 for e in peer.got(event, ns) if e.arg == match)
 
 
-def expect_copies(ctx: CheckContext, group: list[Peer], expected: dict[str, int], event: str,
-                  match: Any, ns: str = "/") -> str:
+def expect_copies(
+    ctx: CheckContext,
+    group: list[Peer],
+    expected: dict[str, int],
+    event: str,
+    match: Any,
+    ns: str = "/",
+) -> str:
     """FAILED unless each peer got exactly ``expected[label]`` copies (0 when absent)."""
     got = {p.label: copies(p, event, match, ns) for p in group}
     want = {p.label: expected.get(p.label, 0) for p in group}
     ctx.details[f"copies:{event}"] = got
     if got != want:
-        wrong = [f"{label} got {got[label]} (expected {want[label]})" for label in got if got[label] != want[label]]
+        wrong = [
+            f"{label} got {got[label]} (expected {want[label]})"
+            for label in got
+            if got[label] != want[label]
+        ]
         ctx.fail(f"{event!r} recipients wrong: " + ", ".join(wrong))
     return ", ".join(f"{k}={v}" for k, v in got.items())
 
@@ -62,8 +72,13 @@ async def _trigger(ctx: CheckContext, sender: Peer, event: str, payload: dict[st
     await settle(ctx)
 
 
-@check("contract.broadcast.all", "'broadcast all' reaches every socket of /, sender included",
-       tier=Tier.CONTRACT, spec=SPEC + " (io.emit)", needs=("contract",))
+@check(
+    "contract.broadcast.all",
+    "'broadcast all' reaches every socket of /, sender included",
+    tier=Tier.CONTRACT,
+    spec=SPEC + " (io.emit)",
+    needs=("contract",),
+)
 async def all_(ctx: CheckContext) -> str:
     group = await peers(ctx, 3)
     data = nonce()
@@ -71,9 +86,14 @@ async def all_(ctx: CheckContext) -> str:
     return expect_copies(ctx, group, {"A": 1, "B": 1, "C": 1}, "event", data)
 
 
-@check("contract.broadcast.others", "'broadcast others' reaches every socket of / but the sender",
-       tier=Tier.CONTRACT, spec=SPEC + " (socket.broadcast.emit)", needs=("contract",),
-       catches=("broadcast-to-sender",))
+@check(
+    "contract.broadcast.others",
+    "'broadcast others' reaches every socket of / but the sender",
+    tier=Tier.CONTRACT,
+    spec=SPEC + " (socket.broadcast.emit)",
+    needs=("contract",),
+    catches=("broadcast-to-sender",),
+)
 async def others(ctx: CheckContext) -> str:
     group = await peers(ctx, 3)
     data = nonce()
@@ -81,9 +101,14 @@ async def others(ctx: CheckContext) -> str:
     return expect_copies(ctx, group, {"B": 1, "C": 1}, "event", data)
 
 
-@check("contract.broadcast.room", "'broadcast room' reaches the room's members only, sender included if member",
-       tier=Tier.CONTRACT, spec=SPEC + " (io.to(room).emit)", needs=("contract",),
-       catches=("room-leak",))
+@check(
+    "contract.broadcast.room",
+    "'broadcast room' reaches the room's members only, sender included if member",
+    tier=Tier.CONTRACT,
+    spec=SPEC + " (io.to(room).emit)",
+    needs=("contract",),
+    catches=("room-leak",),
+)
 async def room(ctx: CheckContext) -> str:
     a, b, c = await peers(ctx, 3)
     r = nonce("room")
@@ -96,10 +121,14 @@ async def room(ctx: CheckContext) -> str:
     return expect_copies(ctx, [a, b, c], {"A": 1, "B": 1}, "event", data)
 
 
-@check("contract.broadcast.rooms-one-copy",
-       "'broadcast rooms' gives a socket in several target rooms exactly one copy",
-       tier=Tier.CONTRACT, spec=SPEC + " (io.to(r1).to(r2).emit de-duplicates)", needs=("contract",),
-       catches=("multi-room-duplicate", "room-leak"))
+@check(
+    "contract.broadcast.rooms-one-copy",
+    "'broadcast rooms' gives a socket in several target rooms exactly one copy",
+    tier=Tier.CONTRACT,
+    spec=SPEC + " (io.to(r1).to(r2).emit de-duplicates)",
+    needs=("contract",),
+    catches=("multi-room-duplicate", "room-leak"),
+)
 async def rooms(ctx: CheckContext) -> str:
     a, b, c, d = await peers(ctx, 4)
     r1, r2 = nonce("r1"), nonce("r2")
@@ -111,9 +140,14 @@ async def rooms(ctx: CheckContext) -> str:
     return expect_copies(ctx, [a, b, c, d], {"A": 1, "B": 1}, "event", data)
 
 
-@check("contract.broadcast.room-others", "'broadcast room others' reaches the room's members but the sender",
-       tier=Tier.CONTRACT, spec=SPEC + " (socket.to(room).emit)", needs=("contract",),
-       catches=("broadcast-to-sender", "room-leak"))
+@check(
+    "contract.broadcast.room-others",
+    "'broadcast room others' reaches the room's members but the sender",
+    tier=Tier.CONTRACT,
+    spec=SPEC + " (socket.to(room).emit)",
+    needs=("contract",),
+    catches=("broadcast-to-sender", "room-leak"),
+)
 async def room_others(ctx: CheckContext) -> str:
     a, b, c = await peers(ctx, 3)
     r = nonce("room")
@@ -124,21 +158,32 @@ async def room_others(ctx: CheckContext) -> str:
     return expect_copies(ctx, [a, b, c], {"B": 1}, "event", data)
 
 
-@check("contract.broadcast.socket", "'broadcast socket' reaches exactly the socket with that id",
-       tier=Tier.CONTRACT, spec=SPEC + " (io.to(socketId).emit)", needs=("contract",),
-       catches=("room-leak",))
+@check(
+    "contract.broadcast.socket",
+    "'broadcast socket' reaches exactly the socket with that id",
+    tier=Tier.CONTRACT,
+    spec=SPEC + " (io.to(socketId).emit)",
+    needs=("contract",),
+    catches=("room-leak",),
+)
 async def to_socket(ctx: CheckContext) -> str:
     a, b, c = await peers(ctx, 3)
     data = nonce()
     await _trigger(ctx, a, "broadcast socket", {"to": b.sids["/"], "data": data})
-    await _trigger(ctx, a, "broadcast socket", {"to": "no-such-socket-" + data, "data": data + "-x"})
+    await _trigger(
+        ctx, a, "broadcast socket", {"to": "no-such-socket-" + data, "data": data + "-x"}
+    )
     expect_copies(ctx, [a, b, c], {}, "event", data + "-x")
     return expect_copies(ctx, [a, b, c], {"B": 1}, "event", data)
 
 
-@check("contract.broadcast.chat-message", "'chat message' reaches every socket of /, sender included",
-       tier=Tier.CONTRACT, spec="docs/events.md §Chat, rooms and private messages (seed L112-117)",
-       needs=("contract",))
+@check(
+    "contract.broadcast.chat-message",
+    "'chat message' reaches every socket of /, sender included",
+    tier=Tier.CONTRACT,
+    spec="docs/events.md §Chat, rooms and private messages (seed L112-117)",
+    needs=("contract",),
+)
 async def chat_message(ctx: CheckContext) -> str:
     group = await peers(ctx, 3)
     msg = {"text": nonce()}
@@ -148,11 +193,15 @@ async def chat_message(ctx: CheckContext) -> str:
     return expect_copies(ctx, group, {"A": 1, "B": 1, "C": 1}, "chat message", msg)
 
 
-@check("contract.broadcast.exactly-once-in-order",
-       "delivers 300 broadcasts to each recipient exactly once and in the sender's order",
-       tier=Tier.CONTRACT, spec=SPEC + "; one connection is ordered (Engine.IO over one transport)",
-       needs=("contract",), catches=("drop-deliveries", "reorder", "broadcast-to-sender"),
-       timeout=20.0)
+@check(
+    "contract.broadcast.exactly-once-in-order",
+    "delivers 300 broadcasts to each recipient exactly once and in the sender's order",
+    tier=Tier.CONTRACT,
+    spec=SPEC + "; one connection is ordered (Engine.IO over one transport)",
+    needs=("contract",),
+    catches=("drop-deliveries", "reorder", "broadcast-to-sender"),
+    timeout=20.0,
+)
 async def in_order(ctx: CheckContext) -> str:
     a, b, c = await peers(ctx, 3)
     tag = nonce()
@@ -163,11 +212,17 @@ async def in_order(ctx: CheckContext) -> str:
     ctx.expect_eq(answer, {"ok": True}, "ack of the last 'broadcast others'")
     await settle(ctx)
     for peer in (b, c):
-        seq = [e.arg[1] for e in peer.got("event") if isinstance(e.arg, list) and e.arg[:1] == [tag]]
+        seq = [
+            e.arg[1] for e in peer.got("event") if isinstance(e.arg, list) and e.arg[:1] == [tag]
+        ]
         if len(seq) != count + 1 or seq != sorted(seq) or len(set(seq)) != len(seq):
             missing = sorted(set(range(count + 1)) - set(seq))[:5]
-            swapped = next((f"{x} before {y}" for x, y in zip(seq, seq[1:], strict=False) if x > y), "none")
-            ctx.fail(f"{peer.label} got {len(seq)} of {count + 1}: missing {missing}, first inversion {swapped}")
+            swapped = next(
+                (f"{x} before {y}" for x, y in zip(seq, seq[1:], strict=False) if x > y), "none"
+            )
+            ctx.fail(
+                f"{peer.label} got {len(seq)} of {count + 1}: missing {missing}, first inversion {swapped}"
+            )
     mine = [e for e in a.got("event") if isinstance(e.arg, list) and e.arg[:1] == [tag]]
     ctx.expect(not mine, f"the sender got {len(mine)} of its own 'broadcast others'")
     return f"{count + 1} broadcasts, exactly once each, in order, to B and C"

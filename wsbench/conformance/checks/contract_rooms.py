@@ -16,10 +16,14 @@ from wsbench.conformance.registry import check
 SPEC = "docs/events.md §Chat, rooms and private messages"
 
 
-@check("contract.rooms.join-room-notifies-others",
-       "'join room' answers 'joined' to the joiner and 'user joined' to the other members only",
-       tier=Tier.CONTRACT, spec=SPEC + " (join room, seed L120-124)", needs=("contract",),
-       catches=("broadcast-to-sender", "room-leak"))
+@check(
+    "contract.rooms.join-room-notifies-others",
+    "'join room' answers 'joined' to the joiner and 'user joined' to the other members only",
+    tier=Tier.CONTRACT,
+    spec=SPEC + " (join room, seed L120-124)",
+    needs=("contract",),
+    catches=("broadcast-to-sender", "room-leak"),
+)
 async def join_room(ctx: CheckContext) -> str:
     a, b, c = await peers(ctx, 3)
     r = nonce("room")
@@ -30,10 +34,14 @@ async def join_room(ctx: CheckContext) -> str:
     return expect_copies(ctx, [a, b, c], {"B": 1}, "user joined", a.sids["/"])
 
 
-@check("contract.rooms.leave-room-notifies-remaining",
-       "'leave room' tells the remaining members and stops room deliveries to the leaver",
-       tier=Tier.CONTRACT, spec=SPEC + " (leave room, seed L127-130)", needs=("contract",),
-       catches=("ignore-leave", "broadcast-to-sender"))
+@check(
+    "contract.rooms.leave-room-notifies-remaining",
+    "'leave room' tells the remaining members and stops room deliveries to the leaver",
+    tier=Tier.CONTRACT,
+    spec=SPEC + " (leave room, seed L127-130)",
+    needs=("contract",),
+    catches=("ignore-leave", "broadcast-to-sender"),
+)
 async def leave_room(ctx: CheckContext) -> str:
     a, b, c = await peers(ctx, 3)
     r = nonce("room")
@@ -49,10 +57,14 @@ async def leave_room(ctx: CheckContext) -> str:
     return expect_copies(ctx, [a, b, c], {"B": 1}, "event", data)
 
 
-@check("contract.rooms.join-notifies-all-members",
-       "'join' emits 'user joined' to every member of the room, joiner included",
-       tier=Tier.CONTRACT, spec=SPEC + " (join, seed L299-304)", needs=("contract",),
-       catches=("room-leak",))
+@check(
+    "contract.rooms.join-notifies-all-members",
+    "'join' emits 'user joined' to every member of the room, joiner included",
+    tier=Tier.CONTRACT,
+    spec=SPEC + " (join, seed L299-304)",
+    needs=("contract",),
+    catches=("room-leak",),
+)
 async def join_all(ctx: CheckContext) -> str:
     a, b, c = await peers(ctx, 3)
     r = nonce("room")
@@ -62,10 +74,14 @@ async def join_all(ctx: CheckContext) -> str:
     return expect_copies(ctx, [a, b, c], {"A": 1, "B": 1}, "user joined", a.sids["/"])
 
 
-@check("contract.rooms.room-message-members-only",
-       "'room message' reaches the room's members only, with {room, from, message}",
-       tier=Tier.CONTRACT, spec=SPEC + " (room message, seed L307-313)", needs=("contract",),
-       catches=("room-leak",))
+@check(
+    "contract.rooms.room-message-members-only",
+    "'room message' reaches the room's members only, with {room, from, message}",
+    tier=Tier.CONTRACT,
+    spec=SPEC + " (room message, seed L307-313)",
+    needs=("contract",),
+    catches=("room-leak",),
+)
 async def room_message(ctx: CheckContext) -> str:
     a, b, c = await peers(ctx, 3)
     r = nonce("room")
@@ -78,10 +94,14 @@ async def room_message(ctx: CheckContext) -> str:
     return expect_copies(ctx, [a, b, c], {"A": 1, "B": 1}, "message", expected)
 
 
-@check("contract.rooms.leave-stops-deliveries",
-       "'leave' tells the remaining members and the leaver gets no more room messages",
-       tier=Tier.CONTRACT, spec=SPEC + " (leave, seed L316-319)", needs=("contract",),
-       catches=("ignore-leave",))
+@check(
+    "contract.rooms.leave-stops-deliveries",
+    "'leave' tells the remaining members and the leaver gets no more room messages",
+    tier=Tier.CONTRACT,
+    spec=SPEC + " (leave, seed L316-319)",
+    needs=("contract",),
+    catches=("ignore-leave",),
+)
 async def leave(ctx: CheckContext) -> str:
     a, b, c = await peers(ctx, 3)
     r = nonce("room")
@@ -97,8 +117,14 @@ async def leave(ctx: CheckContext) -> str:
     return expect_copies(ctx, [a, b, c], {"B": 1}, "message", expected)
 
 
-@check("contract.rooms.isolation", "a room's messages never reach the members of another room",
-       tier=Tier.CONTRACT, spec=SPEC, needs=("contract",), catches=("room-leak",))
+@check(
+    "contract.rooms.isolation",
+    "a room's messages never reach the members of another room",
+    tier=Tier.CONTRACT,
+    spec=SPEC,
+    needs=("contract",),
+    catches=("room-leak",),
+)
 async def isolation(ctx: CheckContext) -> str:
     a, b, c = await peers(ctx, 3)
     r1, r2 = nonce("r1"), nonce("r2")
@@ -111,10 +137,14 @@ async def isolation(ctx: CheckContext) -> str:
     return expect_copies(ctx, [a, b, c], {"A": 1}, "event", data)
 
 
-@check("contract.rooms.private-message-only-to-target",
-       "'private message' reaches only its target socket, with {from, message}",
-       tier=Tier.CONTRACT, spec=SPEC + " (private message, seed L133-138)", needs=("contract",),
-       catches=("broadcast-to-sender", "room-leak"))
+@check(
+    "contract.rooms.private-message-only-to-target",
+    "'private message' reaches only its target socket, with {from, message}",
+    tier=Tier.CONTRACT,
+    spec=SPEC + " (private message, seed L133-138)",
+    needs=("contract",),
+    catches=("broadcast-to-sender", "room-leak"),
+)
 async def private(ctx: CheckContext) -> str:
     a, b, c = await peers(ctx, 3)
     text = nonce()
@@ -125,15 +155,25 @@ async def private(ctx: CheckContext) -> str:
     return expect_copies(ctx, [a, b, c], {"B": 1}, "private message", expected)
 
 
-@check("contract.rooms.refusal-shape",
-       "refuses a bad room name with ack {ok:false,error} and an 'error' event to the sender",
-       tier=Tier.CONTRACT, spec="docs/events.md conventions (refusal)", needs=("contract",))
+@check(
+    "contract.rooms.refusal-shape",
+    "refuses a bad room name with ack {ok:false,error} and an 'error' event to the sender",
+    tier=Tier.CONTRACT,
+    spec="docs/events.md conventions (refusal)",
+    needs=("contract",),
+)
 async def refusal(ctx: CheckContext) -> str:
     (a,) = await peers(ctx, 1)
     answer = await a.call("join", "")
-    ctx.expect(isinstance(answer, dict) and answer.get("ok") is False and isinstance(answer.get("error"), str),
-               f"ack of a refused 'join' must be {{ok:false,error}}, got {answer!r}")
+    ctx.expect(
+        isinstance(answer, dict)
+        and answer.get("ok") is False
+        and isinstance(answer.get("error"), str),
+        f"ack of a refused 'join' must be {{ok:false,error}}, got {answer!r}",
+    )
     errors = await a.wait_for("error")
-    ctx.expect(errors[-1].arg.get("event") == "join" if isinstance(errors[-1].arg, dict) else False,
-               f"'error' event must be {{event:'join',message}}, got {errors[-1].arg!r}")
+    ctx.expect(
+        errors[-1].arg.get("event") == "join" if isinstance(errors[-1].arg, dict) else False,
+        f"'error' event must be {{event:'join',message}}, got {errors[-1].arg!r}",
+    )
     return "refusal acked {ok:false,error} with an 'error' event"

@@ -29,8 +29,11 @@ def _cycle(ctx: CheckContext) -> float:
 @check(
     "eio.heartbeat.polling.ping-pong",
     "sends a ping '2' on the pending GET every pingInterval and accepts the pong '3'",
-    tier=Tier.ENGINEIO, spec=SPEC, official=("E17", "S8"),
-    official_name="sends ping/pong packets", timeout=15.0,
+    tier=Tier.ENGINEIO,
+    spec=SPEC,
+    official=("E17", "S8"),
+    official_name="sends ping/pong packets",
+    timeout=15.0,
 )
 async def polling_ping_pong(ctx: CheckContext) -> str:
     session = await ctx.polling(SIO)
@@ -46,8 +49,11 @@ async def polling_ping_pong(ctx: CheckContext) -> str:
 @check(
     "eio.heartbeat.polling.timeout-closes",
     "closes a polling session whose client never polls or pongs within pingInterval + pingTimeout",
-    tier=Tier.ENGINEIO, spec=SPEC, official=("E18", "S9"),
-    official_name="closes the session upon ping timeout", timeout=15.0,
+    tier=Tier.ENGINEIO,
+    spec=SPEC,
+    official=("E18", "S9"),
+    official_name="closes the session upon ping timeout",
+    timeout=15.0,
 )
 async def polling_timeout(ctx: CheckContext) -> str:
     session = await ctx.polling(SIO)
@@ -61,8 +67,11 @@ async def polling_timeout(ctx: CheckContext) -> str:
 @check(
     "eio.heartbeat.websocket.ping-pong",
     "sends a ping '2' over WebSocket every pingInterval and accepts the pong '3'",
-    tier=Tier.ENGINEIO, spec=SPEC, official=("E19", "S10"),
-    official_name="sends ping/pong packets", timeout=15.0,
+    tier=Tier.ENGINEIO,
+    spec=SPEC,
+    official=("E19", "S10"),
+    official_name="sends ping/pong packets",
+    timeout=15.0,
 )
 async def ws_ping_pong(ctx: CheckContext) -> str:
     ws, _ = await ctx.ws_open(SIO, auto_pong=False)
@@ -77,8 +86,11 @@ async def ws_ping_pong(ctx: CheckContext) -> str:
 @check(
     "eio.heartbeat.websocket.timeout-closes",
     "closes a WebSocket whose client never answers the ping",
-    tier=Tier.ENGINEIO, spec=SPEC, official=("E20", "S11"),
-    official_name="closes the session upon ping timeout", timeout=15.0,
+    tier=Tier.ENGINEIO,
+    spec=SPEC,
+    official=("E20", "S11"),
+    official_name="closes the session upon ping timeout",
+    timeout=15.0,
 )
 async def ws_timeout(ctx: CheckContext) -> str:
     ws, _ = await ctx.ws_open(SIO, auto_pong=False)
@@ -89,9 +101,11 @@ async def ws_timeout(ctx: CheckContext) -> str:
 @check(
     "eio.heartbeat.websocket.interval-accuracy",
     "pings at the advertised pingInterval (within 20% + 30 ms)",
-    tier=Tier.ENGINEIO, spec=SPEC,
+    tier=Tier.ENGINEIO,
+    spec=SPEC,
     notes="NON-STRICT when the measured interval deviates more than 20% + 30 ms.",
-    timeout=20.0, exclusive=True,
+    timeout=20.0,
+    exclusive=True,
 )
 async def interval_accuracy(ctx: CheckContext) -> str:
     ws, _ = await ctx.ws_open(SIO, auto_pong=False)
@@ -107,16 +121,20 @@ async def interval_accuracy(ctx: CheckContext) -> str:
     expected = ctx.limits.ping_interval
     worst = max(abs(g - expected) for g in gaps)
     if worst > expected * 0.2 + 30:
-        ctx.non_strict(f"ping intervals {ctx.details['intervals_ms']} ms vs advertised {expected} ms")
+        ctx.non_strict(
+            f"ping intervals {ctx.details['intervals_ms']} ms vs advertised {expected} ms"
+        )
     return f"ping intervals {ctx.details['intervals_ms']} ms (advertised {expected})"
 
 
 @check(
     "eio.heartbeat.websocket.timeout-accuracy",
     "closes pingTimeout after an unanswered ping (within 50% + 100 ms)",
-    tier=Tier.ENGINEIO, spec=SPEC,
+    tier=Tier.ENGINEIO,
+    spec=SPEC,
     notes="NON-STRICT when the close comes much earlier or later than pingTimeout after the ping.",
-    timeout=20.0, exclusive=True,
+    timeout=20.0,
+    exclusive=True,
 )
 async def timeout_accuracy(ctx: CheckContext) -> str:
     ws, _ = await ctx.ws_open(SIO, auto_pong=False)
@@ -129,14 +147,17 @@ async def timeout_accuracy(ctx: CheckContext) -> str:
     ctx.details["close_after_ping_ms"] = round(after, 1)
     expected = ctx.limits.ping_timeout
     if after < expected * 0.5 - 20 or after > expected * 1.5 + 100:
-        ctx.non_strict(f"closed {after:.0f} ms after the unanswered ping; pingTimeout is {expected} ms")
+        ctx.non_strict(
+            f"closed {after:.0f} ms after the unanswered ping; pingTimeout is {expected} ms"
+        )
     return f"closed {after:.0f} ms after the unanswered ping (pingTimeout {expected} ms)"
 
 
 @check(
     "eio.heartbeat.websocket.client-ping",
     "handles a ping '2' sent by a v4 client (heartbeat direction is server to client)",
-    tier=Tier.ENGINEIO, spec=SPEC + "; Node closes with 'invalid heartbeat direction'",
+    tier=Tier.ENGINEIO,
+    spec=SPEC + "; Node closes with 'invalid heartbeat direction'",
     notes="INFORMATIONAL: records whether the server closes or ignores it (spec-open).",
 )
 async def client_ping(ctx: CheckContext) -> str:

@@ -21,7 +21,8 @@ SPEC = "engine.io-protocol v4 §Handshake (maxPayload); Node maxHttpBufferSize"
 @check(
     "eio.limits.polling.max-payload",
     "answers 413 to a POST larger than maxPayload and closes the session",
-    tier=Tier.ENGINEIO, spec=SPEC,
+    tier=Tier.ENGINEIO,
+    spec=SPEC,
     notes="NON-STRICT when the limit is enforced another way (no answer, other status) or not at all.",
 )
 async def polling_max_payload(ctx: CheckContext) -> str:
@@ -33,8 +34,10 @@ async def polling_max_payload(ctx: CheckContext) -> str:
         ctx.non_strict(f"accepted a {size}-byte POST (maxPayload {ctx.limits.max_payload})")
     gone = await ctx.probe.request("GET", SIO, session.query, timeout=ctx.t(2.0))
     if resp.status != 413:
-        ctx.non_strict(f"oversized POST got {f'HTTP {resp.status}' if resp.status else resp.error}, not 413 "
-                       f"(session then answers {gone.status})")
+        ctx.non_strict(
+            f"oversized POST got {f'HTTP {resp.status}' if resp.status else resp.error}, not 413 "
+            f"(session then answers {gone.status})"
+        )
     ctx.expect_status(gone, 400, "GET after the oversized POST")
     ctx.close_verdict = CloseVerdict.OK
     return f"{size}-byte POST answered 413, session closed"
@@ -43,15 +46,17 @@ async def polling_max_payload(ctx: CheckContext) -> str:
 @check(
     "eio.limits.websocket.max-payload",
     "closes a WebSocket that sends a frame larger than maxPayload (code 1009)",
-    tier=Tier.ENGINEIO, spec=SPEC + "; RFC 6455 §7.4.1 (1009 message too big)",
+    tier=Tier.ENGINEIO,
+    spec=SPEC + "; RFC 6455 §7.4.1 (1009 message too big)",
     notes="NON-STRICT when closed with another code or not closed.",
 )
 async def ws_max_payload(ctx: CheckContext) -> str:
     ws, _ = await ctx.ws_open(SIO)
     size = ctx.limits.max_payload + 1024
     await ws.send("4" + "x" * (size - 1))
-    if not await ctx.expect_closed(ws, "oversized frame", strict=False,
-                                   within=max(ctx.close_within, ctx.t(1.0))):
+    if not await ctx.expect_closed(
+        ws, "oversized frame", strict=False, within=max(ctx.close_within, ctx.t(1.0))
+    ):
         ctx.non_strict(f"a {size}-byte frame did not close the connection")
     if ws.close_code != 1009:
         ctx.close_verdict = CloseVerdict.WRONG_CODE
@@ -62,7 +67,8 @@ async def ws_max_payload(ctx: CheckContext) -> str:
 @check(
     "eio.limits.polling.large-batch",
     "accepts and echoes a polling payload of 20 packets",
-    tier=Tier.ENGINEIO, spec="engine.io-protocol v4 §HTTP long-polling (payload batching)",
+    tier=Tier.ENGINEIO,
+    spec="engine.io-protocol v4 §HTTP long-polling (payload batching)",
     needs=("eio-echo",),
     notes="NON-STRICT when packets of the batch are dropped although the POST answered ok "
     "(python-engineio drops batches of more than 16); INFORMATIONAL when the batch is refused "

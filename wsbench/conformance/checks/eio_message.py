@@ -39,7 +39,10 @@ async def _round_trip(ctx: CheckContext, body: str) -> str:
 @check(
     "eio.message.polling.one-text-packet",
     "answers a POST with 'ok' and echoes one text packet on the next GET",
-    tier=Tier.ENGINEIO, spec=SPEC_POLL, official=("E8",), needs=("eio-echo",),
+    tier=Tier.ENGINEIO,
+    spec=SPEC_POLL,
+    official=("E8",),
+    needs=("eio-echo",),
     official_name="sends and receives a payload containing one plain text packet",
 )
 async def one_text(ctx: CheckContext) -> str:
@@ -49,7 +52,10 @@ async def one_text(ctx: CheckContext) -> str:
 @check(
     "eio.message.polling.several-text-packets",
     "echoes a payload of three text packets joined by \\x1e",
-    tier=Tier.ENGINEIO, spec=SPEC_POLL, official=("E9",), needs=("eio-echo",),
+    tier=Tier.ENGINEIO,
+    spec=SPEC_POLL,
+    official=("E9",),
+    needs=("eio-echo",),
     official_name="sends and receives a payload containing several plain text packets",
 )
 async def several_text(ctx: CheckContext) -> str:
@@ -59,7 +65,10 @@ async def several_text(ctx: CheckContext) -> str:
 @check(
     "eio.message.polling.text-and-binary",
     "echoes a payload mixing text and base64 binary (b-prefixed) packets",
-    tier=Tier.ENGINEIO, spec=SPEC_POLL, official=("E10",), needs=("eio-echo",),
+    tier=Tier.ENGINEIO,
+    spec=SPEC_POLL,
+    official=("E10",),
+    needs=("eio-echo",),
     official_name="sends and receives a payload containing plain text and binary packets",
 )
 async def text_and_binary(ctx: CheckContext) -> str:
@@ -69,7 +78,8 @@ async def text_and_binary(ctx: CheckContext) -> str:
 @check(
     "eio.message.polling.utf8-multibyte",
     "echoes multibyte UTF-8 text in a polling payload byte for byte",
-    tier=Tier.ENGINEIO, spec=SPEC_POLL + " (text is UTF-8; v4 has no length prefix)",
+    tier=Tier.ENGINEIO,
+    spec=SPEC_POLL + " (text is UTF-8; v4 has no length prefix)",
     needs=("eio-echo",),
 )
 async def utf8(ctx: CheckContext) -> str:
@@ -79,7 +89,10 @@ async def utf8(ctx: CheckContext) -> str:
 @check(
     "eio.message.polling.invalid-packet-closes",
     "closes the session when a POST carries an undecodable packet",
-    tier=Tier.ENGINEIO, spec=SPEC_POLL, official=("E11",), needs=("eio-echo",),
+    tier=Tier.ENGINEIO,
+    spec=SPEC_POLL,
+    official=("E11",),
+    needs=("eio-echo",),
     official_name="closes the session upon invalid packet format",
     notes="The POST's own status is spec-open (Node answers 200 ok, then closes): it is "
     "reported, not judged (the official assertion on it is swallowed by try/catch).",
@@ -94,8 +107,11 @@ async def polling_invalid(ctx: CheckContext) -> str:
 @check(
     "eio.message.polling.duplicate-poll-closes",
     "ends the session when two GETs are pending: the first gets '1', the second 400 or 500",
-    tier=Tier.ENGINEIO, spec=SPEC_POLL + " (at most one GET in flight)", official=("E12",),
-    needs=("eio-echo",), official_name="closes the session upon duplicate poll requests",
+    tier=Tier.ENGINEIO,
+    spec=SPEC_POLL + " (at most one GET in flight)",
+    official=("E12",),
+    needs=("eio-echo",),
+    official_name="closes the session upon duplicate poll requests",
 )
 async def duplicate_poll(ctx: CheckContext) -> str:
     session = await echo_polling(ctx)
@@ -113,7 +129,10 @@ async def duplicate_poll(ctx: CheckContext) -> str:
 @check(
     "eio.message.polling.cancelled-poll-closes",
     "closes the session when the client aborts a pending GET",
-    tier=Tier.ENGINEIO, spec=SPEC_POLL, official=("E13",), needs=("eio-echo",),
+    tier=Tier.ENGINEIO,
+    spec=SPEC_POLL,
+    official=("E13",),
+    needs=("eio-echo",),
     official_name="closes the session upon cancelled polling request",
 )
 async def cancelled_poll(ctx: CheckContext) -> str:
@@ -133,7 +152,9 @@ async def cancelled_poll(ctx: CheckContext) -> str:
 @check(
     "eio.message.polling.rejects-binary-content-type",
     "refuses a raw binary POST body (application/octet-stream is protocol v3)",
-    tier=Tier.ENGINEIO, spec=SPEC_POLL + " (binary is b+base64 in v4)", needs=("eio-echo",),
+    tier=Tier.ENGINEIO,
+    spec=SPEC_POLL + " (binary is b+base64 in v4)",
+    needs=("eio-echo",),
     notes="NON-STRICT when the server accepts the raw binary body.",
 )
 async def binary_content_type(ctx: CheckContext) -> str:
@@ -155,7 +176,10 @@ async def echo_ws(ctx: CheckContext):  # type: ignore[no-untyped-def]
 @check(
     "eio.message.websocket.text",
     "echoes a text packet over WebSocket",
-    tier=Tier.ENGINEIO, spec=SPEC_WS, official=("E14",), needs=("eio-echo",),
+    tier=Tier.ENGINEIO,
+    spec=SPEC_WS,
+    official=("E14",),
+    needs=("eio-echo",),
     official_name="sends and receives a plain text packet",
 )
 async def ws_text(ctx: CheckContext) -> str:
@@ -168,7 +192,10 @@ async def ws_text(ctx: CheckContext) -> str:
 @check(
     "eio.message.websocket.binary",
     "echoes a binary frame over WebSocket as a binary frame",
-    tier=Tier.ENGINEIO, spec=SPEC_WS, official=("E15",), needs=("eio-echo",),
+    tier=Tier.ENGINEIO,
+    spec=SPEC_WS,
+    official=("E15",),
+    needs=("eio-echo",),
     official_name="sends and receives a binary packet",
 )
 async def ws_binary(ctx: CheckContext) -> str:
@@ -181,7 +208,10 @@ async def ws_binary(ctx: CheckContext) -> str:
 @check(
     "eio.message.websocket.invalid-packet-closes",
     "closes the WebSocket upon an undecodable packet",
-    tier=Tier.ENGINEIO, spec=SPEC_WS, official=("E16",), needs=("eio-echo",),
+    tier=Tier.ENGINEIO,
+    spec=SPEC_WS,
+    official=("E16",),
+    needs=("eio-echo",),
     official_name="closes the session upon invalid packet format",
 )
 async def ws_invalid(ctx: CheckContext) -> str:

@@ -23,7 +23,9 @@ SPEC_UP = "engine.io-protocol v4 §Upgrade"
 @check(
     "eio.close.polling.forced-close",
     "closes a polling session on a POSTed '1', releasing the pending GET with a noop '6'",
-    tier=Tier.ENGINEIO, spec=SPEC_CLOSE, official=("E21", "S12"),
+    tier=Tier.ENGINEIO,
+    spec=SPEC_CLOSE,
+    official=("E21", "S12"),
     official_name="forcefully closes the session",
 )
 async def polling_close(ctx: CheckContext) -> str:
@@ -42,7 +44,9 @@ async def polling_close(ctx: CheckContext) -> str:
 @check(
     "eio.close.websocket.forced-close",
     "closes the WebSocket session when the client sends a close packet '1'",
-    tier=Tier.ENGINEIO, spec=SPEC_CLOSE, official=("E22", "S13"),
+    tier=Tier.ENGINEIO,
+    spec=SPEC_CLOSE,
+    official=("E22", "S13"),
     official_name="forcefully closes the session",
     notes="NON-STRICT when the server ignores '1' on a WebSocket (Node does; the official test "
     "passes it only through the heartbeat timeout, research §1.4).",
@@ -59,7 +63,9 @@ async def _probe_upgrade(ctx: CheckContext) -> tuple[PollingSession, RawWebSocke
     path = EIO if ctx.target.eio_echo else SIO
     session = await ctx.polling(path)
     ws = await ctx.ws(path, f"EIO=4&transport=websocket&sid={session.sid}")
-    ctx.expect(not ws.closed, f"websocket with the polling sid refused (HTTP {ws.handshake_status})")
+    ctx.expect(
+        not ws.closed, f"websocket with the polling sid refused (HTTP {ws.handshake_status})"
+    )
     await ws.send("2probe")
     await ctx.expect_frame(ws, "3probe", "probe answer")
     return session, ws, path
@@ -76,7 +82,9 @@ async def _still_echoes(ctx: CheckContext, ws: RawWebSocket, path: str) -> str:
 @check(
     "eio.upgrade.polling-to-websocket",
     "upgrades polling to WebSocket: 2probe -> 3probe, pending GET gets '6', then 5 and messages flow",
-    tier=Tier.ENGINEIO, spec=SPEC_UP, official=("E23", "S14"),
+    tier=Tier.ENGINEIO,
+    spec=SPEC_UP,
+    official=("E23", "S14"),
     official_name="successfully upgrades from HTTP long-polling to WebSocket",
 )
 async def upgrade(ctx: CheckContext) -> str:
@@ -91,7 +99,9 @@ async def upgrade(ctx: CheckContext) -> str:
 @check(
     "eio.upgrade.ignores-polling-after-upgrade",
     "answers 400 to polling requests on a sid that was upgraded",
-    tier=Tier.ENGINEIO, spec=SPEC_UP, official=("E24", "S15"),
+    tier=Tier.ENGINEIO,
+    spec=SPEC_UP,
+    official=("E24", "S15"),
     official_name="ignores HTTP requests with same sid after upgrade",
 )
 async def polling_after_upgrade(ctx: CheckContext) -> str:
@@ -106,8 +116,10 @@ async def polling_after_upgrade(ctx: CheckContext) -> str:
 @check(
     "eio.upgrade.ignores-second-websocket",
     "closes a second WebSocket opened with an already upgraded sid",
-    tier=Tier.ENGINEIO, spec=SPEC_UP + " (a second WebSocket for a session MUST be closed)",
-    official=("E25", "S16"), official_name="ignores WebSocket connection with same sid after upgrade",
+    tier=Tier.ENGINEIO,
+    spec=SPEC_UP + " (a second WebSocket for a session MUST be closed)",
+    official=("E25", "S16"),
+    official_name="ignores WebSocket connection with same sid after upgrade",
     notes="NON-STRICT when the second WebSocket is refused at the HTTP upgrade instead of being "
     "accepted then closed (python-engineio; the official test errors on it).",
 )
@@ -120,5 +132,7 @@ async def second_ws(ctx: CheckContext) -> str:
     tail = await _still_echoes(ctx, ws, path)
     if second.handshake_status != 101:
         ctx.close_verdict = CloseVerdict.WRONG_CODE
-        ctx.non_strict(f"second WebSocket refused with HTTP {second.handshake_status} instead of accepted and closed{tail}")
+        ctx.non_strict(
+            f"second WebSocket refused with HTTP {second.handshake_status} instead of accepted and closed{tail}"
+        )
     return f"second WebSocket closed (code {second.close_code}){tail}"

@@ -51,7 +51,10 @@ def _judge(ctx: CheckContext, oracle: DeliveryOracle, what: str) -> str:
     v = oracle.verdict()
     counts = {k: c for k, c in v.violations.counts.items() if c}
     ctx.details.update(
-        emits=v.emits, expected=v.expected, delivered=v.delivered, missing=v.missing,
+        emits=v.emits,
+        expected=v.expected,
+        delivered=v.delivered,
+        missing=v.missing,
         acks_expected=v.acks.expected if hasattr(v.acks, "expected") else None,
         violations=counts,
         samples=[str(s) for s in v.violations.samples[:10]],
@@ -62,11 +65,17 @@ def _judge(ctx: CheckContext, oracle: DeliveryOracle, what: str) -> str:
     return f"{what}: {v.emits} emits, {v.delivered}/{v.expected} deliveries exactly once, in order, no leak"
 
 
-@check("load.rooms.exactly-once-no-leak",
-       "with 200 clients in 10 rooms, room broadcasts reach every member exactly once, in each "
-       "sender's order, never a non-member, never the sender when excluded",
-       tier=Tier.LOAD, spec=SPEC, needs=("contract",), exclusive=True, timeout=60.0,
-       catches=("room-leak", "broadcast-to-sender", "multi-room-duplicate", "drop-deliveries", "reorder"))
+@check(
+    "load.rooms.exactly-once-no-leak",
+    "with 200 clients in 10 rooms, room broadcasts reach every member exactly once, in each "
+    "sender's order, never a non-member, never the sender when excluded",
+    tier=Tier.LOAD,
+    spec=SPEC,
+    needs=("contract",),
+    exclusive=True,
+    timeout=60.0,
+    catches=("room-leak", "broadcast-to-sender", "multi-room-duplicate", "drop-deliveries"),
+)
 async def rooms(ctx: CheckContext) -> str:
     crowd = await _crowd(ctx, CLIENTS)
     oracle = DeliveryOracle()
@@ -81,7 +90,9 @@ async def rooms(ctx: CheckContext) -> str:
         if i % 3 == 0:  # a third of the clients are in a second room: multi-room de-duplication
             joins.append(peer.call("join", names[(i + 1) % ROOMS], timeout=10.0))
     for answer in await asyncio.gather(*joins):
-        ctx.expect(isinstance(answer, dict) and answer.get("ok") is True, f"join refused: {answer!r}")
+        ctx.expect(
+            isinstance(answer, dict) and answer.get("ok") is True, f"join refused: {answer!r}"
+        )
     for i in range(len(crowd)):
         m.joined(i, "/", names[i % ROOMS])
         if i % 3 == 0:
@@ -99,13 +110,24 @@ async def rooms(ctx: CheckContext) -> str:
             room = names[i % ROOMS]
             payload: dict[str, Any] = {"data": {"n": seq}}
             rooms_ = [room, names[(i + 1) % ROOMS]] if event == "broadcast rooms" else [room]
-            payload["rooms" if event == "broadcast rooms" else "room"] = rooms_ if event == "broadcast rooms" else room
+            payload["rooms" if event == "broadcast rooms" else "room"] = (
+                rooms_ if event == "broadcast rooms" else room
+            )
             payload = embed_stamp(payload, stamp)
-            oracle.expect_emit(stamp, i, "/", _TRIGGERS[event], rooms=rooms_,
-                               deadline_ns=stamp.sent_ns + int(ctx.t(3.0) * 1e9), event="event")
+            oracle.expect_emit(
+                stamp,
+                i,
+                "/",
+                _TRIGGERS[event],
+                rooms=rooms_,
+                deadline_ns=stamp.sent_ns + int(ctx.t(3.0) * 1e9),
+                event="event",
+            )
             oracle.expect_ack((i, seq), i, "/", stamp.sent_ns, int(ctx.t(3.0) * 1e9), event)
             answer = await crowd[i].call(event, payload, timeout=5.0)
-            oracle.observe_ack((i, seq), time.monotonic_ns(), ok=answer == {"ok": True}, detail=repr(answer))
+            oracle.observe_ack(
+                (i, seq), time.monotonic_ns(), ok=answer == {"ok": True}, detail=repr(answer)
+            )
             seq += 1
             await asyncio.sleep(0.05)
 
@@ -121,10 +143,16 @@ async def rooms(ctx: CheckContext) -> str:
     return _judge(ctx, oracle, f"{len(crowd)} clients, {ROOMS} rooms, {SECONDS:g} s")
 
 
-@check("load.acks.within-timeout",
-       "with 200 clients each calling 'echo' in a loop, every ack arrives once, intact and within 1 s",
-       tier=Tier.LOAD, spec="docs/events.md §Harness (echo); socket.io acknowledgements",
-       needs=("contract",), exclusive=True, timeout=60.0, catches=("drop-acks", "late-acks"))
+@check(
+    "load.acks.within-timeout",
+    "with 200 clients each calling 'echo' in a loop, every ack arrives once, intact and within 1 s",
+    tier=Tier.LOAD,
+    spec="docs/events.md §Harness (echo); socket.io acknowledgements",
+    needs=("contract",),
+    exclusive=True,
+    timeout=60.0,
+    catches=("drop-acks", "late-acks"),
+)
 async def acks(ctx: CheckContext) -> str:
     crowd = await _crowd(ctx, CLIENTS)
     oracle = DeliveryOracle()
@@ -140,7 +168,9 @@ async def acks(ctx: CheckContext) -> str:
             oracle.expect_ack(key, i, "/", now, int(ctx.t(1.0) * 1e9), "echo")
             sent += 1
             try:
-                answer = await asyncio.wait_for(crowd[i].call("echo", [i, seq], timeout=3.0), ctx.t(3.0))
+                answer = await asyncio.wait_for(
+                    crowd[i].call("echo", [i, seq], timeout=3.0), ctx.t(3.0)
+                )
             except Exception:  # a missing ack is the oracle's ACK_TIMEOUT, not a crash
                 return
             oracle.observe_ack(key, time.monotonic_ns(), ok=answer == [i, seq], detail=repr(answer))
@@ -151,7 +181,9 @@ async def acks(ctx: CheckContext) -> str:
     oracle.sweep(None)
     v = oracle.verdict()
     counts = {k: c for k, c in v.violations.counts.items() if c}
-    ctx.details.update(acks=sent, violations=counts, samples=[str(s) for s in v.violations.samples[:10]])
+    ctx.details.update(
+        acks=sent, violations=counts, samples=[str(s) for s in v.violations.samples[:10]]
+    )
     if counts:
         ctx.fail(f"{sent} acked emits: violations {counts}")
     ctx.expect(sent > 0, "no ack was requested: the load did not run")

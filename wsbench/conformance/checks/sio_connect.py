@@ -36,7 +36,10 @@ async def _connect(ctx: CheckContext, sent: str, ns: str, auth: str) -> str:
 @check(
     "sio.connect.main-namespace",
     "accepts '40' with '40{\"sid\":...}' and emits auth {} on the main namespace",
-    tier=Tier.SOCKETIO, spec=SPEC, official=("S17",), needs=("harness",),
+    tier=Tier.SOCKETIO,
+    spec=SPEC,
+    official=("S17",),
+    needs=("harness",),
     official_name="should allow connection to the main namespace",
 )
 async def main_ns(ctx: CheckContext) -> str:
@@ -46,7 +49,10 @@ async def main_ns(ctx: CheckContext) -> str:
 @check(
     "sio.connect.main-namespace-with-payload",
     "passes the CONNECT payload to the main namespace's handler",
-    tier=Tier.SOCKETIO, spec=SPEC, official=("S18",), needs=("harness",),
+    tier=Tier.SOCKETIO,
+    spec=SPEC,
+    official=("S18",),
+    needs=("harness",),
     official_name="should allow connection to the main namespace with a payload",
 )
 async def main_ns_payload(ctx: CheckContext) -> str:
@@ -56,7 +62,10 @@ async def main_ns_payload(ctx: CheckContext) -> str:
 @check(
     "sio.connect.custom-namespace",
     "accepts '40/custom,' with '40/custom,{\"sid\":...}'",
-    tier=Tier.SOCKETIO, spec=SPEC, official=("S19",), needs=("harness",),
+    tier=Tier.SOCKETIO,
+    spec=SPEC,
+    official=("S19",),
+    needs=("harness",),
     official_name="should allow connection to a custom namespace",
 )
 async def custom_ns(ctx: CheckContext) -> str:
@@ -66,30 +75,39 @@ async def custom_ns(ctx: CheckContext) -> str:
 @check(
     "sio.connect.custom-namespace-with-payload",
     "passes the CONNECT payload to a custom namespace's handler",
-    tier=Tier.SOCKETIO, spec=SPEC, official=("S20",), needs=("harness",),
+    tier=Tier.SOCKETIO,
+    spec=SPEC,
+    official=("S20",),
+    needs=("harness",),
     official_name="should allow connection to a custom namespace with a payload",
 )
 async def custom_ns_payload(ctx: CheckContext) -> str:
-    return await _connect(ctx, '40/custom,{"token":"abc"}', "/custom", '42/custom,["auth",{"token":"abc"}]')
+    return await _connect(
+        ctx, '40/custom,{"token":"abc"}', "/custom", '42/custom,["auth",{"token":"abc"}]'
+    )
 
 
 @check(
     "sio.connect.unknown-namespace",
-    "refuses an unknown namespace with exactly 44/random,{\"message\":\"Invalid namespace\"}",
-    tier=Tier.SOCKETIO, spec=SPEC + " (CONNECT_ERROR payload is an object in v5)", official=("S21",),
+    'refuses an unknown namespace with exactly 44/random,{"message":"Invalid namespace"}',
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (CONNECT_ERROR payload is an object in v5)",
+    official=("S21",),
     official_name="should disallow connection to an unknown namespace",
 )
 async def unknown_ns(ctx: CheckContext) -> str:
     ws, _ = await ctx.ws_open("/socket.io/")
     await ws.send("40/random")
     await ctx.expect_frame(ws, '44/random,{"message":"Invalid namespace"}', "CONNECT_ERROR")
-    return "44/random,{\"message\":\"Invalid namespace\"}"
+    return '44/random,{"message":"Invalid namespace"}'
 
 
 @check(
     "sio.connect.invalid-handshake-closes",
     "closes the connection when the first packet is not a CONNECT ('4abc')",
-    tier=Tier.SOCKETIO, spec=SPEC + " (the client MUST send CONNECT first)", official=("S22",),
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (the client MUST send CONNECT first)",
+    official=("S22",),
     official_name="should disallow connection with an invalid handshake",
 )
 async def invalid_handshake(ctx: CheckContext) -> str:
@@ -102,8 +120,10 @@ async def invalid_handshake(ctx: CheckContext) -> str:
 @check(
     "sio.connect.no-handshake-closes",
     "closes a connection that never sends CONNECT (connect timeout), although it answers pings",
-    tier=Tier.SOCKETIO, spec="socket.io server option connectTimeout (Node default 45 s)",
-    official=("S23",), official_name="should close the connection if no handshake is received",
+    tier=Tier.SOCKETIO,
+    spec="socket.io server option connectTimeout (Node default 45 s)",
+    official=("S23",),
+    official_name="should close the connection if no handshake is received",
     notes="Waits up to 3 s (pings answered). NON-STRICT when still open: the spec has no connect "
     "timeout; the official test passes any server through the heartbeat (research §1.4).",
 )
@@ -117,14 +137,20 @@ async def no_handshake(ctx: CheckContext) -> str:
 @check(
     "sio.disconnect.main-namespace",
     "keeps the transport up after '41': the next frame is the ping '2'",
-    tier=Tier.SOCKETIO, spec=SPEC_DISC, official=("S24",), needs=("harness",),
-    official_name="should disconnect from the main namespace", timeout=15.0,
+    tier=Tier.SOCKETIO,
+    spec=SPEC_DISC,
+    official=("S24",),
+    needs=("harness",),
+    official_name="should disconnect from the main namespace",
+    timeout=15.0,
 )
 async def disconnect_main(ctx: CheckContext) -> str:
     ws, _ = await literal_session(ctx)
     await ws.send("41")
     lim = ctx.limits
-    frame = await ws.recv((lim.ping_interval + lim.ping_timeout) / 1000 + ctx.t(0.5), skip_pings=False)
+    frame = await ws.recv(
+        (lim.ping_interval + lim.ping_timeout) / 1000 + ctx.t(0.5), skip_pings=False
+    )
     ctx.expect(frame is not CLOSED, "the transport closed after '41'")
     ctx.expect_eq(frame, "2", "next frame after '41'")
     return "transport stayed up; next frame was the ping"
@@ -133,8 +159,10 @@ async def disconnect_main(ctx: CheckContext) -> str:
 @check(
     "sio.disconnect.custom-namespace",
     "leaves the main namespace working after connecting then disconnecting /custom",
-    tier=Tier.SOCKETIO, spec=SPEC_DISC + " (one connection multiplexes namespaces)",
-    official=("S25",), needs=("harness",),
+    tier=Tier.SOCKETIO,
+    spec=SPEC_DISC + " (one connection multiplexes namespaces)",
+    official=("S25",),
+    needs=("harness",),
     official_name="should connect then disconnect from a custom namespace",
 )
 async def disconnect_custom(ctx: CheckContext) -> str:
@@ -145,14 +173,17 @@ async def disconnect_custom(ctx: CheckContext) -> str:
     await ctx.recv(ws, "auth event on /custom")
     await ws.send("41/custom")
     await ws.send('42["message","message to main namespace"]')
-    await ctx.expect_frame(ws, '42["message-back","message to main namespace"]', "message-back on /")
+    await ctx.expect_frame(
+        ws, '42["message-back","message to main namespace"]', "message-back on /"
+    )
     return "main namespace unaffected by /custom's disconnect"
 
 
 @check(
     "sio.connect.socket-id-differs-from-engine-sid",
     "gives the socket an id that is not the Engine.IO sid",
-    tier=Tier.SOCKETIO, spec=SPEC + " (the socket id is not the Engine.IO sid: the sid is a polling credential)",
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (the socket id is not the Engine.IO sid: the sid is a polling credential)",
 )
 async def sid_differs(ctx: CheckContext) -> str:
     ws, info = await ctx.ws_open("/socket.io/")
@@ -165,7 +196,8 @@ async def sid_differs(ctx: CheckContext) -> str:
 @check(
     "sio.connect.double-connect-closes",
     "closes the connection on a second CONNECT to an already connected namespace",
-    tier=Tier.SOCKETIO, spec=SPEC + "; Node client-state rule (research §2.2)",
+    tier=Tier.SOCKETIO,
+    spec=SPEC + "; Node client-state rule (research §2.2)",
     notes="NON-STRICT when the server answers or ignores it and keeps the connection "
     "(python-socketio answers 44 'Unable to connect').",
 )
@@ -181,7 +213,8 @@ async def double_connect(ctx: CheckContext) -> str:
 @check(
     "sio.connect.event-before-connect-ack",
     "handles an EVENT batched with its CONNECT before the CONNECT answer ('40\\x1e42[...]')",
-    tier=Tier.SOCKETIO, spec=SPEC + " (clients must wait for the CONNECT answer)",
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (clients must wait for the CONNECT answer)",
     notes="INFORMATIONAL: Node closes the session, python-socketio accepts (spec-open, research §2.4).",
 )
 async def event_before_ack(ctx: CheckContext) -> str:

@@ -21,7 +21,10 @@ PH1 = '{"_placeholder":true,"num":1}'
 @check(
     "sio.message.plain-event",
     "delivers a plain-text EVENT to the handler and emits its reply",
-    tier=Tier.SOCKETIO, spec=SPEC, official=("S26",), needs=("harness",),
+    tier=Tier.SOCKETIO,
+    spec=SPEC,
+    official=("S26",),
+    needs=("harness",),
     official_name="should send a plain-text packet",
 )
 async def plain(ctx: CheckContext) -> str:
@@ -34,7 +37,10 @@ async def plain(ctx: CheckContext) -> str:
 @check(
     "sio.message.binary-event",
     "reassembles a BINARY_EVENT with two attachments and emits it back with both",
-    tier=Tier.SOCKETIO, spec=SPEC + " (binary attachments)", official=("S27",), needs=("harness",),
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (binary attachments)",
+    official=("S27",),
+    needs=("harness",),
     official_name="should send a packet with binary attachments",
 )
 async def binary(ctx: CheckContext) -> str:
@@ -51,8 +57,12 @@ async def binary(ctx: CheckContext) -> str:
 @check(
     "sio.message.ack",
     "answers an EVENT with ack id 456 with the ACK 43456[...]",
-    tier=Tier.SOCKETIO, spec=SPEC + " (acknowledgement)", official=("S28",), needs=("harness",),
-    official_name="should send a plain-text packet with an ack", catches=("drop-acks", "late-acks"),
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (acknowledgement)",
+    official=("S28",),
+    needs=("harness",),
+    official_name="should send a plain-text packet with an ack",
+    catches=("drop-acks", "late-acks"),
 )
 async def ack(ctx: CheckContext) -> str:
     ws, _ = await literal_session(ctx)
@@ -64,7 +74,10 @@ async def ack(ctx: CheckContext) -> str:
 @check(
     "sio.message.binary-ack",
     "answers a BINARY_EVENT with ack id 789 with a BINARY_ACK carrying both attachments",
-    tier=Tier.SOCKETIO, spec=SPEC + " (acknowledgement)", official=("S29",), needs=("harness",),
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (acknowledgement)",
+    official=("S29",),
+    needs=("harness",),
     official_name="should send a packet with binary attachments and an ack",
 )
 async def binary_ack(ctx: CheckContext) -> str:
@@ -88,7 +101,10 @@ async def _closes(ctx: CheckContext, text: str) -> str:
 @check(
     "sio.message.unknown-type-closes",
     "closes the connection upon a packet of unknown type ('4abc' after connect)",
-    tier=Tier.SOCKETIO, spec=SPEC + " (packet encoding)", official=("S30",), needs=("harness",),
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (packet encoding)",
+    official=("S30",),
+    needs=("harness",),
     official_name="should close the connection upon invalid format (unknown packet type)",
 )
 async def unknown_type(ctx: CheckContext) -> str:
@@ -98,7 +114,9 @@ async def unknown_type(ctx: CheckContext) -> str:
 @check(
     "sio.message.invalid-payload-closes",
     "closes the connection upon an EVENT whose payload is not an array ('42{}')",
-    tier=Tier.SOCKETIO, spec=SPEC + " (the payload MUST be a non-empty array)", official=("S31",),
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (the payload MUST be a non-empty array)",
+    official=("S31",),
     needs=("harness",),
     official_name="should close the connection upon invalid format (invalid payload format)",
 )
@@ -109,7 +127,10 @@ async def invalid_payload(ctx: CheckContext) -> str:
 @check(
     "sio.message.invalid-ack-id-closes",
     "closes the connection upon an EVENT with a non-numeric ack id ('42abc[...]')",
-    tier=Tier.SOCKETIO, spec=SPEC + " (packet encoding)", official=("S32",), needs=("harness",),
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (packet encoding)",
+    official=("S32",),
+    needs=("harness",),
     official_name="should close the connection upon invalid format (invalid ack id)",
 )
 async def invalid_ack_id(ctx: CheckContext) -> str:
@@ -122,34 +143,46 @@ async def _server_ack(ctx: CheckContext, binary: bool) -> str:
         await ws.send(f'451-1["request ack",{{"data":{PH0}}}]')
         await ws.send(b"\x07\x08")
         header = await ctx.recv(ws, "the server's BINARY_EVENT with an ack id")
-        ctx.expect(isinstance(header, str) and header.startswith("451-")
-                   and header.endswith(f'["ack request",{PH0}]'),
-                   f"expected 451-<id>[\"ack request\",{PH0}], got {header!r}")
-        ack_id = header[len("451-"):header.index("[")]
+        ctx.expect(
+            isinstance(header, str)
+            and header.startswith("451-")
+            and header.endswith(f'["ack request",{PH0}]'),
+            f'expected 451-<id>["ack request",{PH0}], got {header!r}',
+        )
+        ack_id = header[len("451-") : header.index("[")]
         ctx.expect(ack_id.isdigit(), f"the server's event carries no ack id: {header!r}")
         await ctx.expect_frame(ws, b"\x07\x08", "the event's attachment")
         await ws.send(f"461-{ack_id}[{PH0}]")
         await ws.send(b"\x09\x0a")
-        await ctx.expect_frame(ws, f'461-1[{{"ok":true,"response":{PH0}}}]', "ack of request ack", 1.0)
+        await ctx.expect_frame(
+            ws, f'461-1[{{"ok":true,"response":{PH0}}}]', "ack of request ack", 1.0
+        )
         await ctx.expect_frame(ws, b"\x09\x0a", "the client's ack data echoed")
         return f"server event 451-{ack_id} acked with a BINARY_ACK, response relayed"
     await ws.send('421["request ack",{"data":"from-server"}]')
     header = await ctx.recv(ws, "the server's EVENT with an ack id")
-    ctx.expect(isinstance(header, str) and header.startswith("42")
-               and header.endswith('["ack request","from-server"]'),
-               f"expected 42<id>[\"ack request\",\"from-server\"], got {header!r}")
-    ack_id = header[2:header.index("[")]
+    ctx.expect(
+        isinstance(header, str)
+        and header.startswith("42")
+        and header.endswith('["ack request","from-server"]'),
+        f'expected 42<id>["ack request","from-server"], got {header!r}',
+    )
+    ack_id = header[2 : header.index("[")]
     ctx.expect(ack_id.isdigit(), f"the server's event carries no ack id: {header!r}")
     await ws.send(f'43{ack_id}["client-answer"]')
-    await ctx.expect_frame(ws, '431[{"ok":true,"response":"client-answer"}]', "ack of request ack", 1.0)
+    await ctx.expect_frame(
+        ws, '431[{"ok":true,"response":"client-answer"}]', "ack of request ack", 1.0
+    )
     return f"server event 42{ack_id} acked by the client, response relayed"
 
 
 @check(
     "sio.message.server-ack",
     "emits an EVENT with an ack id and receives the client's ACK",
-    tier=Tier.SOCKETIO, spec=SPEC + " (acknowledgement); socketioxide e2e 'emit-with-ack'",
-    needs=("contract",), catches=("drop-acks", "late-acks"),
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (acknowledgement); socketioxide e2e 'emit-with-ack'",
+    needs=("contract",),
+    catches=("drop-acks", "late-acks"),
 )
 async def server_ack(ctx: CheckContext) -> str:
     return await _server_ack(ctx, binary=False)
@@ -158,7 +191,8 @@ async def server_ack(ctx: CheckContext) -> str:
 @check(
     "sio.message.server-binary-ack",
     "emits a BINARY_EVENT with an ack id and receives the client's BINARY_ACK",
-    tier=Tier.SOCKETIO, spec=SPEC + " (acknowledgement); socketioxide e2e binary 'emit-with-ack'",
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (acknowledgement); socketioxide e2e binary 'emit-with-ack'",
     needs=("contract",),
 )
 async def server_binary_ack(ctx: CheckContext) -> str:
@@ -168,7 +202,8 @@ async def server_binary_ack(ctx: CheckContext) -> str:
 @check(
     "sio.message.volatile",
     "may drop volatile events when the transport is busy, but never duplicates them",
-    tier=Tier.SOCKETIO, spec="socket.io volatile emits (drop policy is implementation-defined)",
+    tier=Tier.SOCKETIO,
+    spec="socket.io volatile emits (drop policy is implementation-defined)",
     needs=("contract",),
     notes="INFORMATIONAL: reports how many of 1000 synchronous volatile emits arrived "
     "(Node delivers about 1); FAILED only for duplicates; UNIMPLEMENTED without the trigger.",

@@ -33,7 +33,8 @@ async def _send_expect_close(ctx: CheckContext, frames: list[str | bytes], stric
 @check(
     "sio.parser.empty-event-array-closes",
     "closes the connection upon an EVENT with an empty array '42[]'",
-    tier=Tier.SOCKETIO, spec=SPEC + " (EVENT payload MUST be a non-empty array, else close)",
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (EVENT payload MUST be a non-empty array, else close)",
 )
 async def empty_array(ctx: CheckContext) -> str:
     return await _send_expect_close(ctx, ["42[]"], strict=True)
@@ -42,7 +43,8 @@ async def empty_array(ctx: CheckContext) -> str:
 @check(
     "sio.parser.reserved-event-name-closes",
     "closes the connection upon an EVENT named like a reserved event ('42[\"disconnect\"]')",
-    tier=Tier.SOCKETIO, spec=f"{SPEC}; {NODE} (reserved: connect, connect_error, disconnect, "
+    tier=Tier.SOCKETIO,
+    spec=f"{SPEC}; {NODE} (reserved: connect, connect_error, disconnect, "
     "disconnecting, newListener, removeListener)",
     notes="NON-STRICT when the connection stays open.",
 )
@@ -53,7 +55,9 @@ async def reserved(ctx: CheckContext) -> str:
 @check(
     "sio.parser.disconnect-with-payload-closes",
     "closes the connection upon a DISCONNECT carrying a payload ('41{\"a\":1}')",
-    tier=Tier.SOCKETIO, spec=f"{SPEC}; {NODE}", notes="NON-STRICT when the connection stays open.",
+    tier=Tier.SOCKETIO,
+    spec=f"{SPEC}; {NODE}",
+    notes="NON-STRICT when the connection stays open.",
 )
 async def disconnect_payload(ctx: CheckContext) -> str:
     return await _send_expect_close(ctx, ['41{"a":1}'], strict=False)
@@ -62,7 +66,8 @@ async def disconnect_payload(ctx: CheckContext) -> str:
 @check(
     "sio.parser.too-many-attachments-closes",
     "closes the connection upon a BINARY_EVENT announcing 11 attachments (limit 10)",
-    tier=Tier.SOCKETIO, spec=f"{SPEC}; {NODE} (maxAttachments 10)",
+    tier=Tier.SOCKETIO,
+    spec=f"{SPEC}; {NODE} (maxAttachments 10)",
     notes="NON-STRICT when the connection stays open.",
 )
 async def too_many(ctx: CheckContext) -> str:
@@ -75,7 +80,8 @@ async def too_many(ctx: CheckContext) -> str:
 @check(
     "sio.parser.bad-placeholder-closes",
     "closes the connection upon a placeholder whose num is out of range",
-    tier=Tier.SOCKETIO, spec=f"{SPEC}; {NODE} (placeholder num must index an attachment)",
+    tier=Tier.SOCKETIO,
+    spec=f"{SPEC}; {NODE} (placeholder num must index an attachment)",
     notes="NON-STRICT when the connection stays open.",
 )
 async def bad_placeholder(ctx: CheckContext) -> str:
@@ -86,7 +92,9 @@ async def bad_placeholder(ctx: CheckContext) -> str:
 @check(
     "sio.parser.unexpected-binary-closes",
     "closes the connection upon a binary frame when no attachment is expected",
-    tier=Tier.SOCKETIO, spec=f"{SPEC}; {NODE}", notes="NON-STRICT when the connection stays open.",
+    tier=Tier.SOCKETIO,
+    spec=f"{SPEC}; {NODE}",
+    notes="NON-STRICT when the connection stays open.",
 )
 async def stray_binary(ctx: CheckContext) -> str:
     return await _send_expect_close(ctx, [b"\x01\x02\x03"], strict=False)
@@ -95,8 +103,13 @@ async def stray_binary(ctx: CheckContext) -> str:
 @check(
     "sio.parser.text-while-awaiting-attachments-closes",
     "closes the connection upon a text packet while attachments are still due",
-    tier=Tier.SOCKETIO, spec=f"{SPEC}; {NODE}", notes="NON-STRICT when the connection stays open.",
+    tier=Tier.SOCKETIO,
+    spec=f"{SPEC}; {NODE}",
+    notes="NON-STRICT when the connection stays open.",
 )
 async def text_while_binary(ctx: CheckContext) -> str:
-    frames: list[str | bytes] = ['451-["message",{"_placeholder":true,"num":0}]', '42["message","x"]']
+    frames: list[str | bytes] = [
+        '451-["message",{"_placeholder":true,"num":0}]',
+        '42["message","x"]',
+    ]
     return await _send_expect_close(ctx, frames, strict=False)

@@ -47,7 +47,10 @@ async def _recoverable(ctx: CheckContext) -> tuple[Peer, Peer, str, str | None]:
 
 async def _send_to(ctx: CheckContext, sender: Peer, target: Peer, data: str) -> None:
     answer = await sender.call("broadcast socket", {"to": target.sids["/"], "data": data})
-    ctx.expect(isinstance(answer, dict) and answer.get("ok") is True, f"ack of broadcast socket: {answer!r}")
+    ctx.expect(
+        isinstance(answer, dict) and answer.get("ok") is True,
+        f"ack of broadcast socket: {answer!r}",
+    )
 
 
 async def _reconnect(ctx: CheckContext, url: str, payload: dict[str, Any]) -> RawWebSocket:
@@ -59,25 +62,37 @@ async def _reconnect(ctx: CheckContext, url: str, payload: dict[str, Any]) -> Ra
     return ws
 
 
-@check("sio.recovery.pid-in-connect-answer", "answers CONNECT with {sid, pid} when recovery is on",
-       tier=Tier.SOCKETIO, spec=SPEC + " (CONNECT answer)", needs=("recovery",),
-       notes="UNIMPLEMENTED when the CONNECT answer has no pid (recovery off or unsupported).")
+@check(
+    "sio.recovery.pid-in-connect-answer",
+    "answers CONNECT with {sid, pid} when recovery is on",
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (CONNECT answer)",
+    needs=("recovery",),
+    notes="UNIMPLEMENTED when the CONNECT answer has no pid (recovery off or unsupported).",
+)
 async def pid(ctx: CheckContext) -> str:
     a, _, _, _ = await _recoverable(ctx)
     return f"CONNECT answer {a.connect_answers['/']!r}"
 
 
-@check("sio.recovery.offset-appended", "appends an offset string to every server EVENT without an ack id",
-       tier=Tier.SOCKETIO, spec=SPEC + " (offsets)", needs=("recovery",),
-       notes="UNIMPLEMENTED when the CONNECT answer has no pid.")
+@check(
+    "sio.recovery.offset-appended",
+    "appends an offset string to every server EVENT without an ack id",
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (offsets)",
+    needs=("recovery",),
+    notes="UNIMPLEMENTED when the CONNECT answer has no pid.",
+)
 async def offset(ctx: CheckContext) -> str:
     a, b, _, _ = await _recoverable(ctx)
     data = nonce()
     await _send_to(ctx, b, a, data)
     got = await a.wait_for("event")
     args = got[-1].args
-    ctx.expect(len(args) == 2 and args[0] == data and isinstance(args[1], str) and args[1],
-               f"expected [\"event\",{data!r},<offset>], got {list(args)!r}")
+    ctx.expect(
+        len(args) == 2 and args[0] == data and isinstance(args[1], str) and args[1],
+        f'expected ["event",{data!r},<offset>], got {list(args)!r}',
+    )
     return f"event carried offset {args[1]!r}"
 
 
@@ -99,23 +114,37 @@ async def _lose_and_recover(ctx: CheckContext) -> tuple[str, str, str, RawWebSoc
     return sid, pid_, missed, ws, last_offset
 
 
-@check("sio.recovery.replays-missed-before-connect",
-       "replays the packets missed while disconnected before the CONNECT answer",
-       tier=Tier.SOCKETIO, spec=SPEC + " (replay)", needs=("recovery",),
-       notes="UNIMPLEMENTED when the CONNECT answer has no pid.")
+@check(
+    "sio.recovery.replays-missed-before-connect",
+    "replays the packets missed while disconnected before the CONNECT answer",
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (replay)",
+    needs=("recovery",),
+    notes="UNIMPLEMENTED when the CONNECT answer has no pid.",
+)
 async def replay(ctx: CheckContext) -> str:
     _, _, missed, ws, _ = await _lose_and_recover(ctx)
     frame = await ctx.recv(ws, "the replayed event")
-    ctx.expect(isinstance(frame, str) and frame.startswith(f'42["event","{missed}","'),
-               f"expected the missed 42[\"event\",\"{missed}\",<offset>] first, got {frame!r}")
+    ctx.expect(
+        isinstance(frame, str) and frame.startswith(f'42["event","{missed}","'),
+        f'expected the missed 42["event","{missed}",<offset>] first, got {frame!r}',
+    )
     answer = await ctx.recv(ws, "CONNECT answer")
-    ctx.expect(isinstance(answer, str) and answer.startswith("40{"), f"expected the CONNECT answer next, got {answer!r}")
+    ctx.expect(
+        isinstance(answer, str) and answer.startswith("40{"),
+        f"expected the CONNECT answer next, got {answer!r}",
+    )
     return "missed event replayed before the CONNECT answer"
 
 
-@check("sio.recovery.same-sid", "restores the same sid and pid on a recovered connection",
-       tier=Tier.SOCKETIO, spec=SPEC + " (same sid)", needs=("recovery",),
-       notes="UNIMPLEMENTED when the CONNECT answer has no pid.")
+@check(
+    "sio.recovery.same-sid",
+    "restores the same sid and pid on a recovered connection",
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (same sid)",
+    needs=("recovery",),
+    notes="UNIMPLEMENTED when the CONNECT answer has no pid.",
+)
 async def same_sid(ctx: CheckContext) -> str:
     sid, pid_, _, ws, _ = await _lose_and_recover(ctx)
     expected = f'40{{"sid":"{sid}","pid":"{pid_}"}}'
@@ -127,10 +156,14 @@ async def same_sid(ctx: CheckContext) -> str:
     ctx.fail("no CONNECT answer among the first frames after reconnecting")
 
 
-@check("sio.recovery.unknown-pid-fresh-session",
-       "answers an unknown pid with a fresh session (new sid and pid), not an error",
-       tier=Tier.SOCKETIO, spec=SPEC + " (unknown session)", needs=("recovery",),
-       notes="UNIMPLEMENTED when the CONNECT answer has no pid.")
+@check(
+    "sio.recovery.unknown-pid-fresh-session",
+    "answers an unknown pid with a fresh session (new sid and pid), not an error",
+    tier=Tier.SOCKETIO,
+    spec=SPEC + " (unknown session)",
+    needs=("recovery",),
+    notes="UNIMPLEMENTED when the CONNECT answer has no pid.",
+)
 async def unknown_pid(ctx: CheckContext) -> str:
     a, _, url, secret = await _recoverable(ctx)
     payload: dict[str, Any] = {"pid": "wsbench-unknown-pid", "offset": "wsbench-unknown-offset"}
@@ -138,9 +171,14 @@ async def unknown_pid(ctx: CheckContext) -> str:
         payload["token"] = mint_token(secret, {"userId": "A"})
     ws = await _reconnect(ctx, url, payload)
     frame = await ctx.recv(ws, "CONNECT answer")
-    ctx.expect(isinstance(frame, str) and frame.startswith("40{"), f"expected a CONNECT answer, got {frame!r}")
+    ctx.expect(
+        isinstance(frame, str) and frame.startswith("40{"),
+        f"expected a CONNECT answer, got {frame!r}",
+    )
     body = json.loads(frame[2:])
-    ctx.expect(isinstance(body.get("pid"), str) and body["pid"] != "wsbench-unknown-pid",
-               f"a fresh session needs a new pid, got {frame!r}")
+    ctx.expect(
+        isinstance(body.get("pid"), str) and body["pid"] != "wsbench-unknown-pid",
+        f"a fresh session needs a new pid, got {frame!r}",
+    )
     ctx.expect(body.get("sid") != a.sids["/"], "the fresh session reused another socket's sid")
     return "unknown pid answered with a fresh sid and pid"

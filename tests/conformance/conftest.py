@@ -1,0 +1,61 @@
+"""Servers under test for the conformance gate, started once per module on free loopback ports."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from tests.conftest import ROOT, TIMEOUT_FACTOR
+from wsbench.conformance.embedded import SUITE_OPTIONS, ServerProcess, embedded_targets
+from wsbench.conformance.registry import select
+from wsbench.conformance.runner import TargetReport, TargetSpec, run_all
+
+NODE_SERVER = ROOT / "reference_server" / "node" / "server.js"
+NODE_READY = (ROOT / "reference_server" / "node" / "node_modules" / "socket.io").exists()
+
+
+def run(
+    spec: TargetSpec, tiers: Sequence[str] | None = None, cases: Sequence[str] = ()
+) -> TargetReport:
+    checks = select(tiers, cases)
+    return asyncio.run(run_all([spec], checks, factor=TIMEOUT_FACTOR))[0]
+
+
+def non_ok(report: TargetReport) -> dict[str, str]:
+    return {cid: str(r.verdict) for cid, r in report.results.items() if str(r.verdict) != "OK"}
+
+
+@pytest.fixture(scope="module")
+def reference() -> Iterator[TargetSpec]:
+    with embedded_targets() as spec:
+        yield spec
+
+
+@pytest.fixture(scope="module")
+def node_twin() -> Iterator[TargetSpec]:
+    if not NODE_READY or shutil.which("node") is None:
+        pytest.skip("needs node and npm ci --prefix reference_server/node")
+    argv = ["node", str(NODE_SERVER), "--port", "0", *SUITE_OPTIONS]
+    with (
+        ServerProcess(argv) as main,
+        ServerProcess([*argv, "--jwt-secret", "node-secret", "--recovery"]) as aux,
+    ):
+        yield TargetSpec(
+            main.url, "node", auth_url=aux.url, auth_secret="node-secret", recovery_url=aux.url
+        )
+
+
+@pytest.fixture(scope="module")
+def python_socketio() -> Iterator[TargetSpec]:
+    argv = [
+        sys.executable,
+        str(ROOT / "tests" / "targets" / "python_socketio_app.py"),
+        "--port",
+        "0",
+    ]
+    with ServerProcess(argv, cwd=ROOT) as proc:
+        yield TargetSpec(proc.url, "python-socketio")
