@@ -8,11 +8,8 @@ from tests.conformance.conftest import run
 from wsbench.conformance.embedded import embedded_targets
 from wsbench.conformance.registry import FAULTS, fault_index
 
-# The reference server's fault does not (yet) reach these contract variants; reported upstream.
-KNOWN_GAPS = {
-    ("broadcast-to-sender", "contract.rooms.leave-room-notifies-remaining"),
-    ("broadcast-to-sender", "contract.rooms.private-message-only-to-target"),
-}
+# Checks that name a fault but cannot see it (none at present).
+KNOWN_GAPS: set[tuple[str, str]] = set()
 
 
 @pytest.mark.slow
