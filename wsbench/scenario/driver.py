@@ -160,6 +160,7 @@ class Driver:
         self.limit: str | None = None
         self.reconnects = self.reconnects_failed = 0
         self.replayed = 0
+        self.pending_acks = 0
         self.restart_up_ns: int | None = None
         self.herd: dict[int, int] = {}
         self.server_restarts = 0
@@ -255,8 +256,10 @@ class Driver:
         events = self._secondary.get(stamp.id) if self._secondary else None
         if events is not None and event in events:
             stamp = Stamp(f"{stamp.id}|{event}", stamp.sender, stamp.seq, stamp.sent_ns)
-        replay = self.vus[client].replay.get(ns)
-        if replay is not None and replay[0] <= stamp.sent_ns <= replay[1]:
+        vu = self.vus[client]
+        replay = vu.replay.get(ns)
+        if ns in vu.down_since or (replay is not None and replay[0] <= stamp.sent_ns <= replay[1]):
+            # a recovering session gets missed packets around its CONNECT answer
             self.replayed += 1  # sent while this socket was away, replayed by recovery
             return
         self.oracle.observe_delivery(stamp, client, ns, now, event)
@@ -303,6 +306,7 @@ class Driver:
         observe_ack = self.oracle.observe_ack
 
         def on_ack(args: list[Any] | None) -> None:
+            self.pending_acks -= 1
             if args is None:
                 return  # timed out or disconnected: the oracle's sweep judges it
             first = args[0] if args else None
@@ -401,7 +405,11 @@ class Driver:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.abort_reason is None:  # drain: let in-flight emits reach their deadlines
             drain_end = now_ns() + int(self.grace_s * _S)
-            while self.oracle.open_emits and now_ns() < drain_end and not self._abort.is_set():
+            while (
+                (self.oracle.open_emits or self.pending_acks > 0)
+                and now_ns() < drain_end
+                and not self._abort.is_set()
+            ):
                 deadline = self.oracle.next_deadline()
                 if deadline is None:
                     break

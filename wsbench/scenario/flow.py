@@ -469,6 +469,7 @@ class VirtualUser:
         if step.ack:
             self.acks += 1
             ack_key = (self.index, ns, self.acks)
+            d.pending_acks += 1
             d.oracle.expect_ack(
                 ack_key, self.index, ns, sent, int(step.ack_timeout * _S), step.event
             )
