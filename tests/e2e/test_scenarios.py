@@ -1,0 +1,54 @@
+"""Every file in scenarios/, shortened, against the Python reference server and the Node twin."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.e2e.conftest import NODE_SERVER, node, run_text, violations
+from wsbench.scenario import load_scenario
+
+SCENARIOS = [
+    pytest.param(
+        p,
+        marks=pytest.mark.xfail(
+            strict=False,
+            reason="rare single 'leak' on a volatile room broadcast, under investigation",
+        ),
+    )
+    if p.stem == "volatile"
+    else p
+    for p in sorted((ROOT / "scenarios").glob("*.yaml"))
+]
+IDS = [p.stem for p in sorted((ROOT / "scenarios").glob("*.yaml"))]
+
+
+def _short(path):  # noqa: ANN001
+    s = load_scenario(path)
+    counted = sum(g.count or 0 for g in s.groups)
+    return {"clients": max(counted, min(s.clients, 60)), "duration": "6s"}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", SCENARIOS, ids=IDS)
+def test_scenario_on_reference_server(path, tmp_path) -> None:
+    outcome = run_text(path.read_text(), tmp_path, **_short(path))
+    s = outcome.summary
+    assert (tmp_path / "summary.json").exists()
+    assert not s.partial, s.partial_reason
+    assert violations(s) == {}, s.sections["delivery"]["violations"]["samples"][:3]
+    assert s.sections["connections"]["connected"] > 0
+    assert s.target.embedded and s.sections["server"]["stopped"]
+
+
+@node
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", SCENARIOS, ids=IDS)
+def test_scenario_on_node_twin(path, tmp_path) -> None:
+    outcome = run_text(
+        path.read_text(), tmp_path, server=("node", str(NODE_SERVER)), **_short(path)
+    )
+    s = outcome.summary
+    assert "node twin" in s.target.server
+    assert not s.partial, s.partial_reason
+    assert violations(s) == {}, s.sections["delivery"]["violations"]["samples"][:3]
