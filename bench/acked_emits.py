@@ -1,0 +1,197 @@
+"""Acked emits per CPU-second of the load generator: wsbench vs Artillery's Socket.IO engine.
+
+Theory of operation
+-------------------
+One run, one server, the same load, side by side (measurements.md): the Node twin
+(``node reference_server/node/server.js --port 0``) is started once; then
+
+1. **wsbench**: 1,000 virtual users arrive at 200/s, each sends 100 sequential acked
+   ``echo`` emits (``Socket.call``) and leaves. The load generator runs in a child
+   Python process on uvloop; its CPU is that child's user+sys time (start-up included,
+   as for Artillery);
+2. **Artillery 2.x** (``engine: socketio``, ``acknowledge``), installed with
+   ``npm install artillery`` into a directory outside the repository (``--artillery-dir``
+   or ``$ARTILLERY_DIR``; default ``/tmp/artillery``), same arrivals, same 100 acked
+   emits per user. CPU is user+sys of the whole Artillery process tree
+   (``resource.RUSAGE_CHILDREN``), start-up included.
+
+Output: acked emits, wall time, CPU seconds, acked emits per CPU-second, p50/p99 ack
+latency, and the ratio. Usage::
+
+    python bench/acked_emits.py [--users 1000] [--emits 100] [--artillery-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def start_twin() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [
+            "node",
+            str(ROOT / "reference_server/node/server.js"),
+            "--port",
+            "0",
+            "--app-heartbeat-interval",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    line = proc.stdout.readline() if proc.stdout else ""
+    found = re.search(r"(http://\S+)", line)
+    if not found:
+        proc.kill()
+        raise SystemExit(f"node twin did not start: {line!r}")
+    return proc, found.group(1)
+
+
+WSBENCH_CHILD = r"""
+import asyncio, json, sys, time
+from wsbench.client import connect, new_http_session, run
+from wsbench.metrics import LatencyHistogram
+
+URL, USERS, EMITS, RATE = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+
+async def main():
+    hist = LatencyHistogram()
+    http = new_http_session()
+    done = 0
+    async def user(i):
+        nonlocal done
+        await asyncio.sleep(i / RATE)
+        c = await connect(URL, http=http, reconnection=False)
+        s = c.socket("/")
+        for k in range(EMITS):
+            t0 = time.perf_counter_ns()
+            await s.call("echo", {"k": k}, timeout=10)
+            hist.record_ns(time.perf_counter_ns() - t0)
+            done += 1
+        await c.close()
+    t0 = time.perf_counter()
+    await asyncio.gather(*(user(i) for i in range(USERS)))
+    wall = time.perf_counter() - t0
+    await http.close()
+    p = hist.percentiles()
+    print(json.dumps({"acked": done, "wall_s": wall, "p50_ms": p["p50"] / 1000, "p99_ms": p["p99"] / 1000}))
+
+run(main())
+"""
+
+
+def child_cpu(argv: list[str], **kw) -> tuple[subprocess.CompletedProcess[str], float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(argv, capture_output=True, text=True, **kw)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return done, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def bench_wsbench(url: str, users: int, emits: int, rate: float) -> dict:
+    done, cpu = child_cpu(
+        [sys.executable, "-c", WSBENCH_CHILD, url, str(users), str(emits), str(rate)],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    if done.returncode:
+        raise SystemExit(f"wsbench child failed: {done.stderr[-2000:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["cpu_s"] = cpu
+    return out
+
+
+def bench_artillery(url: str, users: int, emits: int, rate: float, art_dir: Path) -> dict | None:
+    binary = art_dir / "node_modules" / ".bin" / "artillery"
+    if not binary.exists():
+        print(f"artillery not installed in {art_dir} (npm install artillery there); skipped")
+        return None
+    duration = max(1, round(users / rate))
+    script = f"""config:
+  target: "{url}"
+  phases: [{{duration: {duration}, arrivalRate: {int(rate)}}}]
+  socketio: {{transports: ["websocket"]}}
+scenarios:
+  - engine: socketio
+    flow:
+      - loop:
+          - emit: ["echo", {{k: 1}}]
+            acknowledge: {{}}
+        count: {emits}
+"""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "acked.yml"
+        path.write_text(script)
+        report = Path(tmp) / "report.json"
+        t0 = time.perf_counter()
+        done, cpu = child_cpu(
+            [str(binary), "run", "--output", str(report), str(path)],
+            cwd=tmp,
+            env=dict(os.environ, ARTILLERY_DISABLE_TELEMETRY="true", DO_NOT_TRACK="1"),
+        )
+        wall = time.perf_counter() - t0
+        if done.returncode or not report.exists():
+            print(f"artillery failed (exit {done.returncode}): {done.stderr[-1500:]}")
+            return None
+        data = json.loads(report.read_text())["aggregate"]
+    counters = data.get("counters", {})
+    acked = int(counters.get("socketio.emit", 0))
+    rt = data.get("summaries", {}).get("socketio.response_time", {})
+    return {
+        "acked": acked,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "p50_ms": rt.get("median"),
+        "p99_ms": rt.get("p99"),
+        "failed": counters.get("vusers.failed", 0),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--users", type=int, default=1000)
+    ap.add_argument("--emits", type=int, default=100)
+    ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--artillery-dir", default=os.environ.get("ARTILLERY_DIR", "/tmp/artillery"))
+    args = ap.parse_args()
+    twin, url = start_twin()
+    try:
+        results = {"wsbench": bench_wsbench(url, args.users, args.emits, args.rate)}
+        art = bench_artillery(url, args.users, args.emits, args.rate, Path(args.artillery_dir))
+        if art is not None:
+            results["artillery"] = art
+    finally:
+        twin.terminate()
+        twin.wait(5)
+    print(f"{args.users} users x {args.emits} acked `echo` emits against the Node twin at {url}")
+    print(
+        f"{'generator':<10} {'acked':>9} {'wall s':>7} {'CPU s':>7} {'acked/CPU-s':>12} {'p50 ms':>7} {'p99 ms':>7}"
+    )
+    for name, r in results.items():
+        per = r["acked"] / r["cpu_s"] if r["cpu_s"] else 0.0
+        r["per_cpu_s"] = per
+        print(
+            f"{name:<10} {r['acked']:>9,} {r['wall_s']:>7.1f} {r['cpu_s']:>7.1f} {per:>12,.0f} "
+            f"{r['p50_ms'] or 0:>7.1f} {r['p99_ms'] or 0:>7.1f}"
+        )
+    if "artillery" in results and results["artillery"]["per_cpu_s"]:
+        print(
+            f"ratio wsbench / artillery: {results['wsbench']['per_cpu_s'] / results['artillery']['per_cpu_s']:.1f}x"
+            " (target >= 4x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
