@@ -293,7 +293,13 @@ class Connection:
         session.receive_message(message, self._time())
         events = session.events_received()
         if events:
-            self._dispatch(events)
+            ev = events[0]
+            if len(events) == 1 and ev.__class__ is EventReceived:  # the broadcast hot path
+                sock = self.sockets.get(ev.namespace)  # type: ignore[union-attr]
+                if sock is not None:
+                    sock._on_event(ev)  # type: ignore[arg-type]
+            else:
+                self._dispatch(events)
         out = session.messages_to_send()
         if out:
             self._transport.send(out)  # type: ignore[union-attr]

@@ -203,12 +203,15 @@ class Socket:
         handlers = self._handlers.get(ev.event)
         result: Any = None
         if handlers:
-            for i, handler in enumerate(handlers):
-                value = self._call(handler, ev.args)
-                if i == 0:
-                    result = value
-        for handler in self._any:
-            self._call(handler, [ev.event, *ev.args])
+            try:  # the common case, one listener, without the _call frame
+                result = handlers[0](*ev.args)
+            except Exception:  # documented boundary: a listener bug must not kill the reader
+                logger.exception("listener %r failed", handlers[0])
+            for handler in handlers[1:]:
+                self._call(handler, ev.args)
+        if self._any:
+            for handler in self._any:
+                self._call(handler, [ev.event, *ev.args])
         waiters = self._waiters.pop(ev.event, None) if self._waiters else None
         if waiters:
             for future in waiters:
