@@ -23,7 +23,9 @@ run summary (``summary.json``, plus the HTML report) written when Locust quits.
 Server pushes and RPS (Locust issue 2289): every push is one ``sio-recv`` request
 entry, because its latency is the measurement; Locust therefore adds pushes to the
 "Aggregated" requests/s. Read the ``sio-ack`` and ``sio-emit`` rows for the rate of
-requests clients make; the Fan-out tab counts deliveries on their own.
+requests clients make; the Fan-out tab counts deliveries on their own. Pushes enter
+Locust's stats in batches (:class:`PushStats`, 4 per second, same numbers as one by
+one); ``WSBENCH_LOCUST_PUSH_EVENTS=1`` fires one ``events.request`` per push instead.
 """
 
 from __future__ import annotations
@@ -36,13 +38,16 @@ from typing import Any
 import gevent
 import gevent.event
 import gevent.lock
+import gevent.monkey
+import gevent.socket
 from locust import User, constant, events
 from locust.exception import StopUser
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
-from locust.stats import CSV_STATS_INTERVAL_SEC
+from locust.stats import CSV_STATS_INTERVAL_SEC, bucket_response_time
 
 from wsbench.integrations.aggregate import TABLE_STRUCTURE, Aggregate
 from wsbench.integrations.flow import ClientFlow
+from wsbench.integrations.frames import Poller
 from wsbench.integrations.judge import Judge
 from wsbench.metrics import Environment as RunEnvironment
 from wsbench.metrics import RunSummary, Target, iso_timestamp, now_ns
@@ -53,6 +58,7 @@ __all__ = ["GeventRuntime", "ScenarioUser", "users_from_scenario", "install", "s
 log = logging.getLogger(__name__)
 TICK_S = 0.25
 LOCAL_DRAIN_S = 2.0
+WATCHDOG_S = 1.0
 TAB_KEY = "wsbench-fanout"
 LOCAL_GRACE_S = 3.0  # how long a stopping run waits for in-flight emits and acks
 WORKER_GRACE_S = 0.3
@@ -78,6 +84,18 @@ class GeventRuntime:
     def lock() -> Any:
         return gevent.lock.RLock()
 
+    @property
+    def poller(self) -> Poller | None:
+        """The process's shared WebSocket poller (``WSBENCH_LOCUST_POLLER=0``: one greenlet each)."""
+        global _poller
+        if _poller is None and os.environ.get("WSBENCH_LOCUST_POLLER", "1") != "0":
+            epoll = gevent.monkey.get_original("select", "epoll")
+            _poller = Poller(gevent.socket.wait_read, epoll, gevent.spawn)
+        return _poller
+
+
+_poller: Poller | None = None
+
 
 class _State:
     """Per-process state of the integration (one Locust environment per process)."""
@@ -97,7 +115,67 @@ class _State:
 state = _State()
 
 
+class PushStats:
+    """Server pushes batched into Locust's stats, 4 times a second (see the module docstring).
+
+    A push costs a list append here instead of a full ``events.request`` round (which
+    under load is the largest single cost of a delivery); :meth:`flush` then adds the
+    batch to the entry and to the total exactly as ``StatsEntry.log`` would, sample by
+    sample into the same response-time buckets. Failures are never batched.
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict[str, list[Any]] = {}
+
+    def add(self, name: str, ms: float | None, length: int) -> None:
+        batch = self.pending.get(name)
+        if batch is None:
+            batch = self.pending[name] = [[], 0, 0]
+        if ms is None:
+            batch[1] += 1
+        else:
+            batch[0].append(ms)
+        batch[2] += length
+
+    def flush(self, stats: Any) -> None:
+        pending, self.pending = self.pending, {}
+        for name, (times, nones, length) in pending.items():
+            for entry in (stats.total, stats.get(name, "sio-recv")):
+                _bulk_log(entry, times, nones, length)
+
+
+def _bulk_log(entry: Any, times: list[float], nones: int, length: int) -> None:
+    # the first sample the normal way (request timestamps, the per-second percentile cache) ...
+    entry.log(times[0] if times else None, length)
+    rest, extra_nones = (times[1:], nones) if times else ([], nones - 1)
+    more = len(rest) + extra_nones
+    if not more:
+        return
+    # ... the rest as StatsEntry.log would add them one by one
+    entry.num_requests += more
+    entry.num_reqs_per_sec[int(entry.last_request_timestamp)] += more
+    entry.num_none_requests += extra_nones
+    if rest:
+        entry.total_response_time += sum(rest)
+        low, high = min(rest), max(rest)
+        entry.min_response_time = (
+            low if entry.min_response_time is None else min(entry.min_response_time, low)
+        )
+        entry.max_response_time = max(entry.max_response_time, high)
+        buckets = entry.response_times
+        for value in rest:
+            buckets[bucket_response_time(value)] += 1
+
+
+pushes = PushStats()
+#: WSBENCH_LOCUST_PUSH_EVENTS=1 fires one events.request per push (for plugins that listen)
+PUSH_EVENTS = os.environ.get("WSBENCH_LOCUST_PUSH_EVENTS", "") not in ("", "0")
+
+
 def _report(request_type: str, name: str, ms: float | None, length: int, error: str | None) -> None:
+    if request_type == "sio-recv" and error is None and not PUSH_EVENTS:
+        pushes.add(name, ms, length)
+        return
     state.environment.events.request.fire(
         request_type=request_type,
         name=name,
@@ -190,7 +268,7 @@ def users_from_scenario(scenario: m.Scenario) -> dict[str, type[ScenarioUser]]:
 
 
 def _tick_forever(local: bool) -> None:
-    last_drain = now_ns()
+    last_drain = last_watch = now_ns()
     while True:
         gevent.sleep(TICK_S)
         judge = state.judge
@@ -198,6 +276,12 @@ def _tick_forever(local: bool) -> None:
             continue
         now = now_ns()
         judge.tick(now)
+        pushes.flush(state.environment.runner.stats)
+        if now - last_watch >= WATCHDOG_S * 1e9:  # heartbeat deadlines of every connection
+            last_watch = now
+            for flow in list(state.peers.values()):
+                if flow.conn is not None:
+                    flow.conn.check_deadline()
         if local and now - last_drain >= LOCAL_DRAIN_S * 1e9:
             state.aggregate.add(judge.drain(now))
             last_drain = now
@@ -215,6 +299,8 @@ def _finish_local(grace_s: float) -> None:
         flow.stop()
     if judge is not None:
         judge.finish()
+    if state.environment is not None and state.environment.runner is not None:
+        pushes.flush(state.environment.runner.stats)
 
 
 def install(scenario: m.Scenario, ev: Any = events) -> None:

@@ -12,11 +12,13 @@ calls cooperative; this module never imports gevent itself: the caller passes a
 :class:`Runtime` (spawn, sleep, event, lock), which keeps
 :mod:`wsbench.integrations.locust` the only module that imports locust or gevent.
 
-One reader green thread per connection feeds every frame to the session, answers
-Engine.IO pings inline (the session queues the PONG, the reader writes it before
-reading again) and hands each :class:`~wsbench.protocol.events.SessionEvent` to
-``on_event(event, recv_ns)`` with the time the bytes were read. ``on_event`` runs
-in the reader and must not block. Writes come from the user's green thread and
+The reader feeds every frame to the session, answers Engine.IO pings inline (the
+session queues the PONG, the reader writes it before reading again) and hands each
+:class:`~wsbench.protocol.events.SessionEvent` to ``on_event(event, recv_ns)`` with
+the time the bytes were read. ``on_event`` runs in the reader and must not block.
+WebSocket connections share the runtime's :class:`~wsbench.integrations.frames.Poller`
+when it has one (one green thread for all sockets); otherwise, and for polling, each
+connection has its own reader green thread. Writes come from the user's green thread and
 from the reader; a lock keeps frames (and polling POSTs, which Engine.IO forbids
 to overlap) whole.
 """
@@ -24,20 +26,19 @@ to overlap) whole.
 from __future__ import annotations
 
 import socket
-import struct
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from wsbench.exceptions import ConnectFailed, HandshakeRejected
+from wsbench.integrations.frames import READ_SIZE, FrameReader
 from wsbench.metrics import now_ns
 from wsbench.protocol.client import ClientSession, polling_payloads
 from wsbench.protocol.events import Closed, DisconnectReason, Opened, SessionEvent
 
 __all__ = ["Runtime", "Connection", "engineio_url"]
 
-_READ_SIZE = 65536
 _SLACK = 2.0  # seconds of grace on top of pingInterval + pingTimeout before a read gives up
 
 
@@ -48,6 +49,9 @@ class Runtime(Protocol):
     def sleep(self, seconds: float) -> None: ...
     def event(self) -> Any: ...  # set() / clear() / is_set() / wait(timeout) -> bool
     def lock(self) -> Any: ...  # a context manager
+
+    # optional: ``poller``, a :class:`~wsbench.integrations.frames.Poller` all WebSocket
+    # connections share (one green thread reads every socket; see frames.py)
 
 
 def engineio_url(base: str, path: str, transport: str, sid: str | None = None) -> str:
@@ -98,6 +102,9 @@ class Connection:
         self._paused = runtime.event()
         self._reader: Any = None
         self._closing = False
+        self._poll_fd: int | None = None
+        self._frames: FrameReader | None = None
+        self._now = 0.0
         self.closed_reason: str | None = None
 
     # -- opening ------------------------------------------------------------------------
@@ -113,7 +120,7 @@ class Connection:
         self._opened.clear()
         if self.session.transport == "websocket":
             self._ws = self._ws_connect(engineio_url(self.base_url, self.path, "websocket"))
-            self._reader = self.runtime.spawn(self._read_ws, self._ws)
+            self._start_ws_reader(self._ws)
         else:
             import requests
 
@@ -169,7 +176,7 @@ class Connection:
         with self._write_lock:
             ws.send(self.session.finish_upgrade())
         self._dispatch(now_ns())
-        self._reader = self.runtime.spawn(self._read_ws, ws)
+        self._start_ws_reader(ws)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -252,86 +259,70 @@ class Connection:
                 return
             self._feed_payload(reply.content, now_ns())
 
-    def _read_ws(self, ws: Any) -> None:
-        """Read frames until the socket closes; every frame goes to the session."""
-        session = self.session
-        receive = session.receive_message
+    def _start_ws_reader(self, ws: Any) -> None:
+        """Read ``ws`` with the runtime's shared poller if it has one, else a green thread."""
+        frames = FrameReader(self._on_message, lambda payload: self._pong(ws, payload))
+        self._frames = frames
+        ws.sock.settimeout(None)  # no per-read timer: check_deadline() watches the heartbeat
+        poller = getattr(self.runtime, "poller", None)
+        if poller is not None:
+            self._poll_fd = ws.sock.fileno()
+            poller.add(self._poll_fd, lambda data: self._on_data(frames, data))
+        else:
+            self._reader = self.runtime.spawn(self._read_ws, ws, frames)
+
+    def _on_message(self, message: Any) -> None:
+        self.session.receive_message(message, self._now)
+
+    def _pong(self, ws: Any, payload: bytes) -> None:
+        with self._write_lock:
+            ws.pong(payload)
+
+    def _on_data(self, frames: FrameReader, data: bytes) -> bool:
+        """Bytes read from the WebSocket; False when the connection is over."""
+        if not data:
+            self._lost("the server closed the TCP connection")
+            return False
+        recv_ns = now_ns()
+        self._now = time.monotonic()
+        frames.feed(data)
+        self._dispatch(recv_ns)
+        if frames.closed:
+            self._lost("the server sent a WebSocket close frame")
+            return False
+        if self.session.state.value == "closed":
+            self._close_sockets()
+            return False
+        return True
+
+    def _read_ws(self, ws: Any, frames: FrameReader) -> None:
+        """The green-thread reader (a runtime without a poller)."""
         sock = ws.sock
-        buf = b""
-        fragments: list[bytes] = []
-        frag_text = False
-        clock = time.monotonic
         while True:
-            info = session.info
-            sock.settimeout(
-                (info.ping_interval + info.ping_timeout) / 1000.0 + _SLACK
-                if info is not None
-                else self.timeout
-            )
             try:
-                data = sock.recv(_READ_SIZE)
-            except TimeoutError:
-                session.handle_deadline(clock())
-                if session.state.value == "closed":
-                    self._dispatch(now_ns())
-                    self._close_sockets()
-                    return
-                continue
+                data = sock.recv(READ_SIZE)
             except (OSError, AttributeError) as exc:
                 self._lost(f"read failed: {exc}")
                 return
-            if not data:
-                self._lost("the server closed the TCP connection")
+            if not self._on_data(frames, data):
                 return
-            recv_ns = now_ns()
-            now = clock()
-            buf = buf + data if buf else data
-            pos, end = 0, len(buf)
-            while end - pos >= 2:
-                b0, b1 = buf[pos], buf[pos + 1]
-                length = b1 & 0x7F
-                head = 2
-                if length == 126:
-                    if end - pos < 4:
-                        break
-                    length = struct.unpack_from("!H", buf, pos + 2)[0]
-                    head = 4
-                elif length == 127:
-                    if end - pos < 10:
-                        break
-                    length = struct.unpack_from("!Q", buf, pos + 2)[0]
-                    head = 10
-                if b1 & 0x80:  # a masked server frame is a protocol error; be lenient, skip key
-                    head += 4
-                if end - pos < head + length:
-                    break
-                payload = buf[pos + head : pos + head + length]
-                pos += head + length
-                opcode = b0 & 0x0F
-                if opcode == 1 and b0 & 0x80:
-                    receive(payload.decode("utf-8", "replace"), now)
-                elif opcode == 2 and b0 & 0x80:
-                    receive(payload, now)
-                elif opcode in (0, 1, 2):
-                    if opcode:
-                        fragments, frag_text = [payload], opcode == 1
-                    else:
-                        fragments.append(payload)
-                    if b0 & 0x80:
-                        whole = b"".join(fragments)
-                        fragments = []
-                        receive(whole.decode("utf-8", "replace") if frag_text else whole, now)
-                elif opcode == 9:
-                    with self._write_lock:
-                        ws.pong(payload)
-                elif opcode == 8:
-                    self._lost("the server sent a WebSocket close frame")
-                    return
-            buf = buf[pos:] if pos < end else b""
-            self._dispatch(recv_ns)
-            if session.state.value == "closed":
-                self._close_sockets()
-                return
+
+    def check_deadline(self, now: float | None = None) -> bool:
+        """Close the session if the server's pings stopped (call about once a second).
+
+        Readers block without a timer (one timer per read costs more than the read), so
+        a watchdog calls this for every connection. Returns False once closed.
+        """
+        session = self.session
+        if self._closing or session.state.value != "open":
+            return not self._closing
+        session.handle_deadline(time.monotonic() if now is None else now)
+        if session.state.value == "closed":
+            self._dispatch(now_ns())
+            self._closing = True
+            self._close_sockets()
+            return False
+        return True
 
     # -- closing --------------------------------------------------------------------------
 
@@ -358,6 +349,9 @@ class Connection:
         self._close_sockets()
 
     def _close_sockets(self) -> None:
+        if self._poll_fd is not None:
+            self.runtime.poller.remove(self._poll_fd)  # type: ignore[attr-defined]
+            self._poll_fd = None
         ws, self._ws = self._ws, None
         if ws is not None:
             try:
