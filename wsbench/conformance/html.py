@@ -91,9 +91,13 @@ def write_html(folder: Path, index: dict[str, Any]) -> Path:
         + "</tr>"
     )
     body_rows = []
+    by_area: dict[str, list[str]] = {}  # catalog order, each area's checks together
+    for case in catalog:
+        by_area.setdefault(case.rsplit(".", 1)[0], []).append(case)
+    ordered = [(area, case) for area, cases in by_area.items() for case in cases]
     area = None
-    for case, meta in catalog.items():
-        this_area = case.rsplit(".", 1)[0]
+    for this_area, case in ordered:
+        meta = catalog[case]
         if this_area != area:
             area = this_area
             body_rows.append(
