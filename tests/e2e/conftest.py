@@ -19,13 +19,17 @@ HAVE_NODE = (
 )
 
 
-def run_text(text: str, out: Path, *, server: tuple[str, ...] = (), **overrides) -> RunOutcome:
+def run_text(
+    text: str, out: Path, *, server: tuple[str, ...] = (), processes: int = 1, **overrides
+) -> RunOutcome:
     """Run scenario YAML ``text`` with ``overrides`` (clients, duration...) into ``out``."""
     from wsbench.client import run as run_loop
     from wsbench.scenario import Overrides
 
     scenario = apply_overrides(loads_scenario(text, "<test>"), Overrides(**overrides))
-    opts = RunOptions(out=str(out), progress=False, plots=False, server_command=server)
+    opts = RunOptions(
+        out=str(out), progress=False, plots=False, server_command=server, processes=processes
+    )
     return run_loop(run_async(scenario, opts))
 
 

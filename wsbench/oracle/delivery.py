@@ -428,6 +428,10 @@ class DeliveryOracle:
     def open_emits(self) -> int:
         return len(self._open)
 
+    @property
+    def open_acks(self) -> int:
+        return len(self._acks)
+
     def _close(self, e: _Emit) -> None:
         del self._open[e.stamp.id]
         self.closed_emits += 1

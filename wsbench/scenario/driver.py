@@ -43,11 +43,12 @@ from wsbench.client import new_http_session
 from wsbench.client.pool import fd_limit, open_fds
 from wsbench.exceptions import ResourceLimit
 from wsbench.metrics import Metrics, ProcessSampler, now_ns
-from wsbench.oracle import DeliveryOracle, FanoutRecord, Semantics, Stamp, Violation, ViolationKind
-from wsbench.oracle.fanout import bucket_label
+from wsbench.oracle import DeliveryOracle, Semantics, Stamp, Violation, ViolationKind
 from wsbench.oracle.stamp import find_stamp
 from wsbench.scenario import model as m
 from wsbench.scenario.flow import _ROOM_SEMANTICS, VirtualUser
+from wsbench.scenario.journal import JournalWriter, Op, RecordingOracle
+from wsbench.scenario.judge import Secondary, latency_sinks
 from wsbench.scenario.model import Scenario, render_value
 from wsbench.scenario.progress import Status
 
@@ -122,6 +123,8 @@ class Driver:
         server_pid: Callable[[], int | None] | None = None,
         on_status: Callable[[Status], None] | None = None,
         on_message: Callable[[str], None] | None = None,
+        oracle: RecordingOracle | None = None,
+        drain: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.scenario = scenario
         self.url = url.rstrip("/")
@@ -130,7 +133,14 @@ class Driver:
         self.run_id = run_id or uuid.uuid4().hex[:8]
         self.metrics = Metrics(origin_ns=origin_ns, origin_wall=origin_wall)
         self.start_ns = start_ns
-        self.oracle = DeliveryOracle(on_latency=self._on_latency, on_fanout=self._on_fanout)
+        self.journal: JournalWriter | None = None
+        if oracle is not None:  # a --processes child: the parent's judge judges
+            self.oracle: Any = oracle
+            self.journal = oracle.journal
+        else:
+            on_latency, on_fanout = latency_sinks(self.metrics)
+            self.oracle = DeliveryOracle(on_latency=on_latency, on_fanout=on_fanout)
+        self._drain_hook = drain
         self.membership = self.oracle.membership
         self.connect_timeout = 20.0
         self.expected = expected_events(scenario)
@@ -144,10 +154,8 @@ class Driver:
         self._on_message = on_message or (lambda text: logger.warning("%s", text))
         self._http: dict[str | None, Any] = {}
         self._loopback = (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
-        self._secondary: dict[str, frozenset[str]] = {}
+        self._secondary = Secondary()
         self.connect_recorder = self.metrics.recorder("connect")
-        self._delivery = self.metrics.recorder("delivery")
-        self._ack = self.metrics.recorder("ack")
         self.stopping = False
         self.stop_ramping = False
         self.abort_reason: str | None = None
@@ -253,9 +261,8 @@ class Driver:
         if stamp is None:
             return
         now = now_ns()
-        events = self._secondary.get(stamp.id) if self._secondary else None
-        if events is not None and event in events:
-            stamp = Stamp(f"{stamp.id}|{event}", stamp.sender, stamp.seq, stamp.sent_ns)
+        if self._secondary:
+            stamp = self._secondary.key(stamp, event)
         vu = self.vus[client]
         replay = vu.replay.get(ns)
         if ns in vu.down_since or (replay is not None and replay[0] <= stamp.sent_ns <= replay[1]):
@@ -284,11 +291,9 @@ class Driver:
             if not rooms:
                 return
         if k:
+            if self.journal is None:  # a child's judge keys secondaries itself
+                self._secondary.register(stamp.id, exp.event)
             stamp = Stamp(f"{stamp.id}|{exp.event}", stamp.sender, stamp.seq, stamp.sent_ns)
-            first = self._secondary.get(stamp.id.split("|")[0], _EMPTY)
-            if len(self._secondary) > 50_000:
-                self._secondary.clear()
-            self._secondary[stamp.id.split("|")[0]] = first | {exp.event}
         sender = client if exp.to is not Semantics.NAMESPACE_ALL else None
         self.oracle.expect_emit(
             stamp,
@@ -355,25 +360,6 @@ class Driver:
         except Exception as exc:  # documented boundary: a failed POST is a measured failure
             self.connect_error(f"POST /notifications: {type(exc).__name__} {exc}")
 
-    def _on_latency(self, kind: str, ns: int) -> None:
-        if kind == "delivery":
-            self._delivery(ns)
-            self.metrics.incr("deliveries")
-        else:
-            self._ack(ns)
-            self.metrics.incr("acks")
-
-    def _on_fanout(self, record: FanoutRecord) -> None:
-        if record.delivered == 0:
-            return
-        label = bucket_label(record.audience)
-        rec = self.metrics.record_ns
-        rec("fanout_first", record.first_ns)
-        rec("fanout_last", record.last_ns)
-        rec(f"fanout.first.{label}", record.first_ns)
-        rec(f"fanout.median.{label}", record.median_ns)
-        rec(f"fanout.last.{label}", record.last_ns)
-
     # -- running ----------------------------------------------------------------------------
 
     def abort(self, reason: str) -> None:
@@ -404,18 +390,12 @@ class Driver:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.abort_reason is None:  # drain: let in-flight emits reach their deadlines
-            drain_end = now_ns() + int(self.grace_s * _S)
-            while (
-                (self.oracle.open_emits or self.pending_acks > 0)
-                and now_ns() < drain_end
-                and not self._abort.is_set()
-            ):
-                deadline = self.oracle.next_deadline()
-                if deadline is None:
-                    break
-                await asyncio.sleep(min(0.1, max(0.0, (deadline - now_ns()) / _S)))
-                self.oracle.sweep(now_ns())
-        self.oracle.sweep(now_ns() if self.abort_reason else None)
+            await (self._drain_hook() if self._drain_hook is not None else self._drain())
+        if self.journal is not None:
+            self.journal.add(Op.FINAL)
+            self.journal.flush()
+        else:
+            self.oracle.sweep(now_ns() if self.abort_reason else None)
         for t in chores:
             t.cancel()
         await asyncio.gather(*chores, return_exceptions=True)
@@ -423,6 +403,19 @@ class Driver:
         self.metrics.set_gauge("connections", self.connected_sockets)
         self.metrics.flush(now_ns())
         await self._close_all()
+
+    async def _drain(self) -> None:
+        drain_end = now_ns() + int(self.grace_s * _S)
+        while (
+            (self.oracle.open_emits or self.pending_acks > 0)
+            and now_ns() < drain_end
+            and not self._abort.is_set()
+        ):
+            deadline = self.oracle.next_deadline()
+            if deadline is None:
+                break
+            await asyncio.sleep(min(0.1, max(0.0, (deadline - now_ns()) / _S)))
+            self.oracle.sweep(now_ns())
 
     async def _close_all(self) -> None:
         vus = [vu for vu in self.vus.values() if vu.conn is not None]

@@ -1,82 +1,129 @@
-"""Where the clients run: this process, or ``--processes N`` child processes.
+"""Where the clients run: this process, or ``--processes N`` spawned child processes.
 
 Theory of operation
 -------------------
 :func:`drive` returns a controller with ``run()`` (drive the clients, return the
 result as plain data) and ``abort(reason)`` (end early, partial). The result is the
-same shape whether one process or several produced it:
+same shape whether one process or several produced it (:func:`assemble`):
 
 * ``metrics`` — a :class:`~wsbench.metrics.Metrics` store; with several processes,
-  the exact merge of every child's snapshot (HDR histograms add bucket by bucket,
-  per-second series align on the shared origin, counters sum);
+  the exact merge of every child's snapshot, the judge's and the parent's (HDR
+  histograms add bucket by bucket, per-second series align on the shared origin,
+  counters and gauges sum);
 * ``delivery`` — the oracle verdict as a dict;
 * ``connections``, ``reconnection``, ``generator``, ``groups``, ``warnings``, ``limit``.
 
-Multi-process oracle design (documented choice): a delivery can only be judged by
-a process that knows both the emit's expectation and the receiver's membership.
-Each child owns a share of the clients (round-robin, so every group is spread over
-the children) and runs a complete oracle for *its* receivers; it would need every
-other child's emits to judge cross-process deliveries. That relay is not
-implemented yet, so ``--processes N`` with N > 1 is refused with a clear message
-(see the report of this change): judging deliveries wrongly would be worse than not
-offering the option.
+Multi-process design (:class:`MultiProcess`): the clients are dealt round-robin to
+N children (``multiprocessing``, *spawn*), so every group is spread over them; all
+share one start time, one run id and one metrics origin. Children do not judge:
+each journals what it saw, stamped with the system-wide monotonic clock
+(:mod:`wsbench.scenario.journal`), and the parent's
+:class:`~wsbench.scenario.judge.Judge` merges the journals by time and replays them
+through ONE :class:`~wsbench.oracle.DeliveryOracle`, live, while the run goes on.
+So a broadcast sent by a client of child A and received by clients of child B is
+judged exactly as in a single process (same audience, same leaks and drops).
+
+The parent also coordinates what a single driver does alone: the drain (children
+stop their users at the end and wait for the parent's ``drained``, sent when the
+judge has no open emit or pending ack any more, or when the grace period
+passed); the ``restart_server`` fault (only the parent owns the embedded
+server); aborts (Ctrl-C, a dead server, a child that gave up or died: every child
+is told, the result is partial); progress (children send their status every
+second, the parent adds them up with the judge's rate, p99 and violations); and
+the embedded server's CPU, which only the parent samples.
+
+``peer:`` choices are made among the clients of the same child (a client only
+knows its own process's sockets); everything else behaves as with one process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsbench.exceptions import ConfigError
+from wsbench.metrics import Metrics
+from wsbench.scenario.child import driver_parts
 from wsbench.scenario.driver import Driver
 from wsbench.scenario.model import Scenario
 from wsbench.scenario.progress import Status
 
-__all__ = ["drive", "driver_result", "SingleProcess"]
+if TYPE_CHECKING:
+    from wsbench.scenario.parent import MultiProcess
+
+__all__ = ["drive", "driver_result", "assemble", "SingleProcess"]
+
+
+def assemble(
+    parts: list[dict[str, Any]],
+    metrics: Metrics,
+    verdict: dict[str, Any],
+    *,
+    run_id: str,
+    processes: int,
+    partitioning: str,
+    abort_reason: str | None,
+) -> dict[str, Any]:
+    """The run's result from the drivers' parts (:func:`driver_parts`) and the verdict."""
+    groups: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    herd: dict[int, int] = {}
+    for part in parts:
+        for k, v in part["groups"].items():
+            groups[k] = groups.get(k, 0) + v
+        for k, v in part["connect_errors"].items():
+            errors[k] = errors.get(k, 0) + v
+        for k, v in part["herd"].items():
+            herd[k] = herd.get(k, 0) + v
+    peak = sum(p["peak"] for p in parts)
+    if len(parts) > 1:  # the sum of per-child peaks over-counts; the merged series is exact
+        series = [v for _, v in metrics.gauge_series("connections")]
+        peak = int(max(series)) if series else peak
+    limit = next((p["limit"] for p in parts if p["limit"]), None)
+    bins = sorted(herd)
+    warnings = [w for p in parts for w in p["warnings"]]
+    return {
+        "run_id": run_id,
+        "metrics": metrics,
+        "delivery": verdict,
+        "groups": groups,
+        "connect_errors_total": sum(errors.values()),
+        "connections": {
+            "attempted": sum(p["started"] for p in parts),
+            "connected": metrics.histogram("connect").count,
+            "peak": peak,
+            "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:20]),
+            "refused_as_expected": metrics.counter("connects_refused_as_expected"),
+            "limit": limit,
+        },
+        "reconnection": {
+            "reconnects": sum(p["reconnects"] for p in parts),
+            "failed": sum(p["failed"] for p in parts),
+            "lost_while_away": verdict.get("lost_while_away", 0),
+            "replayed": sum(p["replayed"] for p in parts),
+            "server_restarts": max((p["server_restarts"] for p in parts), default=0),
+            "herd": {"bin_ms": 100, "t_ms": [b * 100 for b in bins],
+                     "count": [herd[b] for b in bins]} if bins else {},
+        },
+        "generator": {"processes": processes, "warnings": []},
+        "warnings": list(dict.fromkeys(warnings)),
+        "limit": limit,
+        "abort_reason": abort_reason,
+        "partitioning": partitioning,
+    }  # fmt: skip
 
 
 def driver_result(d: Driver) -> dict[str, Any]:
-    """A finished driver's results as plain data (see the module docstring)."""
-    verdict = d.oracle.verdict().to_dict()
-    groups: dict[str, int] = {}
-    for vu in d.vus.values():
-        groups[vu.group.name] = groups.get(vu.group.name, 0) + 1
-    connected = d.metrics.histogram("connect").count
-    herd_bins = sorted(d.herd)
-    return {
-        "run_id": d.run_id,
-        "metrics": d.metrics,
-        "delivery": verdict,
-        "groups": groups,
-        "connect_errors_total": sum(d.connect_errors.values()),
-        "connections": {
-            "attempted": d.started,
-            "connected": connected,
-            "peak": d.peak_sockets,
-            "errors": dict(sorted(d.connect_errors.items(), key=lambda kv: -kv[1])[:20]),
-            "refused_as_expected": d.metrics.counter("connects_refused_as_expected"),
-            "limit": d.limit,
-        },
-        "reconnection": {
-            "reconnects": d.reconnects,
-            "failed": d.reconnects_failed,
-            "lost_while_away": verdict.get("lost_while_away", 0),
-            "replayed": d.replayed,
-            "server_restarts": d.server_restarts,
-            "herd": {
-                "bin_ms": 100,
-                "t_ms": [b * 100 for b in herd_bins],
-                "count": [d.herd[b] for b in herd_bins],
-            }
-            if herd_bins
-            else {},
-        },
-        "generator": {"processes": 1, "warnings": []},
-        "warnings": list(d.warnings),
-        "limit": d.limit,
-        "abort_reason": d.abort_reason,
-        "partitioning": "single process: one oracle sees every client",
-    }
+    """A finished single-process driver's results as plain data (see the module docstring)."""
+    return assemble(
+        [driver_parts(d)],
+        d.metrics,
+        d.oracle.verdict().to_dict(),
+        run_id=d.run_id,
+        processes=1,
+        partitioning="single process: one oracle sees every client",
+        abort_reason=d.abort_reason,
+    )
 
 
 class SingleProcess:
@@ -104,15 +151,23 @@ def drive(
     server_pid: Callable[[], int | None] | None,
     on_status: Callable[[Status], None],
     on_message: Callable[[str], None],
-) -> SingleProcess:
+) -> SingleProcess | MultiProcess:
     """The controller for ``processes`` processes (see the module docstring)."""
     if processes < 1:
         raise ConfigError(f"--processes must be at least 1, got {processes}")
     if processes > 1:
-        raise ConfigError(
-            "--processes > 1 is not available yet: the cross-process delivery relay that lets "
-            "each child judge deliveries of other children's emits is not implemented; "
-            "run with --processes 1 (up to ~19,000 websocket clients per process here)"
+        from wsbench.scenario.parent import MultiProcess
+
+        return MultiProcess(
+            scenario,
+            url,
+            min(processes, scenario.clients),
+            origin_ns=origin_ns,
+            origin_wall=origin_wall,
+            restart=restart,
+            server_pid=server_pid,
+            on_status=on_status,
+            on_message=on_message,
         )
     driver = Driver(
         scenario,

@@ -1,0 +1,293 @@
+"""The oracle journal: how a ``--processes`` child hands what it saw to the one judge.
+
+Theory of operation
+-------------------
+With several driver processes no child can judge a delivery on its own: the emit
+may come from a client of another process, and so may the membership change that
+decides whether the copy was due. So a child does not judge at all. Its driver gets
+a :class:`RecordingOracle` instead of a :class:`~wsbench.oracle.DeliveryOracle`: the
+same verbs (membership changes, ``expect_emit``, ``observe_delivery``, acks,
+violations), each appended as a compact tuple to a :class:`JournalWriter`, stamped
+with the **system-wide monotonic clock** (``time.monotonic_ns`` is one clock for
+every process of a host), at the moment of the call. Queries a client needs about
+its *own* sockets (is it connected, its sid, for ``peer:`` choices) are answered by
+a local :class:`~wsbench.oracle.Membership` that sees the same changes.
+
+Records are ``(t, op, *args)`` of builtin types, written in batches to a file per
+child (``marshal``, length-prefixed; an internal format, read only by the same
+Python that wrote it). The writer flushes every 50 ms, ending each batch with a
+``HEARTBEAT`` record carrying its flush time: every later record of that child has
+a later ``t`` (one thread, one clock), so the flush time is that child's
+*watermark*. A file never blocks the child (the page cache absorbs a slow judge).
+
+The parent's :class:`~wsbench.scenario.judge.Judge` tails every file
+(:class:`JournalReader`), k-way merges the records with ``t`` at or below the
+smallest watermark (``heapq.merge``) and replays them through ONE oracle, in the
+order they happened: the verdict is what a single process would have reached,
+including deliveries, leaks and drops across processes.
+
+Run boundaries are records too: ``STOPPED`` (the users were cancelled, draining
+starts) and ``FINAL`` (judging ends here; the connections this child closes
+afterwards are not membership changes the verdict should see), then ``END``.
+"""
+
+from __future__ import annotations
+
+import marshal
+import struct
+from collections.abc import Hashable, Iterable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from wsbench.metrics import now_ns
+from wsbench.oracle import Membership, Semantics, Stamp, Violation
+
+__all__ = [
+    "Op",
+    "JournalWriter",
+    "JournalReader",
+    "RecordingOracle",
+    "RecordingMembership",
+    "RecordingViolations",
+]
+
+_LEN = struct.Struct("<I")
+
+
+class Op:
+    """Record kinds (small ints keep records short)."""
+
+    HEARTBEAT = 0
+    CONNECT_REQ = 1
+    CONNECTED = 2
+    DISCONNECTED = 3
+    JOIN_REQ = 4
+    JOINED = 5
+    LEFT = 6
+    CANCEL = 7
+    EMIT = 8
+    DELIVERY = 9
+    EXPECT_ACK = 10
+    ACK = 11
+    VIOLATION = 12
+    STOPPED = 13
+    FINAL = 14
+    END = 15
+
+
+class JournalWriter:
+    """Appends records to ``path``; :meth:`flush` writes one batch ending with a heartbeat."""
+
+    def __init__(self, path: str | Path, batch: int = 4096) -> None:
+        self.path = Path(path)
+        self._file: BinaryIO = open(self.path, "ab")  # noqa: SIM115 - closed by close()
+        self._buf: list[tuple[Any, ...]] = []
+        self._batch = batch
+        self.records = 0
+
+    def add(self, op: int, *args: Any) -> None:
+        buf = self._buf
+        buf.append((now_ns(), op, *args))
+        if len(buf) >= self._batch:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered records and a heartbeat (the watermark) as one batch."""
+        buf = self._buf
+        buf.append((now_ns(), Op.HEARTBEAT))
+        data = marshal.dumps(buf)
+        self.records += len(buf)
+        self._buf = []
+        self._file.write(_LEN.pack(len(data)) + data)
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self.add(Op.END)
+            self.flush()
+            self._file.close()
+
+
+class JournalReader:
+    """Tails one child's journal file: :meth:`poll` returns the complete records read."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file: BinaryIO | None = None
+        self._rest = b""
+        self.watermark = -1
+        self.ended = False
+
+    def poll(self) -> list[tuple[Any, ...]]:
+        if self._file is None:
+            try:
+                self._file = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+            except FileNotFoundError:
+                return []
+        data = self._rest + self._file.read()
+        out: list[tuple[Any, ...]] = []
+        pos = 0
+        while len(data) - pos >= 4:
+            (size,) = _LEN.unpack_from(data, pos)
+            if len(data) - pos - 4 < size:
+                break
+            batch = marshal.loads(data[pos + 4 : pos + 4 + size])
+            pos += 4 + size
+            out.extend(batch)
+        self._rest = data[pos:]
+        if out:
+            self.watermark = out[-1][0]
+            if any(r[1] == Op.END for r in out[-2:]):
+                self.ended = True
+        return out
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+# -- the child's side: the oracle's verbs, recorded -------------------------------------
+
+
+class RecordingMembership:
+    """Membership changes go to the journal AND a local model (for this child's queries)."""
+
+    def __init__(self, journal: JournalWriter) -> None:
+        self._j = journal
+        self.local = Membership()
+
+    def connect_requested(self, client: Hashable, namespace: str, now_ns: int = 0) -> None:
+        self._j.add(Op.CONNECT_REQ, client, namespace, now_ns)
+        self.local.connect_requested(client, namespace, now_ns)
+
+    def connected(self, client: Hashable, namespace: str, sid: str, now_ns: int = 0) -> None:
+        self._j.add(Op.CONNECTED, client, namespace, sid, now_ns)
+        self.local.connected(client, namespace, sid, now_ns)
+
+    def disconnected(self, client: Hashable, namespace: str | None = None, now_ns: int = 0) -> None:
+        self._j.add(Op.DISCONNECTED, client, namespace, now_ns)
+        self.local.disconnected(client, namespace, now_ns)
+
+    def join_requested(self, client: Hashable, namespace: str, room: str, now_ns: int = 0) -> None:
+        self._j.add(Op.JOIN_REQ, client, namespace, room, now_ns)
+        self.local.join_requested(client, namespace, room, now_ns)
+
+    leave_requested = join_requested
+
+    def joined(self, client: Hashable, namespace: str, room: str, now_ns: int = 0) -> None:
+        self._j.add(Op.JOINED, client, namespace, room, now_ns)
+        self.local.joined(client, namespace, room, now_ns)
+
+    def left(self, client: Hashable, namespace: str, room: str, now_ns: int = 0) -> None:
+        self._j.add(Op.LEFT, client, namespace, room, now_ns)
+        self.local.left(client, namespace, room, now_ns)
+
+    def cancel_pending(self, client: Hashable, namespace: str, room: str | None) -> None:
+        self._j.add(Op.CANCEL, client, namespace, room)
+        self.local.cancel_pending(client, namespace, room)
+
+    def __getattr__(self, name: str) -> Any:  # queries: this child's own sockets
+        return getattr(self.local, name)
+
+
+class RecordingViolations:
+    """``oracle.violations`` of a child: recorded, counted by the judge (``total`` is 0 here)."""
+
+    total = 0
+
+    def __init__(self, journal: JournalWriter) -> None:
+        self._j = journal
+
+    def add(self, v: Violation, count: int = 1) -> None:
+        receiver = v.receiver
+        if receiver is not None and not isinstance(receiver, (tuple, int, str)):
+            receiver = str(receiver)
+        self._j.add(
+            Op.VIOLATION,
+            str(v.kind),
+            v.stamp,
+            v.sender,
+            receiver,
+            v.namespace,
+            v.event,
+            v.expected,
+            v.detail,
+            v.at_ns,
+            count,
+        )
+
+
+class RecordingOracle:
+    """Stands in for :class:`~wsbench.oracle.DeliveryOracle` in a child (see the module docstring)."""
+
+    open_emits = 0
+
+    def __init__(self, journal: JournalWriter) -> None:
+        self.journal = journal
+        self.membership = RecordingMembership(journal)
+        self.violations = RecordingViolations(journal)
+
+    def expect_emit(
+        self,
+        stamp: Stamp,
+        sender: Hashable | None,
+        namespace: str,
+        semantics: Semantics,
+        *,
+        rooms: Iterable[str] = (),
+        to: Hashable | None = None,
+        deadline_ns: int,
+        volatile: bool = False,
+        event: str = "",
+    ) -> int:
+        self.journal.add(
+            Op.EMIT,
+            stamp.id,
+            stamp.sender,
+            stamp.seq,
+            stamp.sent_ns,
+            sender,
+            namespace,
+            str(semantics),
+            tuple(rooms),
+            to,
+            deadline_ns,
+            volatile,
+            event,
+        )
+        return -1
+
+    def observe_delivery(
+        self, stamp: Stamp, receiver: Hashable, namespace: str, recv_ns: int, event: str = ""
+    ) -> None:
+        self.journal.add(
+            Op.DELIVERY,
+            stamp.id,
+            stamp.sender,
+            stamp.seq,
+            stamp.sent_ns,
+            receiver,
+            namespace,
+            recv_ns,
+            event,
+        )
+
+    def expect_ack(
+        self,
+        key: Hashable,
+        client: Hashable,
+        namespace: str,
+        sent_ns: int,
+        timeout_ns: int,
+        event: str = "",
+    ) -> None:
+        self.journal.add(Op.EXPECT_ACK, key, client, namespace, sent_ns, timeout_ns, event)
+
+    def observe_ack(self, key: Hashable, recv_ns: int, ok: bool = True, detail: str = "") -> None:
+        self.journal.add(Op.ACK, key, recv_ns, ok, detail)
+
+    def sweep(self, now_ns: int | None = None) -> int:
+        return 0  # the judge closes emits
+
+    def next_deadline(self) -> int | None:
+        return None

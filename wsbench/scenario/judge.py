@@ -1,0 +1,247 @@
+"""The judge of a multi-process run: every child's journal, merged by time, one oracle.
+
+Theory of operation
+-------------------
+:class:`Judge` owns the run's only :class:`~wsbench.oracle.DeliveryOracle` and a
+:class:`~wsbench.metrics.Metrics` store for what the oracle measures (delivery and
+ack latency, fan-out). :meth:`Judge.poll` reads what the children appended to their
+journals (:mod:`wsbench.scenario.journal`), then replays, in timestamp order, every
+record at or below the *watermark* (the smallest last-heartbeat time over children
+still running): each child's records are already in order, so a ``heapq.merge`` of
+the per-child queues is the global order. Memory is bounded by what the children
+wrote in the last poll interval, not by the run.
+
+Replay time drives everything the single-process driver drives with the wall
+clock: the oracle is swept (emits past their deadline close) whenever replay time
+has advanced 100 ms, as the driver's sweeper does, and the metrics roll over to a
+new second by replay time, so a delivery lands in the second it was received.
+
+A record that comes after the child's ``FINAL`` mark is ignored but for
+violations: those are the connections the child closes after judging ended.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from wsbench.metrics import Metrics
+from wsbench.oracle import (
+    DeliveryOracle,
+    FanoutRecord,
+    Semantics,
+    Stamp,
+    Violation,
+    ViolationKind,
+)
+from wsbench.oracle.fanout import bucket_label
+from wsbench.scenario.journal import JournalReader, Op
+
+__all__ = ["Judge", "Secondary", "latency_sinks"]
+
+_SWEEP_NS = 100_000_000
+_INF = 1 << 62
+
+
+def latency_sinks(
+    metrics: Metrics,
+) -> tuple[Callable[[str, int], None], Callable[[FanoutRecord], None]]:
+    """The oracle's ``on_latency`` and ``on_fanout`` callbacks, recording into ``metrics``."""
+    delivery = metrics.recorder("delivery")
+    ack = metrics.recorder("ack")
+    incr = metrics.incr
+
+    def on_latency(kind: str, ns: int) -> None:
+        if kind == "delivery":
+            delivery(ns)
+            incr("deliveries")
+        else:
+            ack(ns)
+            incr("acks")
+
+    def on_fanout(record: FanoutRecord) -> None:
+        if record.delivered == 0:
+            return
+        label = bucket_label(record.audience)
+        rec = metrics.record_ns
+        rec("fanout_first", record.first_ns)
+        rec("fanout_last", record.last_ns)
+        rec(f"fanout.first.{label}", record.first_ns)
+        rec(f"fanout.median.{label}", record.median_ns)
+        rec(f"fanout.last.{label}", record.last_ns)
+
+    return on_latency, on_fanout
+
+
+class Secondary:
+    """Emits with several expectations: the k-th (k > 0) is keyed ``id|event`` in the oracle."""
+
+    def __init__(self, bound: int = 50_000) -> None:
+        self._events: dict[str, frozenset[str]] = {}
+        self._bound = bound
+
+    def register(self, base_id: str, event: str) -> None:
+        if len(self._events) > self._bound:
+            self._events.clear()
+        self._events[base_id] = self._events.get(base_id, frozenset()) | {event}
+
+    def key(self, stamp: Stamp, event: str) -> Stamp:
+        """The stamp the oracle knows this delivery of ``event`` by."""
+        events = self._events.get(stamp.id) if self._events else None
+        if events is not None and event in events:
+            return Stamp(f"{stamp.id}|{event}", stamp.sender, stamp.seq, stamp.sent_ns)
+        return stamp
+
+    def __bool__(self) -> bool:
+        return bool(self._events)
+
+
+def _time(item: tuple[int, int, tuple[Any, ...]]) -> int:
+    return item[0]
+
+
+class Judge:
+    """Replays the children's journals through one oracle (see the module docstring)."""
+
+    def __init__(self, paths: Sequence[str | Path], *, origin_ns: int, origin_wall: float) -> None:
+        self.metrics = Metrics(origin_ns=origin_ns, origin_wall=origin_wall)
+        on_latency, on_fanout = latency_sinks(self.metrics)
+        self.oracle = DeliveryOracle(on_latency=on_latency, on_fanout=on_fanout)
+        self.readers = [JournalReader(p) for p in paths]
+        self.queues: list[deque[tuple[Any, ...]]] = [deque() for _ in paths]
+        self.gone = [False] * len(paths)  #: a child that exited: its watermark is infinite
+        self.stopped: list[int | None] = [None] * len(paths)
+        self.final: list[int | None] = [None] * len(paths)
+        self.replay_ns = 0
+        self.records = 0
+        self._last_sweep = 0
+        self._secondary = Secondary()
+
+    @property
+    def watermark(self) -> int:
+        marks = [
+            _INF if (r.ended or gone) else r.watermark
+            for r, gone in zip(self.readers, self.gone, strict=True)
+        ]
+        return min(marks, default=_INF)
+
+    def poll(self, everything: bool = False) -> int:
+        """Read new records and replay those up to the watermark (all when ``everything``)."""
+        for reader, queue in zip(self.readers, self.queues, strict=True):
+            queue.extend(reader.poll())
+        mark = _INF if everything else self.watermark
+        streams = [self._upto(i, mark) for i in range(len(self.queues))]
+        n = 0
+        for t, i, rec in heapq.merge(*streams, key=_time):
+            self._apply(i, t, rec)
+            n += 1
+        if mark < _INF and mark - self._last_sweep >= _SWEEP_NS:
+            self._advance(mark)
+        self.records += n
+        return n
+
+    def _upto(self, i: int, mark: int) -> Iterator[tuple[int, int, tuple[Any, ...]]]:
+        queue = self.queues[i]
+        while queue and queue[0][0] <= mark:
+            rec = queue.popleft()
+            yield rec[0], i, rec
+
+    def _advance(self, t: int) -> None:
+        self.replay_ns = t
+        self.metrics.tick(t)
+        self.oracle.sweep(t)
+        self._last_sweep = t
+
+    def _apply(self, i: int, t: int, rec: tuple[Any, ...]) -> None:  # noqa: C901 - a dispatch
+        op = rec[1]
+        if t - self._last_sweep >= _SWEEP_NS:
+            self._advance(t)
+        else:
+            self.replay_ns = max(self.replay_ns, t)
+        if self.final[i] is not None and op != Op.VIOLATION:
+            return
+        oracle = self.oracle
+        if op == Op.DELIVERY:
+            _, _, sid, s, q, sent, receiver, ns, recv_ns, event = rec
+            stamp = Stamp(sid, s, q, sent)
+            if self._secondary:
+                stamp = self._secondary.key(stamp, event)
+            oracle.observe_delivery(stamp, receiver, ns, recv_ns, event)
+        elif op == Op.EMIT:
+            _, _, sid, s, q, sent, sender, ns, sem, rooms, to, deadline, volatile, event = rec
+            if "|" in sid:
+                self._secondary.register(sid.split("|", 1)[0], event)
+            oracle.expect_emit(
+                Stamp(sid, s, q, sent),
+                sender,
+                ns,
+                Semantics(sem),
+                rooms=rooms,
+                to=to,
+                deadline_ns=deadline,
+                volatile=volatile,
+                event=event,
+            )
+        elif op == Op.EXPECT_ACK:
+            oracle.expect_ack(*rec[2:])
+        elif op == Op.ACK:
+            oracle.observe_ack(*rec[2:])
+        elif op == Op.VIOLATION:
+            kind, stamp_id, sender, receiver, ns, event, expected, detail, at, count = rec[2:]
+            oracle.violations.add(
+                Violation(
+                    ViolationKind(kind), stamp_id, sender, receiver, ns, event, expected, detail, at
+                ),
+                count=count,
+            )
+        elif op == Op.HEARTBEAT or op == Op.END:
+            pass
+        elif op == Op.STOPPED:
+            self.stopped[i] = t
+        elif op == Op.FINAL:
+            self.final[i] = t
+        else:
+            self._membership(op, rec)
+
+    def _membership(self, op: int, rec: tuple[Any, ...]) -> None:
+        m = self.oracle.membership
+        if op == Op.CONNECT_REQ:
+            m.connect_requested(*rec[2:])
+        elif op == Op.CONNECTED:
+            m.connected(*rec[2:])
+        elif op == Op.DISCONNECTED:
+            m.disconnected(*rec[2:])
+        elif op == Op.JOIN_REQ:
+            m.join_requested(*rec[2:])
+        elif op == Op.JOINED:
+            m.joined(*rec[2:])
+        elif op == Op.LEFT:
+            m.left(*rec[2:])
+        elif op == Op.CANCEL:
+            m.cancel_pending(*rec[2:])
+        else:
+            raise ValueError(f"unknown journal record {rec!r}")
+
+    @property
+    def all_stopped(self) -> bool:
+        """Every child's STOPPED mark has been replayed (or the child is gone)."""
+        return all(s is not None or g for s, g in zip(self.stopped, self.gone, strict=True))
+
+    @property
+    def settled(self) -> bool:
+        """Nothing left to wait for: no open emit, no pending ack."""
+        return self.oracle.open_emits == 0 and self.oracle.open_acks == 0
+
+    def finish(self, aborted: bool) -> None:
+        """Replay what is left and close every open emit (as of the last FINAL if aborted)."""
+        self.poll(everything=True)
+        finals = [f for f in self.final if f is not None]
+        end = max(finals) if finals else self.replay_ns
+        self.oracle.sweep(end if aborted else None)
+        self.metrics.set_gauge("violations", self.oracle.violations.total)
+        self.metrics.flush(max(end, self.replay_ns))
+        for reader in self.readers:
+            reader.close()
