@@ -167,16 +167,16 @@ async def serve(config: ServerConfig, started: asyncio.Future[int] | None = None
     port = config.port
     if server is not None and server.sockets:  # type: ignore[attr-defined]
         port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    print(f"wsbench reference server listening on http://{config.host}:{port}", flush=True)
-    if started is not None and not started.done():
-        started.set_result(port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before the start line: a stop right after it
+        try:  # must be a clean one, not death by signal
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
+    print(f"wsbench reference server listening on http://{config.host}:{port}", flush=True)
+    if started is not None and not started.done():
+        started.set_result(port)
     try:
         await stop.wait()
     finally:
