@@ -324,3 +324,23 @@ def test_fanout_callback_and_verdict_dict():
     )
     d = o.verdict().to_dict()
     assert d["fanout"][0]["mean_last_ms"] == 9.0 and d["delivery_ratio"] == 1.0
+
+
+def test_membership_timing_is_judged_at_registration_not_at_the_intended_send_time() -> None:
+    """The rare volatile.yaml ``leak``: a timer fired early, so the stamp's intended send time
+    lay AFTER the registration; a join confirmed in between excused nothing."""
+    registered, intended = 10 * MS, 10 * MS + MS // 2  # uvloop timers fire up to ~1 ms early
+    for at_ns, expected in ((None, Outcome.LEAK), (registered, Outcome.OPTIONAL)):
+        o = world(3, {"hot": [0, 1]})
+        o.membership.join_requested(2, "/", "hot", registered - MS)  # pending at registration
+        kw = {} if at_ns is None else {"at_ns": at_ns}
+        stamp = emit(o, 0, 1, Semantics.ROOM, t=intended, rooms=("hot",), **kw)
+        o.membership.joined(2, "/", "hot", registered + MS // 4)  # confirmed before `intended`
+        assert o.observe_delivery(stamp, 2, "/", 12 * MS).outcome is expected
+    # and a socket that went down after the registration is lost while away, not missing
+    o = world(3)
+    stamp = emit(o, 0, 1, Semantics.ALL, t=intended, at_ns=registered)
+    o.membership.disconnected(2, "/", registered + MS // 4)
+    o.sweep(None)
+    v = o.verdict()
+    assert v.lost_while_away == 1 and v.missing == 2  # 0 and 1 got nothing either

@@ -12,15 +12,18 @@ The driver calls four verbs; the oracle never does I/O and never reads a clock:
   The first copy to an audience socket is a delivery (latency from the *intended*
   send time); a second copy is a duplicate; the sender, where the semantics exclude
   it, is ``sender_included``; any other socket is a ``leak`` unless its membership was
-  in flux at send time (an *optional* delivery: the server may have applied the
-  join before the broadcast). Per (sender, receiver socket) the stamp's sequence
+  in flux when the audience was computed (an *optional* delivery: the server may
+  have applied the join before the broadcast). "When the audience was computed" is
+  the caller's clock at registration (``at_ns``), never the stamp's *intended* send
+  time, which may lie before it (an open loop running late) or after it (a timer
+  that fired early: uvloop's millisecond timers wake up to ~1 ms early). Per (sender, receiver socket) the stamp's sequence
   number must grow: a smaller one is ``out_of_order``.
 - :meth:`~DeliveryOracle.expect_ack` / :meth:`~DeliveryOracle.observe_ack` for
   acknowledgements: in time, late, duplicate, unexpected, timed out.
 - :meth:`~DeliveryOracle.sweep` with the current time: every emit past its deadline
   closes. Its audience sockets without a copy are ``missing`` (non-volatile), a
   volatile drop (allowed, counted) or lost while away (the socket disconnected after
-  the send). A fan-out record is folded into constant-size aggregates and the emit
+  the audience was computed). A fan-out record is folded into constant-size aggregates and the emit
   is forgotten but for a bounded ring of recently closed emits, so a late copy is
   told apart from a leak or a duplicate. An emit whose whole audience has it closes
   at once.
@@ -108,6 +111,7 @@ class _Emit:
         "extra",
         "size",
         "sent_ns",
+        "at_ns",
         "deadline_ns",
         "volatile",
         "ordered",
@@ -181,6 +185,7 @@ class DeliveryOracle:
         rooms: Iterable[str] = (),
         to: Hashable | None = None,
         sent_ns: int | None = None,
+        at_ns: int | None = None,
         deadline_ns: int,
         volatile: bool = False,
         ordered: bool = True,
@@ -191,6 +196,12 @@ class DeliveryOracle:
 
         Args:
             stamp: the emit's stamp (its id is the key; ``sent_ns`` defaults to stamp.sent_ns).
+            at_ns: when the audience is computed, i.e. now on the caller's clock (default:
+                the send time). A membership change at or after it may or may not have
+                reached the server before the emit, so it excuses a copy outside the
+                audience, and a recipient that went down at or after it is "lost while
+                away". It must not be the *intended* send time: an open-loop schedule
+                can send later than intended, and a timer can fire early.
             sender: the sending client, or None for pushes not sent by a socket.
             namespace: the namespace the sender emitted on / the target namespace.
             semantics: who receives, see :class:`Semantics`.
@@ -240,6 +251,7 @@ class DeliveryOracle:
         e.extra = sender_sock if include_sender and sender_sock not in base else None
         e.size = len(base) - (e.excluded in base) + (e.extra is not None)
         e.sent_ns = stamp.sent_ns if sent_ns is None else sent_ns
+        e.at_ns = e.sent_ns if at_ns is None else at_ns
         e.deadline_ns, e.volatile, e.ordered = deadline_ns, volatile, ordered
         e.delivered, e.missing = {}, frozenset()
         self.emits += 1
@@ -301,7 +313,7 @@ class DeliveryOracle:
         elif m.has_pending(sock):
             return True
         changed = m.last_change_ns(sock)
-        return changed is not None and changed >= e.sent_ns
+        return changed is not None and changed >= e.at_ns
 
     def _observe_closed(
         self, stamp: Stamp, sock: SocketKey, recv_ns: int, event: str
@@ -442,7 +454,7 @@ class DeliveryOracle:
         away = 0
         for sock in missing:
             down = self.membership.down_since_ns(sock)
-            if down is not None and down >= e.sent_ns:
+            if down is not None and down >= e.at_ns:
                 away += 1
             elif not e.volatile:
                 self._violate(

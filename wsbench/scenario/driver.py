@@ -302,6 +302,7 @@ class Driver:
             exp.to,
             rooms=rooms,
             to=peer,
+            at_ns=now_ns(),
             deadline_ns=stamp.sent_ns + int(exp.within * _S),
             volatile=exp.volatile,
             event=exp.event,
@@ -342,6 +343,7 @@ class Driver:
             "/",
             Semantics.ROOM,
             rooms=(f"user:{user}",),
+            at_ns=now_ns(),
             deadline_ns=sent + int(step.within * _S),
             event="notification",
         )

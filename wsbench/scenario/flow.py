@@ -159,9 +159,8 @@ class VirtualUser:
             if step.duration is not None and k * interval >= step.duration * _S:
                 break
             intended = start + k * interval
-            wait = (intended - now_ns()) / _S
-            if wait > 0:
-                await asyncio.sleep(wait)
+            while (wait := intended - now_ns()) > 0:  # never early: timers may fire ~1 ms early
+                await asyncio.sleep(wait / _S)
             await self.steps(step.steps, intended)
             k += 1
 

@@ -171,7 +171,7 @@ class Judge:
                 stamp = self._secondary.key(stamp, event)
             oracle.observe_delivery(stamp, receiver, ns, recv_ns, event)
         elif op == Op.EMIT:
-            _, _, sid, s, q, sent, sender, ns, sem, rooms, to, deadline, volatile, event = rec
+            _, _, sid, s, q, sent, sender, ns, sem, rooms, to, at, deadline, volatile, event = rec
             if "|" in sid:
                 self._secondary.register(sid.split("|", 1)[0], event)
             oracle.expect_emit(
@@ -181,6 +181,7 @@ class Judge:
                 Semantics(sem),
                 rooms=rooms,
                 to=to,
+                at_ns=at,
                 deadline_ns=deadline,
                 volatile=volatile,
                 event=event,
