@@ -15,7 +15,20 @@ IDS = [p.stem for p in sorted((ROOT / "scenarios").glob("*.yaml"))]
 def _short(path):  # noqa: ANN001
     s = load_scenario(path)
     counted = sum(g.count or 0 for g in s.groups)
-    return {"clients": max(counted, min(s.clients, 60)), "duration": "6s"}
+    # reconnect.yaml restarts the server at 5 s, 2 s down: the herd needs ~10 s more
+    duration = "16s" if path.stem == "reconnect" else "6s"
+    return {"clients": max(counted, min(s.clients, 60)), "duration": duration}
+
+
+def _check_fault_steps(path, s) -> None:  # noqa: ANN001
+    """The scenarios whose point is a fault must really have run it."""
+    if path.stem == "reconnect":
+        rec = s.sections["reconnection"]
+        assert s.sections["server"]["restarts"] == 1 and rec["server_restarts"] == 1
+        assert sum(rec["herd"]["count"]) >= 50, rec  # (nearly) every client came back
+        assert s.metrics["counters"].get("faults.drop_transport", 0) > 0
+        assert s.metrics["counters"].get("faults.server_disconnect", 0) > 0
+        assert all(t["passed"] for t in s.sections["thresholds"]), s.sections["thresholds"]
 
 
 @pytest.mark.timeout(60)
@@ -28,6 +41,7 @@ def test_scenario_on_reference_server(path, tmp_path) -> None:
     assert violations(s) == {}, s.sections["delivery"]["violations"]["samples"][:3]
     assert s.sections["connections"]["connected"] > 0
     assert s.target.embedded and s.sections["server"]["stopped"]
+    _check_fault_steps(path, s)
 
 
 @node
@@ -41,3 +55,4 @@ def test_scenario_on_node_twin(path, tmp_path) -> None:
     assert "node twin" in s.target.server
     assert not s.partial, s.partial_reason
     assert violations(s) == {}, s.sections["delivery"]["violations"]["samples"][:3]
+    _check_fault_steps(path, s)
