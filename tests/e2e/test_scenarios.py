@@ -29,6 +29,11 @@ def _check_fault_steps(path, s) -> None:  # noqa: ANN001
         assert s.metrics["counters"].get("faults.drop_transport", 0) > 0
         assert s.metrics["counters"].get("faults.server_disconnect", 0) > 0
         assert all(t["passed"] for t in s.sections["thresholds"]), s.sections["thresholds"]
+    if path.stem == "volatile":
+        volatile = s.sections["delivery"]["volatile"]
+        assert s.metrics["counters"].get("stalls", 0) == 3
+        assert volatile["drops"] > 0, volatile  # the stalled sockets lost some
+        assert s.sections["delivery"]["delivery_ratio"] == 1.0  # reliable: all, in order
 
 
 @pytest.mark.timeout(60)

@@ -295,3 +295,12 @@ def test_every_yaml_block_in_the_docs_loads():
     for i, block in enumerate(blocks):
         loads_scenario(block, f"docs/scenarios.md#block{i}")
         assert list(VALIDATOR.iter_errors(yaml.safe_load(block))) == [], i
+
+
+def test_stall_step() -> None:
+    s = loads_scenario(
+        "groups: [{flow: [{connect: /}, {stall: 5s}, {stall: {duration: 500ms}}]}]\n"
+    )
+    assert s.groups[0].flow[1:] == (m.Stall(5.0), m.Stall(0.5))
+    with pytest.raises(ScenarioError, match="positive duration"):
+        loads_scenario("groups: [{flow: [{stall: 0s}]}]\n")

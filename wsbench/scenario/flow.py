@@ -38,7 +38,13 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from wsbench.client import Connection
-from wsbench.exceptions import ConnectFailed, ConnectRefused, ResourceLimit, TransportError
+from wsbench.exceptions import (
+    ConnectFailed,
+    ConnectRefused,
+    InvalidState,
+    ResourceLimit,
+    TransportError,
+)
 from wsbench.metrics import now_ns
 from wsbench.oracle import Semantics, Stamp, ViolationKind, embed_stamp
 from wsbench.protocol.reconnect import ReconnectPolicy
@@ -135,6 +141,8 @@ class VirtualUser:
             await self.reconnect(step.within, explicit=True)
         elif cls is m.Fault:
             await self.fault(step)
+        elif cls is m.Stall:
+            await self.stall(step)
 
     def think(self, step: m.Think) -> float:
         if step.kind is m.ThinkKind.UNIFORM:
@@ -329,18 +337,31 @@ class VirtualUser:
         if step.kind is m.FaultKind.RESTART_SERVER:
             await d.restart_server(step.downtime)
             return
-        if conn is None:
-            return
-        transport = getattr(conn, "_transport", None)
-        if transport is None:
+        if conn is None or not conn.open:
             return
         d.metrics.incr(f"faults.{step.kind.value}")
         if step.kind is m.FaultKind.DROP_TRANSPORT:
-            transport.abort()
+            conn.abort()
         else:  # SERVER_DISCONNECT: a malformed Socket.IO packet; a strict server closes
-            transport.send(["4~wsbench-fault: not a socket.io packet"])
+            try:
+                conn.send_raw("4~wsbench-fault: not a socket.io packet")
+            except InvalidState:
+                return
         await asyncio.sleep(0.05)
         await self.reconnect(step.reconnect_within)
+
+    async def stall(self, step: m.Stall) -> None:
+        """Stop reading for ``step.duration`` (a slow consumer); reading resumes even if cancelled."""
+        conn = self.conn
+        if conn is None:
+            return
+        self.d.metrics.incr("stalls")
+        conn.pause_reading()
+        try:
+            await asyncio.sleep(step.duration)
+        finally:
+            if self.conn is conn:
+                conn.resume_reading()
 
     # -- rooms and pushes -----------------------------------------------------------------
 

@@ -551,6 +551,14 @@ def _fault(n: _Node | None, d: _Defaults, where: str) -> m.Fault:
     )
 
 
+def _stall(n: _Node | None, d: _Defaults, where: str) -> m.Stall:
+    assert n is not None
+    if n.is_scalar():
+        return m.Stall(n.duration(True), where)
+    k = n.mapping(("duration",), required=("duration",))
+    return m.Stall(k["duration"].duration(True), where)
+
+
 _STEPS: dict[str, Callable[[_Node | None, _Defaults, str], m.Step]] = {
     "connect": _connect,
     "emit": _emit,
@@ -565,6 +573,7 @@ _STEPS: dict[str, Callable[[_Node | None, _Defaults, str], m.Step]] = {
     "disconnect": _disconnect,
     "reconnect": _reconnect,
     "fault": _fault,
+    "stall": _stall,
 }
 
 

@@ -55,6 +55,7 @@ __all__ = [
     "Disconnect",
     "Reconnect",
     "Fault",
+    "Stall",
     "Step",
     "Group",
     "LatencyLimit",
@@ -334,8 +335,28 @@ class Fault:
     where: str = field(default="", compare=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """A slow consumer: stop reading the socket for ``duration`` (the server's buffer fills)."""
+
+    duration: float
+    where: str = field(default="", compare=False)
+
+
 Step = (
-    Connect | Emit | Listen | Join | Leave | Think | Loop | Every | Disconnect | Reconnect | Fault
+    Connect
+    | Emit
+    | Listen
+    | Notify
+    | Join
+    | Leave
+    | Think
+    | Loop
+    | Every
+    | Disconnect
+    | Reconnect
+    | Fault
+    | Stall
 )
 
 

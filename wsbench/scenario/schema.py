@@ -188,6 +188,7 @@ def build_schema() -> dict[str, Any]:
                 ]
             },
         ),
+        "stall": _step("stall", {"oneOf": [DURATION, _obj({"duration": DURATION}, ("duration",))]}),
     }
     listen_body = {
         "oneOf": [
