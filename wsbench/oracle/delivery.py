@@ -37,64 +37,23 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Hashable, Iterable
-from enum import StrEnum
-from typing import NamedTuple
 
 from wsbench.oracle.fanout import FanoutRecord, FanoutStats
 from wsbench.oracle.membership import Membership, SocketKey
+from wsbench.oracle.semantics import EXCLUDES_SENDER, ROOM_BASED, Semantics, audience
 from wsbench.oracle.stamp import Stamp
-from wsbench.oracle.verdict import AckSummary, LatencyAccumulator, OracleVerdict
+from wsbench.oracle.verdict import (
+    AckSummary,
+    LatencyAccumulator,
+    Observation,
+    OracleVerdict,
+    Outcome,
+)
 from wsbench.oracle.violations import Violation, ViolationKind, ViolationLog
 
 __all__ = ["Semantics", "Outcome", "Observation", "DeliveryOracle"]
 
 V = ViolationKind
-
-
-class Semantics(StrEnum):
-    """Who a server-side emit reaches (socket.io broadcast variants)."""
-
-    ALL = "all"  #: every socket of the namespace, sender included (io.emit)
-    OTHERS = "others"  #: every socket of the namespace but the sender (socket.broadcast.emit)
-    ROOM = "room"  #: members of one room (io.to(room).emit)
-    ROOMS = "rooms"  #: members of any of the rooms, one copy each (io.to(a).to(b).emit)
-    ROOM_OTHERS = "room_others"  #: room members but the sender (socket.to(room).emit)
-    ROOMS_OTHERS = "rooms_others"  #: union of rooms but the sender (socket.to([a, b]).emit)
-    SOCKET = "socket"  #: one socket (io.to(socketId).emit); ``to`` names its client
-    SENDER = "sender"  #: the sender alone (socket.emit)
-    NAMESPACE_ALL = "namespace_all"  #: every socket of a named namespace, no sender (pushes)
-    ALL_NAMESPACES = "all_namespaces"  #: every socket of every namespace (/admin announcement)
-
-
-_EXCLUDES_SENDER = frozenset({Semantics.OTHERS, Semantics.ROOM_OTHERS, Semantics.ROOMS_OTHERS})
-_ROOM_BASED = frozenset(
-    {Semantics.ROOM, Semantics.ROOMS, Semantics.ROOM_OTHERS, Semantics.ROOMS_OTHERS}
-)
-
-
-class Outcome(StrEnum):
-    """What one observed delivery or ack turned out to be."""
-
-    DELIVERED = "delivered"
-    OPTIONAL = "optional"
-    OUT_OF_ORDER = "out_of_order"  # delivered, counted, but out of order
-    DUPLICATE = "duplicate"
-    LEAK = "leak"
-    SENDER_INCLUDED = "sender_included"
-    LATE = "late"
-    UNKNOWN_STAMP = "unknown_stamp"
-    ACK_OK = "ack_ok"
-    ACK_LATE = "ack_late"
-    ACK_DUPLICATE = "ack_duplicate"
-    ACK_UNEXPECTED = "ack_unexpected"
-    ACK_MISMATCH = "ack_mismatch"
-
-
-class Observation(NamedTuple):
-    """Result of observing a delivery or ack; ``latency_ns`` is -1 when not measured."""
-
-    outcome: Outcome
-    latency_ns: int = -1
 
 
 class _Emit:
@@ -214,30 +173,9 @@ class DeliveryOracle:
                 contract's ``join``: the joiner is told too).
             event: the event name the recipients get (evidence only).
         """
-        m = self.membership
         sender_sock = (sender, namespace) if sender is not None else None
         rooms = tuple(rooms)
-        if semantics in (Semantics.ALL, Semantics.OTHERS, Semantics.NAMESPACE_ALL):
-            base = m.sockets(namespace)
-        elif semantics in _ROOM_BASED:
-            if not rooms:
-                raise ValueError(f"{semantics} needs rooms")
-            base = m.members_of_any(namespace, rooms)
-            if any(m.pending_clients(namespace, r) for r in rooms):
-                # a pending leave (or join) takes a socket out of that room's must set only
-                parts = []
-                for r in rooms:
-                    pending = m.pending_clients(namespace, r)
-                    members = m.members(namespace, r)
-                    parts.append(frozenset(s for s in members if s[0] not in pending))
-                base = frozenset().union(*parts)
-        elif semantics is Semantics.SOCKET:
-            base = frozenset({(to, namespace)}) if m.is_connected(to, namespace) else frozenset()
-        elif semantics is Semantics.SENDER:
-            ok = sender is not None and m.is_connected(sender, namespace)
-            base = frozenset({sender_sock}) if ok else frozenset()
-        else:  # ALL_NAMESPACES
-            base = frozenset().union(*(m.sockets(ns) for ns in m.namespaces()))
+        base = audience(self.membership, semantics, namespace, rooms, to, sender)
         e = _Emit()
         e.stamp, e.sender, e.sender_sock, e.namespace, e.event = (
             stamp,
@@ -247,7 +185,7 @@ class DeliveryOracle:
             event,
         )
         e.semantics, e.rooms, e.base = semantics, rooms, base
-        e.excluded = sender_sock if semantics in _EXCLUDES_SENDER else None
+        e.excluded = sender_sock if semantics in EXCLUDES_SENDER else None
         e.extra = sender_sock if include_sender and sender_sock not in base else None
         e.size = len(base) - (e.excluded in base) + (e.extra is not None)
         e.sent_ns = stamp.sent_ns if sent_ns is None else sent_ns
@@ -307,7 +245,7 @@ class DeliveryOracle:
     def _may_receive(self, e: _Emit, sock: SocketKey) -> bool:
         m = self.membership
         client, ns = sock
-        if e.semantics in _ROOM_BASED:
+        if e.semantics in ROOM_BASED:
             if m.is_pending(client, ns, None) or any(m.is_pending(client, ns, r) for r in e.rooms):
                 return True
         elif m.has_pending(sock):

@@ -4,17 +4,44 @@
 min, mean, max; percentiles come from the driver's HDR histograms, fed through the
 oracle's ``on_latency`` callback), violations with samples and fan-out aggregates.
 ``to_dict()`` gives the JSON-ready form for the summary's ``delivery`` section.
+:class:`Outcome`/:class:`Observation` are what one observed delivery or ack turned out to be.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, NamedTuple
 
 from wsbench.oracle.fanout import FanoutBucket
 from wsbench.oracle.violations import ViolationSummary
 
-__all__ = ["LatencySummary", "AckSummary", "OracleVerdict"]
+__all__ = ["LatencySummary", "AckSummary", "Observation", "OracleVerdict", "Outcome"]
+
+
+class Outcome(StrEnum):
+    """What one observed delivery or ack turned out to be."""
+
+    DELIVERED = "delivered"
+    OPTIONAL = "optional"
+    OUT_OF_ORDER = "out_of_order"  # delivered, counted, but out of order
+    DUPLICATE = "duplicate"
+    LEAK = "leak"
+    SENDER_INCLUDED = "sender_included"
+    LATE = "late"
+    UNKNOWN_STAMP = "unknown_stamp"
+    ACK_OK = "ack_ok"
+    ACK_LATE = "ack_late"
+    ACK_DUPLICATE = "ack_duplicate"
+    ACK_UNEXPECTED = "ack_unexpected"
+    ACK_MISMATCH = "ack_mismatch"
+
+
+class Observation(NamedTuple):
+    """Result of observing a delivery or ack; ``latency_ns`` is -1 when not measured."""
+
+    outcome: Outcome
+    latency_ns: int = -1
 
 
 @dataclass(frozen=True, slots=True)
