@@ -51,6 +51,7 @@ from wsbench.scenario.journal import JournalWriter, Op, RecordingOracle
 from wsbench.scenario.judge import Secondary, latency_sinks
 from wsbench.scenario.model import Scenario, render_value
 from wsbench.scenario.progress import Status
+from wsbench.scenario.walk import expected_events, max_within
 
 __all__ = ["Driver", "expected_events"]
 
@@ -58,52 +59,6 @@ logger = logging.getLogger(__name__)
 _S = 1_000_000_000
 _PER_ADDRESS = 20_000
 _EMPTY: frozenset[str] = frozenset()
-
-
-def _walk(steps: tuple[Any, ...]):
-    for step in steps:
-        yield step
-        inner = getattr(step, "steps", None)
-        if inner:
-            yield from _walk(inner)
-
-
-def expected_events(scenario: Scenario) -> dict[str, frozenset[str]]:
-    """Per namespace, the events some expectation of the scenario names."""
-    out: dict[str, set[str]] = {}
-    all_ns = {"/"}
-    for g in scenario.groups:
-        for step in _walk(g.flow):
-            if isinstance(step, m.Connect):
-                all_ns.update(step.namespaces)
-            elif isinstance(step, m.Emit):
-                all_ns.add(step.namespace)
-    for g in scenario.groups:
-        for step in _walk(g.flow):
-            if isinstance(step, m.Emit):
-                for exp in step.expect:
-                    if exp.to is Semantics.ALL_NAMESPACES:
-                        for ns in all_ns:
-                            out.setdefault(ns, set()).add(exp.event)
-                    else:
-                        out.setdefault(exp.namespace or step.namespace, set()).add(exp.event)
-            elif type(step).__name__ == "Notify":
-                out.setdefault("/", set()).add("notification")
-    return {ns: frozenset(events) for ns, events in out.items()}
-
-
-def _max_within(scenario: Scenario) -> float:
-    best = 0.0
-    for g in scenario.groups:
-        for step in _walk(g.flow):
-            for exp in getattr(step, "expect", ()) or ():
-                best = max(best, exp.within)
-            if isinstance(step, m.Emit) and step.ack:
-                best = max(best, step.ack_timeout)
-            within = getattr(step, "within", None)
-            if type(step).__name__ == "Notify" and within:
-                best = max(best, within)
-    return best
 
 
 class Driver:
@@ -144,7 +99,7 @@ class Driver:
         self.membership = self.oracle.membership
         self.connect_timeout = 20.0
         self.expected = expected_events(scenario)
-        self.grace_s = _max_within(scenario) + 1.0
+        self.grace_s = max_within(scenario) + 1.0
         groups = scenario.assign_groups()
         self.offsets = scenario.arrival_offsets()
         self.vus = {c: VirtualUser(self, c, groups[c]) for c in self.client_ids}

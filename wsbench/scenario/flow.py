@@ -24,11 +24,7 @@ when the loop falls behind it runs late but keeps the intended time, and every e
 of the iteration carries it, so latency includes the time the load generator (or a
 stalled server) made it wait: no coordinated omission.
 
-Faults: ``drop_transport`` aborts the TCP connection without a close frame;
-``server_disconnect`` sends the server a malformed Socket.IO packet so that *it*
-closes the session (the contract has no "disconnect me" event; a strict server must
-close on a parse error); ``restart_server`` asks the driver to restart the embedded
-server. Each then waits for the automatic reconnection, bounded by ``reconnect_within``.
+Faults, stalls and waiting for reconnection live in :mod:`wsbench.scenario.disruptions`.
 """
 
 from __future__ import annotations
@@ -41,13 +37,13 @@ from wsbench.client import Connection
 from wsbench.exceptions import (
     ConnectFailed,
     ConnectRefused,
-    InvalidState,
     ResourceLimit,
     TransportError,
 )
 from wsbench.metrics import now_ns
 from wsbench.oracle import Semantics, Stamp, ViolationKind, embed_stamp
 from wsbench.protocol.reconnect import ReconnectPolicy
+from wsbench.scenario import disruptions
 from wsbench.scenario import model as m
 from wsbench.scenario.model import render_value
 from wsbench.scenario.tokens import connect_payload, user_id
@@ -303,65 +299,13 @@ class VirtualUser:
             await self.sockets[ns].disconnect()
 
     async def reconnect(self, within: float, *, explicit: bool = False) -> None:
-        """Wait until every wanted namespace is connected again (reconnecting if needed)."""
-        d = self.d
-        t0 = now_ns()
-        wanted = list(self.sockets)
-        if explicit and (self.conn is None or not self.conn.open):
-            await self.close()
-            self.sockets = {}
-            for ns in wanted:
-                self.down_since.setdefault(ns, t0)
-            await self.connect(m.Connect(namespaces=tuple(wanted), timeout=within))
-            return
-        try:
-            async with asyncio.timeout(within):
-                for ns in wanted:
-                    while not self.sockets[ns].connected:
-                        await asyncio.sleep(0.05)
-        except TimeoutError:
-            d.reconnect_failed()
-            for ns in wanted:
-                if not self.sockets[ns].connected:
-                    d.violation(
-                        ViolationKind.CONNECT_FAILED,
-                        self.index,
-                        ns,
-                        "",
-                        f"not reconnected within {within:g} s",
-                    )
+        await disruptions.reconnect(self, within, explicit=explicit)
 
     async def fault(self, step: m.Fault) -> None:
-        d = self.d
-        conn = self.conn
-        if step.kind is m.FaultKind.RESTART_SERVER:
-            await d.restart_server(step.downtime)
-            return
-        if conn is None or not conn.open:
-            return
-        d.metrics.incr(f"faults.{step.kind.value}")
-        if step.kind is m.FaultKind.DROP_TRANSPORT:
-            conn.abort()
-        else:  # SERVER_DISCONNECT: a malformed Socket.IO packet; a strict server closes
-            try:
-                conn.send_raw("4~wsbench-fault: not a socket.io packet")
-            except InvalidState:
-                return
-        await asyncio.sleep(0.05)
-        await self.reconnect(step.reconnect_within)
+        await disruptions.fault(self, step)
 
     async def stall(self, step: m.Stall) -> None:
-        """Stop reading for ``step.duration`` (a slow consumer); reading resumes even if cancelled."""
-        conn = self.conn
-        if conn is None:
-            return
-        self.d.metrics.incr("stalls")
-        conn.pause_reading()
-        try:
-            await asyncio.sleep(step.duration)
-        finally:
-            if self.conn is conn:
-                conn.resume_reading()
+        await disruptions.stall(self, step)
 
     # -- rooms and pushes -----------------------------------------------------------------
 

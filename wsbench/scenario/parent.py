@@ -37,11 +37,11 @@ from typing import Any
 
 from wsbench.metrics import Metrics, ProcessSampler, now_ns
 from wsbench.scenario.child import ChildSpec, child_main
-from wsbench.scenario.driver import _max_within
 from wsbench.scenario.judge import Judge
 from wsbench.scenario.model import Scenario
 from wsbench.scenario.processes import assemble
 from wsbench.scenario.progress import Status
+from wsbench.scenario.walk import max_within
 
 __all__ = ["MultiProcess"]
 
@@ -77,7 +77,7 @@ class MultiProcess:
         self._server_pid = server_pid
         self._on_status = on_status
         self._on_message = on_message
-        self.grace_s = _max_within(scenario) + 1.0
+        self.grace_s = max_within(scenario) + 1.0
         self.abort_reason: str | None = None
         self.procs: list[Any] = []
         self.conns: list[Any] = []
