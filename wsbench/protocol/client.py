@@ -32,78 +32,50 @@ Engine.IO packet closes with ``transport error``, an undecodable Socket.IO
 packet with ``parse error``. Caller misuse raises :class:`InvalidState` or
 :class:`LocalProtocolError` at once.
 
-Hot path. ``42[...]`` and ``42/nsp,[...]`` frames take :meth:`_fast_event`,
-which parses with one ``json`` call and builds only the
-:class:`EventReceived`; anything irregular falls back to the strict decoder,
-so validation is identical on both paths.
+Layout. This module is the Engine.IO half (handshake, heartbeat, polling
+payloads, upgrade, close and reopen); the Socket.IO half (namespaces, events,
+acks, and the hot-path decoders of plain EVENT and ACK frames) is the base
+class in :mod:`wsbench.protocol.client_namespaces`.
 """
 
 from __future__ import annotations
 
-import json
-import json.scanner
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any
 
 from wsbench.exceptions import InvalidState, LocalProtocolError, RemoteProtocolError
+from wsbench.protocol.client_namespaces import (
+    CLOSED,
+    CONNECTING,
+    EIO_SPEC,
+    OPEN,
+    OPENING,
+    EioState,
+    FastEvent,
+    NamespaceLayer,
+)
 from wsbench.protocol.engineio import RECORD_SEPARATOR, EioPacket, OpenInfo
 from wsbench.protocol.events import (
-    AckReceived,
     Closed,
-    Connected,
-    ConnectRefused,
-    Disconnected,
     DisconnectReason,
-    EventReceived,
     Opened,
-    ProtocolViolation,
     SessionEvent,
     Upgraded,
 )
-from wsbench.protocol.reconnect import Namespace, NamespaceState, dumps_compact
-from wsbench.protocol.socketio import (
-    DEFAULT_MAX_ATTACHMENTS,
-    RESERVED_EVENTS,
-    SioDecoder,
-    SioPacket,
-    SioPacketType,
-)
+from wsbench.protocol.reconnect import Namespace, NamespaceState
+from wsbench.protocol.socketio import DEFAULT_MAX_ATTACHMENTS
 
-__all__ = ["ClientSession", "EioState", "Namespace", "NamespaceState", "polling_payloads"]
+__all__ = [
+    "ClientSession",
+    "EioState",
+    "FastEvent",
+    "Namespace",
+    "NamespaceState",
+    "polling_payloads",
+]
 
-_EIO = "engine.io-protocol v4"
-_SIO = "socket.io-protocol v5"
 WEBSOCKET = "websocket"
 POLLING = "polling"
-
-
-class EioState(Enum):
-    """Engine.IO session state, client side."""
-
-    OPENING = "opening"
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-OPENING, OPEN, CLOSED = EioState.OPENING, EioState.OPEN, EioState.CLOSED
-CONNECTING = NamespaceState.CONNECTING
-CONNECTED = NamespaceState.CONNECTED
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"invalid JSON constant {name}")
-
-
-# Same strictness as wsbench.protocol.socketio (JSON.parse refuses NaN/Infinity).
-_decoder = json.JSONDecoder(parse_constant=_reject_constant)
-# The C scanner behind JSONDecoder.decode, called directly: no slice of the frame and no
-# two whitespace regex matches per message (2.4 -> 0.8 us for a small event). Anything it
-# does not accept exactly (leading/trailing whitespace, errors) goes to the strict path.
-_scan = json.scanner.make_scanner(_decoder)  # type: ignore[attr-defined]
-_SCAN_ERRORS = (StopIteration, ValueError, RecursionError)
-_dumps = dumps_compact
 
 
 def _b64(data: bytes) -> str:
@@ -140,8 +112,11 @@ class _Upgrade:
     pending: list[str | bytes] = field(default_factory=list)
 
 
-class ClientSession:
+class ClientSession(NamespaceLayer):
     """One Engine.IO v4 session, client side, with its Socket.IO namespaces.
+
+    The namespace half (connect, emit, ack, events) is
+    :class:`~wsbench.protocol.client_namespaces.NamespaceLayer`.
 
     Args:
         transport: ``"websocket"`` or ``"polling"``: how frames are encoded
@@ -154,20 +129,13 @@ class ClientSession:
     ) -> None:
         if transport not in (WEBSOCKET, POLLING):
             raise LocalProtocolError(f"unknown transport {transport!r}")
+        super().__init__(max_attachments)
         self.transport = transport
         self.state = OPENING
         self.info: OpenInfo | None = None
-        self.max_attachments = max_attachments
-        self._decoder = SioDecoder(max_attachments)
-        self._awaiting = False  # the decoder holds a binary packet awaiting attachments
-        self._namespaces: dict[str, Namespace] = {}
-        self._root: Namespace | None = None
-        self._events: list[SessionEvent] = []
-        self._outbox: list[str | bytes] = []
         self._ping_deadline: float | None = None
         self._heartbeat = 0.0
         self._upgrade: _Upgrade | None = None
-        self.late_acks = 0
 
     # -- introspection -----------------------------------------------------------------
 
@@ -175,22 +143,6 @@ class ClientSession:
     def sid(self) -> str | None:
         """The Engine.IO session id (not a namespace socket id)."""
         return self.info.sid if self.info is not None else None
-
-    def namespace(self, name: str) -> Namespace:
-        """The client-side record of namespace ``name`` (sid, pid, offset, state).
-
-        Raises:
-            InvalidState: :meth:`connect` was never called for it.
-        """
-        try:
-            return self._namespaces[name]
-        except KeyError:
-            raise InvalidState(f"namespace {name!r} was never connected") from None
-
-    @property
-    def active_namespaces(self) -> list[str]:
-        """Namespaces that want to be connected (and will be again after a reopen)."""
-        return [ns.name for ns in self._namespaces.values() if ns.active]
 
     @property
     def upgrading(self) -> bool:
@@ -256,13 +208,13 @@ class ClientSession:
     def receive_message(self, message: str | bytes, now: float) -> None:
         """Feed one Engine.IO packet: a WebSocket frame, or one polling record."""
         if type(message) is str:
-            if (
-                message[:2] == "42"
-                and self.state is OPEN
-                and not self._awaiting
-                and self._fast_event(message)
-            ):
-                return
+            head = message[:2]
+            if head == "42":
+                if self.state is OPEN and not self._awaiting and self._fast_event(message):
+                    return
+            elif head == "43":
+                if self.state is OPEN and not self._awaiting and self._fast_ack(message):
+                    return
             self._receive_text(message, now)  # type: ignore[arg-type]
         elif self.state is CLOSED:
             return
@@ -343,250 +295,7 @@ class ClientSession:
                 ns.state = CONNECTING
                 self._outbox.append("4" + ns.connect_text())
 
-    # -- Socket.IO -----------------------------------------------------------------------
-
-    def _fast_event(self, message: str) -> bool:
-        """Decode ``42[nsp,][id][...]`` with one json call; False means "use the strict path"."""
-        n = len(message)
-        if n < 4:
-            return False
-        c = message[2]
-        if c != "[":
-            i = 2
-            if c == "/":
-                comma = message.find(",", 3)
-                if comma < 0:
-                    return False
-                ns = self._namespaces.get(message[2:comma])
-                i = comma + 1
-                if i >= n:
-                    return False
-            else:
-                ns = self._root
-            j = i
-            while j < n and "0" <= message[j] <= "9":
-                j += 1
-            if j == i:
-                if message[i] != "[":
-                    return False
-                ack_id = None
-            else:
-                ack_id = int(message[i:j])
-                i = j
-                if i >= n or message[i] != "[":
-                    return False
-            try:
-                data, end = _scan(message, i)
-            except _SCAN_ERRORS:
-                return False
-            if end != n or type(data) is not list or not data or not _valid_name(data[0]):
-                return False
-            self._on_event(ns, data, ack_id, message)
-            return True
-        try:
-            data, end = _scan(message, 2)
-        except _SCAN_ERRORS:
-            return False
-        if end != n or type(data) is not list or not data or not _valid_name(data[0]):
-            return False
-        self._on_event(self._root, data, None, message)
-        return True
-
-    def _on_event(
-        self, ns: Namespace | None, data: list[Any], ack_id: int | None, raw: Any
-    ) -> None:
-        if ns is None or ns.state is not CONNECTED:
-            # Recovery replays missed EVENTs *before* the CONNECT answer (our notes §2.3).
-            if ns is None or ns.state is not CONNECTING or ns.pid is None:
-                self._violation("EVENT for a namespace that is not connected", raw)
-                return
-        args = data[1:]
-        offset = None
-        # socket.io-client: with a pid, the last string argument is the recovery offset
-        # (the server appends it to every non-volatile event without an ack id).
-        if ns.pid is not None and ack_id is None and args and type(args[-1]) is str:
-            offset = args.pop()
-            ns.offset = offset
-        self._events.append(EventReceived(ns.name, data[0], args, ack_id, offset))
-
-    def _receive_sio(self, data: str | bytes) -> None:
-        try:
-            packet = self._decoder.feed(data)
-        except RemoteProtocolError as exc:
-            self._awaiting = False
-            self._fail(exc.detail, DisconnectReason.PARSE_ERROR, data, _SIO)
-            return
-        if packet is None:
-            self._awaiting = True
-            return
-        self._awaiting = False
-        ptype = packet.type
-        ns = self._namespaces.get(packet.namespace)
-        if ptype is SioPacketType.EVENT or ptype is SioPacketType.BINARY_EVENT:
-            self._on_event(ns, packet.data, packet.id, data)
-        elif ptype is SioPacketType.ACK or ptype is SioPacketType.BINARY_ACK:
-            self._on_ack(ns, packet, data)
-        elif ptype is SioPacketType.CONNECT:
-            self._on_connect(ns, packet, data)
-        elif ptype is SioPacketType.CONNECT_ERROR:
-            self._on_connect_error(ns, packet, data)
-        else:  # DISCONNECT
-            if ns is None or ns.state is not CONNECTED:
-                self._violation("DISCONNECT for a namespace that is not connected", data)
-                return
-            ns.disconnected()
-            self._events.append(Disconnected(ns.name, DisconnectReason.IO_SERVER_DISCONNECT))
-
-    def _on_ack(self, ns: Namespace | None, packet: SioPacket, raw: Any) -> None:
-        ack_id = packet.id
-        assert ack_id is not None  # the decoder guarantees it
-        if ns is None or ack_id not in ns.pending:
-            if ns is not None and ack_id in ns.expired:
-                del ns.expired[ack_id]
-                self.late_acks += 1
-                return
-            self._violation(f"ACK with unknown id {ack_id}", raw)
-            return
-        ns.pending.discard(ack_id)
-        self._events.append(AckReceived(ns.name, ack_id, packet.data))
-
-    def _on_connect(self, ns: Namespace | None, packet: SioPacket, raw: Any) -> None:
-        if ns is None or ns.state is not CONNECTING:
-            self._violation("CONNECT answer for a namespace that is not connecting", raw)
-            return
-        data = packet.data
-        sid = data.get("sid") if isinstance(data, dict) else None
-        if not isinstance(sid, str) or not sid:
-            # socket.io-client: "It seems you are trying to reach a Socket.IO server in v2.x"
-            self._violation("CONNECT answer without a sid", raw, fatal=False)
-            ns.disconnected()
-            self._events.append(ConnectRefused(ns.name, "invalid CONNECT answer", data))
-            return
-        pid = data.get("pid")
-        pid = pid if isinstance(pid, str) else None
-        recovered = pid is not None and pid == ns.pid and sid == ns.sid
-        ns.state = CONNECTED
-        ns.sid = sid
-        if pid != ns.pid:
-            ns.offset = None
-        ns.pid = pid
-        self._events.append(Connected(ns.name, sid, pid, recovered))
-        if ns.buffer:
-            self._outbox.extend(ns.buffer)
-            ns.buffer.clear()
-
-    def _on_connect_error(self, ns: Namespace | None, packet: SioPacket, raw: Any) -> None:
-        if ns is None or ns.state is not CONNECTING:
-            self._violation("CONNECT_ERROR for a namespace that is not connecting", raw)
-            return
-        data = packet.data
-        if isinstance(data, dict):
-            message = data.get("message")
-            message = message if isinstance(message, str) else str(message)
-            extra = data.get("data")
-        else:  # protocol v4 used a plain string
-            message, extra = str(data), None
-        ns.disconnected()
-        self._events.append(ConnectRefused(ns.name, message, extra))
-
-    # -- sending -------------------------------------------------------------------------
-
-    def connect(self, namespace: str = "/", auth: dict[str, Any] | None = None) -> None:
-        """Connect ``namespace``; CONNECT goes out now if open, else on the handshake.
-
-        Raises:
-            InvalidState: the namespace is already active.
-            LocalProtocolError: bad namespace name or auth.
-        """
-        if not namespace.startswith("/") or "," in namespace:
-            raise LocalProtocolError(
-                f"namespace must start with '/' and hold no ',': {namespace!r}"
-            )
-        if auth is not None and not isinstance(auth, dict):
-            raise LocalProtocolError(f"auth must be a dict, got {type(auth).__name__}", _SIO)
-        if auth is not None:
-            try:
-                _dumps(auth)
-            except (TypeError, ValueError) as exc:
-                raise LocalProtocolError(f"auth is not JSON-serializable: {exc}") from None
-        ns = self._namespaces.get(namespace)
-        if ns is None:
-            ns = self._namespaces[namespace] = Namespace(namespace)
-            if namespace == "/":
-                self._root = ns
-        elif ns.active:
-            raise InvalidState(f"namespace {namespace!r} is already {ns.state.value}")
-        ns.auth = auth
-        ns.active = True
-        ns.state = CONNECTING
-        if self.state is OPEN:
-            self._outbox.append("4" + ns.connect_text())
-
-    def emit(self, namespace: str, event: str, *args: Any, ack: bool = False) -> int | None:
-        """Send EVENT ``event`` with ``args``; returns the ack id when ``ack`` is set.
-
-        Emits on a namespace that is still connecting (or reconnecting) are buffered
-        and sent after its CONNECT answer.
-
-        Raises:
-            InvalidState: the namespace is not active.
-            LocalProtocolError: reserved event name or a payload JSON cannot carry.
-        """
-        ns = self._namespaces.get(namespace)
-        if ns is None or not ns.active:
-            raise InvalidState(f"namespace {namespace!r} is not connected")
-        if not _valid_name(event):
-            raise LocalProtocolError(f"invalid event name {event!r}", _SIO)
-        ack_id = None
-        if ack:
-            ack_id = ns.next_id
-            ns.next_id += 1
-        try:
-            body = _dumps([event, *args])
-        except (TypeError, ValueError):
-            # bytes inside (or a genuinely bad payload): the general encoder decides.
-            messages = SioPacket(SioPacketType.EVENT, namespace, [event, *args], ack_id).encode()
-            messages[0] = "4" + messages[0]  # type: ignore[operator]
-        else:
-            if ack_id is None:
-                messages = ["42" + ns.prefix + body]
-            else:
-                messages = ["42" + ns.prefix + str(ack_id) + body]
-        if ack_id is not None:
-            ns.pending.add(ack_id)
-        if ns.state is CONNECTED and self.state is OPEN:
-            self._outbox.extend(messages)
-        else:
-            ns.buffer.extend(messages)
-        return ack_id
-
-    def ack(self, namespace: str, ack_id: int, args: Sequence[Any] = ()) -> None:
-        """Answer the server's EVENT ``ack_id`` with ``args`` (ACK, or BINARY_ACK if bytes)."""
-        ns = self._namespaces.get(namespace)
-        if ns is None or ns.state is not CONNECTED or self.state is not OPEN:
-            raise InvalidState(f"namespace {namespace!r} is not connected")
-        messages = SioPacket(SioPacketType.ACK, namespace, list(args), ack_id).encode()
-        messages[0] = "4" + messages[0]  # type: ignore[operator]
-        self._outbox.extend(messages)
-
-    def cancel_ack(self, namespace: str, ack_id: int) -> None:
-        """Stop waiting for ``ack_id`` (timed out); a late ACK is then counted, not a violation."""
-        ns = self._namespaces.get(namespace)
-        if ns is not None and ack_id in ns.pending:
-            ns.pending.discard(ack_id)
-            ns.expire(ack_id)
-
-    def disconnect(self, namespace: str = "/") -> None:
-        """Leave ``namespace``: DISCONNECT is sent and it will not reconnect."""
-        ns = self._namespaces.get(namespace)
-        if ns is None or not ns.active:
-            return
-        was_connected = ns.state is CONNECTED
-        if was_connected and self.state is OPEN:
-            self._outbox.append("41" + ns.prefix)
-        ns.disconnected()
-        if was_connected:
-            self._events.append(Disconnected(namespace, DisconnectReason.IO_CLIENT_DISCONNECT))
+    # -- closing and reopening ------------------------------------------------------------
 
     def close(self) -> None:
         """Close everything on purpose (``io client disconnect``): no reconnection.
@@ -650,7 +359,7 @@ class ClientSession:
         if message == "3probe":
             self._upgrade.probe_answered = True
             return True
-        self._violation(f"expected 3probe, got {message!r:.60}", message, spec=_EIO)
+        self._violation(f"expected 3probe, got {message!r:.60}", message, spec=EIO_SPEC)
         self._upgrade = None
         return False
 
@@ -673,36 +382,7 @@ class ClientSession:
 
     # -- failure -------------------------------------------------------------------------
 
-    def _violation(self, detail: str, raw: Any, *, fatal: bool = False, spec: str = _SIO) -> None:
-        self._events.append(ProtocolViolation(detail, spec, _raw(raw), fatal))
-
-    def _fail(
-        self, detail: str, reason: DisconnectReason, raw: Any = None, spec: str = _EIO
-    ) -> None:
-        self._events.append(ProtocolViolation(detail, spec, _raw(raw), True))
-        self._close(reason, detail)
-
     def _close(self, reason: DisconnectReason, detail: str) -> None:
-        reconnects = reason.reconnects
-        for ns in self._namespaces.values():
-            was_connected = ns.state is CONNECTED
-            ns.transport_closed(keep=reconnects)
-            if was_connected:
-                self._events.append(Disconnected(ns.name, reason))
-        self.state = CLOSED
-        self._outbox = []
         self._upgrade = None
         self._ping_deadline = None
-        self._events.append(Closed(reason, detail))
-
-
-def _valid_name(name: Any) -> bool:
-    if type(name) is str:
-        return name not in RESERVED_EVENTS
-    return isinstance(name, int | float) and not isinstance(name, bool)
-
-
-def _raw(raw: Any) -> str | bytes | None:
-    if raw is None or isinstance(raw, str | bytes):
-        return raw
-    return bytes(raw)
+        super()._close(reason, detail)

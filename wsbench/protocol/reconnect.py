@@ -27,7 +27,6 @@ recovery pid and last offset it sends back on reconnect, and its ack-id counter.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from enum import Enum
@@ -35,12 +34,11 @@ from typing import Any, Protocol
 
 from wsbench.exceptions import ConfigError
 from wsbench.protocol.events import DisconnectReason
+from wsbench.protocol.socketio import dumps
 
 __all__ = ["Namespace", "NamespaceState", "RandomSource", "ReconnectPolicy"]
 
 _MAX_EXPIRED = 1024
-dumps_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-_dumps = dumps_compact
 
 
 class RandomSource(Protocol):
@@ -157,7 +155,7 @@ class Namespace:
                 data["offset"] = self.offset
             if self.auth:
                 data.update(self.auth)
-        return "0" + self.prefix + ("" if data is None else _dumps(data))
+        return "0" + self.prefix + ("" if data is None else dumps(data))
 
     def expire(self, ack_id: int) -> None:
         self.expired[ack_id] = None
