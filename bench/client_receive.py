@@ -10,6 +10,11 @@ one run, and the table shows ratios.
 
     python bench/client_receive.py [--clients 1000] [--rate 50] [--duration 20]
                                    [--only wsbench,node,python-socketio]
+
+Kinds: ``wsbench`` (the default transport, wsbench.client.wsprotocol),
+``wsbench-aiohttp`` (``websocket_impl="aiohttp"``), ``wsbench-websockets``
+(websockets' sans-I/O ClientProtocol, bench/ws_sansio.py; needs websockets),
+``node`` (socket.io-client 4.8), ``python-socketio`` (AsyncClient).
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ async def window(duration: float, count: list[int], connected: int) -> None:
     emit_line({"done": True, **sample()})
 
 
-async def receive_wsbench(url: str, clients: int, duration: float) -> None:
+async def receive_wsbench(url: str, clients: int, duration: float, impl: str = "asyncio") -> None:
     from wsbench.client import ClientPool
 
     count = [0]
@@ -76,7 +81,13 @@ async def receive_wsbench(url: str, clients: int, duration: float) -> None:
     def on_event(*_args: object) -> None:
         count[0] += 1
 
-    async with ClientPool(url, reconnection=False) as pool:
+    if impl == "websockets":
+        sys.path.insert(0, str(ROOT / "bench"))
+        from ws_sansio import install
+
+        install()
+        impl = "asyncio"
+    async with ClientPool(url, reconnection=False, websocket_impl=impl) as pool:
         opened = await pool.connect_many(clients, concurrency=50)
         for c in opened:
             c.socket().on("event", on_event)
@@ -163,7 +174,8 @@ async def measure(kind: str, url: str, args: argparse.Namespace) -> dict:
         return min(samples, key=lambda s: abs(s["t"] - t))
 
     a, b = at(args.warmup), at(args.warmup + args.duration)
-    cpu = (b["cpu_user_ms"] + b["cpu_sys_ms"] - a["cpu_user_ms"] - a["cpu_sys_ms"]) / 1000
+    user = (b["cpu_user_ms"] - a["cpu_user_ms"]) / 1000
+    cpu = user + (b["cpu_sys_ms"] - a["cpu_sys_ms"]) / 1000
     deliveries = b["deliveries"] - a["deliveries"]
     seconds = b["t"] - a["t"]
     return {
@@ -172,6 +184,7 @@ async def measure(kind: str, url: str, args: argparse.Namespace) -> dict:
         "deliveries": deliveries,
         "offered": round(seconds * args.rate * ready.get("connected", args.clients)),
         "cpu_s": cpu,
+        "user_s": user,
         "per_cpu_s": deliveries / cpu if cpu else float("nan"),
         "rss_mb": b["rss"] / 1e6,
     }
@@ -192,12 +205,12 @@ async def orchestrate(args: argparse.Namespace) -> None:
         f"\n{args.clients} clients, {args.rate:g} broadcasts/s, {args.duration:g} s window, "
         f"Node twin (websocket), one process per client implementation\n"
     )
-    print("| client | connected | delivered / offered | CPU s | deliveries per CPU-s | RSS MB |")
+    print("| client | connected | delivered / offered | CPU s (user) | deliveries per CPU-s | RSS MB |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['kind']} | {r['connected']} | {r['deliveries']} / {r['offered']} | "
-            f"{r['cpu_s']:.2f} | {r['per_cpu_s']:,.0f} | {r['rss_mb']:.0f} |"
+            f"{r['cpu_s']:.2f} ({r['user_s']:.2f}) | {r['per_cpu_s']:,.0f} | {r['rss_mb']:.0f} |"
         )
     if "wsbench" in base:
         for other in base:
@@ -219,6 +232,9 @@ def main() -> None:
 
     if args.role == "wsbench":
         run(receive_wsbench(args.url, args.clients, args.duration))
+    elif args.role in ("wsbench-aiohttp", "wsbench-websockets"):
+        impl = args.role.split("-", 1)[1]
+        run(receive_wsbench(args.url, args.clients, args.duration, impl))
     elif args.role == "python-socketio":
         run(receive_python_socketio(args.url, args.clients, args.duration))
     else:

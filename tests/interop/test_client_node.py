@@ -261,10 +261,58 @@ async def test_connection_state_recovery(twin_factory: Callable[..., Twin]) -> N
         assert seen == ["first"]
         sid = sock.sid
         assert a.connection.session.namespace("/").offset is not None
-        a.connection._transport.abort()  # the network drops: "transport close"
+        a.connection.abort()  # the network drops: "transport close"
         await asyncio.sleep(0.01)
         await b.socket().call("broadcast all", {"data": "missed"}, timeout=scaled(3))
         await sock.wait_connected(timeout=scaled(5))
         await asyncio.sleep(scaled(0.2))
         assert sock.recovered and sock.sid == sid
         assert seen == ["first", "missed"]
+
+
+@pytest.mark.parametrize("impl", ["asyncio", "aiohttp"])
+async def test_large_frames_both_ways_on_each_websocket_impl(twin: Twin, impl: str) -> None:
+    async with client(twin.url, websocket_impl=impl, reconnection=False) as c:
+        sock = c.socket()
+        for size in (125, 126, 65_535, 65_536, 300_000):  # 7-, 16- and 64-bit lengths
+            text = "é" * (size // 2)
+            assert await sock.call("echo", text, timeout=scaled(5)) == text
+        blob = bytes(range(256)) * 1024
+        assert await sock.call("echo", blob, timeout=scaled(5)) == blob
+        assert c.connection.violation_count == 0
+
+
+async def test_oversized_message_is_closed_by_the_server_with_1009(
+    twin_factory: Callable[..., Twin],
+) -> None:
+    small = twin_factory("--max-payload", "1000")
+    async with client(small.url, reconnection=False) as c:
+        sock = c.socket()
+        reasons: list[str] = []
+        sock.on("disconnect", reasons.append)
+        c.connection.send_raw("42" + '["echo","' + "x" * 5000 + '"]')
+        deadline = time.monotonic() + scaled(5)
+        while not reasons and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert reasons == ["transport close"]
+        assert "1009" in c.connection.close_detail
+
+
+async def test_abort_reconnects_and_pause_reading_holds_deliveries(twin: Twin) -> None:
+    async with client(twin.url, reconnection=FAST_RETRY) as a, client(twin.url) as b:
+        sock = a.socket()
+        seen: list[object] = []
+        sock.on("event", seen.append)
+        a.connection.pause_reading()
+        await b.socket().call("broadcast all", {"data": 1}, timeout=scaled(3))
+        await asyncio.sleep(scaled(0.2))
+        assert seen == [] and a.connection.reading_paused
+        a.connection.resume_reading()
+        await asyncio.sleep(scaled(0.2))
+        assert seen == [1]
+        first = sock.sid
+        a.connection.abort()
+        await asyncio.sleep(0.01)
+        await sock.wait_connected(timeout=scaled(5))
+        assert sock.sid != first and a.connection.reconnects == 1
+        assert await sock.call("echo", "back", timeout=scaled(3)) == "back"

@@ -10,14 +10,16 @@ Example::
 :func:`connect` opens the Engine.IO session, connects every namespace given and
 returns once all of them answered CONNECT (raising
 :class:`~wsbench.exceptions.ConnectRefused` on a CONNECT_ERROR). It can be
-awaited or used as an async context manager. Without ``http`` it creates (and
-later closes) its own aiohttp session; a :class:`~wsbench.client.pool.ClientPool`
-passes one shared session instead.
+awaited or used as an async context manager. The default WebSocket transport
+needs no HTTP client; polling (and ``websocket_impl="aiohttp"``) without
+``http`` creates (and later closes) its own aiohttp session, and a
+:class:`~wsbench.client.pool.ClientPool` passes one shared session instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Generator, Iterable
 from typing import Any
 
@@ -25,18 +27,42 @@ import aiohttp
 
 from wsbench.client.connection import Connection
 from wsbench.client.socket import Socket
-from wsbench.client.transport import TransportOption
+from wsbench.client.transport import TransportOption, parse_transports
 from wsbench.protocol.reconnect import RandomSource, ReconnectPolicy
 
-__all__ = ["Client", "connect", "new_http_session"]
+__all__ = ["Client", "connect", "needs_http", "new_http_session", "source_address"]
+
+
+def needs_http(transports: str | TransportOption, websocket_impl: str = "asyncio") -> bool:
+    """Whether these options use an aiohttp session (polling, or the aiohttp WebSocket)."""
+    return parse_transports(transports) is not TransportOption.WEBSOCKET or (
+        websocket_impl == "aiohttp"
+    )
+
+
+_SOURCE: weakref.WeakKeyDictionary[aiohttp.ClientSession, tuple[str, int]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def new_http_session(**connector_options: Any) -> aiohttp.ClientSession:
-    """An aiohttp session for many long-lived sockets: no connector limit, no read timeout."""
+    """An aiohttp session for many long-lived sockets: no connector limit, no read timeout.
+
+    A ``local_addr`` connector option is remembered (:func:`source_address`) so the
+    default WebSocket transport, which does not use aiohttp, binds the same source.
+    """
     connector = aiohttp.TCPConnector(limit=0, **connector_options)
-    return aiohttp.ClientSession(
+    http = aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_connect=20)
     )
+    if connector_options.get("local_addr"):
+        _SOURCE[http] = connector_options["local_addr"]
+    return http
+
+
+def source_address(http: aiohttp.ClientSession | None) -> tuple[str, int] | None:
+    """The ``local_addr`` a session from :func:`new_http_session` was made with, if any."""
+    return _SOURCE.get(http) if http is not None else None
 
 
 class Client:
@@ -96,7 +122,11 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
         path: the Engine.IO path.
         reconnection: a policy, ``True`` for the defaults, ``False`` for none.
         timeout: seconds for the handshake and for each namespace's CONNECT answer.
-        http: a shared aiohttp session (see :class:`~wsbench.client.pool.ClientPool`).
+        http: a shared aiohttp session (see :class:`~wsbench.client.pool.ClientPool`);
+            only polling and ``websocket_impl="aiohttp"`` use it.
+        websocket_impl: ``"asyncio"`` (default, :mod:`wsbench.client.wsprotocol`) or
+            ``"aiohttp"``.
+        local_addr: source address of WebSocket connections, ``(host, 0)``.
 
     Raises (when awaited):
         ConnectFailed, HandshakeRejected, ResourceLimit: the transport could not open.
@@ -119,6 +149,8 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
         query: dict[str, str] | None = None,
         rng: RandomSource | None = None,
         index: int = 0,
+        websocket_impl: str = "asyncio",
+        local_addr: tuple[str, int] | None = None,
     ) -> None:
         self.url = url
         self.namespaces = list(namespaces)
@@ -134,12 +166,14 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
         self.query = query
         self.rng = rng
         self.index = index
+        self.websocket_impl = websocket_impl
+        self.local_addr = local_addr
         self._client: Client | None = None
 
     async def _create(self) -> Client:
         own = None
         http = self.http
-        if http is None:
+        if http is None and needs_http(self.transports, self.websocket_impl):
             http = own = new_http_session()
         try:
             conn = Connection(
@@ -152,6 +186,8 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
                 headers=self.headers,
                 query=self.query,
                 timeout=self.timeout,
+                websocket_impl=self.websocket_impl,
+                local_addr=self.local_addr or source_address(http),
             )
             sockets = [conn.socket(ns, self.auth) for ns in self.namespaces]
             client = Client(conn, own, self.index)

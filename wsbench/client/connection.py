@@ -10,7 +10,9 @@ reader (:meth:`Connection._run`), which for the lifetime of the connection:
    session, dispatching the session's events to the namespace
    :class:`~wsbench.client.socket.Socket` objects and writing what the session
    wants sent, inline, in the same call (a server ``2`` is answered ``3``
-   before the next frame is read);
+   before the next frame is read). A plain EVENT (ACK) frame takes
+   ``ClientSession.receive_event`` (``receive_ack``) and goes straight to its
+   socket: no event object, no event list, no clock read;
 2. when the transport ends, closes the session with the reason and, if the
    :class:`~wsbench.protocol.reconnect.ReconnectPolicy` allows it and some
    namespace still wants to be connected, sleeps the backoff delay, reopens
@@ -45,7 +47,14 @@ from wsbench.client.transport import (
     parse_transports,
 )
 from wsbench.client.websocket import WebSocketTransport
-from wsbench.exceptions import ConnectFailed, ConnectionClosed, TransportError
+from wsbench.client.wsprotocol import ProtocolTransport
+from wsbench.exceptions import (
+    ConfigError,
+    ConnectFailed,
+    ConnectionClosed,
+    InvalidState,
+    TransportError,
+)
 from wsbench.protocol.client import ClientSession, EioState
 from wsbench.protocol.events import (
     AckReceived,
@@ -69,6 +78,7 @@ __all__ = ["Connection"]
 logger = logging.getLogger(__name__)
 _CLOSED = EioState.CLOSED
 _MAX_VIOLATIONS_KEPT = 32
+WEBSOCKET_IMPLS = ("asyncio", "aiohttp")
 
 
 class Connection:
@@ -82,12 +92,17 @@ class Connection:
         reconnection: the policy, or ``None`` to never reconnect.
         rng: randomness for the backoff jitter.
         timeout: seconds allowed for each transport handshake.
+        websocket_impl: ``"asyncio"`` (default: :mod:`wsbench.client.wsprotocol`, RFC 6455
+            on a bare ``asyncio.Protocol``) or ``"aiohttp"`` (``ws_connect``, for comparison).
+            Polling always runs on aiohttp.
+        local_addr: the source address for WebSocket connections (``(host, 0)``); by
+            default the one ``http`` was made with (``new_http_session(local_addr=...)``).
     """
 
     def __init__(
         self,
         url: str,
-        http: aiohttp.ClientSession,
+        http: aiohttp.ClientSession | None,
         *,
         transports: str | TransportOption = TransportOption.WEBSOCKET,
         path: str = "/socket.io/",
@@ -96,7 +111,11 @@ class Connection:
         headers: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
         timeout: float = 20.0,
+        websocket_impl: str = "asyncio",
+        local_addr: tuple[str, int] | None = None,
     ) -> None:
+        if websocket_impl not in WEBSOCKET_IMPLS:
+            raise ConfigError(f"websocket_impl must be asyncio or aiohttp, not {websocket_impl!r}")
         self.url = url
         self.http = http
         self.option = parse_transports(transports)
@@ -106,6 +125,12 @@ class Connection:
         self.headers = headers
         self.query = query
         self.timeout = timeout
+        self.websocket_impl = websocket_impl
+        if local_addr is None:
+            from wsbench.client.api import source_address
+
+            local_addr = source_address(http)
+        self.local_addr = local_addr
         self.session = ClientSession(self.option.first)
         self.sockets: dict[str, Socket] = {}
         self.close_reason: DisconnectReason | None = None
@@ -121,6 +146,7 @@ class Connection:
         self._timer: asyncio.TimerHandle | None = None
         self._closing = False
         self._sleeping = False
+        self._paused = False
         self._loop = asyncio.get_running_loop()
         self._time = self._loop.time
 
@@ -200,6 +226,51 @@ class Connection:
                 await asyncio.wait_for(reader, 5.0)
         self._cancel_timer()
 
+    def abort(self) -> None:
+        """Drop the transport abruptly, as a network failure would (no CLOSE, no DISCONNECT).
+
+        The session then closes with ``transport close`` and, if the policy allows,
+        reconnects, exactly as after a real failure. No-op without a transport.
+        """
+        transport = self._transport
+        if transport is not None and not self._closing:
+            transport.abort()
+
+    def send_raw(self, message: str | bytes) -> None:
+        """Write one raw Engine.IO-level message as is (fault injection), bypassing the session.
+
+        On WebSocket it is one frame (``str`` text, ``bytes`` binary); on polling one
+        record of the next POST (``str`` only).
+
+        Raises:
+            InvalidState: no transport is open.
+        """
+        transport = self._transport
+        if transport is None or self.session.state is _CLOSED:
+            raise InvalidState("no open transport to write to")
+        transport.send([message])
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket (a slow consumer): the server's write buffer fills.
+
+        Nothing is received meanwhile, server pings included: a pause longer than
+        pingInterval + pingTimeout ends in ``ping timeout`` on either side. Polling stops
+        issuing GETs. Lasts across a reconnection until :meth:`resume_reading`.
+        """
+        self._paused = True
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Undo :meth:`pause_reading`."""
+        self._paused = False
+        if self._transport is not None:
+            self._transport.resume_reading()
+
+    @property
+    def reading_paused(self) -> bool:
+        return self._paused
+
     # -- the reader task ---------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -208,6 +279,8 @@ class Connection:
         while True:
             transport = self._transport
             assert transport is not None
+            if self._paused:
+                transport.pause_reading()
             feed = self._on_message if transport.name == "websocket" else self._on_payload
             try:
                 result = await transport.read_loop(feed)
@@ -268,10 +341,9 @@ class Connection:
         if session.transport == "websocket":
             url = engineio_url(self.url, self.path, "websocket", query=self.query)
             max_size = max(1_000_000, session.info.max_payload if session.info else 0)
-            self._transport = await WebSocketTransport.open(
-                self.http, url, max_msg_size=max_size, headers=self.headers, timeout=self.timeout
-            )
+            self._transport = await self._open_websocket(url, max_size)
             return
+        assert self.http is not None, "polling needs an aiohttp session"
         url = engineio_url(self.url, self.path, "polling", query=self.query)
         body = await handshake(self.http, url, headers=self.headers, timeout=self.timeout)
         self._transport = None
@@ -286,20 +358,39 @@ class Connection:
         self._pump()
         self.flush()
 
+    async def _open_websocket(self, url: str, max_size: int) -> Transport:
+        if self.websocket_impl == "asyncio":
+            return await ProtocolTransport.open(
+                url, max_msg_size=max_size, headers=self.headers, timeout=self.timeout,
+                local_addr=self.local_addr,
+            )  # fmt: skip
+        assert self.http is not None, "websocket_impl='aiohttp' needs an aiohttp session"
+        return await WebSocketTransport.open(
+            self.http, url, max_msg_size=max_size, headers=self.headers, timeout=self.timeout
+        )
+
     # -- feeding -------------------------------------------------------------------------
 
     def _on_message(self, message: str | bytes) -> bool:
         session = self.session
+        if type(message) is str:
+            fast = session.receive_event(message)  # a plain EVENT: the broadcast hot path
+            if fast is not None:
+                sock = self.sockets.get(fast[0])
+                if sock is not None:
+                    sock._on_event(fast[1], fast[2], fast[3])
+                return session.state is not _CLOSED
+            if message[:2] == "43":  # a plain ACK: the acked-emit hot path
+                ack = session.receive_ack(message)
+                if ack is not None:
+                    sock = self.sockets.get(ack[0])
+                    if sock is not None:
+                        sock._on_ack(ack[1], ack[2])
+                    return session.state is not _CLOSED
         session.receive_message(message, self._time())
         events = session.events_received()
         if events:
-            ev = events[0]
-            if len(events) == 1 and ev.__class__ is EventReceived:  # the broadcast hot path
-                sock = self.sockets.get(ev.namespace)  # type: ignore[union-attr]
-                if sock is not None:
-                    sock._on_event(ev)  # type: ignore[arg-type]
-            else:
-                self._dispatch(events)
+            self._dispatch(events)
         out = session.messages_to_send()
         if out:
             self._transport.send(out)  # type: ignore[union-attr]
@@ -325,11 +416,11 @@ class Connection:
             if cls is EventReceived:
                 sock = sockets.get(ev.namespace)  # type: ignore[union-attr]
                 if sock is not None:
-                    sock._on_event(ev)  # type: ignore[arg-type]
+                    sock._on_event(ev.event, ev.args, ev.ack_id)  # type: ignore[union-attr]
             elif cls is AckReceived:
                 sock = sockets.get(ev.namespace)  # type: ignore[union-attr]
                 if sock is not None:
-                    sock._on_ack(ev)  # type: ignore[arg-type]
+                    sock._on_ack(ev.id, ev.args)  # type: ignore[union-attr]
             elif cls is Connected or cls is ConnectRefused or cls is Disconnected:
                 sock = sockets.get(ev.namespace)  # type: ignore[union-attr]
                 if sock is not None:
@@ -397,10 +488,7 @@ class Connection:
         assert isinstance(polling, PollingTransport) and session.sid is not None
         url = engineio_url(self.url, self.path, "websocket", session.sid, self.query)
         try:
-            ws = await WebSocketTransport.open(
-                self.http, url, max_msg_size=max(1_000_000, polling.max_payload),
-                headers=self.headers, timeout=self.timeout,
-            )  # fmt: skip
+            ws: Any = await self._open_websocket(url, max(1_000_000, polling.max_payload))
         except TransportError as exc:
             logger.debug("upgrade failed: %s", exc)
             return

@@ -38,6 +38,7 @@ from wsbench.protocol.events import DisconnectReason
 
 __all__ = ["PollingTransport", "handshake"]
 
+FIRST = asyncio.FIRST_COMPLETED
 _TEXT_PLAIN = {"Content-Type": "text/plain;charset=UTF-8"}
 
 
@@ -88,6 +89,7 @@ class PollingTransport:
         self._aborted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._paused: asyncio.Future[None] | None = None
         self._get_in_flight = False
+        self._reading: asyncio.Future[None] | None = None  # set while reading is paused
         self.error: str | None = None
 
     # -- writing -------------------------------------------------------------------------
@@ -135,6 +137,9 @@ class PollingTransport:
                 return ReadResult(None)
             if self._aborted.done():
                 return ReadResult(DisconnectReason.TRANSPORT_CLOSE, self.error or "aborted")
+            if self._reading is not None:  # paused by the user: no GET until resumed
+                await asyncio.wait((self._reading, self._aborted), return_when=FIRST)
+                continue
             get = loop.create_task(self._get())
             self._get_in_flight = True
             try:
@@ -179,6 +184,16 @@ class PollingTransport:
     def resume(self) -> None:
         """Undo :meth:`pause` (the upgrade failed after the probe): poll again."""
         self._paused = None
+
+    def pause_reading(self) -> None:
+        """Issue no new GET (the one in flight completes) until :meth:`resume_reading`."""
+        if self._reading is None:
+            self._reading = asyncio.get_running_loop().create_future()
+
+    def resume_reading(self) -> None:
+        reading, self._reading = self._reading, None
+        if reading is not None and not reading.done():
+            reading.set_result(None)
 
     def _fail(self, detail: str) -> None:
         self.error = detail

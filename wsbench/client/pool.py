@@ -16,9 +16,9 @@ that, plus the two limits that otherwise fail at random:
   letting ``EMFILE`` surface as an unrelated error deep inside aiohttp.
 * **ephemeral ports.** One (source address, target) pair has about 28,000
   ports (32768-60999). For loopback targets the pool spreads connections
-  over source addresses 127.0.0.1, 127.0.0.2, ... (``per_address`` each),
-  one aiohttp session per source address (``local_addr`` is a connector
-  option in aiohttp).
+  over source addresses 127.0.0.1, 127.0.0.2, ... (``per_address`` each):
+  ``local_addr`` of each WebSocket connection, or one aiohttp session per
+  source address for polling (``local_addr`` is a connector option there).
 
 Nothing grows per message: sockets keep counters, and the pool keeps only
 the list of its clients.
@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from wsbench.client.api import Client, connect, new_http_session
+from wsbench.client.api import Client, connect, needs_http, new_http_session
 from wsbench.client.transport import TransportOption, parse_transports
 from wsbench.exceptions import ResourceLimit
 from wsbench.protocol.reconnect import ReconnectPolicy
@@ -65,7 +65,7 @@ class ClientPool:
 
     Args:
         url: the server.
-        namespaces, transports, path, reconnection, timeout: as for
+        namespaces, transports, path, reconnection, timeout, websocket_impl: as for
             :func:`~wsbench.client.api.connect`.
         auth: the CONNECT payload, or a function of the client index returning it.
         local_addresses: source addresses to spread over; default: 127.0.0.x for
@@ -87,6 +87,7 @@ class ClientPool:
         local_addresses: Iterable[str] | None = None,
         per_address: int = DEFAULT_PER_ADDRESS,
         fd_reserve: int = 64,
+        websocket_impl: str = "asyncio",
     ) -> None:
         self.url = url
         self.namespaces = list(namespaces)
@@ -97,6 +98,7 @@ class ClientPool:
         self.timeout = timeout
         self.per_address = per_address
         self.fd_reserve = fd_reserve
+        self.websocket_impl = websocket_impl
         self.clients: list[Client] = []
         self._addresses = list(local_addresses) if local_addresses is not None else None
         self._loopback = _is_loopback(url)
@@ -105,6 +107,7 @@ class ClientPool:
         self._pending = 0
         self._fd_base = 0
         self._fd_limit = fd_limit()
+        self._needs_http = needs_http(self.option, websocket_impl)
 
     @property
     def fds_per_client(self) -> int:
@@ -153,6 +156,7 @@ class ClientPool:
         self.check_capacity()
         index = self._opened + self._pending
         self._pending += 1
+        source = self._source(index)
         try:
             if auth is None and self.auth is not None:
                 auth = self.auth(index) if callable(self.auth) else self.auth
@@ -164,8 +168,10 @@ class ClientPool:
                 path=self.path,
                 reconnection=self.reconnection,
                 timeout=self.timeout,
-                http=self._http_for(self._source(index)),
+                http=self._http_for(source) if self._needs_http else None,
                 index=index,
+                websocket_impl=self.websocket_impl,
+                local_addr=(source, 0) if source is not None else None,
             )
         finally:
             self._pending -= 1

@@ -14,8 +14,10 @@ Acknowledgements, both ways:
 
 * ours: :meth:`Socket.call` awaits a future resolved by the ACK;
   :meth:`Socket.emit_with_ack_callback` stores a plain callback instead
-  (cheap, for load generation). Timed-out ids are given back to the session
-  (``cancel_ack``) so a late ACK is counted, not reported as a violation;
+  (cheap, for load generation). Timeouts are one lazy timer per socket over a
+  heap of deadlines (:mod:`wsbench.client.acks`), not a timer per emit.
+  Timed-out ids are given back to the session (``cancel_ack``) so a late ACK
+  is counted, not reported as a violation;
 * the server's: when an EVENT carries an ack id, the first listener's return
   value is sent back (``None`` -> no arguments, a tuple -> several).
 
@@ -31,14 +33,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from wsbench.client.acks import AckDeadlines
 from wsbench.exceptions import AckTimeout, ConnectionClosed, InvalidState
 from wsbench.exceptions import ConnectRefused as ConnectRefusedError
 from wsbench.protocol.events import (
-    AckReceived,
     Connected,
     ConnectRefused,
     Disconnected,
-    EventReceived,
 )
 
 if TYPE_CHECKING:
@@ -57,7 +58,8 @@ class Socket:
 
     __slots__ = (
         "namespace", "sid", "connected", "recovered", "refused", "received",
-        "_conn", "_session", "_handlers", "_any", "_waiters", "_acks", "_connect_waiter",
+        "_conn", "_session", "_handlers", "_any", "_waiters", "_acks", "_deadlines",
+        "_connect_waiter",
     )  # fmt: skip
 
     def __init__(self, conn: Connection, namespace: str) -> None:
@@ -72,7 +74,8 @@ class Socket:
         self._handlers: dict[Any, list[Handler]] = {}
         self._any: list[Handler] = []
         self._waiters: dict[Any, list[asyncio.Future[list[Any]]]] = {}
-        self._acks: dict[int, Any] = {}
+        self._acks: dict[int, Any] = {}  # ack id -> Future (call) or callback
+        self._deadlines = AckDeadlines(conn._loop, self._acks, self._expire)
         self._connect_waiter: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
@@ -91,37 +94,37 @@ class Socket:
     ) -> int:
         """Send with an ack; ``callback(args)`` on the ACK, ``callback(None)`` on timeout.
 
-        Returns the ack id. Costs one dict entry (plus one timer with ``timeout``).
+        Returns the ack id. Costs one dict entry (plus one heap entry with ``timeout``).
         """
-        session = self._session
-        ack_id = session.emit(self.namespace, event, *args, ack=True)
-        assert ack_id is not None
-        handle = None
+        ack_id: int = self._session.emit(self.namespace, event, *args, ack=True)  # type: ignore[assignment]
+        self._acks[ack_id] = callback
         if timeout is not None:
-            handle = asyncio.get_running_loop().call_later(timeout, self._expire, ack_id)
-        self._acks[ack_id] = (callback, handle)
+            self._deadlines.add(ack_id, timeout, event)
         self._conn.flush()
         return ack_id
 
     async def call(self, event: str, *args: Any, timeout: float | None = None) -> Any:
         """Send with an ack and wait for it; returns the ACK's first argument (``emitWithAck``).
 
+        One future and one heap entry per call: no task, no timer of its own
+        (:mod:`wsbench.client.acks`).
+
         Raises:
             AckTimeout: no ACK within ``timeout`` seconds.
             ConnectionClosed: the namespace disconnected first.
         """
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        ack_id = self._session.emit(self.namespace, event, *args, ack=True)
-        assert ack_id is not None
+        future: asyncio.Future[list[Any]] = self._conn._loop.create_future()
+        ack_id: int = self._session.emit(self.namespace, event, *args, ack=True)  # type: ignore[assignment]
         self._acks[ack_id] = future
+        if timeout is not None:
+            self._deadlines.add(ack_id, timeout, event)
         self._conn.flush()
         try:
-            async with asyncio.timeout(timeout):
-                result = await future
-        except TimeoutError:
+            result = await future
+        except asyncio.CancelledError:
             if self._acks.pop(ack_id, None) is not None:
                 self._session.cancel_ack(self.namespace, ack_id)
-            raise AckTimeout(event, timeout or 0.0) from None
+            raise
         return result[0] if result else None
 
     async def disconnect(self) -> None:
@@ -198,30 +201,31 @@ class Socket:
         if self._connect_waiter is None or self._connect_waiter.done():
             self._connect_waiter = asyncio.get_running_loop().create_future()
 
-    def _on_event(self, ev: EventReceived) -> None:
+    def _on_event(self, event: Any, args: list[Any], ack_id: int | None) -> None:
         self.received += 1
-        handlers = self._handlers.get(ev.event)
+        handlers = self._handlers.get(event)
         result: Any = None
         if handlers:
             try:  # the common case, one listener, without the _call frame
-                result = handlers[0](*ev.args)
+                result = handlers[0](*args)
             except Exception:  # documented boundary: a listener bug must not kill the reader
                 logger.exception("listener %r failed", handlers[0])
-            for handler in handlers[1:]:
-                self._call(handler, ev.args)
+            if len(handlers) > 1:
+                for handler in handlers[1:]:
+                    self._call(handler, args)
         if self._any:
             for handler in self._any:
-                self._call(handler, [ev.event, *ev.args])
-        waiters = self._waiters.pop(ev.event, None) if self._waiters else None
+                self._call(handler, [event, *args])
+        waiters = self._waiters.pop(event, None) if self._waiters else None
         if waiters:
             for future in waiters:
                 if not future.done():
-                    future.set_result(ev.args)
-        if ev.ack_id is not None and handlers:
+                    future.set_result(args)
+        if ack_id is not None and handlers:
             if inspect.isawaitable(result):
-                asyncio.ensure_future(self._ack_later(ev.ack_id, result))
+                asyncio.ensure_future(self._ack_later(ack_id, result))
             else:
-                self._send_ack(ev.ack_id, result)
+                self._send_ack(ack_id, result)
 
     def _call(self, handler: Handler, args: list[Any]) -> Any:
         try:
@@ -246,24 +250,26 @@ class Socket:
             return  # disconnected meanwhile
         self._conn.flush()
 
-    def _on_ack(self, ev: AckReceived) -> None:
-        entry = self._acks.pop(ev.id, None)
+    def _on_ack(self, ack_id: int, args: list[Any]) -> None:
+        entry = self._acks.pop(ack_id, None)
         if entry is None:
             return
         if isinstance(entry, asyncio.Future):
             if not entry.done():
-                entry.set_result(ev.args)
+                entry.set_result(args)
             return
-        callback, handle = entry
-        if handle is not None:
-            handle.cancel()
-        self._call(callback, [ev.args])
+        self._call(entry, [args])
 
-    def _expire(self, ack_id: int) -> None:
+    def _expire(self, ack_id: int, event: str, timeout: float) -> None:
         entry = self._acks.pop(ack_id, None)
-        if entry is not None:
-            self._session.cancel_ack(self.namespace, ack_id)
-            self._call(entry[0], [None])
+        if entry is None:
+            return
+        self._session.cancel_ack(self.namespace, ack_id)
+        if isinstance(entry, asyncio.Future):
+            if not entry.done():
+                entry.set_exception(AckTimeout(event, timeout))
+        else:
+            self._call(entry, [None])
 
     def _on_state(self, ev: Connected | ConnectRefused | Disconnected) -> None:
         waiter = self._connect_waiter
@@ -298,17 +304,16 @@ class Socket:
         self._fail_acks(reason)
 
     def _fail_acks(self, reason: str) -> None:
-        acks, self._acks = self._acks, {}
-        for entry in acks.values():
+        entries = list(self._acks.values())
+        self._acks.clear()
+        self._deadlines.clear()
+        for entry in entries:
             if isinstance(entry, asyncio.Future):
                 if not entry.done():
                     entry.set_exception(ConnectionClosed(reason))
                     entry.exception()
             else:
-                callback, handle = entry
-                if handle is not None:
-                    handle.cancel()
-                self._call(callback, [None])
+                self._call(entry, [None])
 
     def _lifecycle(self, name: str, *args: Any) -> None:
         for handler in self._handlers.get(name, ()):

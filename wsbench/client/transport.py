@@ -136,6 +136,14 @@ class Transport(Protocol):
         """Stop at once; a running :meth:`read_loop` returns soon after."""
         ...
 
+    def pause_reading(self) -> None:
+        """Stop reading from the network until :meth:`resume_reading` (a slow consumer)."""
+        ...
+
+    def resume_reading(self) -> None:
+        """Undo :meth:`pause_reading`."""
+        ...
+
     async def close(self) -> None:
         """Close gracefully (bounded in time)."""
         ...

@@ -1,4 +1,4 @@
-"""The WebSocket transport on aiohttp: one Engine.IO packet per frame.
+"""The WebSocket transport on aiohttp (``websocket_impl="aiohttp"``), kept for comparison.
 
 Theory of operation
 -------------------
@@ -164,6 +164,15 @@ class WebSocketTransport:
             else:  # CLOSE, CLOSING, CLOSED
                 code = self._ws.close_code
                 return ReadResult(DisconnectReason.TRANSPORT_CLOSE, f"websocket closed ({code})")
+
+    def pause_reading(self) -> None:
+        """Best effort: aiohttp's own flow control may resume reading when its queue drains."""
+        if self._tr is not None:
+            self._tr.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._tr is not None:
+            self._tr.resume_reading()
 
     def abort(self) -> None:
         if self._tr is not None:

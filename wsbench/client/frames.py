@@ -1,0 +1,178 @@
+"""RFC 6455 pieces for the client role: the opening handshake and frame encoding.
+
+Theory of operation
+-------------------
+Pure functions, no I/O, used by :mod:`wsbench.client.wsprotocol` (which
+does the reading: its frame parser is a tight loop inside ``data_received``
+and lives there for speed).
+
+* Handshake (RFC 6455 §4.1): :func:`handshake_request` builds the ``GET``
+  with a fresh 16-byte ``Sec-WebSocket-Key``; :func:`parse_response` splits
+  the server's answer into status, reason and lowercased headers, and
+  :func:`check_upgrade` validates a 101 answer: ``Upgrade: websocket``,
+  ``Connection: upgrade`` and ``Sec-WebSocket-Accept`` equal to
+  base64(SHA-1(key + GUID)). No extension and no subprotocol is offered, so
+  the server may not select any.
+* Frames (RFC 6455 §5.2): :func:`encode_frame` builds one masked, final
+  frame. §5.3: "The masking key is a 32-bit value chosen at random"; like
+  aiohttp we draw it from a non-cryptographic generator seeded from the OS
+  (a load generator talks to servers it was pointed at; the key only has to
+  be unpredictable to intermediaries). The XOR itself is aiohttp's compiled
+  ``websocket_mask`` helper (aiohttp is a dependency already), which beats a
+  pure-Python ``int.from_bytes`` XOR from about 40 bytes up; payloads of a
+  few bytes (the ``3`` pong) take the integer path.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import random
+from urllib.parse import urlsplit
+
+from aiohttp._websocket.helpers import websocket_mask
+
+__all__ = [
+    "OP_BINARY",
+    "OP_CLOSE",
+    "OP_CONT",
+    "OP_PING",
+    "OP_PONG",
+    "OP_TEXT",
+    "HandshakeError",
+    "check_upgrade",
+    "close_payload",
+    "encode_frame",
+    "handshake_request",
+    "parse_close",
+    "parse_response",
+]
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
+OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
+MAX_RESPONSE_HEAD = 16 * 1024
+
+_rand = random.Random(os.urandom(16))
+_getrandbits = _rand.getrandbits
+_SMALL = 16  # payloads up to this size are masked with one integer XOR
+
+
+class HandshakeError(Exception):
+    """The server's answer to the upgrade request is not a valid 101 (status, reason)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"HTTP {status} {reason}".strip())
+        self.status = status
+        self.reason = reason
+
+
+def handshake_request(
+    url: str, headers: dict[str, str] | None = None
+) -> tuple[bytes, bytes, str, int, bool]:
+    """The upgrade request for ``ws(s)://host:port/path?query``.
+
+    Returns ``(request, key, host, port, secure)``: the bytes to write, the
+    ``Sec-WebSocket-Key`` to check the answer against, and where to connect.
+    """
+    parts = urlsplit(url)
+    secure = parts.scheme in ("wss", "https")
+    host = parts.hostname or "localhost"
+    port = parts.port or (443 if secure else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    key = base64.b64encode(os.urandom(16))
+    host_header = parts.netloc.rsplit("@", 1)[-1]
+    lines = [
+        f"GET {target} HTTP/1.1",
+        f"Host: {host_header}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key.decode()}",
+        "Sec-WebSocket-Version: 13",
+    ]
+    for name, value in (headers or {}).items():
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+            raise ValueError(f"header {name!r} holds a line break")
+        lines.append(f"{name}: {value}")
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return request, key, host, port, secure
+
+
+def parse_response(head: bytes) -> tuple[int, str, dict[str, str]]:
+    """Split a response head (without the blank line) into status, reason, headers.
+
+    Raises:
+        HandshakeError: not an HTTP/1.1 status line.
+    """
+    lines = head.decode("latin-1").split("\r\n")
+    status_line = lines[0].split(" ", 2)
+    if (
+        len(status_line) < 2
+        or not status_line[0].startswith("HTTP/1.")
+        or not status_line[1].isdigit()
+    ):
+        raise HandshakeError(0, f"invalid status line {lines[0][:80]!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise HandshakeError(int(status_line[1]), f"invalid header line {line[:80]!r}")
+        name = name.strip().lower()
+        value = value.strip()
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return int(status_line[1]), status_line[2] if len(status_line) > 2 else "", headers
+
+
+def check_upgrade(status: int, reason: str, headers: dict[str, str], key: bytes) -> None:
+    """Validate a 101 answer (RFC 6455 §4.1, the client's checks 1-6).
+
+    Raises:
+        HandshakeError: what is wrong, with the status.
+    """
+    if status != 101:
+        raise HandshakeError(status, reason)
+    if "websocket" not in headers.get("upgrade", "").lower():
+        raise HandshakeError(status, "missing 'Upgrade: websocket'")
+    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+    if "upgrade" not in tokens:
+        raise HandshakeError(status, "missing 'Connection: upgrade'")
+    expected = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
+    if headers.get("sec-websocket-accept", "").strip() != expected:
+        raise HandshakeError(status, "invalid Sec-WebSocket-Accept")
+    if headers.get("sec-websocket-extensions"):
+        raise HandshakeError(status, "the server selected an extension we did not offer")
+    if headers.get("sec-websocket-protocol"):
+        raise HandshakeError(status, "the server selected a subprotocol we did not offer")
+
+
+def encode_frame(opcode: int, payload: bytes) -> bytes:
+    """One final, masked frame (RFC 6455 §5.2, §5.3)."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, 0x80 | n))
+    elif n < 65536:
+        head = bytes((0x80 | opcode, 0xFE)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 0xFF)) + n.to_bytes(8, "big")
+    mask = _getrandbits(32).to_bytes(4, "big")
+    if n <= _SMALL:
+        if not n:
+            return head + mask
+        key = int.from_bytes((mask * 4)[:n], "big")
+        return head + mask + (int.from_bytes(payload, "big") ^ key).to_bytes(n, "big")
+    data = bytearray(payload)
+    websocket_mask(mask, data)
+    return head + mask + data
+
+
+def close_payload(code: int, reason: str = "") -> bytes:
+    """The body of a CLOSE frame (§5.5.1): the code, then a UTF-8 reason."""
+    return code.to_bytes(2, "big") + reason.encode("utf-8")[:123]
+
+
+def parse_close(payload: bytes) -> tuple[int, str]:
+    """Code and reason of a received CLOSE body (1005 when it has none, §7.1.5)."""
+    if len(payload) < 2:
+        return 1005, ""
+    return int.from_bytes(payload[:2], "big"), payload[2:].decode("utf-8", "replace")

@@ -1,0 +1,478 @@
+"""The default WebSocket transport: RFC 6455 on a bare :class:`asyncio.Protocol`.
+
+Theory of operation
+-------------------
+One object is both the event loop's protocol for the TCP socket and the
+Engine.IO transport the :class:`~wsbench.client.connection.Connection` talks to.
+
+* **Handshake.** :meth:`ProtocolTransport.open` connects (``local_addr`` for
+  the pool's source-address spreading, TLS for ``wss``), writes the upgrade
+  request built by :mod:`wsbench.client.frames` and waits for the 101 answer,
+  checked byte for byte (``Sec-WebSocket-Accept``). Bytes that follow the
+  answer's head in the same segment (the Engine.IO OPEN often does) are kept.
+* **Reading without awaits.** ``data_received`` runs one tight loop over the
+  chunk: parse a header, slice the payload, decode, call the connection's
+  ``feed`` (the sans-I/O session, synchronously), next frame. Many frames per
+  chunk cost one Python call each and no future, no queue, no task. A frame
+  split across chunks is collected as a list of chunks and joined once, when
+  the bytes it needs (known from its header) have arrived. The connection's
+  single reader task only awaits :meth:`read_loop`'s end (close or error).
+* **Control frames** (§5.5): PING is answered PONG with the same payload;
+  CLOSE is echoed with its code and ends the loop with ``transport close``
+  and ``websocket closed (<code>)``. Fragmented messages (§5.4) are
+  reassembled, control frames may come in between. Violations fail the
+  connection with the RFC's codes: 1002 (masked server frame, reserved bits,
+  bad opcode or continuation), 1007 (text that is not UTF-8), 1009 (message
+  over ``max_size``, the Engine.IO maxPayload), reported as ``transport error``.
+* **Flow control.** Writes are synchronous (``transport.write`` of a masked
+  frame). ``pause_writing``/``resume_writing`` track the kernel-side backlog;
+  while paused, a backlog over ``max_write_buffer`` fails the connection
+  (``transport error``) instead of buffering without bound. Reading stops
+  (``transport.pause_reading``) while nobody feeds (between the handshake and
+  :meth:`read_loop`, after ``feed`` returned False) and while the user asked
+  for it (:meth:`pause_reading`, a slow consumer whose server-side buffer fills).
+
+Why a hand-written reader, measured (bench/client_receive.py, 1,000 clients,
+50 broadcasts/s, one run, deliveries per client CPU-second; see bench/README.md):
+aiohttp's ``receive()`` costs one await, one future and a message tuple per
+frame and was the largest item in the profile. websockets 17's sans-I/O
+``ClientProtocol`` (its C ``apply_mask`` included) parses with generator
+coroutines and builds a ``Frame`` object and an event list per frame. The
+numbers are in bench/README.md ("Client transports").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl as ssl_module
+from collections.abc import Callable
+from typing import Any
+
+from wsbench.client.frames import (
+    MAX_RESPONSE_HEAD,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    HandshakeError,
+    check_upgrade,
+    close_payload,
+    encode_frame,
+    handshake_request,
+    parse_close,
+    parse_response,
+)
+from wsbench.client.transport import ReadResult
+from wsbench.exceptions import ConnectFailed, HandshakeRejected
+from wsbench.protocol.events import DisconnectReason
+
+__all__ = ["ProtocolTransport"]
+
+DEFAULT_MAX_WRITE_BUFFER = 16 * 1024 * 1024
+_HANDSHAKE, _OPEN, _CLOSING, _CLOSED = 0, 1, 2, 3  # _CLOSING: our CLOSE is sent
+_ERROR = DisconnectReason.TRANSPORT_ERROR
+_CLOSE = DisconnectReason.TRANSPORT_CLOSE
+
+Feed = Callable[[str | bytes], bool]
+
+
+class ProtocolTransport(asyncio.Protocol):
+    """An open Engine.IO WebSocket transport (see the module docstring)."""
+
+    name = "websocket"
+    __slots__ = (
+        "url", "max_size", "max_write_buffer", "close_code", "_tr", "_state", "_key",
+        "_opening", "_head", "_chunks", "_have", "_need", "_feed", "_done", "_result",
+        "_frag_op", "_frag", "_frag_size", "_write_paused", "_user_paused",
+    )  # fmt: skip
+
+    def __init__(self, url: str, max_size: int, max_write_buffer: int) -> None:
+        self.url = url
+        self.max_size = max_size
+        self.max_write_buffer = max_write_buffer
+        self.close_code: int | None = None
+        self._tr: Any = None
+        self._state = _HANDSHAKE
+        self._key = b""
+        self._opening: asyncio.Future[None] | None = None
+        self._head = bytearray()
+        self._chunks: list[bytes] = []
+        self._have = 0
+        self._need = 0
+        self._feed: Feed | None = None
+        self._done: asyncio.Future[ReadResult] | None = None
+        self._result: ReadResult | None = None
+        self._frag_op = -1
+        self._frag: list[bytes] = []
+        self._frag_size = 0
+        self._write_paused = False
+        self._user_paused = False
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        max_msg_size: int = 1_000_000,
+        headers: dict[str, str] | None = None,
+        timeout: float = 20.0,
+        local_addr: tuple[str, int] | None = None,
+        max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
+    ) -> ProtocolTransport:
+        """Connect and complete the opening handshake within ``timeout`` seconds.
+
+        Raises:
+            HandshakeRejected, ConnectFailed, ResourceLimit.
+        """
+        from wsbench.client.websocket import open_error
+
+        request, key, host, port, secure = handshake_request(url, headers)
+        self = cls(url, max_msg_size, max_write_buffer)
+        self._key = key
+        loop = asyncio.get_running_loop()
+        self._opening = loop.create_future()
+        ssl = ssl_module.create_default_context() if secure else None
+        try:
+            async with asyncio.timeout(timeout):
+                await loop.create_connection(
+                    lambda: self, host, port, ssl=ssl, local_addr=local_addr,
+                    server_hostname=host if secure else None,
+                )  # fmt: skip
+                self._tr.write(request)
+                await self._opening
+        except HandshakeError as exc:
+            self._abort_quietly()
+            raise HandshakeRejected(url, exc.status, exc.reason) from None
+        except (TimeoutError, OSError) as exc:
+            self._abort_quietly()
+            raise open_error(url, exc) from exc
+        except BaseException:
+            self._abort_quietly()
+            raise
+        self._opening = None
+        return self
+
+    def _abort_quietly(self) -> None:
+        self._state = _CLOSED
+        if self._tr is not None:
+            self._tr.abort()
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self._tr = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        opening = self._opening
+        if opening is not None and not opening.done():
+            opening.set_exception(ConnectFailed(self.url, f"connection lost: {exc or 'EOF'}"))
+        self._state = _CLOSED
+        if exc is None:
+            self._finish(ReadResult(_CLOSE, f"websocket closed ({self.close_code or 1006})"))
+        else:
+            self._finish(ReadResult(_ERROR, f"{type(exc).__name__}: {exc}"))
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+
+    def data_received(self, data: bytes) -> None:
+        """Deliver every complete frame of ``data``; keep the rest (see the module docstring)."""
+        state = self._state
+        if state != _OPEN and state != _CLOSING:
+            if state == _HANDSHAKE:
+                self._handshake_data(data)
+            return
+        if self._chunks:
+            self._chunks.append(data)
+            self._have += len(data)
+            if self._have < self._need or self._feed is None:
+                return
+            data = b"".join(self._chunks)
+            self._chunks = []
+        elif self._feed is None:
+            self._chunks.append(data)
+            self._have = len(data)
+            return
+        n = len(data)
+        pos = 0
+        need = 0
+        feed = self._feed
+        max_size = self.max_size
+        while pos < n:
+            if n - pos < 2:
+                need = 2
+                break
+            b0 = data[pos]
+            ln = data[pos + 1]
+            if ln < 126:
+                start = pos + 2
+            elif ln == 126:
+                start = pos + 4
+                if start > n:
+                    need = 4
+                    break
+                ln = (data[pos + 2] << 8) | data[pos + 3]
+            elif ln == 127:
+                start = pos + 10
+                if start > n:
+                    need = 10
+                    break
+                ln = int.from_bytes(data[pos + 2 : start], "big")
+                if ln >> 63:
+                    self._fail(1002, "64-bit frame length with the top bit set")
+                    return
+            else:
+                self._fail(1002, "masked frame from the server (RFC 6455 §5.1)")
+                return
+            if ln > max_size:
+                self._fail(1009, f"frame of {ln} bytes exceeds the limit of {max_size} bytes")
+                return
+            end = start + ln
+            if end > n:
+                need = end - pos
+                break
+            if b0 == 0x81:  # FIN + TEXT: the Engine.IO hot path
+                try:
+                    message = data[start:end].decode()
+                except UnicodeDecodeError:
+                    self._fail(1007, "text frame is not valid UTF-8")
+                    return
+                pos = end
+                if not feed(message):  # type: ignore[misc]
+                    self._stop_feeding()
+                    break
+                continue
+            pos = end
+            self._frame(b0, data[start:end])
+            feed = self._feed
+            if feed is None:
+                break
+        if pos < n and self._state != _CLOSED:
+            rest = data[pos:] if pos else data
+            self._chunks = [rest]
+            self._have = len(rest)
+            self._need = need
+
+    # -- handshake ---------------------------------------------------------------------------
+
+    def _handshake_data(self, data: bytes) -> None:
+        head = self._head
+        head += data
+        end = head.find(b"\r\n\r\n")
+        opening = self._opening
+        if end < 0:
+            if len(head) > MAX_RESPONSE_HEAD and opening is not None and not opening.done():
+                opening.set_exception(HandshakeError(0, "response head too large"))
+            return
+        rest = bytes(head[end + 4 :])
+        self._head = bytearray()
+        if opening is None or opening.done():
+            return
+        try:
+            status, reason, headers = parse_response(bytes(head[:end]))
+            if status != 101:
+                body = rest[: int(headers.get("content-length", "0") or 0)]
+                reason = f"{reason} {body.decode('utf-8', 'replace')}".strip()
+            check_upgrade(status, reason, headers, self._key)
+        except HandshakeError as exc:
+            self._state = _CLOSED
+            opening.set_exception(exc)
+            return
+        self._state = _OPEN
+        self._tr.pause_reading()  # until read_loop() gives us a feed
+        if rest:
+            self._chunks.append(rest)
+            self._have = len(rest)
+        opening.set_result(None)
+
+    # -- frames ------------------------------------------------------------------------------
+
+    def _frame(self, b0: int, payload: bytes) -> None:
+        """Everything but a final text frame: binary, fragments, control frames."""
+        op = b0 & 0x0F
+        fin = b0 & 0x80
+        if b0 & 0x70:
+            self._fail(1002, "reserved bits set without a negotiated extension")
+        elif op >= 8:
+            if not fin or len(payload) > 125:
+                self._fail(1002, "fragmented or oversized control frame (§5.5)")
+            elif op == OP_CLOSE:
+                code, reason = parse_close(payload)
+                self.close_code = code
+                if self._state == _OPEN:
+                    # §5.5.1: echo the status code (then close: Engine.IO has nothing
+                    # left to say, and a server that waits for our FIN is not wrong)
+                    echo = close_payload(code) if code != 1005 else b""
+                    self._tr.write(encode_frame(OP_CLOSE, echo))
+                self._state = _CLOSED
+                self._tr.close()
+                detail = f"websocket closed ({code})" + (f": {reason}" if reason else "")
+                self._finish(ReadResult(_CLOSE, detail))
+            elif op == OP_PING:
+                self._tr.write(encode_frame(OP_PONG, payload))
+            elif op != OP_PONG:
+                self._fail(1002, f"unknown control opcode {op:#x}")
+        elif op == OP_CONT:
+            if self._frag_op < 0:
+                self._fail(1002, "continuation frame without a message to continue")
+                return
+            self._frag.append(payload)
+            self._frag_size += len(payload)
+            if self._frag_size > self.max_size:
+                self._fail(1009, f"message of {self._frag_size}+ bytes exceeds {self.max_size}")
+            elif fin:
+                op, self._frag_op = self._frag_op, -1
+                parts, self._frag = self._frag, []
+                self._deliver(op, b"".join(parts))
+        elif op == OP_TEXT or op == OP_BINARY:
+            if self._frag_op >= 0:
+                self._fail(1002, "new data frame inside a fragmented message")
+            elif fin:
+                self._deliver(op, payload)
+            else:
+                self._frag_op = op
+                self._frag = [payload]
+                self._frag_size = len(payload)
+        else:
+            self._fail(1002, f"unknown data opcode {op:#x}")
+
+    def _deliver(self, op: int, payload: bytes) -> None:
+        message: str | bytes
+        if op == OP_TEXT:
+            try:
+                message = payload.decode()
+            except UnicodeDecodeError:
+                self._fail(1007, "text message is not valid UTF-8")
+                return
+        else:
+            message = payload
+        feed = self._feed
+        if feed is not None and not feed(message):
+            self._stop_feeding()
+
+    def _fail(self, code: int, detail: str) -> None:
+        """Fail the connection (§7.1.7): CLOSE with ``code``, then drop TCP."""
+        self.close_code = code
+        if self._state == _OPEN or self._state == _CLOSING:
+            self._tr.write(encode_frame(OP_CLOSE, close_payload(code)))
+            self._state = _CLOSED
+            self._tr.close()
+        self._finish(ReadResult(_ERROR, f"{detail} (closed with {code})"))
+
+    def _finish(self, result: ReadResult) -> None:
+        self._feed = None
+        self._chunks = []
+        if self._result is None:
+            self._result = result
+        done = self._done
+        if done is not None and not done.done():
+            done.set_result(self._result)
+
+    def _stop_feeding(self) -> None:
+        self._feed = None
+        if self._state == _OPEN:
+            self._tr.pause_reading()
+        done = self._done
+        if done is not None and not done.done():
+            done.set_result(ReadResult(None))
+
+    # -- the Transport interface -----------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._state == _CLOSED
+
+    def send(self, messages: list[str | bytes]) -> None:
+        if self._state != _OPEN:
+            return
+        tr = self._tr
+        if len(messages) == 1:
+            m = messages[0]
+            if type(m) is str:
+                tr.write(encode_frame(OP_TEXT, m.encode()))
+            else:
+                tr.write(encode_frame(OP_BINARY, bytes(m)))
+        else:
+            tr.write(
+                b"".join(
+                    encode_frame(OP_TEXT, m.encode())
+                    if type(m) is str
+                    else encode_frame(OP_BINARY, bytes(m))  # type: ignore[arg-type]
+                    for m in messages
+                )
+            )
+        if self._write_paused and tr.get_write_buffer_size() > self.max_write_buffer:
+            self._state = _CLOSED
+            tr.abort()
+            self._finish(
+                ReadResult(
+                    _ERROR, f"write buffer over {self.max_write_buffer} bytes: peer not reading"
+                )
+            )
+
+    async def read_loop(self, feed: Feed) -> ReadResult:
+        if self._result is not None:
+            return self._result
+        done = self._done = asyncio.get_running_loop().create_future()
+        self._feed = feed
+        try:
+            if self._chunks:  # bytes that came while nobody was feeding
+                data = b"".join(self._chunks)
+                self._chunks = []
+                self.data_received(data)
+            if self._feed is not None and not self._user_paused and self._state != _CLOSED:
+                self._tr.resume_reading()
+            return await done
+        finally:
+            self._done = None
+            if self._feed is feed:  # cancelled (receive_one's timeout): stop feeding
+                self._stop_feeding()
+
+    async def receive_one(self, timeout: float) -> str | bytes | None:
+        """Read one data message (the upgrade probe answer); ``None`` on close or timeout."""
+        got: list[str | bytes] = []
+
+        def one(message: str | bytes) -> bool:
+            got.append(message)
+            return False
+
+        try:
+            await asyncio.wait_for(self.read_loop(one), timeout)
+        except TimeoutError:
+            return None
+        return got[0] if got else None
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket (a slow consumer); the server's write buffer fills."""
+        self._user_paused = True
+        if self._state == _OPEN:
+            self._tr.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._user_paused = False
+        if self._state == _OPEN and self._feed is not None:
+            self._tr.resume_reading()
+
+    def abort(self) -> None:
+        self._state = _CLOSED
+        if self._tr is not None:
+            self._tr.abort()
+
+    async def close(self) -> None:
+        """CLOSE 1000 and wait (2 s at most) for the server's answer or EOF."""
+        if self._state != _OPEN:
+            return
+        self._state = _CLOSING
+        self._tr.write(encode_frame(OP_CLOSE, close_payload(1000)))
+        if self._result is None and self._done is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._done), 2.0)
+            except TimeoutError:
+                pass
+        self._state = _CLOSED
+        self._tr.close()
