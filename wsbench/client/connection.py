@@ -23,8 +23,8 @@ Deadlines (the missing-ping check) use one ``loop.call_at`` timer that is
 re-arms for the new one, so receiving a ping costs no timer operation.
 
 The polling+upgrade option adds a short-lived second task for the upgrade
-(spec "Upgrade": probe on a new WebSocket, pause polling, ``5``, switch); the
-reader waits for the switch and continues on the WebSocket.
+(:mod:`wsbench.client.upgrade`: probe on a new WebSocket, pause polling, ``5``,
+switch); the reader waits for the switch and continues on the WebSocket.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from wsbench.client.transport import (
     engineio_url,
     parse_transports,
 )
+from wsbench.client.upgrade import upgrade
 from wsbench.client.websocket import WebSocketTransport
 from wsbench.client.wsprotocol import ProtocolTransport
 from wsbench.exceptions import (
@@ -449,7 +450,7 @@ class Connection:
             and self.session.info is not None
             and "websocket" in self.session.info.upgrades
         ):
-            self._upgrader = self._loop.create_task(self._upgrade())
+            self._upgrader = self._loop.create_task(upgrade(self))
 
     def _fail_opened(self, exc: Exception) -> None:
         if self._opened is not None and not self._opened.done():
@@ -479,37 +480,3 @@ class Connection:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-
-    # -- upgrade ---------------------------------------------------------------------------
-
-    async def _upgrade(self) -> None:
-        session = self.session
-        polling = self._transport
-        assert isinstance(polling, PollingTransport) and session.sid is not None
-        url = engineio_url(self.url, self.path, "websocket", session.sid, self.query)
-        try:
-            ws: Any = await self._open_websocket(url, max(1_000_000, polling.max_payload))
-        except TransportError as exc:
-            logger.debug("upgrade failed: %s", exc)
-            return
-        if session.state is not EioState.OPEN or self._transport is not polling:
-            await ws.close()
-            return
-        ws.send([session.start_upgrade()])
-        answer = await ws.receive_one(self.timeout)
-        if answer is None or not session.receive_probe(answer, self._time()):
-            session.abort_upgrade()
-            self._pump()
-            await ws.close()
-            return
-        self._switch = self._loop.create_future()
-        await polling.pause()
-        if session.state is not EioState.OPEN:
-            await ws.close()
-            self._switch.set_result(None)
-            return
-        ws.send([session.finish_upgrade()])
-        self._transport = ws
-        self.flush()
-        self._pump()
-        self._switch.set_result(None)

@@ -18,9 +18,9 @@ and lives there for speed).
   aiohttp we draw it from a non-cryptographic generator seeded from the OS
   (a load generator talks to servers it was pointed at; the key only has to
   be unpredictable to intermediaries). The XOR itself is aiohttp's compiled
-  ``websocket_mask`` helper (aiohttp is a dependency already), which beats a
-  pure-Python ``int.from_bytes`` XOR from about 40 bytes up; payloads of a
-  few bytes (the ``3`` pong) take the integer path.
+  ``websocket_mask`` helper (aiohttp is a dependency already): measured 0.24 us
+  for 1 to 40 bytes, against 0.42-0.49 us for a pure-Python ``int.from_bytes``
+  XOR of the whole payload (which also grows linearly: ~12 us per KiB).
 """
 
 from __future__ import annotations
@@ -56,7 +56,6 @@ MAX_RESPONSE_HEAD = 16 * 1024
 
 _rand = random.Random(os.urandom(16))
 _getrandbits = _rand.getrandbits
-_SMALL = 16  # payloads up to this size are masked with one integer XOR
 
 
 class HandshakeError(Exception):
@@ -156,11 +155,6 @@ def encode_frame(opcode: int, payload: bytes) -> bytes:
     else:
         head = bytes((0x80 | opcode, 0xFF)) + n.to_bytes(8, "big")
     mask = _getrandbits(32).to_bytes(4, "big")
-    if n <= _SMALL:
-        if not n:
-            return head + mask
-        key = int.from_bytes((mask * 4)[:n], "big")
-        return head + mask + (int.from_bytes(payload, "big") ^ key).to_bytes(n, "big")
     data = bytearray(payload)
     websocket_mask(mask, data)
     return head + mask + data
