@@ -64,19 +64,29 @@ groups:
             - emit: {event: broadcast all, data: {data: {}}, expect: [{event: event, to: all, within: 1s}]}
 """,
     ),
+    # One sender: order is judged per (sender, receiver), and the fault swaps adjacent
+    # deliveries to a socket, so adjacent deliveries must come from the same sender.
     "reorder": (
         "out_of_order",
-        20,
-        "6s",
+        10,
+        "5s",
         """
 groups:
-  - flow:
+  - name: listeners
+    count: 9
+    flow:
+      - connect: /
+      - join: r
+      - think: 4s
+  - name: sender
+    count: 1
+    flow:
       - connect: /
       - join: r
       - think: 1s
       - every:
-          interval: 20ms
-          count: 100
+          interval: 5ms
+          count: 400
           steps:
             - emit: {event: broadcast room, data: {room: r, data: {}}, expect: [{event: event, to: room, room: r}]}
 """,
