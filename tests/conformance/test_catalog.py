@@ -53,3 +53,10 @@ def test_docs_conformance_md_is_generated_from_the_registry() -> None:
     assert docs.DOC_PATH.read_text(encoding="utf-8") == docs.render(), (
         "docs/conformance.md is stale: run python -m wsbench.conformance.docs"
     )
+
+
+def test_the_gate_knows_every_fault_of_the_reference_server() -> None:
+    # The gate may not import the server (independence), so the list is written twice; keep them equal.
+    from reference_server.config import FAULTS as SERVER_FAULTS
+
+    assert tuple(FAULTS) == tuple(SERVER_FAULTS)
