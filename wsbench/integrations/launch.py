@@ -72,27 +72,10 @@ def locust_env(scenario_path: str, scenario: m.Scenario, args: Sequence[str]) ->
 
 def server_command(scenario: m.Scenario) -> list[str]:
     """The reference server for ``target: embedded``, with the scenario's ``server:`` options."""
-    s = scenario.server
-    cmd = [sys.executable, "-m", "reference_server", "--host", "127.0.0.1", "--port", "0"]
-    for flag, value in (
-        ("--ping-interval", s.ping_interval),
-        ("--ping-timeout", s.ping_timeout),
-        ("--app-heartbeat-interval", s.app_heartbeat_interval),
-    ):
-        if value is not None:
-            cmd += [flag, str(int(value * 1000))]
-    if s.max_payload is not None:
-        cmd += ["--max-payload", str(s.max_payload)]
-    if s.max_rooms is not None:
-        cmd += ["--max-rooms", str(s.max_rooms)]
-    secret = s.jwt_secret or (scenario.auth.jwt.secret if scenario.auth.jwt else None)
-    if secret:
-        cmd += ["--jwt-secret", secret]
-    if s.recovery:
-        cmd.append("--recovery")
-    for fault in s.faults:
-        cmd += ["--fault", fault]
-    return cmd
+    return [
+        sys.executable, "-m", "reference_server", "--host", "127.0.0.1", "--port", "0",
+        *m.server_args(scenario),
+    ]  # fmt: skip
 
 
 def start_server(cmd: list[str], timeout: float = 20.0) -> tuple[subprocess.Popen[str], str]:

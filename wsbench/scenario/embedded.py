@@ -42,7 +42,7 @@ from pathlib import Path
 
 from wsbench.exceptions import ConfigError, WsbenchError
 from wsbench.metrics import now_ns
-from wsbench.scenario.model import Scenario
+from wsbench.scenario.model import server_args
 
 __all__ = ["EmbeddedServer", "ServerStartFailed", "server_args"]
 
@@ -52,34 +52,6 @@ START_TIMEOUT = 15.0 * float(os.environ.get("WSBENCH_TIMEOUT_FACTOR", "1"))
 
 class ServerStartFailed(WsbenchError):
     """The embedded server did not start (its stderr tail is in the message)."""
-
-
-def _ms(seconds: float) -> str:
-    return str(int(round(seconds * 1000)))
-
-
-def server_args(scenario: Scenario) -> list[str]:
-    """The reference server's command-line options for the scenario's ``server`` settings."""
-    s = scenario.server
-    args: list[str] = []
-    if s.ping_interval is not None:
-        args += ["--ping-interval", _ms(s.ping_interval)]
-    if s.ping_timeout is not None:
-        args += ["--ping-timeout", _ms(s.ping_timeout)]
-    if s.max_payload is not None:
-        args += ["--max-payload", str(s.max_payload)]
-    secret = s.jwt_secret or (scenario.auth.jwt.secret if scenario.auth.jwt else None)
-    if secret:
-        args += ["--jwt-secret", secret]
-    if s.recovery:
-        args.append("--recovery")
-    if s.app_heartbeat_interval is not None:
-        args += ["--app-heartbeat-interval", _ms(s.app_heartbeat_interval)]
-    if s.max_rooms is not None:
-        args += ["--max-rooms", str(s.max_rooms)]
-    for fault in s.faults:
-        args += ["--fault", fault]
-    return args
 
 
 class EmbeddedServer:

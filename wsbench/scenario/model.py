@@ -38,6 +38,7 @@ __all__ = [
     "TokenMode",
     "Semantics",
     "ServerSettings",
+    "server_args",
     "Phase",
     "Arrival",
     "JwtAuth",
@@ -472,3 +473,34 @@ class Scenario:
             t0 += ph.duration
         out.extend([t0] * (n - len(out)))
         return tuple(out)
+
+
+def _ms(seconds: float) -> str:
+    return str(int(round(seconds * 1000)))
+
+
+def server_args(scenario: Scenario) -> list[str]:
+    """The reference server's command-line options for the scenario's ``server`` settings.
+
+    Shared by ``wsbench run`` (embedded server) and ``wsbench locust`` (its launcher).
+    """
+    s = scenario.server
+    args: list[str] = []
+    if s.ping_interval is not None:
+        args += ["--ping-interval", _ms(s.ping_interval)]
+    if s.ping_timeout is not None:
+        args += ["--ping-timeout", _ms(s.ping_timeout)]
+    if s.max_payload is not None:
+        args += ["--max-payload", str(s.max_payload)]
+    secret = s.jwt_secret or (scenario.auth.jwt.secret if scenario.auth.jwt else None)
+    if secret:
+        args += ["--jwt-secret", secret]
+    if s.recovery:
+        args.append("--recovery")
+    if s.app_heartbeat_interval is not None:
+        args += ["--app-heartbeat-interval", _ms(s.app_heartbeat_interval)]
+    if s.max_rooms is not None:
+        args += ["--max-rooms", str(s.max_rooms)]
+    for fault in s.faults:
+        args += ["--fault", fault]
+    return args
