@@ -7,6 +7,8 @@ import subprocess
 import sys
 import urllib.request
 
+import pytest
+
 from tests.conftest import ROOT, scaled
 
 
@@ -47,3 +49,53 @@ def test_serve_rejects_unknown_options_with_usage_status() -> None:
     )
     assert out.returncode == 2
     assert "--no-such-option" in out.stderr
+
+
+# -- item 13: option values -----------------------------------------------------------
+
+
+TINY = "name: tiny\nclients: 2\nduration: 30s\ngroups:\n  - {count: 2, flow: [{connect: /}]}\n"
+
+
+def test_run_takes_a_bare_number_of_seconds_for_duration(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from wsbench.cli import cli
+
+    f = tmp_path / "s.yaml"
+    f.write_text(TINY)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["run", str(f), "--duration", "1", "--quiet", "--no-plots", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sections"]["run"]["planned_duration_s"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--duration", "forever"], "--duration"),
+        (["--duration", "0"], "--duration"),
+        (["--duration", "-5"], "--duration"),
+        (["--clients", "0"], "--clients"),
+        (["--clients", "1"], "--clients"),  # fewer than the groups' counts (2)
+        (["--target", "nowhere"], "--target"),
+        (["--processes", "0"], "--processes"),
+    ],
+)
+def test_a_bad_option_value_is_a_usage_error_that_does_not_blame_the_file(
+    tmp_path, args: list[str], option: str
+) -> None:
+    from click.testing import CliRunner
+
+    from wsbench.cli import cli
+
+    f = tmp_path / "s.yaml"
+    f.write_text(TINY)
+    result = CliRunner().invoke(cli, ["run", str(f), "--quiet", "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code == 2, result.output
+    assert option in result.output
+    assert f"{f}:" not in result.output  # no FILE:LINE or FILE: blame
+    assert not (tmp_path / "o").exists()

@@ -21,6 +21,7 @@ from wsbench.exceptions import (
     ConfigError,
     ConnectFailed,
     HandshakeRejected,
+    OptionError,
     ResourceLimit,
     ScenarioError,
     WsbenchError,
@@ -50,6 +51,10 @@ def errors_to_exit_codes(traceback: bool = False) -> Iterator[None]:
     """Turn wsbench's exceptions into a clear message and an :class:`ExitStatus`."""
     try:
         yield
+    except OptionError as exc:
+        if traceback:
+            raise
+        _fail(str(exc), ExitStatus.USAGE)
     except (ScenarioError, ConfigError) as exc:
         if traceback:
             raise
@@ -66,6 +71,37 @@ def errors_to_exit_codes(traceback: bool = False) -> Iterator[None]:
         if traceback:
             raise
         _fail(str(exc), ExitStatus.FAILED)
+
+
+class Duration(click.ParamType):
+    """``15`` (seconds, as in the YAML), ``1.5``, ``500ms``, ``30s``, ``2m``, ``1h`` -> seconds."""
+
+    name = "duration"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        from wsbench.scenario.loader import option_duration
+
+        try:
+            return option_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class Target(click.ParamType):
+    """``embedded`` or an http(s)/ws(s) URL."""
+
+    name = "target"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from wsbench.scenario.loader import valid_target
+
+        text = str(value)
+        if not valid_target(text):
+            self.fail(f"expected 'embedded' or a URL like http://127.0.0.1:3000, got {text!r}",
+                      param, ctx)
+        return text
 
 
 def _setup_logging(verbose: int) -> None:
@@ -188,22 +224,27 @@ def conform_command(
 
 @cli.command("run")
 @click.argument("scenario", type=click.Path(exists=True, dir_okay=False))
-@click.option("--target", metavar="URL", help="'embedded' (default: the file's) or http://host:port.")
-@click.option("--clients", type=int, metavar="N", help="Override the number of clients.")
-@click.option("--duration", metavar="DURATION", help="Override the run length (30s, 2m...).")
+@click.option("--target", type=Target(), metavar="URL",
+              help="'embedded' or http://host:port (default: the file's target).")
+@click.option("--clients", type=click.IntRange(min=1), metavar="N",
+              help="Override the number of clients.")
+@click.option("--duration", type=Duration(), metavar="DURATION",
+              help="Override the run length: 15 (seconds), 500ms, 30s, 2m, 1h.")
 @click.option("--seed", type=int, help="Override the seed of every random choice.")
 @click.option("--out", type=click.Path(file_okay=False), help="Report folder (default reports/<scenario>/<time>/).")
-@click.option("--processes", type=int, default=1, show_default=True, help="Split clients over N processes.")
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Split clients over N processes.")
 @click.option("--no-plots", is_flag=True, help="Write summary.json only (no PNG/HTML).")
 @click.option("--quiet", is_flag=True, help="No live progress line.")
 @click.pass_context
 def run_command(ctx: click.Context, scenario: str, target: str | None, clients: int | None,
-                duration: str | None, seed: int | None, out: str | None, processes: int,
+                duration: float | None, seed: int | None, out: str | None, processes: int,
                 no_plots: bool, quiet: bool) -> None:
     """Run a scenario: drive the clients, check delivery, write the report.
 
     Exit status: 0 all thresholds passed; 1 a threshold failed, a violation was found or
-    the run was cut short; 3 invalid scenario; 4 target unreachable; 130 interrupted.
+    the run was cut short; 2 a bad option value; 3 invalid scenario; 4 target unreachable;
+    130 interrupted.
     """
     with errors_to_exit_codes(_traceback(ctx)):
         from wsbench.report.console import render_summary

@@ -16,6 +16,7 @@
     ├── AckTimeout                    an acknowledgement did not arrive in time (also TimeoutError)
     ├── ScenarioError                 a scenario file is invalid (file, line, key path)
     └── ConfigError                   an invalid option or setting
+        └── OptionError               a command-line option has a bad value (usage, exit 2)
 
 On the receive path peer violations are *data*: the sans-I/O sessions turn them
 into :class:`~wsbench.protocol.events.ProtocolViolation` events rather than
@@ -42,6 +43,7 @@ __all__ = [
     "AckTimeout",
     "ScenarioError",
     "ConfigError",
+    "OptionError",
 ]
 
 
@@ -161,3 +163,17 @@ class ScenarioError(WsbenchError):
 
 class ConfigError(WsbenchError):
     """An invalid option or setting."""
+
+
+class OptionError(ConfigError):
+    """A command-line option has a bad value; the CLI exits 2 (usage), blaming the option.
+
+    Attributes:
+        option: the option as typed, e.g. ``--duration``.
+        message: what was expected and what was given.
+    """
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option = option
+        self.message = message
+        super().__init__(f"{option}: {message}")

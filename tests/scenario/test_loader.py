@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 import yaml
 
-from wsbench.exceptions import ScenarioError
+from wsbench.exceptions import OptionError, ScenarioError
 from wsbench.oracle import Semantics
 from wsbench.scenario import (
     Overrides,
@@ -19,6 +19,7 @@ from wsbench.scenario import (
     schema_path,
 )
 from wsbench.scenario import model as m
+from wsbench.scenario.loader import option_duration
 from wsbench.scenario.schema import build_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -280,9 +281,24 @@ def test_overrides_apply_with_validation():
         (Overrides(duration="forever"), "--duration"),
         (Overrides(target="nowhere"), "--target"),
     ]:
-        with pytest.raises(ScenarioError) as info:
+        with pytest.raises(OptionError) as info:
             apply_overrides(s, bad)
-        assert info.value.key_path == key
+        assert info.value.option == key
+        assert not isinstance(info.value, ScenarioError)  # the file is fine: usage, exit 2
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("15", 15.0), (" 1.5 ", 1.5), ("500ms", 0.5), ("2m", 120.0), (3, 3.0)]
+)
+def test_command_line_durations_take_bare_seconds_like_the_yaml(value, seconds):
+    assert option_duration(value) == seconds
+    assert loads_scenario(f"duration: {value}\n" + MINIMAL).duration == seconds
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "inf", "nan", "1e3", "forever", "5 sec"])
+def test_bad_command_line_durations(value):
+    with pytest.raises(ValueError, match="duration"):
+        option_duration(value)
 
 
 DOC_BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)

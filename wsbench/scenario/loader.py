@@ -12,7 +12,9 @@ keep the last). This module reads the sections; :mod:`wsbench.scenario.steps` th
 
 Durations are a number of seconds or a string ``500ms``, ``30s``, ``2m``, ``1h``.
 Overrides from the command line (``clients``, ``duration``, ``target``, ``seed``) are
-applied by :func:`apply_overrides` with the same validation.
+applied by :func:`apply_overrides` with the same validation; a bad one is an
+:class:`~wsbench.exceptions.OptionError` (usage, exit 2) naming the option, not the file.
+On the command line a bare number is seconds too (``--duration 15``).
 """
 
 from __future__ import annotations
@@ -24,13 +26,21 @@ from typing import Any
 
 import yaml
 
-from wsbench.exceptions import ScenarioError
+from wsbench.exceptions import OptionError, ScenarioError
 from wsbench.oracle import ViolationKind
 from wsbench.scenario import model as m
 from wsbench.scenario.steps import read_steps
 from wsbench.scenario.yamlnode import Defaults, Node, parse_duration
 
-__all__ = ["load_scenario", "loads_scenario", "Overrides", "apply_overrides", "parse_duration"]
+__all__ = [
+    "load_scenario",
+    "loads_scenario",
+    "Overrides",
+    "apply_overrides",
+    "option_duration",
+    "parse_duration",
+    "valid_target",
+]
 
 _URL = re.compile(r"^(https?|wss?)://[^\s/]+(/\S*)?$")
 _LATENCY_METRICS = ("delivery", "ack", "connect", "fanout_first", "fanout_last", "reconnect")
@@ -251,7 +261,7 @@ def _fields(obj: Any) -> dict[str, Any]:
 
 def _target(n: Node) -> str:
     v = n.text()
-    if v != "embedded" and not _URL.match(v):
+    if not valid_target(v):
         raise n.error(f"expected 'embedded' or a URL like http://host:3000, got {v!r}")
     return v
 
@@ -288,32 +298,65 @@ class Overrides:
     seed: int | None = None
 
 
+_NUMBER = re.compile(r"^\s*[0-9]+(?:\.[0-9]+)?\s*$")
+
+
+def option_duration(value: str | float) -> float:
+    """Seconds from a command-line duration: ``15``, ``1.5``, ``500ms``, ``30s``, ``2m``, ``1h``.
+
+    A bare number is seconds, as in the YAML (``duration: 15``); on the command line it
+    arrives as text. Raises ValueError (with what was expected) for anything else.
+    """
+    if isinstance(value, str) and _NUMBER.match(value):
+        value = float(value)
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise ValueError(
+            f"expected a duration like 15 (seconds), 500ms, 30s or 2m, got {value!r}"
+        ) from None
+    if seconds <= 0:
+        raise ValueError(f"expected a positive duration, got {value!r}")
+    return seconds
+
+
+def valid_target(value: str) -> bool:
+    """True for ``embedded`` or an http(s)/ws(s) URL (what ``target:`` and ``--target`` accept)."""
+    return value == "embedded" or bool(_URL.match(value))
+
+
 def apply_overrides(s: m.Scenario, o: Overrides) -> m.Scenario:
-    """Return ``s`` with the overrides applied, validated like the file's values."""
+    """Return ``s`` with the overrides applied, validated like the file's values.
 
-    def bad(key: str, message: str) -> ScenarioError:
-        return ScenarioError(message, s.source or "<scenario>", None, f"--{key}")
-
+    Raises:
+        OptionError: a bad value, or one the scenario cannot take (``--clients`` fewer
+            than its groups' counts). It names the option, not the scenario file: the
+            file is fine, the command line is not (exit 2).
+    """
     changes: dict[str, Any] = {}
     if o.clients is not None:
         if o.clients < 1:
-            raise bad("clients", f"expected an integer >= 1, got {o.clients}")
+            raise OptionError("--clients", f"expected an integer >= 1, got {o.clients}")
         changes["clients"] = o.clients
     if o.duration is not None:
         try:
-            changes["duration"] = parse_duration(o.duration)
+            changes["duration"] = option_duration(o.duration)
         except ValueError as exc:
-            raise bad("duration", str(exc)) from None
-        if changes["duration"] <= 0:
-            raise bad("duration", "expected a positive duration")
+            raise OptionError("--duration", str(exc)) from None
     if o.target is not None:
-        if o.target != "embedded" and not _URL.match(o.target):
-            raise bad("target", f"expected 'embedded' or a URL, got {o.target!r}")
+        if not valid_target(o.target):
+            raise OptionError(
+                "--target", f"expected 'embedded' or a URL like http://127.0.0.1:3000, got {o.target!r}"
+            )
         changes["target"] = o.target
     if o.seed is not None:
         changes["seed"] = o.seed
     out = s.replace(**changes)
     counted = sum(g.count or 0 for g in out.groups)
     if counted > out.clients:
-        raise bad("clients", f"the groups' counts need at least {counted} clients")
+        raise OptionError(
+            "--clients",
+            f"{out.clients} is fewer than the {counted} clients the groups' counts of "
+            f"{s.source or 'the scenario'} need",
+        )
     return out

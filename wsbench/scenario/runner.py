@@ -66,7 +66,7 @@ class RunOptions:
 
     target: str | None = None
     clients: int | None = None
-    duration: str | None = None
+    duration: str | float | None = None  #: seconds, or text like 30s (see option_duration)
     seed: int | None = None
     out: str | None = None
     processes: int = 1
