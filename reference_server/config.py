@@ -73,25 +73,39 @@ class ServerConfig:
         return name in self.faults
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m reference_server") -> argparse.ArgumentParser:
+    """The command line; ``prog`` is how the help names it (``wsbench serve`` passes its own).
+
+    Every option has a help text (a test walks every ``--help`` of the CLI).
+    """
     p = argparse.ArgumentParser(
-        prog="python -m reference_server",
-        description="wsbench reference Socket.IO server (the docs/events.md contract)",
+        prog=prog,
+        description="wsbench reference Socket.IO server (the docs/events.md contract). "
+        "Prints one line 'wsbench reference server listening on URL' and serves until "
+        "SIGINT/SIGTERM.",
     )
     d = ServerConfig()
     p.add_argument("--host", default=d.host, help="interface to bind (%(default)s)")
     p.add_argument("--port", type=int, default=d.port, help="TCP port, 0 = free (%(default)s)")
-    p.add_argument("--ping-interval", type=int, default=d.ping_interval, metavar="MS")
-    p.add_argument("--ping-timeout", type=int, default=d.ping_timeout, metavar="MS")
-    p.add_argument("--max-payload", type=int, default=d.max_payload, metavar="BYTES")
-    p.add_argument("--connect-timeout", type=int, default=d.connect_timeout, metavar="MS")
+    p.add_argument("--ping-interval", type=int, default=d.ping_interval, metavar="MS",
+                   help="Engine.IO pingInterval, ms (%(default)s)")
+    p.add_argument("--ping-timeout", type=int, default=d.ping_timeout, metavar="MS",
+                   help="Engine.IO pingTimeout, ms (%(default)s)")
+    p.add_argument("--max-payload", type=int, default=d.max_payload, metavar="BYTES",
+                   help="Engine.IO maxPayload, bytes (%(default)s)")
+    p.add_argument("--connect-timeout", type=int, default=d.connect_timeout, metavar="MS",
+                   help="ms a client has after the handshake to connect a namespace "
+                   "(%(default)s)")
     p.add_argument("--jwt-secret", default=None, metavar="S", help="HS256 secret; enables auth")
-    p.add_argument("--cors-origin", default=d.cors_origin, metavar="O")
+    p.add_argument("--cors-origin", default=d.cors_origin, metavar="O",
+                   help="Access-Control-Allow-Origin (%(default)s)")
     p.add_argument("--recovery", action="store_true", help="connection state recovery")
     p.add_argument(
-        "--app-heartbeat-interval", type=int, default=d.app_heartbeat_interval, metavar="MS"
-    )
-    p.add_argument("--max-rooms", type=int, default=d.max_rooms, metavar="N")
+        "--app-heartbeat-interval", type=int, default=d.app_heartbeat_interval, metavar="MS",
+        help="ms between app-level ping rounds, 0 disables them (%(default)s)",
+    )  # fmt: skip
+    p.add_argument("--max-rooms", type=int, default=d.max_rooms, metavar="N",
+                   help="rooms one socket may be in (%(default)s)")
     p.add_argument(
         "--fault", action="append", default=[], choices=FAULTS, metavar="NAME",
         help="misbehave in one named way (repeatable): " + ", ".join(FAULTS),
@@ -99,9 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
+def parse_args(
+    argv: Sequence[str] | None = None, prog: str = "python -m reference_server"
+) -> ServerConfig:
     """Parse the command line into a :class:`ServerConfig` (exits 2 on a usage error)."""
-    parser = build_parser()
+    parser = build_parser(prog)
     ns = parser.parse_args(argv)
     try:
         return ServerConfig(

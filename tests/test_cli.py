@@ -99,3 +99,56 @@ def test_a_bad_option_value_is_a_usage_error_that_does_not_blame_the_file(
     assert option in result.output
     assert f"{f}:" not in result.output  # no FILE:LINE or FILE: blame
     assert not (tmp_path / "o").exists()
+
+
+# -- item 15: every --help works and documents every option -------------------------
+
+
+def _click_commands():
+    from wsbench.cli import cli
+
+    return sorted(cli.commands)
+
+
+@pytest.mark.parametrize("name", [None, *_click_commands()])
+def test_every_subcommands_help_works_and_documents_every_option(name: str | None) -> None:
+    """Walks the click group: each ``wsbench CMD --help`` exits 0 and describes each option."""
+    import argparse
+
+    import click
+    from click.testing import CliRunner
+
+    from reference_server.config import build_parser
+    from wsbench.cli import cli
+
+    args = ["--help"] if name is None else [name, "--help"]
+    result = CliRunner().invoke(cli, args, prog_name="wsbench")
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert text.lower().startswith("usage: wsbench" + (f" {name}" if name else "")), text[:200]
+    command = cli if name is None else cli.commands[name]
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert param.help, f"wsbench {name} {param.opts}: no help text"
+            for opt in param.opts:
+                assert opt in text, f"{opt} missing from wsbench {name} --help"
+    if name == "serve":  # the reference server's own parser, under wsbench's name
+        for action in build_parser()._actions:
+            assert action.help and action.help != argparse.SUPPRESS, action.option_strings
+            for opt in action.option_strings:
+                assert opt in text, f"{opt} missing from wsbench serve --help"
+    if name == "locust":  # every other option goes to Locust: its own list is shown too
+        for opt in ("--headless", "--users", "--spawn-rate", "--run-time", "--master", "--worker"):
+            assert opt in text, f"Locust's {opt} missing from wsbench locust --help"
+
+
+def test_help_after_the_scenario_is_wsbenchs_help_too(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from wsbench.cli import cli
+
+    f = tmp_path / "s.yaml"
+    f.write_text(TINY)
+    result = CliRunner().invoke(cli, ["locust", str(f), "--help"], prog_name="wsbench")
+    assert result.exit_code == 0 and "--wsbench-report-dir" in result.output
+    assert "does not exist" not in result.output

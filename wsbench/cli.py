@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
@@ -144,21 +145,33 @@ def serve(server_args: tuple[str, ...]) -> None:
     from reference_server.app import run
     from reference_server.config import parse_args
 
-    sys.exit(run(parse_args(list(server_args))))
+    sys.exit(run(parse_args(list(server_args), prog="wsbench serve")))
 
 
-@cli.command(
-    "locust",
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                      "help_option_names": ["--wsbench-help"]},
-)
+class _LocustCommand(click.Command):
+    """``wsbench locust --help``: wsbench's own options, then Locust's (all passed through)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        from wsbench.integrations.launch import locust_help
+
+        with formatter.section("Locust options (passed through unchanged; -f is set by wsbench)"):
+            formatter.write(textwrap.indent(locust_help(), "  "))
+
+
+@cli.command("locust", cls=_LocustCommand,
+             context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("scenario", type=click.Path(exists=True, dir_okay=False))
 @click.option("--write-locustfile", "locustfile", type=click.Path(dir_okay=False),
               help="Write a locustfile for SCENARIO (to extend in Python) and exit.")
+@click.option("--wsbench-report-dir", "report_dir", type=click.Path(file_okay=False),
+              metavar="DIR", help="Where summary.json, report.html and the plots go (default "
+              "reports/<scenario>-locust-<time>/; or WSBENCH_REPORT_DIR).")
 @click.argument("locust_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def locust_command(
-    ctx: click.Context, scenario: str, locustfile: str | None, locust_args: tuple[str, ...]
+    ctx: click.Context, scenario: str, locustfile: str | None, report_dir: str | None,
+    locust_args: tuple[str, ...],
 ) -> None:
     """Run SCENARIO in Locust: web UI on :8089, or any Locust option passed through.
 
@@ -170,7 +183,10 @@ def locust_command(
       wsbench locust scenarios/chat.yaml --write-locustfile locustfile.py
 
     With `target: embedded` (and no --host) the reference server is started on a
-    free loopback port. Locust's own options: wsbench locust FILE --help.
+    free loopback port. Every option not listed here goes to Locust (below). The
+    scenario's group counts are scaled to -u; at the end wsbench prints the same
+    verdict as `wsbench run`. Exit status: Locust's (1 on any failure or violation),
+    2 usage, 3 invalid scenario, 4 the embedded server did not start.
     """
     from pathlib import Path
 
@@ -183,7 +199,8 @@ def locust_command(
             Path(locustfile).write_text(render_locustfile(scenario, loaded), encoding="utf-8")
             click.echo(f"wrote {locustfile}: locust -f {locustfile} --host http://HOST:PORT")
             return
-        sys.exit(run_locust(scenario, loaded, locust_args))
+        extra = ("--wsbench-report-dir", report_dir) if report_dir else ()
+        sys.exit(run_locust(scenario, loaded, (*locust_args, *extra)))
 
 
 @cli.command("conform")

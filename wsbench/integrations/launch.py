@@ -34,6 +34,7 @@ __all__ = [
     "LOCUSTFILE",
     "locust_command",
     "locust_env",
+    "locust_help",
     "server_command",
     "start_server",
     "render_locustfile",
@@ -54,6 +55,20 @@ def locust_command(args: Sequence[str], host: str | None) -> list[str]:
     if host and not _has(args, "-H", "--host"):
         cmd += ["--host", host]
     return cmd + list(args)
+
+
+def locust_help(timeout: float = 60.0) -> str:
+    """Locust's own ``--help`` text (from a child process: nothing here imports locust)."""
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "locust", "--help"],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"(could not run 'python -m locust --help': {exc})"
+    return out.stdout if out.returncode == 0 and out.stdout else (
+        f"(could not run 'python -m locust --help': exit {out.returncode} {out.stderr.strip()})"
+    )
 
 
 def locust_env(scenario_path: str, scenario: m.Scenario, args: Sequence[str]) -> dict[str, str]:
