@@ -152,3 +152,35 @@ def test_help_after_the_scenario_is_wsbenchs_help_too(tmp_path) -> None:
     result = CliRunner().invoke(cli, ["locust", str(f), "--help"], prog_name="wsbench")
     assert result.exit_code == 0 and "--wsbench-report-dir" in result.output
     assert "does not exist" not in result.output
+
+
+# -- item 14: validate reports every mistake of every file --------------------------
+
+
+def test_validate_reports_every_mistake_of_every_file_in_line_order_then_exits_3(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from wsbench.cli import cli
+
+    one = tmp_path / "one.yaml"
+    one.write_text(
+        "clientz: 3\n"  # 1
+        "groups:\n"  # 2
+        "  - flow:\n"  # 3
+        "      - emit: {event: x, ack_timeot: 1s}\n"  # 4
+        "      - think: soon\n"  # 5
+        "duration: forever\n"  # 6
+    )
+    good = tmp_path / "good.yaml"
+    good.write_text(TINY)
+    two = tmp_path / "two.yaml"
+    two.write_text("groups:\n  - flow: [{jion: r}]\n")
+    missing = tmp_path / "missing.yaml"
+    result = CliRunner().invoke(cli, ["validate", str(one), str(good), str(two), str(missing)])
+    assert result.exit_code == 3, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
+    assert [ln.split(": ")[1] for ln in lines] == [
+        f"{one}:1", f"{one}:4", f"{one}:5", f"{one}:6", f"{two}:2", str(missing),
+    ]
+    assert f"{good}: ok" in result.output
+    assert "6 mistake(s) in 3 of 4 file(s)" in result.output

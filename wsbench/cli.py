@@ -43,7 +43,8 @@ class ExitStatus(IntEnum):
 
 
 def _fail(message: str, status: ExitStatus) -> NoReturn:
-    click.secho(f"error: {message}", fg="red", err=True)
+    for line in message.splitlines() or [""]:  # ScenarioErrors: one mistake a line
+        click.secho(f"error: {line}", fg="red", err=True)
     sys.exit(int(status))
 
 
@@ -278,14 +279,31 @@ def run_command(ctx: click.Context, scenario: str, target: str | None, clients: 
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.pass_context
 def validate_command(ctx: click.Context, files: tuple[str, ...]) -> None:
-    """Check scenario files without connecting anywhere (exit 3 on the first bad one)."""
-    with errors_to_exit_codes(_traceback(ctx)):
-        from wsbench.scenario import load_scenario
+    """Check scenario files without connecting anywhere.
 
-        for path in files:
+    Every mistake of every file is reported, one a line (FILE:LINE: key path: what was
+    expected), in line order within each file. Exit status: 0 every file is valid,
+    3 any mistake.
+    """
+    from wsbench.scenario import load_scenario
+
+    mistakes, bad = 0, 0
+    for path in files:
+        try:
             s = load_scenario(path)
-            click.echo(f"{path}: ok ({s.name}: {s.clients} clients, {len(s.groups)} group(s), "
-                       f"{s.duration:g} s, target {s.target})")
+        except ScenarioError as exc:
+            if _traceback(ctx):
+                raise
+            errors = getattr(exc, "errors", (exc,))
+            for error in errors:
+                click.secho(f"error: {error}", fg="red", err=True)
+            mistakes, bad = mistakes + len(errors), bad + 1
+            continue
+        click.echo(f"{path}: ok ({s.name}: {s.clients} clients, {len(s.groups)} group(s), "
+                   f"{s.duration:g} s, target {s.target})")
+    if bad:
+        click.secho(f"{mistakes} mistake(s) in {bad} of {len(files)} file(s)", fg="red", err=True)
+        sys.exit(int(ExitStatus.INVALID_SCENARIO))
 
 
 @cli.command("report")

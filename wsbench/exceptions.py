@@ -15,6 +15,7 @@
     ├── ConnectRefused                a namespace answered CONNECT_ERROR
     ├── AckTimeout                    an acknowledgement did not arrive in time (also TimeoutError)
     ├── ScenarioError                 a scenario file is invalid (file, line, key path)
+    │   └── ScenarioErrors            several mistakes of one file, in line order
     └── ConfigError                   an invalid option or setting
         └── OptionError               a command-line option has a bad value (usage, exit 2)
 
@@ -42,6 +43,7 @@ __all__ = [
     "ConnectRefused",
     "AckTimeout",
     "ScenarioError",
+    "ScenarioErrors",
     "ConfigError",
     "OptionError",
 ]
@@ -159,6 +161,24 @@ class ScenarioError(WsbenchError):
         if self.key_path:
             where += f": {self.key_path}"
         return f"{where}: {self.message}"
+
+
+class ScenarioErrors(ScenarioError):
+    """Every mistake found in one scenario file, in line order (at least one).
+
+    ``path``, ``line``, ``key_path`` and ``message`` are the first one's, so code that
+    handles one :class:`ScenarioError` still works; ``str()`` is one line per mistake.
+    """
+
+    def __init__(self, errors: list[ScenarioError] | tuple[ScenarioError, ...]) -> None:
+        if not errors:
+            raise ValueError("ScenarioErrors needs at least one error")
+        self.errors = tuple(sorted(errors, key=lambda e: (e.line is None, e.line or 0)))
+        first = self.errors[0]
+        super().__init__(first.message, first.path, first.line, first.key_path)
+
+    def __str__(self) -> str:
+        return "\n".join(ScenarioError.__str__(e) for e in self.errors)
 
 
 class ConfigError(WsbenchError):

@@ -320,3 +320,38 @@ def test_stall_step() -> None:
     assert s.groups[0].flow[1:] == (m.Stall(5.0), m.Stall(0.5))
     with pytest.raises(ScenarioError, match="positive duration"):
         loads_scenario("groups: [{flow: [{stall: 0s}]}]\n")
+
+
+MANY_MISTAKES = """\
+name: bad
+clientz: 3
+duration: forever
+groups:
+  - name: a
+    on_finish: never
+    flow:
+      - emit: {evnt: y}
+      - emit: {event: x, ack_timeot: 1s}
+      - think: soon
+  - flow: [{jion: r}]
+thresholds:
+  delivery_ratio: 2
+"""
+
+
+def test_every_mistake_is_reported_once_in_line_order():
+    e = error(MANY_MISTAKES)
+    found = [(x.line, x.key_path) for x in e.errors]
+    assert found == [
+        (2, "clientz"),
+        (3, "duration"),
+        (6, "groups[0].on_finish"),
+        (8, "groups[0].flow[0].emit.evnt"),  # the typo only, not also "missing 'event'"
+        (9, "groups[0].flow[1].emit.ack_timeot"),
+        (10, "groups[0].flow[2].think"),
+        (11, "groups[1].flow[0].jion"),  # not also "a step has exactly one key"
+        (13, "thresholds.delivery_ratio"),
+    ]
+    assert (e.line, e.key_path) == (2, "clientz")  # the first, for one-error callers
+    assert str(e).count("\n") == 7 and str(e).startswith("s.yaml:2: clientz: unknown key")
+

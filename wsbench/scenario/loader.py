@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from wsbench.exceptions import OptionError, ScenarioError
+from wsbench.exceptions import OptionError, ScenarioError, ScenarioErrors
 from wsbench.oracle import ViolationKind
 from wsbench.scenario import model as m
 from wsbench.scenario.steps import read_steps
@@ -176,13 +176,18 @@ def _group(n: Node, index: int, d: Defaults) -> m.Group:
     if "weight" in k and "count" in k:
         raise k["count"].error("a group has 'weight' or 'count', not both")
     if "namespace" in k:
-        d = Defaults(k["namespace"].namespace(), d.within, d.ack_timeout)
+        d = Defaults(k["namespace"].recover(k["namespace"].namespace, d.namespace), d.within,
+                     d.ack_timeout)
+
+    def read(key: str, reader: Any, default: Any) -> Any:
+        return k[key].recover(lambda: reader(k[key]), default) if key in k else default
+
     return m.Group(
-        name=k["name"].text() if "name" in k else f"group{index}",
-        flow=read_steps(k["flow"], d),
-        weight=k["weight"].number(0.0) if "weight" in k else None,
-        count=k["count"].integer(0) if "count" in k else None,
-        on_finish=k["on_finish"].text(("hold", "disconnect")) if "on_finish" in k else "hold",
+        name=read("name", lambda x: x.text(), f"group{index}"),
+        flow=read("flow", lambda x: read_steps(x, d), ()),
+        weight=read("weight", lambda x: x.number(0.0), None),
+        count=read("count", lambda x: x.integer(0), None),
+        on_finish=read("on_finish", lambda x: x.text(("hold", "disconnect")), "hold"),
     )
 
 
@@ -205,51 +210,83 @@ _TOP = (
 
 
 def loads_scenario(text: str, source: str = "<scenario>") -> m.Scenario:
-    """Parse scenario YAML text; ScenarioError names ``source``, line and key path."""
+    """Parse scenario YAML text.
+
+    Raises:
+        ScenarioErrors: every mistake found (a :class:`ScenarioError` naming ``source``,
+            line and key path, first in line order, and all of them in ``.errors``).
+    """
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"not valid YAML: {problem}", source, line) from None
+        raise ScenarioErrors([ScenarioError(f"not valid YAML: {problem}", source, line)]) from None
     if root is None:
-        raise ScenarioError("the scenario is empty", source, 1)
-    top = Node(root, "", source, yaml.SafeLoader(""))
-    k = top.mapping(_TOP, required=("groups",))
+        raise ScenarioErrors([ScenarioError("the scenario is empty", source, 1)])
+    errors: list[ScenarioError] = []
+    top = Node(root, "", source, yaml.SafeLoader(""), errors)
+    scenario = top.recover(lambda: _read(top), None)
+    if errors or scenario is None:
+        raise ScenarioErrors(errors)
+    return scenario
+
+
+def _defaults(n: Node) -> Defaults:
     d = Defaults()
-    if "defaults" in k:
-        dk = k["defaults"].mapping(("namespace", "within", "ack_timeout"))
-        d = Defaults(
-            dk["namespace"].namespace() if "namespace" in dk else d.namespace,
-            dk["within"].duration(True) if "within" in dk else d.within,
-            dk["ack_timeout"].duration(True) if "ack_timeout" in dk else d.ack_timeout,
-        )
-    groups = tuple(_group(g, i, d) for i, g in enumerate(k["groups"].items()))
-    if not groups:
-        raise k["groups"].error("expected at least one group")
-    clients = k["clients"].integer(1) if "clients" in k else sum(g.count or 0 for g in groups) or 1
-    auth = _auth(k["auth"]) if "auth" in k else m.Auth()
-    server = _server(k["server"]) if "server" in k else m.ServerSettings()
+    dk = n.mapping(("namespace", "within", "ack_timeout"))
+    return Defaults(
+        dk["namespace"].recover(dk["namespace"].namespace, d.namespace)
+        if "namespace" in dk
+        else d.namespace,
+        dk["within"].recover(lambda: dk["within"].duration(True), d.within)
+        if "within" in dk
+        else d.within,
+        dk["ack_timeout"].recover(lambda: dk["ack_timeout"].duration(True), d.ack_timeout)
+        if "ack_timeout" in dk
+        else d.ack_timeout,
+    )
+
+
+def _read(top: Node) -> m.Scenario | None:
+    """Read every section, recording each section's mistakes and going on with the next."""
+    k = top.mapping(_TOP, required=("groups",))
+
+    def read(key: str, reader: Any, default: Any) -> Any:
+        return k[key].recover(lambda: reader(k[key]), default) if key in k else default
+
+    d = read("defaults", _defaults, Defaults())
+    group_nodes = k["groups"].recover(k["groups"].items, None)
+    read_groups = (
+        n.recover(lambda n=n, i=i: _group(n, i, d), None) for i, n in enumerate(group_nodes or ())
+    )
+    groups = tuple(g for g in read_groups if g is not None)
+    if group_nodes is not None and not group_nodes:
+        top.record(k["groups"].error("expected at least one group"))
+    clients = read("clients", lambda n: n.integer(1), None)
+    auth = read("auth", _auth, m.Auth())
+    server = read("server", _server, m.ServerSettings())
+    fields = dict(
+        name=read("name", lambda n: n.text(), Path(top.source).stem),
+        description=read("description", lambda n: n.text(), ""),
+        target=read("target", _target, "embedded"),
+        transport=read("transport", lambda n: m.Transport(n.text(tuple(m.Transport))),
+                       m.Transport.WEBSOCKET),
+        path=read("path", lambda n: n.text(), "/socket.io/"),
+        arrival=read("arrival", _arrival, m.Arrival()),
+        duration=read("duration", lambda n: n.duration(True), 30.0),
+        seed=read("seed", lambda n: n.integer(), 0),
+        thresholds=read("thresholds", _thresholds, m.Thresholds()),
+    )
+    if top.errors:
+        return None  # cross-checks on half-read sections would only add noise
+    if clients is None:
+        clients = sum(g.count or 0 for g in groups) or 1
     if auth.jwt is not None and server.jwt_secret is None:
         server = m.ServerSettings(**{**_fields(server), "jwt_secret": auth.jwt.secret})
     scenario = m.Scenario(
-        name=k["name"].text() if "name" in k else Path(source).stem,
-        description=k["description"].text() if "description" in k else "",
-        target=_target(k["target"]) if "target" in k else "embedded",
-        server=server,
-        transport=m.Transport(k["transport"].text(tuple(m.Transport)))
-        if "transport" in k
-        else m.Transport.WEBSOCKET,
-        path=k["path"].text() if "path" in k else "/socket.io/",
-        clients=clients,
-        arrival=_arrival(k["arrival"]) if "arrival" in k else m.Arrival(),
-        duration=k["duration"].duration(True) if "duration" in k else 30.0,
-        seed=k["seed"].integer() if "seed" in k else 0,
-        auth=auth,
-        groups=groups,
-        thresholds=_thresholds(k["thresholds"]) if "thresholds" in k else m.Thresholds(),
-        source=source,
+        **fields, server=server, clients=clients, auth=auth, groups=groups, source=top.source
     )
     _check_groups(scenario, k["groups"])
     return scenario

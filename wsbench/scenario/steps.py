@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from wsbench.oracle import Semantics
 from wsbench.scenario import model as m
-from wsbench.scenario.yamlnode import Defaults, Node
+from wsbench.scenario.yamlnode import AlreadyReported, Defaults, Node
 
 __all__ = ["STEPS", "read_steps"]
 
@@ -28,7 +28,8 @@ def read_steps(n: Node, d: Defaults) -> tuple[m.Step, ...]:
     items = n.items()
     if not items:
         raise n.error("expected at least one step")
-    return tuple(_step(s, d) for s in items)
+    steps = (s.recover(lambda s=s: _step(s, d), None) for s in items)  # type: ignore[misc]
+    return tuple(s for s in steps if s is not None)
 
 
 _NO_ARGSTEPS = ("disconnect", "reconnect")
@@ -42,6 +43,8 @@ def _step(n: Node, d: Defaults) -> m.Step:
             raise n.error(f"step {name!r} needs settings: write '{name}: ...'")
         return STEPS[name](None, d, f"{n.source}:{n.node.start_mark.line + 1}")
     k = n.mapping(kinds)
+    if not k and n.node.value:
+        raise AlreadyReported()  # its only key was unknown, and said so
     if len(k) != 1:
         raise n.error(f"a step has exactly one key (one of {', '.join(kinds)}), got {', '.join(k)}")
     ((name, body),) = k.items()

@@ -8,21 +8,30 @@ whose errors are :class:`~wsbench.exceptions.ScenarioError` naming ``FILE:LINE``
 path; unknown keys get a "did you mean" suggestion, duplicate keys are errors. Strings
 with ``{...}`` become :class:`~wsbench.scenario.model.Template` at read time. Used by
 :mod:`wsbench.scenario.loader` (sections) and :mod:`wsbench.scenario.steps` (flows).
+
+Every mistake, not just the first: the nodes of one file share an error list. Unknown and
+duplicate keys are recorded there and skipped; :meth:`Node.recover` runs a reader (a
+section, a group, a step, a key) and records its error instead of raising, so reading goes
+on with the next part. The loader raises one
+:class:`~wsbench.exceptions.ScenarioErrors` with all of them, in line order, at the end.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from wsbench.exceptions import ScenarioError
 from wsbench.scenario import model as m
 
-__all__ = ["Defaults", "Node", "parse_duration"]
+__all__ = ["AlreadyReported", "Defaults", "Node", "parse_duration"]
+
+T = TypeVar("T")
 
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -43,11 +52,27 @@ def parse_duration(value: Any) -> float:
     raise ValueError(f"a duration like 500ms, 30s, 2m or a number of seconds, got {value!r}")
 
 
+class AlreadyReported(ScenarioError):
+    """Stops reading a part whose mistake is already recorded (no second message for it)."""
+
+    def __init__(self) -> None:
+        super().__init__("(already reported)")
+
+
 class Node:
     """A YAML node plus where it is."""
 
-    def __init__(self, node: yaml.Node, path: str, source: str, ctor: yaml.SafeLoader) -> None:
+    def __init__(
+        self,
+        node: yaml.Node,
+        path: str,
+        source: str,
+        ctor: yaml.SafeLoader,
+        errors: list[ScenarioError] | None = None,
+    ) -> None:
         self.node, self.path, self.source, self._ctor = node, path, source, ctor
+        #: the file's mistakes so far (shared by every node of it); None: raise the first
+        self.errors = errors
 
     def error(self, message: str, key_path: str | None = None) -> ScenarioError:
         return ScenarioError(
@@ -56,7 +81,25 @@ class Node:
 
     def child(self, node: yaml.Node, suffix: str) -> Node:
         sep = "" if not self.path or suffix.startswith("[") else "."
-        return Node(node, f"{self.path}{sep}{suffix}", self.source, self._ctor)
+        return Node(node, f"{self.path}{sep}{suffix}", self.source, self._ctor, self.errors)
+
+    def record(self, error: ScenarioError) -> None:
+        """Note a mistake and go on (or raise it when this file collects none)."""
+        if self.errors is None:
+            raise error
+        self.errors.append(error)
+
+    def recover(self, read: Callable[[], T], default: T) -> T:
+        """``read()``; on a ScenarioError record it and return ``default`` instead."""
+        if self.errors is None:
+            return read()
+        try:
+            return read()
+        except AlreadyReported:
+            return default
+        except ScenarioError as exc:
+            self.errors.append(exc)
+            return default
 
     def value(self) -> Any:
         return self._ctor.construct_object(self.node, deep=True)
@@ -71,23 +114,30 @@ class Node:
         if not self.is_mapping():
             raise self.error(f"expected a mapping with keys {', '.join(allowed)}")
         out: dict[str, Node] = {}
+        suggested: set[str] = set()  # a typo already reported is not also "missing"
         for key_node, value_node in self.node.value:
             key = self._ctor.construct_object(key_node)
             where = self.child(value_node, str(key))
             if not isinstance(key, str):
-                raise where.error(f"keys must be strings, got {key!r}")
+                self.record(where.error(f"keys must be strings, got {key!r}"))
+                continue
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
+                suggested.update(close)
                 hint = (
                     f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
                 )
-                raise where.error(f"unknown key {key!r}{hint}")
+                self.record(where.error(f"unknown key {key!r}{hint}"))
+                continue
             if key in out:
-                raise where.error(f"duplicate key {key!r}")
+                self.record(where.error(f"duplicate key {key!r}"))
+                continue
             out[key] = where
         for key in required:
-            if key not in out:
+            if key not in out and key not in suggested:
                 raise self.error(f"missing required key {key!r}")
+        if any(key not in out for key in required):
+            raise AlreadyReported()  # only the typo's own error: stop reading this mapping
         return out
 
     def items(self) -> list[Node]:
