@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from tests.conftest import scaled
 from wsbench.cli import cli
+from wsbench.launch import AsyncServer, reference_server
 from wsbench.scenario import loads_scenario
-from wsbench.scenario.embedded import EmbeddedServer, server_args
-from wsbench.scenario.model import LatencyLimit, Thresholds, TokenMode
+from wsbench.scenario.model import LatencyLimit, Thresholds, TokenMode, server_args
 from wsbench.scenario.progress import Progress, Status
 from wsbench.scenario.thresholds import evaluate
 from wsbench.scenario.tokens import connect_payload, user_id
@@ -64,7 +64,7 @@ def test_tokens() -> None:
 
 def test_embedded_server_starts_restarts_and_stops() -> None:
     async def go() -> None:
-        server = EmbeddedServer(["--max-rooms", "5"])
+        server = AsyncServer(reference_server("--max-rooms", "5"))
         url = await asyncio.wait_for(server.start(), scaled(20))
         assert url.startswith("http://127.0.0.1:") and server.running
         up = await asyncio.wait_for(server.restart(0.1), scaled(20))

@@ -8,7 +8,7 @@ Theory of operation
    overrides — before any connection is opened;
 2. pick the target: ``embedded`` starts the reference server as its own process on a
    free loopback port with the scenario's server settings
-   (:class:`~wsbench.scenario.embedded.EmbeddedServer`); a URL is used as given;
+   (:class:`wsbench.launch.AsyncServer`); a URL is used as given;
 3. preflight: one Engine.IO polling handshake request, bounded by 5 s. An
    unreachable target raises :class:`~wsbench.exceptions.ConnectFailed` naming the
    address and the error (exit 4) before any client starts;
@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from wsbench.exceptions import ConnectFailed
+from wsbench.launch import AsyncServer, ServerDied, ServerSpec, reference_server
 from wsbench.metrics import (
     Environment,
     Metrics,
@@ -49,9 +50,8 @@ from wsbench.metrics import (
     now_ns,
     wall_time,
 )
-from wsbench.scenario.embedded import EmbeddedServer, server_args
 from wsbench.scenario.loader import Overrides, apply_overrides, load_scenario
-from wsbench.scenario.model import Scenario
+from wsbench.scenario.model import Scenario, server_args
 from wsbench.scenario.progress import Progress
 from wsbench.scenario.thresholds import evaluate
 
@@ -137,9 +137,12 @@ async def run_async(scenario: Scenario, options: RunOptions, *, uvloop: bool = F
         messages.append(text)
         progress.message(text)
 
-    server: EmbeddedServer | None = None
+    server: AsyncServer | None = None
     if scenario.embedded:
-        server = EmbeddedServer(server_args(scenario), command=options.server_command or None)
+        spec = reference_server(*server_args(scenario))
+        if options.server_command:
+            spec = ServerSpec(tuple(options.server_command), spec.args, name=spec.name)
+        server = AsyncServer(spec)
         url = await server.start()
         say(f"embedded reference server (pid {server.pid}) listening on {url}")
     else:
@@ -158,7 +161,7 @@ async def _drive(
     scenario: Scenario,
     options: RunOptions,
     url: str,
-    server: EmbeddedServer | None,
+    server: AsyncServer | None,
     progress: Progress,
     say: Any,
     messages: list[str],
@@ -218,16 +221,16 @@ async def _drive(
     )
 
 
-async def _on_death(died: asyncio.Future[str], controller: Any) -> None:
+async def _on_death(died: asyncio.Future[ServerDied], controller: Any) -> None:
     reason = await died
-    controller.abort(reason)
+    controller.abort(str(reason))
 
 
 def _finish(
     scenario: Scenario,
     options: RunOptions,
     url: str,
-    server: EmbeddedServer | None,
+    server: AsyncServer | None,
     result: dict[str, Any],
     started_wall: float,
     origin_ns: int,
