@@ -28,6 +28,7 @@ from reference_server.sio import SocketIOServer
 from reference_server.state import AppState
 from reference_server.transport import EngineConnection
 from wsbench.protocol.events import DisconnectReason, MessageReceived, SessionEvent
+from wsbench.protocol.socketio import loads as strict_loads
 
 __all__ = ["create_app", "run", "serve", "ServerConfig", "STATE_KEY"]
 
@@ -103,7 +104,7 @@ class _Notifications:
     def _json(self, status: int, body: Any) -> web.Response:
         return web.Response(
             status=status,
-            text=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+            text=json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False),
             content_type="application/json",
             headers=self.cors,
         )
@@ -140,9 +141,11 @@ class _Notifications:
         if len(raw) > limit:
             return self._json(413, {"error": f"body larger than {limit} bytes"})
         try:
-            body = json.loads(raw.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return self._json(400, {"error": "body is not JSON"})
+            # strict: no NaN/Infinity, no 1e400, at most MAX_JSON_DEPTH deep (issue 9 #4): a
+            # stored value that cannot be written back would break GET and `fetch notifications`
+            body = strict_loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            return self._json(400, {"error": f"body is not JSON: {str(exc)[:100]}"})
         if not isinstance(body, dict):
             return self._json(400, {"error": "body must be a JSON object"})
         try:

@@ -111,6 +111,11 @@ class EngineEndpoint:
             raise
         except Exception:
             log.exception("! engine.io request failed")
+            ws = request.get(_WS_KEY)
+            if ws is not None:
+                # the stream is upgraded: an HTTP answer now would be garbage inside it
+                await _abort_ws(ws)
+                return ws
             return self._error(BAD_REQUEST, 500)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -222,10 +227,16 @@ class EngineEndpoint:
         if conn.session.closed:
             return self._error(UNKNOWN_SID)
         session = conn.session
-        session.receive_payload(body, conn.now())
-        eio = session.eio if isinstance(session, ServerSession) else session
-        reason = eio.close_reason
-        conn.pump()
+        try:
+            session.receive_payload(body, conn.now())
+            eio = session.eio if isinstance(session, ServerSession) else session
+            reason = eio.close_reason
+            conn.pump()
+        except Exception:
+            # never keep a session whose payload was half handled: close it, then answer 500
+            log.exception("! polling payload of %s failed", conn.sid)
+            conn.on_transport_gone(DisconnectReason.TRANSPORT_ERROR, "internal error")
+            return self._error(BAD_REQUEST, 500)
         if reason is DisconnectReason.PARSE_ERROR:
             return self._error(BAD_REQUEST)
         return self._text("ok")
@@ -240,6 +251,7 @@ class EngineEndpoint:
 
     async def _websocket_open(self, request: web.Request) -> web.WebSocketResponse:
         ws = self._ws_response()
+        request[_WS_KEY] = ws
         await ws.prepare(request)
         transport = request.transport
         if transport is None:
@@ -254,6 +266,7 @@ class EngineEndpoint:
         self, request: web.Request, conn: EngineConnection
     ) -> web.WebSocketResponse:
         ws = self._ws_response()
+        request[_WS_KEY] = ws
         await ws.prepare(request)
         transport = request.transport
         if transport is None or not conn.session.can_upgrade() or conn.probe_ws is not None:
@@ -266,8 +279,8 @@ class EngineEndpoint:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
                     if conn.ws is ws:  # upgraded: this is now the session's transport
-                        session.receive_message(msg.data, conn.now())
-                        conn.pump()
+                        if not self._receive_ws(ws, conn, msg.data):
+                            break
                     else:
                         session.receive_probe(msg.data, conn.now())
                         conn.pump()
@@ -291,14 +304,42 @@ class EngineEndpoint:
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
-                    session.receive_message(msg.data, conn.now())
-                    conn.pump()
-                    if session.closed:
+                    if not self._receive_ws(ws, conn, msg.data) or session.closed:
                         break
                 elif msg.type is WSMsgType.ERROR:
                     break
         finally:
             conn.on_transport_gone(_ws_reason(ws), "websocket closed")
+
+    def _receive_ws(
+        self, ws: web.WebSocketResponse, conn: EngineConnection, data: str | bytes
+    ) -> bool:
+        """Hand one frame to the session; False (connection closed) if that failed unexpectedly.
+
+        A boundary: a bug met while handling one packet closes that connection (1011), never
+        writes an HTTP answer into the upgraded stream, and never touches other connections.
+        """
+        try:
+            conn.session.receive_message(data, conn.now())
+            conn.pump()
+            return True
+        except Exception:
+            log.exception("! websocket message of %s failed", conn.sid)
+            conn.on_transport_gone(DisconnectReason.TRANSPORT_ERROR, "internal error")
+            conn.loop.create_task(_abort_ws(ws))
+            return False
+
+
+_WS_KEY = "wsbench_ws"  # request key: the WebSocketResponse once the upgrade is under way
+
+
+async def _abort_ws(ws: web.WebSocketResponse) -> None:
+    """Close an upgraded stream after an internal error: 1011, else drop the TCP connection."""
+    try:
+        if ws.prepared and not ws.closed:
+            await asyncio.wait_for(ws.close(code=1011, message=b"internal error"), 2.0)
+    except Exception:  # noqa: BLE001 - the stream is already broken; nothing more to tell
+        pass
 
 
 def _ws_reason(ws: web.WebSocketResponse) -> DisconnectReason:

@@ -26,6 +26,7 @@ const ROOM_MAX_CHARS = 128;
 const DOC_ID_MAX_CHARS = 120;
 const RESERVED_PREFIXES = ["doc:", "user:", "#"];
 const NOTIFICATIONS_PER_USER = 1000;
+const MAX_JSON_DEPTH = 100; // as wsbench.protocol.socketio.MAX_JSON_DEPTH
 const CONTRACT_NAMESPACES = ["/", "/chat", "/admin", "/custom"];
 
 function parseOptions(argv) {
@@ -69,6 +70,25 @@ function parseOptions(argv) {
     appHeartbeatInterval: integer("app-heartbeat-interval"),
     maxRooms: integer("max-rooms"),
   };
+}
+
+/**
+ * JSON.parse, refusing what the Python server refuses (docs/events.md "Security and limits"):
+ * numbers that are not finite (1e400 parses as Infinity) and nesting deeper than MAX_JSON_DEPTH.
+ */
+function parseStrictJson(text) {
+  const value = JSON.parse(text, (key, v) => {
+    if (typeof v === "number" && !Number.isFinite(v)) throw new Error("a number is not finite");
+    return v;
+  });
+  const stack = [[value, 0]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop();
+    if (item === null || typeof item !== "object") continue;
+    if (depth >= MAX_JSON_DEPTH) throw new Error(`nested deeper than ${MAX_JSON_DEPTH} levels`);
+    for (const child of Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return value;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -503,9 +523,9 @@ function createApp(options) {
       if (tooLarge) return send(413, { error: `body larger than ${options.maxPayload} bytes` });
       let body;
       try {
-        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-      } catch {
-        return send(400, { error: "body is not JSON" });
+        body = parseStrictJson(Buffer.concat(chunks).toString("utf8"));
+      } catch (err) {
+        return send(400, { error: `body is not JSON: ${err.message}`.slice(0, 120) });
       }
       if (!isObject(body)) return send(400, { error: "body must be a JSON object" });
       try {

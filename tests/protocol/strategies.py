@@ -41,7 +41,7 @@ def json_values(binary: bool = True) -> st.SearchStrategy:
 json_objects = st.dictionaries(keys, json_values(binary=False), max_size=4)
 
 namespaces = st.just("/") | any_text.filter(lambda s: "," not in s).map(lambda s: "/" + s)
-ack_ids = st.integers(min_value=0, max_value=2**63)
+ack_ids = st.integers(min_value=0, max_value=2**53 - 1)  # socketio.MAX_ACK_ID
 event_names = any_text.filter(lambda s: s not in RESERVED_EVENTS) | st.integers(0, 2**31)
 
 

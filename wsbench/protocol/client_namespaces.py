@@ -44,6 +44,8 @@ from wsbench.protocol.events import (
 )
 from wsbench.protocol.reconnect import Namespace, NamespaceState
 from wsbench.protocol.socketio import (
+    MAX_ACK_ID,
+    MAX_JSON_DEPTH,
     RESERVED_EVENTS,
     STRICT_JSON,
     SioDecoder,
@@ -74,6 +76,22 @@ _SCAN_ERRORS = (StopIteration, ValueError, RecursionError)
 
 FastEvent = tuple[str, Any, list[Any], "int | None"]
 """``(namespace, event, args, ack_id)`` as :meth:`NamespaceLayer.receive_event` returns it."""
+
+_ACK_ID_DIGITS = len(str(MAX_ACK_ID))
+
+
+def _ack_id(message: str, i: int, j: int) -> int:
+    """The ack id in ``message[i:j]`` (ASCII digits), or -1 when above :data:`MAX_ACK_ID`
+    (``int()`` raises past 4,300 digits: never call it on an unbounded run)."""
+    if j - i > _ACK_ID_DIGITS:
+        return -1
+    value = int(message[i:j])
+    return value if value <= MAX_ACK_ID else -1
+
+
+def _deep(message: str) -> bool:
+    """Whether the strict path must judge the nesting depth (more brackets than the limit)."""
+    return message.count("[") + message.count("{") > MAX_JSON_DEPTH
 
 
 class NamespaceLayer:
@@ -127,7 +145,7 @@ class NamespaceLayer:
                 data, end = _scan(message, 2)
             except _SCAN_ERRORS:
                 return None
-            if end != len(message) or type(data) is not list or not data:
+            if end != len(message) or type(data) is not list or not data or _deep(message):
                 return None
             name = data[0]
             if type(name) is str:
@@ -166,6 +184,8 @@ class NamespaceLayer:
                 return None
             if end != n or type(data) is not list or not data or not _valid_name(data[0]):
                 return None
+            if _deep(message):
+                return None
             return self._root, data, None
         i = 2
         if message[2] == "/":
@@ -181,14 +201,18 @@ class NamespaceLayer:
         j = i
         while j < n and "0" <= message[j] <= "9":
             j += 1
-        ack_id = int(message[i:j]) if j > i else None
         if j >= n or message[j] != "[":
             return None
+        ack_id = _ack_id(message, i, j) if j > i else None
+        if ack_id == -1:
+            return None  # out of range: the strict path refuses it
         try:
             data, end = _scan(message, j)
         except _SCAN_ERRORS:
             return None
         if end != n or type(data) is not list or not data or not _valid_name(data[0]):
+            return None
+        if _deep(message):
             return None
         return ns, data, ack_id
 
@@ -239,9 +263,12 @@ class NamespaceLayer:
             data, end = _scan(message, j)
         except _SCAN_ERRORS:
             return None
-        if end != n or type(data) is not list:
+        if end != n or type(data) is not list or _deep(message):
             return None
-        return ns, int(message[i:j]), data
+        ack_id = _ack_id(message, i, j)
+        if ack_id == -1:
+            return None  # out of range: the strict path refuses it
+        return ns, ack_id, data
 
     # -- receiving: the strict path ------------------------------------------------------
 

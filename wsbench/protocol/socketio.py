@@ -46,11 +46,16 @@ __all__ = [
     "SioDecoder",
     "RESERVED_EVENTS",
     "DEFAULT_MAX_ATTACHMENTS",
+    "MAX_ACK_ID",
+    "parse_ack_id",
     "has_binary",
     "deconstruct",
     "reconstruct",
     "dumps",
     "STRICT_JSON",
+    "MAX_JSON_DEPTH",
+    "loads",
+    "json_depth_exceeds",
 ]
 
 _SPEC = "socket.io-protocol v5"
@@ -62,6 +67,11 @@ RESERVED_EVENTS = frozenset(
 
 DEFAULT_MAX_ATTACHMENTS = 10
 """socket.io-parser's ``maxAttachments`` default (added in 4.2.6)."""
+
+MAX_ACK_ID = 2**53 - 1
+"""The largest ack id a peer may send (JavaScript ``Number.MAX_SAFE_INTEGER``): a longer digit
+run would be a different number in Node, and past 4,300 digits ``int()`` refuses it."""
+MAX_ACK_ID_DIGITS = len(str(MAX_ACK_ID))
 
 
 class SioPacketType(IntEnum):
@@ -87,10 +97,56 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"invalid JSON constant {name}")
 
 
+def _finite_float(text: str) -> float:
+    # JSON.parse makes 1e400 Infinity, which JSON.stringify writes as null and Python cannot
+    # write at all: a payload holding one would be stored but never answered (issue 9 #4).
+    value = float(text)
+    if value - value != 0.0:  # inf - inf is nan
+        raise ValueError(f"number {text[:40]} is not finite")
+    return value
+
+
+MAX_JSON_DEPTH = 100
+"""Deepest nesting of arrays and objects a peer's JSON payload may have. Deeper values are
+refused at decode: every later walk (encode, reconstruct, an app handler) recurses on them."""
+
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-STRICT_JSON = json.JSONDecoder(parse_constant=_reject_constant)
-"""The JSON decoder every Socket.IO payload goes through (``JSON.parse`` strictness)."""
-_loads = STRICT_JSON.decode
+STRICT_JSON = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+"""The JSON decoder every Socket.IO payload goes through (``JSON.parse`` strictness, plus: no
+number that is not finite)."""
+_decode_json = STRICT_JSON.decode
+
+
+def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True if ``value`` nests arrays/objects deeper than ``limit`` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, list | dict):
+            if depth >= limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((c, depth + 1) for c in children if isinstance(c, list | dict))
+    return False
+
+
+def loads(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse a peer's JSON strictly: no NaN/Infinity, finite numbers, at most ``max_depth`` deep.
+
+    Raises:
+        ValueError: the text is not such JSON (RecursionError is reported as ValueError).
+    """
+    try:
+        value = _decode_json(text)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {max_depth} levels") from None
+    # a value this deep needs more than max_depth opening brackets: count them first (fast)
+    if text.count("[") + text.count("{") > max_depth and json_depth_exceeds(value, max_depth):
+        raise ValueError(f"JSON nested deeper than {max_depth} levels")
+    return value
+
+
+_loads = loads
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 try:  # the C encoder JSONEncoder.encode builds on every call, built once (1.8 -> 0.5 us)
     from json.encoder import c_encode_basestring, c_make_encoder  # type: ignore[attr-defined]
@@ -285,8 +341,14 @@ class SioPacket:
         if self.id is not None:
             if ptype not in _ACKABLE:
                 raise LocalProtocolError(f"{ptype.name} cannot carry an ack id", _SPEC)
-            if isinstance(self.id, bool) or not isinstance(self.id, int) or self.id < 0:
-                raise LocalProtocolError(f"ack id must be a non-negative integer, got {self.id!r}")
+            if (
+                isinstance(self.id, bool)
+                or not isinstance(self.id, int)
+                or not 0 <= self.id <= MAX_ACK_ID
+            ):
+                raise LocalProtocolError(
+                    f"ack id must be a non-negative integer up to {MAX_ACK_ID}, got {self.id!r}"
+                )
             parts.append(str(self.id))
         if data is not None:
             parts.append(dumps(data))
@@ -318,6 +380,10 @@ class SioPacket:
             count = text[1:dash] if dash > 0 else ""
             if not count.isdigit() or not count.isascii():
                 raise RemoteProtocolError(f"illegal attachments in {text[:40]!r}", _SPEC)
+            if len(count) > MAX_ACK_ID_DIGITS:  # before int(): it refuses 4,300+ digits
+                raise RemoteProtocolError(
+                    f"too many attachments: {len(count)}-digit count > {max_attachments}", _SPEC
+                )
             attachments = int(count)
             if attachments < 1:
                 # socket.io-parser: `n < 1` is "Illegal attachments"
@@ -338,7 +404,7 @@ class SioPacket:
         while j < n and "0" <= text[j] <= "9":
             j += 1
         if j > i:
-            ack_id = int(text[i:j])
+            ack_id = parse_ack_id(text[i:j])
             i = j
         data: Any = None
         if i < n and text[i] in " \t\n\r":
@@ -348,8 +414,10 @@ class SioPacket:
         if i < n:
             try:
                 data = _loads(text[i:])
-            except (ValueError, RecursionError):
-                raise RemoteProtocolError(f"invalid JSON payload in {text[:60]!r}", _SPEC) from None
+            except (ValueError, RecursionError) as exc:
+                raise RemoteProtocolError(
+                    f"invalid JSON payload in {text[:60]!r}: {str(exc)[:80]}", _SPEC
+                ) from None
             _check_payload(ptype, data, text)
         elif ptype is not SioPacketType.CONNECT and ptype is not SioPacketType.DISCONNECT:
             # spec: EVENT needs a non-empty array, ACK an array, CONNECT_ERROR an object
@@ -359,6 +427,19 @@ class SioPacket:
         if ack_id is None and ptype in _ACK_TYPES:
             raise RemoteProtocolError(f"{ptype.name} without an ack id: {text[:60]!r}", _SPEC)
         return cls(ptype, namespace, data, ack_id), attachments
+
+
+def parse_ack_id(digits: str) -> int:
+    """The ack id of an ASCII digit run, bounded by :data:`MAX_ACK_ID`.
+
+    Raises:
+        RemoteProtocolError: the id is larger than :data:`MAX_ACK_ID`.
+    """
+    if len(digits) > MAX_ACK_ID_DIGITS or int(digits) > MAX_ACK_ID:
+        raise RemoteProtocolError(
+            f"ack id of {len(digits)} digits {digits[:20]!r}... exceeds {MAX_ACK_ID}", _SPEC
+        )
+    return int(digits)
 
 
 def _valid_event_name(name: Any) -> bool:

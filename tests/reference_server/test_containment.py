@@ -1,0 +1,160 @@
+"""Issue 9 section 2, "the reference server contains every bad input": one test (or more) per
+item, over real loopback sockets to the Python reference server and, where the item concerns
+it, the Node twin. Limits are configured small; bounds are tested by their behaviour (the
+session is closed, the oldest entry is evicted), never by RSS."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+
+import pytest
+
+from tests.reference_server.wire import SUITE_ARGS, SioClient, T, Wire, running_server
+
+HUGE = "1" * 5000  # int() refuses more than 4,300 digits
+
+
+# -- raw websocket, to see exactly what the server writes into the upgraded stream ----------
+
+
+async def raw_ws(url: str, path: str = "/socket.io/?EIO=4&transport=websocket"):
+    """Open a websocket by hand; returns (reader, writer) after the 101 answer."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), T(5))
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer
+
+
+def masked_text_frame(text: str) -> bytes:
+    payload = text.encode()
+    mask = os.urandom(4)
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x81, 0x80 | n))
+    elif n < 65536:
+        head = bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 0x80 | 127)) + n.to_bytes(8, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def read_until_closed(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float = 5
+) -> bytes:
+    """Everything the server writes until it closes; a server close frame is answered."""
+    data = b""
+    answered = False
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + T(timeout)
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise AssertionError(f"connection still open after {T(timeout)} s: {data[-200:]!r}")
+        try:
+            chunk = await asyncio.wait_for(reader.read(65536), remaining)
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+        if not answered and b"\x88" in data:
+            answered = True
+            writer.write(bytes((0x88, 0x82)) + b"\0\0\0\0" + (1000).to_bytes(2, "big"))
+
+
+@pytest.fixture(scope="module")
+def py_server():
+    with running_server("python", SUITE_ARGS) as url:
+        yield url
+
+
+# -- item 1: a 4,300+ digit ack id or attachment count is a protocol error -------------------
+
+
+@pytest.mark.parametrize(
+    "packet",
+    [f'42{HUGE}["message-with-ack"]', f'45{HUGE}-["message",{{"_placeholder":true,"num":0}}]'],
+    ids=["ack-id", "attachments"],
+)
+async def test_huge_number_on_websocket_closes_as_a_protocol_error(py_server, packet):
+    """Before: ValueError from int() escaped, and the server wrote an HTTP 500 into the
+    upgraded stream. Now: the session closes as for any malformed packet (a close frame)."""
+    reader, writer = await raw_ws(py_server)
+    try:
+        writer.write(masked_text_frame("40"))
+        writer.write(masked_text_frame(packet))
+        data = await read_until_closed(reader, writer)
+    finally:
+        writer.close()
+    assert b"HTTP/1.1" not in data, data[-300:]
+    assert b"\x88" in data, data[-300:]  # a close frame, written by the websocket layer
+
+
+async def test_huge_ack_id_on_polling_closes_the_session(py_server, http):
+    """Before: 500, the session kept, the rest of the payload dropped. Now: 400 (a parse
+    error closes the session) and the session is gone."""
+    wire = Wire(py_server, http)
+    sid = await wire.open_polling()
+    assert await wire.post("40", EIO="4", transport="polling", sid=sid) == (200, "ok")
+    status, body = await wire.get(EIO="4", transport="polling", sid=sid)
+    assert status == 200 and body.startswith("40"), body
+    payload = f'42{HUGE}["message-with-ack"]\x1e42["message","after"]'
+    status, _ = await wire.post(payload, EIO="4", transport="polling", sid=sid)
+    assert status == 400
+    status, body = await wire.get(EIO="4", transport="polling", sid=sid)
+    assert status == 400 and json.loads(body)["code"] == 1, body  # Session ID unknown
+
+
+# -- item 4: non-finite numbers and 900-deep JSON are refused at decode -----------------------
+
+DEEP = "[" * 900 + "]" * 900
+
+
+@pytest.mark.parametrize("payload", ["1e400", DEEP], ids=["1e400", "deep"])
+async def test_message_with_ack_holding_bad_json_is_a_protocol_close(py_server, http, payload):
+    """Before: no ack and a traceback (the echo could not be encoded). Now: the packet is
+    malformed, the server closes the connection, and keeps serving everybody else."""
+    c = await SioClient.connect(py_server, http)
+    await c.ws.send_str(f'420["message-with-ack",{payload}]')
+    await asyncio.wait_for(c.closed, T(5))
+    other = await SioClient.connect(py_server, http)
+    assert await other.call("message-with-ack", 1) == 1
+    await other.close()
+    await c.close()
+
+
+@pytest.mark.parametrize("kind", ["python", "node"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '{"userId":"v","type":"t","message":1e400}',
+        '{"userId":"v","type":"t","message":-1e400}',
+        '{"userId":"v","type":"t","message":' + DEEP + "}",
+    ],
+    ids=["1e400", "-1e400", "deep"],
+)
+async def test_notification_with_bad_json_is_refused_and_not_stored(kind, bad, http):
+    """Before: stored, then GET /notifications answered `Infinity` (not JSON) and the victim's
+    `fetch notifications` never acked again."""
+    with running_server(kind, ["--app-heartbeat-interval", "0"]) as url:
+        headers = {"Content-Type": "application/json"}
+        async with http.post(f"{url}/notifications", data=bad, headers=headers) as r:
+            assert r.status == 400, await r.text()
+            assert "error" in await r.json()
+        async with http.get(f"{url}/notifications?userId=v") as r:
+            assert r.status == 200
+            assert json.loads(await r.text()) == []
+        victim = await SioClient.connect(url, http, "/", {"userId": "v"})
+        assert await victim.call("fetch notifications", {}) == []
+        await victim.close()
