@@ -16,7 +16,6 @@ from click.testing import CliRunner
 
 from tests.integrations.support import ROOT, SHORT, scaled
 from wsbench.integrations.aggregate import Aggregate
-from wsbench.integrations.frames import FrameReader
 from wsbench.integrations.judge import Judge
 from wsbench.integrations.launch import (
     locust_command,
@@ -101,21 +100,6 @@ def test_aggregate_merges_process_histograms_exactly() -> None:
     sections = aggregate.summary_sections()
     assert sections["delivery"]["fanout"][0]["completion"] == 1.0
     json.dumps(sections)
-
-
-def test_frame_reader_handles_partial_fragmented_ping_and_close_frames() -> None:
-    got: list = []
-    pings: list = []
-    reader = FrameReader(got.append, pings.append)
-    text = b"\x81\x05hello"
-    big = "x" * 300
-    reader.feed(text[:3])
-    reader.feed(text[3:] + b"\x82\x02\x00\x01")
-    reader.feed(b"\x81\x7e" + len(big).to_bytes(2, "big") + big.encode())
-    reader.feed(b"\x01\x02ab\x80\x02cd\x89\x01p")
-    assert got == ["hello", b"\x00\x01", big, "abcd"] and pings == [b"p"]
-    reader.feed(b"\x88\x00\x81\x01z")
-    assert reader.closed and got[-1] == "abcd"
 
 
 def test_launch_passes_locust_options_through_with_scenario_defaults() -> None:

@@ -294,9 +294,16 @@ class Connection:
                 if self._transport is not transport and session.state is not _CLOSED:
                     continue
             if session.state is not _CLOSED:
-                session.receive_closed(
-                    self._time(), result.reason or DisconnectReason.TRANSPORT_CLOSE, result.detail
-                )
+                if result.violation is not None:  # RFC 6455 broken: a violation, then closed
+                    session.receive_transport_violation(
+                        self._time(), result.detail, result.violation.spec_ref
+                    )
+                else:
+                    session.receive_closed(
+                        self._time(),
+                        result.reason or DisconnectReason.TRANSPORT_CLOSE,
+                        result.detail,
+                    )
                 self._pump()
             transport.abort()
             if self._closing:

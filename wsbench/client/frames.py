@@ -2,9 +2,10 @@
 
 Theory of operation
 -------------------
-Pure functions, no I/O, used by :mod:`wsbench.client.wsprotocol` (which
-does the reading: its frame parser is a tight loop inside ``data_received``
-and lives there for speed).
+Pure functions, no I/O, used by :mod:`wsbench.client.wsprotocol`. Frames are
+read and written by the shared sans-I/O codec :mod:`wsbench.protocol.websocket`
+(the same one the Locust transport and the conformance probe use); this module
+only binds its encoder to a fast XOR.
 
 * Handshake (RFC 6455 §4.1): :func:`handshake_request` builds the ``GET``
   with a fresh 16-byte ``Sec-WebSocket-Key``; :func:`parse_response` splits
@@ -13,14 +14,12 @@ and lives there for speed).
   ``Connection: upgrade`` and ``Sec-WebSocket-Accept`` equal to
   base64(SHA-1(key + GUID)). No extension and no subprotocol is offered, so
   the server may not select any.
-* Frames (RFC 6455 §5.2): :func:`encode_frame` builds one masked, final
-  frame. §5.3: "The masking key is a 32-bit value chosen at random"; like
-  aiohttp we draw it from a non-cryptographic generator seeded from the OS
-  (a load generator talks to servers it was pointed at; the key only has to
-  be unpredictable to intermediaries). The XOR itself is aiohttp's compiled
-  ``websocket_mask`` helper (aiohttp is a dependency already): measured 0.24 us
-  for 1 to 40 bytes, against 0.42-0.49 us for a pure-Python ``int.from_bytes``
-  XOR of the whole payload (which also grows linearly: ~12 us per KiB).
+* Frames (RFC 6455 §5.2): :func:`encode_frame` builds one masked frame with
+  the codec's :func:`~wsbench.protocol.websocket.frame_encoder`, the XOR being
+  aiohttp's compiled ``websocket_mask`` helper (aiohttp is a dependency
+  already; the sans-I/O codec may not import it): measured 0.24 us for 1 to 40
+  bytes, against 0.42-0.49 us for the codec's pure-Python XOR of the whole
+  payload (which also grows linearly: ~12 us per KiB).
 """
 
 from __future__ import annotations
@@ -28,10 +27,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import random
 from urllib.parse import urlsplit
 
 from aiohttp._websocket.helpers import websocket_mask
+
+from wsbench.protocol.websocket import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    close_payload,
+    frame_encoder,
+)
 
 __all__ = [
     "OP_BINARY",
@@ -45,17 +54,14 @@ __all__ = [
     "close_payload",
     "encode_frame",
     "handshake_request",
-    "parse_close",
     "parse_response",
 ]
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
-OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 MAX_RESPONSE_HEAD = 16 * 1024
 
-_rand = random.Random(os.urandom(16))
-_getrandbits = _rand.getrandbits
+encode_frame = frame_encoder(websocket_mask)
+"""``encode_frame(opcode, payload, fin=True)``: one masked frame (RFC 6455 §5.2, §5.3)."""
 
 
 class HandshakeError(Exception):
@@ -143,30 +149,3 @@ def check_upgrade(status: int, reason: str, headers: dict[str, str], key: bytes)
         raise HandshakeError(status, "the server selected an extension we did not offer")
     if headers.get("sec-websocket-protocol"):
         raise HandshakeError(status, "the server selected a subprotocol we did not offer")
-
-
-def encode_frame(opcode: int, payload: bytes) -> bytes:
-    """One final, masked frame (RFC 6455 §5.2, §5.3)."""
-    n = len(payload)
-    if n < 126:
-        head = bytes((0x80 | opcode, 0x80 | n))
-    elif n < 65536:
-        head = bytes((0x80 | opcode, 0xFE)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((0x80 | opcode, 0xFF)) + n.to_bytes(8, "big")
-    mask = _getrandbits(32).to_bytes(4, "big")
-    data = bytearray(payload)
-    websocket_mask(mask, data)
-    return head + mask + data
-
-
-def close_payload(code: int, reason: str = "") -> bytes:
-    """The body of a CLOSE frame (§5.5.1): the code, then a UTF-8 reason."""
-    return code.to_bytes(2, "big") + reason.encode("utf-8")[:123]
-
-
-def parse_close(payload: bytes) -> tuple[int, str]:
-    """Code and reason of a received CLOSE body (1005 when it has none, §7.1.5)."""
-    if len(payload) < 2:
-        return 1005, ""
-    return int.from_bytes(payload[:2], "big"), payload[2:].decode("utf-8", "replace")

@@ -31,6 +31,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from wsbench.exceptions import ConfigError
 from wsbench.protocol.events import DisconnectReason
+from wsbench.protocol.websocket import FrameViolation
 
 __all__ = [
     "ReadResult",
@@ -113,10 +114,13 @@ class ReadResult:
         reason: the close reason, or ``None`` when the loop stopped on purpose
             (the session closed, or polling paused for an upgrade).
         detail: text for the report (an HTTP status, an exception).
+        violation: the server broke RFC 6455 (the codec's finding; the connection
+            records it as a :class:`~wsbench.protocol.events.ProtocolViolation`).
     """
 
     reason: DisconnectReason | None
     detail: str = ""
+    violation: FrameViolation | None = None
 
 
 class Transport(Protocol):

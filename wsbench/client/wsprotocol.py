@@ -10,20 +10,26 @@ Engine.IO transport the :class:`~wsbench.client.connection.Connection` talks to.
   request built by :mod:`wsbench.client.frames` and waits for the 101 answer,
   checked byte for byte (``Sec-WebSocket-Accept``). Bytes that follow the
   answer's head in the same segment (the Engine.IO OPEN often does) are kept.
-* **Reading without awaits.** ``data_received`` runs one tight loop over the
-  chunk: parse a header, slice the payload, decode, call the connection's
+* **Reading without awaits.** ``data_received`` hands the chunk to the shared
+  sans-I/O codec (:class:`~wsbench.protocol.websocket.FrameParser`, also used
+  by the Locust transport and the conformance probe): one tight loop that
+  parses a header, slices the payload, decodes and calls the connection's
   ``feed`` (the sans-I/O session, synchronously), next frame. Many frames per
   chunk cost one Python call each and no future, no queue, no task. A frame
-  split across chunks is collected as a list of chunks and joined once, when
-  the bytes it needs (known from its header) have arrived. The connection's
-  single reader task only awaits :meth:`read_loop`'s end (close or error).
+  split across chunks is kept by the codec and joined once, when the bytes it
+  needs (known from its header) have arrived. The connection's single reader
+  task only awaits :meth:`read_loop`'s end (close or error).
 * **Control frames** (§5.5): PING is answered PONG with the same payload;
   CLOSE is echoed with its code and ends the loop with ``transport close``
   and ``websocket closed (<code>)``. Fragmented messages (§5.4) are
-  reassembled, control frames may come in between. Violations fail the
-  connection with the RFC's codes: 1002 (masked server frame, reserved bits,
-  bad opcode or continuation), 1007 (text that is not UTF-8), 1009 (message
-  over ``max_size``, the Engine.IO maxPayload), reported as ``transport error``.
+  reassembled, control frames may come in between. Violations (the codec's
+  :class:`~wsbench.protocol.websocket.FrameViolation`) fail the connection with
+  the RFC's codes: 1002 (masked server frame, reserved bits, bad opcode or
+  continuation, bad control frame, bad CLOSE code), 1007 (text or a CLOSE
+  reason that is not UTF-8), 1009 (message over ``max_size``, the Engine.IO
+  maxPayload); the read loop ends with ``transport error`` and the violation,
+  which the connection records as a ``ProtocolViolation`` (the scenario's
+  ``malformed_frame``), as the Locust transport does.
 * **Flow control.** Writes are synchronous (``transport.write`` of a masked
   frame). ``pause_writing``/``resume_writing`` track the kernel-side backlog;
   while paused, a backlog over ``max_write_buffer`` fails the connection
@@ -53,23 +59,24 @@ from typing import Any
 
 from wsbench.client.frames import (
     MAX_RESPONSE_HEAD,
-    OP_BINARY,
-    OP_CLOSE,
-    OP_CONT,
-    OP_PING,
-    OP_PONG,
-    OP_TEXT,
     HandshakeError,
     check_upgrade,
-    close_payload,
     encode_frame,
     handshake_request,
-    parse_close,
     parse_response,
 )
 from wsbench.client.transport import ReadResult
 from wsbench.exceptions import ConnectFailed, HandshakeRejected
 from wsbench.protocol.events import DisconnectReason
+from wsbench.protocol.websocket import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PONG,
+    OP_TEXT,
+    FrameParser,
+    FrameViolation,
+    close_payload,
+)
 
 __all__ = ["ProtocolTransport"]
 
@@ -87,8 +94,7 @@ class ProtocolTransport(asyncio.Protocol):
     name = "websocket"
     __slots__ = (
         "url", "max_size", "max_write_buffer", "close_code", "_tr", "_state", "_key",
-        "_opening", "_head", "_chunks", "_have", "_need", "_feed", "_done", "_result",
-        "_frag_op", "_frag", "_frag_size", "_write_paused", "_user_paused",
+        "_opening", "_head", "_parser", "_done", "_result", "_write_paused", "_user_paused",
     )  # fmt: skip
 
     def __init__(self, url: str, max_size: int, max_write_buffer: int) -> None:
@@ -101,15 +107,10 @@ class ProtocolTransport(asyncio.Protocol):
         self._key = b""
         self._opening: asyncio.Future[None] | None = None
         self._head = bytearray()
-        self._chunks: list[bytes] = []
-        self._have = 0
-        self._need = 0
-        self._feed: Feed | None = None
+        # the shared RFC 6455 codec; on_message is the connection's feed (None: buffer)
+        self._parser = FrameParser(None, self._pong, max_size)
         self._done: asyncio.Future[ReadResult] | None = None
         self._result: ReadResult | None = None
-        self._frag_op = -1
-        self._frag: list[bytes] = []
-        self._frag_size = 0
         self._write_paused = False
         self._user_paused = False
 
@@ -190,76 +191,33 @@ class ProtocolTransport(asyncio.Protocol):
             if state == _HANDSHAKE:
                 self._handshake_data(data)
             return
-        if self._chunks:
-            self._chunks.append(data)
-            self._have += len(data)
-            if self._have < self._need or self._feed is None:
-                return
-            data = b"".join(self._chunks)
-            self._chunks = []
-        elif self._feed is None:
-            self._chunks.append(data)
-            self._have = len(data)
-            return
-        n = len(data)
-        pos = 0
-        need = 0
-        feed = self._feed
-        max_size = self.max_size
-        while pos < n:
-            if n - pos < 2:
-                need = 2
-                break
-            b0 = data[pos]
-            ln = data[pos + 1]
-            if ln < 126:
-                start = pos + 2
-            elif ln == 126:
-                start = pos + 4
-                if start > n:
-                    need = 4
-                    break
-                ln = (data[pos + 2] << 8) | data[pos + 3]
-            elif ln == 127:
-                start = pos + 10
-                if start > n:
-                    need = 10
-                    break
-                ln = int.from_bytes(data[pos + 2 : start], "big")
-                if ln >> 63:
-                    self._fail(1002, "64-bit frame length with the top bit set")
-                    return
-            else:
-                self._fail(1002, "masked frame from the server (RFC 6455 §5.1)")
-                return
-            if ln > max_size:
-                self._fail(1009, f"frame of {ln} bytes exceeds the limit of {max_size} bytes")
-                return
-            end = start + ln
-            if end > n:
-                need = end - pos
-                break
-            if b0 == 0x81:  # FIN + TEXT: the Engine.IO hot path
-                try:
-                    message = data[start:end].decode()
-                except UnicodeDecodeError:
-                    self._fail(1007, "text frame is not valid UTF-8")
-                    return
-                pos = end
-                if not feed(message):  # type: ignore[misc]
-                    self._stop_feeding()
-                    break
-                continue
-            pos = end
-            self._frame(b0, data[start:end])
-            feed = self._feed
-            if feed is None:
-                break
-        if pos < n and self._state != _CLOSED:
-            rest = data[pos:] if pos else data
-            self._chunks = [rest]
-            self._have = len(rest)
-            self._need = need
+        parser = self._parser
+        if not parser.feed(data) and self._state != _CLOSED:
+            self._parser_stopped(parser)
+
+    def _parser_stopped(self, parser: FrameParser) -> None:
+        """The codec stopped before the end: a violation, the server's CLOSE, or a pause."""
+        violation = parser.violation
+        if violation is not None:
+            self._fail(violation)
+        elif parser.close_code is not None:
+            code = self.close_code = parser.close_code
+            if self._state == _OPEN:
+                # §5.5.1: echo the status code (then close: Engine.IO has nothing
+                # left to say, and a server that waits for our FIN is not wrong)
+                echo = close_payload(code) if code != 1005 else b""
+                self._tr.write(encode_frame(OP_CLOSE, echo))
+            self._state = _CLOSED
+            self._tr.close()
+            reason = parser.close_reason
+            detail = f"websocket closed ({code})" + (f": {reason}" if reason else "")
+            self._finish(ReadResult(_CLOSE, detail))
+        elif parser.on_message is not None:
+            self._stop_feeding()
+
+    def _pong(self, payload: bytes) -> None:
+        if self._state == _OPEN or self._state == _CLOSING:
+            self._tr.write(encode_frame(OP_PONG, payload))
 
     # -- handshake ---------------------------------------------------------------------------
 
@@ -289,87 +247,20 @@ class ProtocolTransport(asyncio.Protocol):
         self._state = _OPEN
         self._tr.pause_reading()  # until read_loop() gives us a feed
         if rest:
-            self._chunks.append(rest)
-            self._have = len(rest)
+            self._parser.feed(rest)  # nobody feeds yet: kept until read_loop()
         opening.set_result(None)
 
-    # -- frames ------------------------------------------------------------------------------
-
-    def _frame(self, b0: int, payload: bytes) -> None:
-        """Everything but a final text frame: binary, fragments, control frames."""
-        op = b0 & 0x0F
-        fin = b0 & 0x80
-        if b0 & 0x70:
-            self._fail(1002, "reserved bits set without a negotiated extension")
-        elif op >= 8:
-            if not fin or len(payload) > 125:
-                self._fail(1002, "fragmented or oversized control frame (§5.5)")
-            elif op == OP_CLOSE:
-                code, reason = parse_close(payload)
-                self.close_code = code
-                if self._state == _OPEN:
-                    # §5.5.1: echo the status code (then close: Engine.IO has nothing
-                    # left to say, and a server that waits for our FIN is not wrong)
-                    echo = close_payload(code) if code != 1005 else b""
-                    self._tr.write(encode_frame(OP_CLOSE, echo))
-                self._state = _CLOSED
-                self._tr.close()
-                detail = f"websocket closed ({code})" + (f": {reason}" if reason else "")
-                self._finish(ReadResult(_CLOSE, detail))
-            elif op == OP_PING:
-                self._tr.write(encode_frame(OP_PONG, payload))
-            elif op != OP_PONG:
-                self._fail(1002, f"unknown control opcode {op:#x}")
-        elif op == OP_CONT:
-            if self._frag_op < 0:
-                self._fail(1002, "continuation frame without a message to continue")
-                return
-            self._frag.append(payload)
-            self._frag_size += len(payload)
-            if self._frag_size > self.max_size:
-                self._fail(1009, f"message of {self._frag_size}+ bytes exceeds {self.max_size}")
-            elif fin:
-                op, self._frag_op = self._frag_op, -1
-                parts, self._frag = self._frag, []
-                self._deliver(op, b"".join(parts))
-        elif op == OP_TEXT or op == OP_BINARY:
-            if self._frag_op >= 0:
-                self._fail(1002, "new data frame inside a fragmented message")
-            elif fin:
-                self._deliver(op, payload)
-            else:
-                self._frag_op = op
-                self._frag = [payload]
-                self._frag_size = len(payload)
-        else:
-            self._fail(1002, f"unknown data opcode {op:#x}")
-
-    def _deliver(self, op: int, payload: bytes) -> None:
-        message: str | bytes
-        if op == OP_TEXT:
-            try:
-                message = payload.decode()
-            except UnicodeDecodeError:
-                self._fail(1007, "text message is not valid UTF-8")
-                return
-        else:
-            message = payload
-        feed = self._feed
-        if feed is not None and not feed(message):
-            self._stop_feeding()
-
-    def _fail(self, code: int, detail: str) -> None:
-        """Fail the connection (§7.1.7): CLOSE with ``code``, then drop TCP."""
-        self.close_code = code
+    def _fail(self, violation: FrameViolation) -> None:
+        """Fail the connection (§7.1.7): CLOSE with the violation's code, then drop TCP."""
+        code = self.close_code = violation.code
         if self._state == _OPEN or self._state == _CLOSING:
             self._tr.write(encode_frame(OP_CLOSE, close_payload(code)))
             self._state = _CLOSED
             self._tr.close()
-        self._finish(ReadResult(_ERROR, f"{detail} (closed with {code})"))
+        self._finish(ReadResult(_ERROR, violation.detail, violation))
 
     def _finish(self, result: ReadResult) -> None:
-        self._feed = None
-        self._chunks = []
+        self._parser.on_message = None
         if self._result is None:
             self._result = result
         done = self._done
@@ -377,7 +268,7 @@ class ProtocolTransport(asyncio.Protocol):
             done.set_result(self._result)
 
     def _stop_feeding(self) -> None:
-        self._feed = None
+        self._parser.on_message = None
         if self._state == _OPEN:
             self._tr.pause_reading()
         done = self._done
@@ -422,18 +313,17 @@ class ProtocolTransport(asyncio.Protocol):
         if self._result is not None:
             return self._result
         done = self._done = asyncio.get_running_loop().create_future()
-        self._feed = feed
+        parser = self._parser
+        parser.on_message = feed
         try:
-            if self._chunks:  # bytes that came while nobody was feeding
-                data = b"".join(self._chunks)
-                self._chunks = []
-                self.data_received(data)
-            if self._feed is not None and not self._user_paused and self._state != _CLOSED:
+            if parser.buffered:  # bytes that came while nobody was feeding
+                self.data_received(b"")
+            if parser.on_message is not None and not self._user_paused and self._state != _CLOSED:
                 self._tr.resume_reading()
             return await done
         finally:
             self._done = None
-            if self._feed is feed:  # cancelled (receive_one's timeout): stop feeding
+            if parser.on_message is feed:  # cancelled (receive_one's timeout): stop feeding
                 self._stop_feeding()
 
     async def receive_one(self, timeout: float) -> str | bytes | None:
@@ -458,7 +348,7 @@ class ProtocolTransport(asyncio.Protocol):
 
     def resume_reading(self) -> None:
         self._user_paused = False
-        if self._state == _OPEN and self._feed is not None:
+        if self._state == _OPEN and self._parser.on_message is not None:
             self._tr.resume_reading()
 
     def abort(self) -> None:

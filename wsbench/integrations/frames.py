@@ -1,11 +1,11 @@
-"""Reading WebSocket frames for many connections: a frame parser and a shared poller.
+"""A shared poller: one green thread reads every WebSocket of a Locust process.
 
 Theory of operation
 -------------------
-:class:`FrameReader` turns the bytes of one connection into WebSocket messages
-(RFC 6455: server frames are unmasked; fragmented messages are joined; ping is
-answered with pong; close ends the stream). It is fed whatever one ``recv``
-returned, so a burst of broadcasts costs one system call and one pass.
+Frames are parsed by the shared sans-I/O codec
+(:class:`wsbench.protocol.websocket.FrameParser`, the one ``wsbench run`` uses),
+fed whatever one ``read`` returned, so a burst of broadcasts costs one system
+call and one pass.
 
 :class:`Poller` is what lets one Locust process hold thousands of connections
 cheaply. Instead of one green thread per connection (one wake-up, one
@@ -22,80 +22,13 @@ from __future__ import annotations
 import logging
 import os
 import select
-import struct
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["FrameReader", "Poller", "READ_SIZE"]
+__all__ = ["Poller", "READ_SIZE"]
 
 log = logging.getLogger(__name__)
 READ_SIZE = 65536
-
-
-class FrameReader:
-    """Bytes in, messages out, for one WebSocket connection.
-
-    Args:
-        on_message: called with each whole text (``str``) or binary (``bytes``) message.
-        on_ping: called with a ping's payload (answer it with a pong).
-    """
-
-    __slots__ = ("on_message", "on_ping", "_buf", "_fragments", "_text", "closed")
-
-    def __init__(self, on_message: Callable[[Any], None], on_ping: Callable[[bytes], None]) -> None:
-        self.on_message = on_message
-        self.on_ping = on_ping
-        self._buf = b""
-        self._fragments: list[bytes] = []
-        self._text = False
-        #: set when the server sent a close frame; nothing after it is read
-        self.closed = False
-
-    def feed(self, data: bytes) -> None:
-        """Parse every whole frame in ``data`` (plus what was left over before)."""
-        buf = self._buf + data if self._buf else data
-        receive = self.on_message
-        pos, end = 0, len(buf)
-        while end - pos >= 2:
-            b0, b1 = buf[pos], buf[pos + 1]
-            length = b1 & 0x7F
-            head = 2
-            if length == 126:
-                if end - pos < 4:
-                    break
-                length = struct.unpack_from("!H", buf, pos + 2)[0]
-                head = 4
-            elif length == 127:
-                if end - pos < 10:
-                    break
-                length = struct.unpack_from("!Q", buf, pos + 2)[0]
-                head = 10
-            if b1 & 0x80:  # a masked server frame breaks RFC 6455 §5.1; be lenient, skip the key
-                head += 4
-            if end - pos < head + length:
-                break
-            payload = buf[pos + head : pos + head + length]
-            pos += head + length
-            opcode = b0 & 0x0F
-            if opcode == 1 and b0 & 0x80:
-                receive(payload.decode("utf-8", "replace"))
-            elif opcode == 2 and b0 & 0x80:
-                receive(payload)
-            elif opcode in (0, 1, 2):
-                if opcode:
-                    self._fragments, self._text = [payload], opcode == 1
-                else:
-                    self._fragments.append(payload)
-                if b0 & 0x80:
-                    whole = b"".join(self._fragments)
-                    self._fragments = []
-                    receive(whole.decode("utf-8", "replace") if self._text else whole)
-            elif opcode == 9:
-                self.on_ping(payload)
-            elif opcode == 8:
-                self.closed = True
-                break
-        self._buf = buf[pos:] if pos < end and not self.closed else b""
 
 
 class Poller:

@@ -4,10 +4,14 @@ Theory of operation
 -------------------
 One :class:`Connection` is one Engine.IO session of one virtual user. It drives
 :class:`~wsbench.protocol.client.ClientSession` over plain blocking sockets:
-``websocket-client`` for the WebSocket handshake and writes, a small RFC 6455
-frame reader for reads (one ``recv`` of up to 64 KiB then parse every frame in
-it, so a burst of broadcasts costs one system call), and ``requests`` for HTTP
-long-polling. Under Locust, gevent's monkey patching makes every one of those
+``websocket-client`` for the WebSocket handshake and writes, the shared sans-I/O
+RFC 6455 codec (:class:`~wsbench.protocol.websocket.FrameParser`, the one the
+asyncio transport uses) for reads (one ``recv`` of up to 64 KiB then parse every
+frame in it, so a burst of broadcasts costs one system call), and ``requests``
+for HTTP long-polling. A server that breaks RFC 6455 (a masked frame, bad UTF-8,
+a message over maxPayload, ...) is judged as ``wsbench run`` judges it: CLOSE
+with the RFC's code, a fatal ``ProtocolViolation`` and ``transport error``.
+Under Locust, gevent's monkey patching makes every one of those
 calls cooperative; this module never imports gevent itself: the caller passes a
 :class:`Runtime` (spawn, sleep, event, lock), which keeps
 :mod:`wsbench.integrations.locust` the only module that imports locust or gevent.
@@ -32,10 +36,17 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from wsbench.exceptions import ConnectFailed, HandshakeRejected
-from wsbench.integrations.frames import READ_SIZE, FrameReader
+from wsbench.integrations.frames import READ_SIZE
 from wsbench.metrics import now_ns
 from wsbench.protocol.client import ClientSession, polling_payloads
 from wsbench.protocol.events import Closed, DisconnectReason, Opened, SessionEvent
+from wsbench.protocol.websocket import (
+    DEFAULT_MAX_SIZE,
+    OP_CLOSE,
+    FrameParser,
+    FrameViolation,
+    close_payload,
+)
 
 __all__ = ["Runtime", "Connection", "engineio_url"]
 
@@ -103,7 +114,7 @@ class Connection:
         self._reader: Any = None
         self._closing = False
         self._poll_fd: int | None = None
-        self._frames: FrameReader | None = None
+        self._frames: FrameParser | None = None
         self._now = 0.0
         self.closed_reason: str | None = None
 
@@ -226,12 +237,15 @@ class Connection:
         self.session.receive_payload(body, time.monotonic())
         self._dispatch(recv_ns)
 
-    def _lost(self, detail: str) -> None:
+    def _lost(self, detail: str, violation: FrameViolation | None = None) -> None:
         if self._closing:
             return
         self._closing = True
         self.closed_reason = detail
-        self.session.receive_closed(time.monotonic(), DisconnectReason.TRANSPORT_CLOSE, detail)
+        if violation is not None:
+            self.session.receive_transport_violation(time.monotonic(), detail, violation.spec_ref)
+        else:
+            self.session.receive_closed(time.monotonic(), DisconnectReason.TRANSPORT_CLOSE, detail)
         for event in self.session.events_received():
             self.on_event(event, now_ns())
         self._close_sockets()
@@ -261,7 +275,9 @@ class Connection:
 
     def _start_ws_reader(self, ws: Any) -> None:
         """Read ``ws`` with the runtime's shared poller if it has one, else a green thread."""
-        frames = FrameReader(self._on_message, lambda payload: self._pong(ws, payload))
+        info = self.session.info
+        max_size = max(DEFAULT_MAX_SIZE, info.max_payload if info else 0)  # as the asyncio client
+        frames = FrameParser(self._on_message, lambda payload: self._pong(ws, payload), max_size)
         self._frames = frames
         ws.sock.settimeout(None)  # no per-read timer: check_deadline() watches the heartbeat
         poller = getattr(self.runtime, "poller", None)
@@ -278,24 +294,41 @@ class Connection:
         with self._write_lock:
             ws.pong(payload)
 
-    def _on_data(self, frames: FrameReader, data: bytes) -> bool:
+    def _on_data(self, frames: FrameParser, data: bytes) -> bool:
         """Bytes read from the WebSocket; False when the connection is over."""
         if not data:
-            self._lost("the server closed the TCP connection")
+            self._lost("websocket closed (1006)")
             return False
         recv_ns = now_ns()
         self._now = time.monotonic()
         frames.feed(data)
         self._dispatch(recv_ns)
-        if frames.closed:
-            self._lost("the server sent a WebSocket close frame")
+        if frames.done:
+            self._ws_stopped(frames)
             return False
         if self.session.state.value == "closed":
             self._close_sockets()
             return False
         return True
 
-    def _read_ws(self, ws: Any, frames: FrameReader) -> None:
+    def _ws_stopped(self, frames: FrameParser) -> None:
+        """The codec stopped: fail the connection (a violation) or echo the server's CLOSE."""
+        violation = frames.violation
+        code = violation.code if violation is not None else frames.close_code or 1005
+        ws = self._ws
+        if ws is not None and not self._closing:
+            try:
+                with self._write_lock:  # §7.1.7 / §5.5.1: CLOSE with the code, then drop TCP
+                    ws.send(close_payload(code) if code != 1005 else b"", OP_CLOSE)
+            except Exception:  # noqa: BLE001, S110 - already gone
+                pass
+        if violation is not None:
+            self._lost(violation.detail, violation)
+        else:
+            reason = frames.close_reason
+            self._lost(f"websocket closed ({code})" + (f": {reason}" if reason else ""))
+
+    def _read_ws(self, ws: Any, frames: FrameParser) -> None:
         """The green-thread reader (a runtime without a poller)."""
         sock = ws.sock
         while True:

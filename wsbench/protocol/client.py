@@ -235,6 +235,16 @@ class ClientSession(NamespaceLayer):
         if self.state is not CLOSED:
             self._close(reason, detail)
 
+    def receive_transport_violation(self, now: float, detail: str, spec_ref: str = "") -> None:
+        """The transport caught the server breaking its own protocol (an RFC 6455 rule).
+
+        Queues a fatal :class:`ProtocolViolation` and closes with ``transport error``,
+        the same way in every runtime (the asyncio and the Locust transport both call it
+        with the shared codec's :class:`~wsbench.protocol.websocket.FrameViolation`).
+        """
+        if self.state is not CLOSED:
+            self._fail(detail, DisconnectReason.TRANSPORT_ERROR, None, spec_ref)
+
     def _receive_text(self, message: str, now: float) -> None:
         state = self.state
         if state is CLOSED:
