@@ -311,15 +311,20 @@ def validate_command(ctx: click.Context, files: tuple[str, ...]) -> None:
 @click.option("--out", type=click.Path(file_okay=False), help="Where to write (default: next to the summary).")
 @click.pass_context
 def report_command(ctx: click.Context, summaries: tuple[str, ...], out: str | None) -> None:
-    """Re-render plots, report.html and junit.xml from summary.json; two files: compare them."""
+    """Re-render plots, report.html and junit.xml from summary.json; two files: compare them.
+
+    Each file is first checked against the published summary schema
+    (wsbench/metrics/summary.schema.json). Exit status: 0 rendered; 2 usage;
+    3 a file is not a valid run summary (every offending field is named).
+    """
     with errors_to_exit_codes(_traceback(ctx)):
         from pathlib import Path
 
-        from wsbench.metrics import RunSummary
+        from wsbench.report.data import load_summary
 
         if len(summaries) > 2:
             raise click.UsageError("give one summary to re-render, or two to compare")
-        loaded = [RunSummary.load(p) for p in summaries]
+        loaded = [load_summary(p) for p in summaries]
         if len(loaded) == 2:
             from wsbench.report.compare import render_compare
 

@@ -94,3 +94,36 @@ def test_write_report_files(tmp_path, summary: RunSummary) -> None:
 def test_table_alignment() -> None:
     lines = table(["a", "bb"], [["x", 1], ["yyy", 22]])
     assert lines[0] == "  a    bb" and lines[2] == "  x     1"
+
+
+def test_report_refuses_a_summary_that_breaks_the_schema_naming_each_field(
+    tmp_path, summary: RunSummary
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from wsbench.cli import cli
+
+    good = summary.write(tmp_path / "good" / "summary.json")
+    ok = CliRunner().invoke(cli, ["report", str(good)])
+    assert ok.exit_code == 0, ok.output
+    data = json.loads(good.read_text())
+    del data["metrics"]["histograms"]
+    data["sections"]["delivery"]["fanout"] = "broken"
+    bad = tmp_path / "bad" / "summary.json"
+    bad.parent.mkdir()
+    bad.write_text(json.dumps(data))
+    result = CliRunner().invoke(cli, ["report", str(bad)])
+    assert result.exit_code == 3, result.output
+    assert f"{bad}: metrics.histograms: missing" in result.output
+    assert f"{bad}: sections.delivery.fanout: 'broken' is not of type 'array'" in result.output
+    assert not (bad.parent / "report.html").exists()  # nothing rendered with plots missing
+    compare = CliRunner().invoke(cli, ["report", str(good), str(bad)])
+    assert compare.exit_code == 3 and "sections.delivery.fanout" in compare.output
+
+
+def test_every_summary_the_report_fixture_builds_passes_the_schema(summary: RunSummary) -> None:
+    from wsbench.report.data import schema_errors
+
+    assert schema_errors(summary.to_dict()) == []

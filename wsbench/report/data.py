@@ -16,6 +16,10 @@ one place that knows where things live inside a summary:
   keys: ``run``, ``delivery``, ``connections``, ``reconnection``, ``generator``,
   ``server``, ``thresholds``, ``warnings``). Every accessor tolerates a missing
   section, so a partial run (server died, Ctrl-C) still renders.
+* :func:`load_summary` is how ``wsbench report`` reads a file: it validates it against
+  the published JSON Schema (``wsbench/metrics/summary.schema.json``, with jsonschema)
+  first, so a damaged summary (a histogram table deleted, ``fanout`` not a list) is
+  refused naming the field instead of rendering with plots silently missing.
 
 Metric names the runner uses (also in ``reports/README.md``): latency histograms
 ``delivery``, ``ack``, ``connect``, ``reconnect``, ``loop_lag`` and
@@ -26,10 +30,13 @@ gauges ``connections``, ``process.cpu_percent``, ``server.cpu_percent``.
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
-from wsbench.metrics import LatencyHistogram, RunSummary
+from wsbench.exceptions import ConfigError
+from wsbench.metrics import SCHEMA_VERSION, LatencyHistogram, RunSummary, schema
 
 __all__ = [
     "LATENCY_NAMES",
@@ -39,6 +46,8 @@ __all__ = [
     "latency_series",
     "histogram",
     "histogram_stats",
+    "load_summary",
+    "schema_errors",
     "fanout_classes",
     "section",
     "cdf",
@@ -68,6 +77,56 @@ class Series:
 
 def _snapshot(summary: RunSummary) -> dict[str, Any]:
     return summary.metrics if isinstance(summary.metrics, dict) else {}
+
+
+def _field(path: Any) -> str:
+    """``["sections", "delivery", "fanout"]`` -> ``sections.delivery.fanout``; ``[t, 0]`` -> ``t[0]``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top)"
+
+
+def schema_errors(data: Any) -> list[str]:
+    """Every way ``data`` breaks the summary schema, as ``field: problem``, sorted by field."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    found = []
+    for error in validator.iter_errors(data):
+        path = list(error.absolute_path)
+        if error.validator == "required":
+            missing = next((k for k in error.validator_value if k not in error.instance), None)
+            if missing is not None:
+                found.append((path + [missing], "missing (required by the summary schema)"))
+                continue
+        found.append((path, error.message))
+    return [f"{_field(p)}: {msg}" for p, msg in sorted(found, key=lambda x: [str(q) for q in x[0]])]
+
+
+def load_summary(path: str | os.PathLike[str]) -> RunSummary:
+    """Read ``summary.json`` and check it against the published schema, then load it.
+
+    Raises:
+        ConfigError: unreadable, not JSON, or not a valid summary; the message names the
+            file and every offending field (``FILE: sections.delivery.fanout: ...``).
+    """
+    where = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read run summary {where}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    if isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION:
+        problems = schema_errors(data)
+        if problems:
+            raise ConfigError(
+                "\n".join(f"{where}: {p}" for p in problems[:20])
+                + (f"\n{where}: ... and {len(problems) - 20} more" if len(problems) > 20 else "")
+            )
+    return RunSummary.from_dict(data, source=where)  # a version it cannot read: says so
 
 
 def section(summary: RunSummary, name: str) -> dict[str, Any]:
