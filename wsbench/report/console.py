@@ -14,13 +14,14 @@ text goes to a TTY, a CI log and a test assertion.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wsbench.metrics import RunSummary
 from wsbench.report.data import LATENCY_NAMES, histogram_stats, section
 
-__all__ = ["table", "summary_lines", "render_summary", "fmt_ms", "latency_rows"]
+__all__ = ["table", "summary_lines", "render_summary", "fmt_ms", "fmt_actual", "latency_rows"]
 
 
 def fmt_ms(value: float | None) -> str:
@@ -202,7 +203,7 @@ def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
                         "PASS" if t.get("passed") else "FAIL",
                         t.get("name", ""),
                         t.get("limit", ""),
-                        _fmt_actual(t.get("actual")),
+                        fmt_actual(t),
                     ]
                     for t in thresholds
                 ],
@@ -213,10 +214,27 @@ def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
     return lines
 
 
-def _fmt_actual(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return "-" if value is None else str(value)
+_LIMIT_UNIT = re.compile(r"[0-9.]\s*(ms|s)\s*$")
+
+
+def fmt_actual(threshold: Mapping[str, Any]) -> str:
+    """A threshold's measured value, a latency in its limit's unit.
+
+    The summary keeps latencies in seconds (``actual: 0.042303``); beside ``<= 500 ms`` it
+    reads ``42.3 ms``, beside ``<= 2 s`` it reads ``1.25 s``, or ``42.3 ms`` below one second.
+    Ratios and counts are shown as they are.
+    """
+    value = threshold.get("actual")
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    unit = _LIMIT_UNIT.search(str(threshold.get("limit", "")))
+    if unit is not None:
+        if unit.group(1) == "s" and value >= 1:
+            return f"{value:.4g} s"
+        return f"{fmt_ms(value * 1000)} ms"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def render_summary(summary: RunSummary, out_dir: str | None = None) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wsbench.metrics import RunSummary
-from wsbench.report.console import fmt_ms, latency_rows
+from wsbench.report.console import fmt_actual, fmt_ms, latency_rows
 from wsbench.report.data import section
 
 __all__ = ["render_html", "write_html"]
@@ -141,10 +141,7 @@ def _thresholds(summary: RunSummary) -> str:
             if t.get("passed")
             else '<span class="fail">FAIL</span>'
         )
-        actual = t.get("actual")
-        actual = (
-            f"{actual:.6g}" if isinstance(actual, float) else ("-" if actual is None else actual)
-        )
+        actual = fmt_actual(t)
         rows.append(
             [
                 verdict,
