@@ -38,8 +38,27 @@ def test_thresholds_judge_and_implicit_violations() -> None:
     assert not results["violations"].passed and "leak: 2" in results["violations"].detail
     assert not results["latency.delivery.p99"].passed
     assert "no ack latency" in results["latency.ack.p50"].detail
-    ok = evaluate(Thresholds(violations_by_kind={"missing": 0}), hist, delivery, 0)
-    assert [r.passed for r in ok] == [True]
+    # a kind no threshold names fails the run (it passed before: rooms.yaml's 800 ack timeouts)
+    unlisted = evaluate(Thresholds(violations_by_kind={"missing": 0}), hist, delivery, 0)
+    assert [(r.name, r.passed) for r in unlisted] == [
+        ("violations.unlisted", False),
+        ("violations.missing", True),
+    ]
+    assert unlisted[0].detail == "leak: 2"
+    allowed = evaluate(Thresholds(violations_by_kind={"leak": 2}), hist, delivery, 0)
+    assert all(r.passed for r in allowed)
+    assert all(r.passed for r in evaluate(Thresholds(violations=2), hist, delivery, 0))
+    # ack_timeouts / connect_errors allow their violation kinds
+    timeouts = {**delivery, "violations": {"total": 3, "counts": {"ack_timeout": 2,
+                                                                   "connect_failed": 1}}}
+    both = evaluate(Thresholds(ack_timeouts=2, connect_errors=1), hist, timeouts, 1)
+    assert all(r.passed for r in both), both
+    assert {r.name: r.limit for r in both}["violations.ack_timeout"] == "<= 2 (ack_timeouts)"
+    assert not all(r.passed for r in evaluate(Thresholds(ack_timeouts=1), hist, timeouts, 1))
+    # a ratio of nothing expected proves nothing
+    nothing = {"delivery_ratio": 1.0, "expected": 0, "violations": {"total": 0, "counts": {}}}
+    ratio = evaluate(Thresholds(delivery_ratio=0.99), hist, nothing, 0)[0]
+    assert not ratio.passed and ratio.actual is None and "nothing was expected" in ratio.detail
 
 
 def test_tokens() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from wsbench.metrics import RunSummary
 from wsbench.report.data import LATENCY_NAMES, histogram_stats, section
 
-__all__ = ["table", "summary_lines", "render_summary", "fmt_ms", "fmt_actual", "latency_rows"]
+__all__ = ["table", "summary_lines", "render_summary", "fmt_ms", "fmt_ratio", "fmt_actual", "latency_rows"]
 
 
 def fmt_ms(value: float | None) -> str:
@@ -33,6 +33,13 @@ def fmt_ms(value: float | None) -> str:
     if value < 100:
         return f"{value:.1f}"
     return f"{value:,.0f}"
+
+
+def fmt_ratio(delivery: dict[str, Any]) -> str:
+    """The delivery ratio as a percentage, or ``n/a`` when nothing was expected."""
+    if not delivery.get("expected"):
+        return "n/a (nothing expected)"
+    return f"{100 * float(delivery.get('delivery_ratio', 1.0)):.4f}%"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> list[str]:
@@ -118,7 +125,7 @@ def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
                     ["stamped emits", f"{dl.get('emits', 0):,}"],
                     ["expected deliveries", f"{dl.get('expected', 0):,}"],
                     ["delivered in time", f"{dl.get('delivered', 0):,}"],
-                    ["delivery ratio", f"{100 * float(dl.get('delivery_ratio', 1.0)):.4f}%"],
+                    ["delivery ratio", fmt_ratio(dl)],
                     ["missing", f"{dl.get('missing', 0):,}"],
                     [
                         "volatile drops (allowed)",

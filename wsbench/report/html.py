@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wsbench.metrics import RunSummary
-from wsbench.report.console import fmt_actual, fmt_ms, latency_rows
+from wsbench.report.console import fmt_actual, fmt_ms, fmt_ratio, latency_rows
 from wsbench.report.data import section
 
 __all__ = ["render_html", "write_html"]
@@ -164,7 +164,7 @@ def _delivery(summary: RunSummary) -> str:
         ["stamped emits", f"{dl.get('emits', 0):,}"],
         ["expected deliveries", f"{dl.get('expected', 0):,}"],
         ["delivered in time", f"{dl.get('delivered', 0):,}"],
-        ["delivery ratio", f"{100 * float(dl.get('delivery_ratio', 1.0)):.4f}%"],
+        ["delivery ratio", fmt_ratio(dl)],
         ["missing", f"{dl.get('missing', 0):,}"],
         [
             "volatile drops (allowed, not violations)",

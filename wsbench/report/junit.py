@@ -14,9 +14,9 @@ why it stopped. Built with :mod:`xml.etree.ElementTree`, so every value is escap
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any
 
 from wsbench.metrics import RunSummary
+from wsbench.report.console import fmt_actual
 from wsbench.report.data import section
 
 __all__ = ["render_junit", "write_junit"]
@@ -29,10 +29,6 @@ def _case(
     if failure is not None:
         node = ET.SubElement(case, "failure", message=failure, type="threshold")
         node.text = text or failure
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def render_junit(summary: RunSummary) -> str:
@@ -48,7 +44,7 @@ def render_junit(summary: RunSummary) -> str:
     for t in summary.sections.get("thresholds") or []:
         failure = None
         if not t.get("passed"):
-            failure = f"{t.get('name')}: {_fmt(t.get('actual'))} breaks {t.get('limit')}"
+            failure = f"{t.get('name')}: {fmt_actual(t)} breaks {t.get('limit')}"
         _case(
             suite,
             "thresholds",

@@ -160,9 +160,13 @@ class Driver:
             self.limit = message
             self._on_message(f"stopped ramping at {self.open_connections:,} connections: {message}")
 
-    def connect_error(self, message: str) -> None:
+    def connect_error(self, message: str, client: int | None = None, ns: str = "") -> None:
+        """Count a failed connect by message; a client's failure is a ``connect_failed``
+        violation too (any violation fails the run unless a threshold allows it)."""
         self.connect_errors[message] = self.connect_errors.get(message, 0) + 1
         self.metrics.incr("connect_errors")
+        if client is not None:
+            self.violation(ViolationKind.CONNECT_FAILED, client, ns, "", message)
 
     def violation(self, kind: ViolationKind, client: int, ns: str, event: str, detail: str) -> None:
         self.oracle.violations.add(

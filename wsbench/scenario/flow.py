@@ -198,6 +198,28 @@ class VirtualUser:
                 d.membership.connect_requested(self.index, ns, now_ns())
                 waits.append(self._socket(ns, auth).wait_connected(step.timeout))
             results = await asyncio.gather(*waits, return_exceptions=True)
+        except asyncio.CancelledError:
+            # The run ended while this client was still connecting: after as long a wait
+            # as in-flight emits get to complete (the drain grace), that is a failure;
+            # a connect asked for just before the end is only counted.
+            waited = (now_ns() - t0) / _S
+            if d.stopping:
+                pending = [
+                    ns
+                    for ns in step.namespaces
+                    if not (ns in self.sockets and self.sockets[ns].connected)
+                ]
+                for ns in pending:
+                    if waited >= min(step.timeout, d.grace_s):
+                        d.connect_error(
+                            f"connect to {ns}: no CONNECT answer when the run ended "
+                            f"({waited:.1f} s after asking)",
+                            self.index,
+                            ns,
+                        )
+                    else:
+                        d.metrics.incr("connects_pending_at_end")
+            raise
         except ResourceLimit as exc:
             d.limit_reached(str(exc))
             raise Stop from None
@@ -205,7 +227,7 @@ class VirtualUser:
             if _is_limit(exc):
                 d.limit_reached(f"local limit reached while connecting: {exc}")
                 raise Stop from None
-            d.connect_error(f"{type(exc).__name__}: {exc}")
+            d.connect_error(f"{type(exc).__name__}: {exc}", self.index, step.namespaces[0])
             raise Stop from None
         ok = True
         for ns, res in zip(step.namespaces, results, strict=True):
@@ -213,7 +235,7 @@ class VirtualUser:
                 d.membership.cancel_pending(self.index, ns, None)
                 if step.refused is None:
                     ok = False
-                    d.connect_error(f"connect to {ns} refused: {res.message}")
+                    d.connect_error(f"connect to {ns} refused: {res.message}", self.index, ns)
                 elif res.message != step.refused:
                     ok = False
                     d.violation(
@@ -225,10 +247,18 @@ class VirtualUser:
                     )
                 else:
                     d.metrics.incr("connects_refused_as_expected")
+            elif isinstance(res, TimeoutError):
+                ok = False
+                d.membership.cancel_pending(self.index, ns, None)
+                d.connect_error(
+                    f"connect to {ns}: no CONNECT answer within {step.timeout:g} s", self.index, ns
+                )
             elif isinstance(res, BaseException):
                 ok = False
                 d.membership.cancel_pending(self.index, ns, None)
-                d.connect_error(f"connect to {ns}: {type(res).__name__} {res}".strip())
+                d.connect_error(
+                    f"connect to {ns}: {type(res).__name__} {res}".strip(), self.index, ns
+                )
             elif step.refused is not None:
                 d.violation(
                     ViolationKind.CONNECT_FAILED,

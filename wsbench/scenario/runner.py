@@ -9,9 +9,11 @@ Theory of operation
 2. pick the target: ``embedded`` starts the reference server as its own process on a
    free loopback port with the scenario's server settings
    (:class:`wsbench.launch.AsyncServer`); a URL is used as given;
-3. preflight: one Engine.IO polling handshake request, bounded by 5 s. An
-   unreachable target raises :class:`~wsbench.exceptions.ConnectFailed` naming the
-   address and the error (exit 4) before any client starts;
+3. preflight (:mod:`wsbench.scenario.preflight`): one Engine.IO polling handshake
+   request, bounded by 2 s. An unreachable target, or one that answers but not as a
+   Socket.IO server (a 404 page, HTML, Engine.IO v3), raises
+   :class:`~wsbench.exceptions.ConnectFailed` with one line naming what was requested,
+   what came back and what it probably means (exit 4) before any client starts;
 4. drive the clients — in this process (:class:`~wsbench.scenario.driver.Driver`, on
    uvloop) or split over ``--processes N`` (:mod:`wsbench.scenario.processes`);
 5. judge thresholds on the merged results, build the
@@ -39,7 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wsbench.exceptions import ConnectFailed
 from wsbench.launch import AsyncServer, ServerDied, ServerSpec, reference_server
 from wsbench.metrics import (
     Environment,
@@ -51,7 +52,8 @@ from wsbench.metrics import (
     wall_time,
 )
 from wsbench.scenario.loader import Overrides, apply_overrides, load_scenario
-from wsbench.scenario.model import Scenario, server_args
+from wsbench.scenario.model import Scenario, Transport, server_args
+from wsbench.scenario.preflight import preflight
 from wsbench.scenario.progress import Progress
 from wsbench.scenario.thresholds import evaluate
 
@@ -94,22 +96,6 @@ def report_dir(scenario: Scenario, out: str | None, started_wall: float) -> Path
     return Path("reports") / safe / stamp
 
 
-async def preflight(url: str, path: str, timeout: float = 5.0) -> None:
-    """Fail fast when nothing answers at ``url`` (any HTTP answer counts as reachable)."""
-    import aiohttp
-
-    probe = f"{url.rstrip('/')}{path}?EIO=4&transport=polling"
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
-            async with http.get(probe) as resp:
-                await resp.read()
-    except TimeoutError:
-        raise ConnectFailed(url, f"no answer within {timeout:g} s") from None
-    except aiohttp.ClientError as exc:
-        reason = str(exc.__cause__ or exc) or type(exc).__name__
-        raise ConnectFailed(url, reason) from None
-
-
 def run(path: str, options: RunOptions = RunOptions()) -> RunOutcome:
     """Load, run, report; see the module docstring. Raises ScenarioError / ConnectFailed."""
     scenario = load_scenario(path)
@@ -148,7 +134,8 @@ async def run_async(scenario: Scenario, options: RunOptions, *, uvloop: bool = F
     else:
         url = scenario.target
     try:
-        await preflight(url, scenario.path)
+        websocket_only = scenario.transport is Transport.WEBSOCKET
+        await preflight(url, scenario.path, websocket_only=websocket_only)
         return await _drive(scenario, options, url, server, progress, say, messages, uvloop)
     finally:
         if server is not None:
