@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from tests.report.conftest import build_summary
 from wsbench.metrics import Metrics, RunSummary, Target
 from wsbench.report import write_report
@@ -127,3 +129,33 @@ def test_every_summary_the_report_fixture_builds_passes_the_schema(summary: RunS
     from wsbench.report.data import schema_errors
 
     assert schema_errors(summary.to_dict()) == []
+
+
+@pytest.mark.parametrize(
+    ("limit", "actual", "shown"),
+    [
+        ("<= 1 s", 0.042303, "42.3 ms"),  # the limit in s, the value below 1 s: ms
+        ("<= 2 s", 1.25, "1.25 s"),
+        ("<= 500 ms", 0.042303, "42.3 ms"),
+        ("<= 500 ms", 1.2, "1,200 ms"),
+        (">= 0.999", 0.99912345, "0.999123"),  # a ratio stays a ratio
+        ("== 0 (implicit)", 3, "3"),
+        ("<= 1 s", None, "-"),
+    ],
+)
+def test_threshold_actual_is_shown_in_the_limits_unit(limit, actual, shown) -> None:
+    from wsbench.report.console import fmt_actual, summary_lines
+    from wsbench.report.html import render_html
+    from wsbench.report.junit import render_junit
+
+    t = {"name": "latency.delivery.p99", "limit": limit, "actual": actual, "passed": False}
+    assert fmt_actual(t) == shown
+    summary = build_summary(seconds=2)
+    summary = RunSummary(**{**{f: getattr(summary, f) for f in summary.__dataclass_fields__},
+                            "sections": {**summary.sections, "thresholds": [t]}})
+    row = next(ln for ln in summary_lines(summary) if "latency.delivery.p99" in ln)
+    assert row.rstrip().endswith(shown) and "0.042303" not in row
+    assert f"<td>{shown}</td>" in render_html(summary, {})
+    failures = [f.get("message", "") + (f.text or "")
+                for f in ET.fromstring(render_junit(summary)).iter("failure")]
+    assert any(f"{shown} breaks {limit}" in f for f in failures), failures
