@@ -301,6 +301,11 @@ class SocketIOServer:
 
     def _on_connect(self, conn: EngineConnection, event: Connected) -> None:
         session: ServerSession = conn.session  # type: ignore[assignment]
+        if session.closed:
+            # the CONNECT and the end of the connection arrived together (e.g. one polling
+            # payload "40\x1e1", or a client gone right after CONNECT): nobody to answer
+            log.debug("< CONNECT %s on %s after the connection closed", event.namespace, conn.sid)
+            return
         name = event.namespace
         nsp = self.namespaces.get(name)
         if nsp is None:

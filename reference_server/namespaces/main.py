@@ -21,6 +21,7 @@ from reference_server.state import DOC_ID_MAX_CHARS, AppState
 __all__ = ["install"]
 
 RESERVED_PREFIXES = ("doc:", "user:", "#")
+FOREIGN_SOCKET_ID = '"to" is the id of a socket in another namespace (ids are per namespace)'
 
 
 def install(state: AppState) -> None:
@@ -36,7 +37,16 @@ def install(state: AppState) -> None:
     def is_other_socket_id(socket: Socket, room: str) -> bool:
         if room == socket.id:
             return False
-        return any(room in nsp.sockets for nsp in io.namespaces.values())
+        # with --recovery the sid of a disconnected but recoverable socket stays reserved
+        now = socket.conn.now()
+        return any(
+            room in nsp.sockets or nsp.adapter.reserved(room, now) for nsp in io.namespaces.values()
+        )
+
+    def is_foreign_socket_id(room: str) -> bool:
+        if room in main.sockets:
+            return False
+        return any(room in nsp.sockets for nsp in io.namespaces.values() if nsp is not main)
 
     def counted_rooms(socket: Socket) -> int:
         own = {socket.id, socket.data.get("user_room")}
@@ -113,9 +123,11 @@ def install(state: AppState) -> None:
 
         def private_message(payload: Any = None) -> None:
             p = require_object(payload, "to", "message")
-            socket.to(require_room(p["to"], "to")).emit(
-                "private message", {"from": socket.id, "message": p["message"]}
-            )
+            to = require_room(p["to"], "to")
+            # socket ids are per namespace: an id of another namespace's socket reaches nobody
+            # here, so it is refused rather than acked {ok: true} (docs/events.md)
+            require(not is_foreign_socket_id(to), FOREIGN_SOCKET_ID)
+            socket.to(to).emit("private message", {"from": socket.id, "message": p["message"]})
 
         # seed "Rooms and Namespaces"
         def join(room: Any = None) -> dict[str, Any]:

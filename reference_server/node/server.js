@@ -209,7 +209,24 @@ function createApp(options) {
   // --- rooms: security rules ---
   const isOtherSocketId = (socket, room) => {
     if (room === socket.id) return false;
-    for (const nsp of io._nsps.values()) if (nsp.sockets.has(room)) return true;
+    for (const nsp of io._nsps.values()) {
+      if (nsp.sockets.has(room)) return true;
+      // with --recovery the sid of a disconnected but recoverable socket stays reserved
+      // (socket.io's session-aware adapter keeps those sessions, keyed by pid, until expiry)
+      const sessions = nsp.adapter.sessions;
+      if (sessions) {
+        const threshold = Date.now() - nsp.adapter.maxDisconnectionDuration;
+        for (const session of sessions.values()) {
+          if (session.sid === room && session.disconnectedAt >= threshold) return true;
+        }
+      }
+    }
+    return false;
+  };
+  // socket ids are per namespace: `private message` to another namespace's socket reaches nobody
+  const isForeignSocketId = (room) => {
+    if (main.sockets.has(room)) return false;
+    for (const nsp of io._nsps.values()) if (nsp !== main && nsp.sockets.has(room)) return true;
     return false;
   };
   const countedRooms = (socket) => {
@@ -317,6 +334,7 @@ function createApp(options) {
     handle(socket, "private message", (payload) => {
       const { to, message } = requireObject(payload, ["to", "message"]);
       requireRoom(to, "to");
+      require_(!isForeignSocketId(to), '"to" is the id of a socket in another namespace (ids are per namespace)');
       socket.to(to).emit("private message", { from: socket.id, message });
     });
 

@@ -158,3 +158,102 @@ async def test_notification_with_bad_json_is_refused_and_not_stored(kind, bad, h
         victim = await SioClient.connect(url, http, "/", {"userId": "v"})
         assert await victim.call("fetch notifications", {}) == []
         await victim.close()
+
+
+def _ws_url(url: str) -> str:
+    return url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+
+
+# -- item 5: with --recovery, a recoverable socket's sid stays reserved ------------------------
+
+
+@pytest.mark.parametrize("kind", ["python", "node"])
+async def test_recoverable_sid_cannot_be_joined(kind, http):
+    """Before: b joined the id room of a (disconnected, recoverable); once a recovered with the
+    same sid, b read a's private messages."""
+    with running_server(kind, ["--recovery", "--app-heartbeat-interval", "0"]) as url:
+        a = SioClient(await http.ws_connect(_ws_url(url)))
+        pid = (await a.join_ns("/"))["pid"]
+        a_sid, offset = a.sid, (await a.wait_for("auth"))[-1]  # recovery appends the offset
+        b = await SioClient.connect(url, http)
+        await b.wait_for("auth")
+        await a.close()  # transport close: recoverable
+        await asyncio.wait_for(a.closed, T(5))
+        # refused whether or not the server has processed a's close yet (a connected id is too)
+        answer = await b.call("join", a_sid)
+        assert answer["ok"] is False, answer
+        assert (await b.call("join room", a_sid))["ok"] is False
+        # a comes back with its pid and offset: same sid
+        back = await SioClient.connect(url, http, "/", {"pid": pid, "offset": offset})
+        assert back.sid == a_sid
+        c = await SioClient.connect(url, http)
+        assert (await c.call("private message", {"to": a_sid, "message": "secret"}))["ok"]
+        got = await back.wait_for("private message")
+        assert got[0] == {"from": c.sid, "message": "secret"}
+        await b.barrier()
+        assert b.take("private message") == []
+        for x in (b, c, back):
+            await x.close()
+
+
+# -- item 7: a CONNECT racing the end of its connection is handled quietly ---------------------
+
+
+async def test_connect_then_a_closing_packet_in_one_payload_logs_no_traceback(http, tmp_path):
+    """Before: `event handler failed for Connected(...)` with InvalidState from session.accept
+    on the closed connection, in every conform run (its malformed-packet checks do this)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    log = tmp_path / "server.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reference_server", "--port", "0", *SUITE_ARGS],
+            cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=err, text=True,
+        )  # fmt: skip
+        try:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            url = line.strip().rsplit(" ", 1)[1]
+            wire = Wire(url, http)
+            # the CONNECT is reported, then the next packet of the same payload closes the
+            # session before the CONNECT is answered
+            for payload in ("40\x1e40", "40\x1e4{", "40/chat,\x1e40/chat,"):
+                sid = await wire.open_polling()
+                status, _ = await wire.post(payload, EIO="4", transport="polling", sid=sid)
+                assert status in (200, 400)
+            # the server is fine afterwards
+            c = await SioClient.connect(url, http)
+            assert await c.call("message-with-ack", 1) == 1
+            await c.close()
+        finally:
+            proc.terminate()
+            proc.wait(T(5))
+    text = log.read_text()
+    assert "Traceback" not in text and "InvalidState" not in text, text[-2000:]
+
+
+# -- item 8: `private message` to another namespace's socket id is a refusal ------------------
+
+
+@pytest.mark.parametrize("kind", ["python", "node"])
+async def test_private_message_to_another_namespace_sid_is_refused(kind, http):
+    """Before: acked {ok: true} and reached nobody (socket ids are per namespace)."""
+    with running_server(kind, ["--app-heartbeat-interval", "0"]) as url:
+        a = await SioClient.connect(url, http)
+        await a.wait_for("auth")
+        await a.join_ns("/chat")
+        chat_sid = a.sids["/chat"]
+        b = await SioClient.connect(url, http)
+        await b.wait_for("auth")
+        answer = await b.call("private message", {"to": chat_sid, "message": "hi"})
+        assert answer["ok"] is False and "namespace" in answer["error"], answer
+        assert await b.wait_for("error") == [
+            {"event": "private message", "message": answer["error"]}
+        ]
+        # the / id still works, and so does an ordinary room name nobody is in
+        assert (await b.call("private message", {"to": a.sid, "message": "hi"}))["ok"] is True
+        assert await a.wait_for("private message") == [{"from": b.sid, "message": "hi"}]
+        assert (await b.call("private message", {"to": "empty-room", "message": "x"}))["ok"]
+        await a.close()
+        await b.close()

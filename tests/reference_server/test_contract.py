@@ -255,11 +255,18 @@ async def test_app_heartbeat_disconnects_silent_sockets(kind, http):
     with running_server(kind, ["--app-heartbeat-interval", "200"]) as url:
         a = await SioClient.connect(url, http)
         b = await SioClient.connect(url, http)
-        await a.wait_for("ping", timeout=1)
-        await a.emit("pong")
-        await b.wait_for("ping", timeout=1)
-        await asyncio.sleep(T(0.35))
+        # a answers every ping, b none: wait (bounded) for b's disconnect, no fixed sleep
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + T(3)
+        while not b.disconnected and loop.time() < deadline:
+            for _ in a.take("ping"):
+                await a.emit("pong")
+            await asyncio.sleep(0.01)
         assert b.disconnected == ["/"]
+        assert b.take("ping"), "b was disconnected without a ping first"
+        for _ in a.take("ping"):
+            await a.emit("pong")
+        await a.barrier()
         assert a.disconnected == []
         await a.close()
         await b.close()
