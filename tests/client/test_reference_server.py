@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.conftest import scaled
-from tests.integrations.support import start_reference_server, stop
+from tests.integrations.support import reference_server_factory
 from wsbench.client import connect
 from wsbench.protocol.reconnect import ReconnectPolicy
 
@@ -23,16 +23,7 @@ FAST_RETRY = ReconnectPolicy(reconnection_delay=0.05, reconnection_delay_max=0.2
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Callable[..., str]]:
-    started = []
-
-    def start(*args: str) -> str:
-        proc, url = start_reference_server(*args)
-        started.append(proc)
-        return url
-
-    yield start
-    for proc in started:
-        stop(proc)
+    yield from reference_server_factory()
 
 
 async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:

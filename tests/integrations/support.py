@@ -1,7 +1,8 @@
-"""Helpers for the Locust integration tests: a reference server and a Locust runner.
+"""Helpers for the Locust integration tests: reference servers and a Locust runner.
 
-Every process started here is a direct child (``subprocess``), bounded by a scaled
-timeout and killed in teardown, so a failing test leaves nothing running.
+Servers come from :mod:`wsbench.launch`; Locust runs as a direct child (``subprocess``).
+Every process is bounded by a scaled timeout and stopped in teardown, so a failing test
+leaves nothing running.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from wsbench.launch import Server, reference_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SHORT = Path(__file__).with_name("short.yaml")
@@ -41,30 +44,21 @@ def stop(proc: subprocess.Popen, grace: float = 5.0) -> None:
             proc.wait()
 
 
-def start_reference_server(*args: str) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "reference_server", "--port", "0", "--app-heartbeat-interval", "0",
-           *args]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if "listening on " not in line:
-        stop(proc)
-        pytest.skip(f"reference server did not start: {line!r}")
-    return proc, line.split("listening on ", 1)[1]
+def reference_server_factory() -> Iterator[Callable[..., str]]:
+    """A factory: ``reference_server("--fault", "room-leak")`` -> URL; all stopped at the end.
 
-
-def reference_server_factory() -> Iterator[object]:
-    """A factory: ``reference_server("--fault", "room-leak")`` -> URL; all stopped at the end."""
-    started: list[subprocess.Popen] = []
+    The servers run without the app heartbeat (``--app-heartbeat-interval 0``).
+    """
+    started: list[Server] = []
 
     def start(*args: str) -> str:
-        proc, url = start_reference_server(*args)
-        started.append(proc)
-        return url
+        server = Server(reference_server("--app-heartbeat-interval", "0", *args))
+        started.append(server)
+        return server.start()
 
     yield start
-    for proc in started:
-        stop(proc)
+    for server in started:
+        server.close()
 
 
 def wsbench_locust(args: list[str], cwd: Path, timeout: float = 60.0,

@@ -21,7 +21,7 @@ from wsbench.integrations.launch import (
     locust_command,
     locust_env,
     render_locustfile,
-    server_command,
+    server_spec,
 )
 from wsbench.metrics import LatencyHistogram
 from wsbench.oracle import Semantics, Stamp, embed_stamp
@@ -112,7 +112,7 @@ def test_launch_passes_locust_options_through_with_scenario_defaults() -> None:
     assert env["WSBENCH_SCENARIO"] == str(SHORT.resolve())
     assert env["LOCUST_USERS"] == "20" and env["LOCUST_RUN_TIME"] == "8s"
     faulty = scenario.replace(server=scenario.server.__class__(faults=("room-leak",)))
-    assert server_command(faulty)[-2:] == ["--fault", "room-leak"]
+    assert server_spec(faulty).args[-2:] == ("--fault", "room-leak")
     compile(render_locustfile(str(SHORT), scenario), "generated_locustfile.py", "exec")
 
 

@@ -11,9 +11,11 @@ run time when ``--headless``), so anything on the command line still wins.
 
 The target: ``--host`` wins; else a URL ``target:`` of the scenario; else
 (``target: embedded``) the reference server is started on a free loopback port
-with the scenario's ``server:`` options (``python -m reference_server``, never
-imported here) and stopped when Locust exits. Workers (``--worker``) start
-nothing: the master tells them the host.
+with the scenario's ``server:`` options through :mod:`wsbench.launch` (``python -m
+reference_server``, never imported here; a start deadline scaled by
+``WSBENCH_TIMEOUT_FACTOR``), a death during the run is reported on stderr with its
+exit code and stderr tail, and it is stopped (SIGTERM, then SIGKILL) when Locust
+exits. Workers (``--worker``) start nothing: the master tells them the host.
 
 Nothing here imports locust or gevent (they monkey-patch the standard library).
 """
@@ -27,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from wsbench.exceptions import ConnectFailed
+from wsbench.launch import Server, ServerDied, ServerSpec, reference_server
 from wsbench.scenario import model as m
 
 __all__ = [
@@ -35,14 +37,12 @@ __all__ = [
     "locust_command",
     "locust_env",
     "locust_help",
-    "server_command",
-    "start_server",
+    "server_spec",
     "render_locustfile",
     "run_locust",
 ]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-_START_LINE = "listening on "
 
 
 def _has(args: Sequence[str], *names: str) -> bool:
@@ -85,28 +85,13 @@ def locust_env(scenario_path: str, scenario: m.Scenario, args: Sequence[str]) ->
     return env
 
 
-def server_command(scenario: m.Scenario) -> list[str]:
+def server_spec(scenario: m.Scenario) -> ServerSpec:
     """The reference server for ``target: embedded``, with the scenario's ``server:`` options."""
-    return [
-        sys.executable, "-m", "reference_server", "--host", "127.0.0.1", "--port", "0",
-        *m.server_args(scenario),
-    ]  # fmt: skip
+    return reference_server(*m.server_args(scenario))
 
 
-def start_server(cmd: list[str], timeout: float = 20.0) -> tuple[subprocess.Popen[str], str]:
-    """Start a server that prints ``... listening on URL``; return it and the URL.
-
-    Raises:
-        ConnectFailed: it exited or printed something else first.
-    """
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if _START_LINE not in line:
-        proc.kill()
-        proc.wait()
-        raise ConnectFailed("embedded reference server", f"did not start: {line or 'no output'}")
-    return proc, line.split(_START_LINE, 1)[1].strip()
+def _report_death(died: ServerDied) -> None:
+    print(f"wsbench locust: {died}", file=sys.stderr, flush=True)
 
 
 def render_locustfile(scenario_path: str, scenario: m.Scenario) -> str:
@@ -155,13 +140,23 @@ def _class_names(scenario: m.Scenario) -> list[str]:
 
 
 def run_locust(scenario_path: str, scenario: m.Scenario, args: Sequence[str]) -> int:
-    """Run Locust to completion (starting the embedded server if needed); its exit code."""
-    server = None
+    """Run Locust to completion (starting the embedded server if needed); its exit code.
+
+    Raises:
+        ServerStartFailed: the embedded server did not start.
+    """
+    server: Server | None = None
     host: str | None = None
     worker = _has(args, "--worker")
     if not worker and not _has(args, "-H", "--host"):
         if scenario.embedded:
-            server, host = start_server(server_command(scenario))
+            server = Server(server_spec(scenario))
+            server.on_death(_report_death)
+            try:
+                host = server.start()
+            except BaseException:
+                server.close()
+                raise
         else:
             host = scenario.target
     env = locust_env(scenario_path, scenario, args)
@@ -180,9 +175,4 @@ def run_locust(scenario_path: str, scenario: m.Scenario, args: Sequence[str]) ->
             proc.kill()
             proc.wait()
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            server.close()
