@@ -159,3 +159,31 @@ def test_threshold_actual_is_shown_in_the_limits_unit(limit, actual, shown) -> N
     failures = [f.get("message", "") + (f.text or "")
                 for f in ET.fromstring(render_junit(summary)).iter("failure")]
     assert any(f"{shown} breaks {limit}" in f for f in failures), failures
+
+
+def test_plots_of_a_sparse_run_emit_no_matplotlib_warnings() -> None:
+    """A run with throughput but no sockets, no CPU samples, no ack: one side of several
+    plots is empty; matplotlib must not print "No artists with labels" to stderr."""
+    import warnings
+
+    m = Metrics(origin_ns=0, origin_wall=1_700_000_000.0)
+    for s in range(3):
+        m.incr("emits", 5)
+        m.record_ns("delivery", 2_000_000)
+        m.record_ns("loop_lag", 1_000_000)
+        m.tick((s + 1) * 1_000_000_000)
+    m.flush()
+    sparse = RunSummary(scenario="sparse", target=Target("http://127.0.0.1:1"),
+                        started_at="2026-01-01T00:00:00Z", duration_s=3.0, exit_status=0,
+                        metrics=m.snapshot(), sections={"delivery": {"fanout": [
+                            {"audience": "1", "emits": 0, "completion": 1.0}]}})
+    from wsbench.report.plots import plot_connections_throughput, plot_generator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the legend fix itself: no warning is raised at all
+        assert plot_connections_throughput(sparse) is not None
+        assert plot_generator(sparse) is not None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pngs = render_all(sparse)  # the empty fan-out log axis: logged, not printed
+    assert caught == [] and {"connections_throughput", "generator", "fanout"} <= set(pngs)

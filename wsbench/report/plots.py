@@ -12,7 +12,9 @@ imported inside the functions, so importing this module is cheap and
 
 :func:`render_all` returns ``{file stem: PNG bytes}`` for every plot that has
 data; :mod:`wsbench.report.html` embeds them and the runner writes them next to
-``summary.json``.
+``summary.json``. Nothing reaches stderr: a legend is drawn only where something has a
+label, and any other matplotlib warning (an empty log axis...) is logged at debug level
+with the plot's name instead of being printed.
 
 The plots:
 
@@ -34,7 +36,9 @@ The plots:
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
+import logging
+import warnings
+from typing import TYPE_CHECKING, Any
 
 from wsbench.metrics import RunSummary
 from wsbench.report.data import (
@@ -63,6 +67,8 @@ __all__ = [
     "render_all",
     "to_png",
 ]
+
+_log = logging.getLogger(__name__)
 
 _COLORS = {"p50": "#1f77b4", "p95": "#ff7f0e", "p99": "#d62728", "max": "#7f7f7f"}
 
@@ -98,6 +104,13 @@ def _points(t: tuple[float, ...], v: tuple[float | None, ...]) -> tuple[list[flo
     return [p[0] for p in pairs], [float(p[1]) for p in pairs]
 
 
+def _legend(ax: Any, **kwargs: Any) -> None:
+    """A legend when something on ``ax`` has a label (else matplotlib warns "No artists with
+    labels found to put in legend" on stderr, e.g. a run without connect errors)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
+
+
 def plot_latency_over_time(summary: RunSummary) -> Figure | None:
     """Per-second latency percentiles of ``delivery`` and ``ack``."""
     names = [n for n in ("delivery", "ack") if latency_series(summary, n, "count")]
@@ -122,7 +135,7 @@ def plot_latency_over_time(summary: RunSummary) -> Figure | None:
         ax.set_xlabel("time since start (s)")
         ax.set_ylabel("latency (ms, log)")
         ax.set_title(LATENCY_NAMES[name], fontsize=10)
-        ax.legend(fontsize=8, loc="upper left")
+        _legend(ax, fontsize=8, loc="upper left")
     return fig
 
 
@@ -148,7 +161,7 @@ def plot_latency_distribution(summary: RunSummary) -> Figure | None:
     ax.xaxis.set_minor_locator(FixedLocator([]))
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency (ms, log)")
-    ax.legend(fontsize=8, loc="upper left")
+    _legend(ax, fontsize=8, loc="upper left")
     return fig
 
 
@@ -190,7 +203,7 @@ def plot_fanout(summary: RunSummary) -> Figure | None:
     left.set_xlabel("audience size (recipients per emit)")
     left.set_ylabel("time from intended send (ms, log)")
     left.set_title("time to first / median / last recipient", fontsize=10)
-    left.legend(fontsize=8)
+    _legend(left, fontsize=8)
     for label in classes:
         hist = histogram(summary, f"fanout.last.{label}")
         if hist is None:
@@ -203,7 +216,7 @@ def plot_fanout(summary: RunSummary) -> Figure | None:
     right.set_xlabel("time since intended send (ms, log)")
     right.set_ylabel("fraction of emits complete")
     right.set_title("completion curves (last recipient reached)", fontsize=10)
-    right.legend(fontsize=8, loc="lower right")
+    _legend(right, fontsize=8, loc="lower right")
     return fig
 
 
@@ -225,14 +238,14 @@ def plot_connections_throughput(summary: RunSummary) -> Figure | None:
     left.set_xlabel("time since start (s)")
     left.set_ylabel("sockets")
     left.set_title("connections", fontsize=10)
-    left.legend(fontsize=8, loc="upper left")
+    _legend(left, fontsize=8, loc="upper left")
     for name, s in rates.items():
         if s:
             right.plot(s.t, s.values, lw=1.2, label=f"{name} / s")
     right.set_xlabel("time since start (s)")
     right.set_ylabel("per second")
     right.set_title("throughput", fontsize=10)
-    right.legend(fontsize=8, loc="upper left")
+    _legend(right, fontsize=8, loc="upper left")
     return fig
 
 
@@ -290,7 +303,7 @@ def plot_generator(summary: RunSummary) -> Figure | None:
     left.set_xlabel("time since start (s)")
     left.set_ylabel("ms")
     left.set_title("driver event-loop lag", fontsize=10)
-    left.legend(fontsize=8)
+    _legend(left, fontsize=8)
     if cpu:
         right.plot(cpu.t, cpu.values, lw=1.2, label="driver CPU %")
     if server:
@@ -299,7 +312,7 @@ def plot_generator(summary: RunSummary) -> Figure | None:
     right.set_xlabel("time since start (s)")
     right.set_ylabel("CPU % (100 = one core)")
     right.set_title("CPU", fontsize=10)
-    right.legend(fontsize=8)
+    _legend(right, fontsize=8)
     return fig
 
 
@@ -328,7 +341,11 @@ def render_all(summary: RunSummary) -> dict[str, bytes]:
     """``{stem: PNG bytes}`` for every plot that has data, in report order."""
     out: dict[str, bytes] = {}
     for stem, make in PLOTS.items():
-        fig = make(summary)
-        if fig is not None:
-            out[stem] = to_png(fig)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fig = make(summary)
+            if fig is not None:
+                out[stem] = to_png(fig)
+        for w in caught:
+            _log.debug("plot %s: %s", stem, w.message)
     return out
