@@ -29,6 +29,23 @@ def non_ok(report: TargetReport) -> dict[str, str]:
     return {cid: str(r.verdict) for cid, r in report.results.items() if str(r.verdict) != "OK"}
 
 
+def unexpected(report: TargetReport, expected: dict[str, str]) -> dict[str, str]:
+    """Every check whose verdict differs from ``expected`` (default OK), with its reason.
+
+    ``assert unexpected(report, EXPECTED) == {}`` prints, for each surprise, the verdict
+    it got and why, e.g. ``{'contract.x': 'FAILED (expected OK): B got 0 of 1'}``.
+    """
+    out = {}
+    for cid, r in report.results.items():
+        want = expected.get(cid, "OK")
+        if str(r.verdict) != want:
+            out[cid] = f"{r.verdict} (expected {want}): {r.reason}"
+    for cid in expected:
+        if cid not in report.results:
+            out[cid] = f"not run (expected {expected[cid]})"
+    return out
+
+
 @pytest.fixture(scope="module")
 def reference() -> Iterator[TargetSpec]:
     with embedded_targets() as spec:

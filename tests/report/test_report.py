@@ -187,3 +187,16 @@ def test_plots_of_a_sparse_run_emit_no_matplotlib_warnings() -> None:
         warnings.simplefilter("always")
         pngs = render_all(sparse)  # the empty fan-out log axis: logged, not printed
     assert caught == [] and {"connections_throughput", "generator", "fanout"} <= set(pngs)
+
+
+def test_connection_counts_say_what_they_count(summary: RunSummary) -> None:
+    from wsbench.report.console import connections_text, summary_lines
+
+    conns = {"attempted": 510, "connected": 508, "peak": 390, "errors": {"refused": 2}}
+    text = connections_text(conns)
+    assert text == ("510 clients started, 508 connects succeeded, "
+                    "at most 390 open at once (peak), 2 connect errors")
+    s = RunSummary(**{**{f: getattr(summary, f) for f in summary.__dataclass_fields__},
+                      "sections": {**summary.sections, "connections": conns}})
+    assert f"  connections: {text}" in summary_lines(s)
+    assert text in render_html(s, {})

@@ -21,7 +21,7 @@ from typing import Any
 from wsbench.metrics import RunSummary
 from wsbench.report.data import LATENCY_NAMES, histogram_stats, section
 
-__all__ = ["table", "summary_lines", "render_summary", "fmt_ms", "fmt_ratio", "fmt_actual", "latency_rows"]
+__all__ = ["table", "summary_lines", "render_summary", "fmt_ms", "fmt_ratio", "fmt_actual", "connections_text", "latency_rows"]
 
 
 def fmt_ms(value: float | None) -> str:
@@ -83,6 +83,17 @@ def latency_rows(summary: RunSummary) -> list[list[str]]:
     return rows
 
 
+def connections_text(conns: Mapping[str, Any]) -> str:
+    """What the connection counts are, in words (the console line and the HTML row)."""
+    errors = conns.get("errors") or {}
+    return (
+        f"{conns.get('attempted', 0):,} clients started, "
+        f"{conns.get('connected', 0):,} connects succeeded, "
+        f"at most {conns.get('peak', 0):,} open at once (peak), "
+        f"{sum(errors.values()) if errors else 0:,} connect errors"
+    )
+
+
 def _status(summary: RunSummary) -> str:
     if summary.partial:
         return f"PARTIAL ({summary.partial_reason}), exit {summary.exit_status}"
@@ -106,11 +117,7 @@ def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
     ]
     if conns:
         errors = conns.get("errors") or {}
-        lines.append(
-            f"  connections: {conns.get('connected', 0):,} of {conns.get('attempted', 0):,} "
-            f"connected, peak {conns.get('peak', 0):,}, "
-            f"{sum(errors.values()) if errors else 0} errors"
-        )
+        lines.append(f"  connections: {connections_text(conns)}")
         for msg, n in list(errors.items())[:5]:
             lines.append(f"    {n:,} x {msg}")
     if dl:

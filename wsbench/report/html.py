@@ -23,7 +23,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wsbench.metrics import RunSummary
-from wsbench.report.console import fmt_actual, fmt_ms, fmt_ratio, latency_rows
+from wsbench.report.console import (
+    connections_text,
+    fmt_actual,
+    fmt_ms,
+    fmt_ratio,
+    latency_rows,
+)
 from wsbench.report.data import section
 
 __all__ = ["render_html", "write_html"]
@@ -109,14 +115,7 @@ def _overview(summary: RunSummary) -> str:
     ]
     if conns:
         errors = conns.get("errors") or {}
-        rows.append(
-            [
-                "connections",
-                f"{conns.get('connected', 0):,} of {conns.get('attempted', 0):,} "
-                f"connected, peak {conns.get('peak', 0):,}, "
-                f"{sum(errors.values()) if errors else 0:,} errors",
-            ]
-        )
+        rows.append(["connections", connections_text(conns)])
         rows += [["", f"{n:,} x {msg}"] for msg, n in list(errors.items())[:10]]
     env = summary.environment
     rows.append(
