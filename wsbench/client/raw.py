@@ -228,10 +228,35 @@ class RawWebSocket:
         self.transcript.add(self.channel, ">", render(data))
         return True
 
+    def recv_nowait(self, skip_pings: bool = True) -> str | bytes | None:
+        """The next frame already received, :data:`CLOSED` once closed, or ``None`` if none is queued.
+
+        Never yields to the event loop: a reader that drains with it handles every frame
+        of one network read (aiohttp parses them all at once) in one step.
+        """
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return None
+            if item is CLOSED:
+                self._queue.put_nowait(CLOSED)  # stays closed for every later call
+                return CLOSED
+            if skip_pings and item == "2":
+                continue
+            return item
+
     async def recv(self, timeout: float, skip_pings: bool = True) -> str | bytes | None:
-        """The next frame, :data:`CLOSED` once closed, or ``None`` if nothing came in time."""
+        """The next frame, :data:`CLOSED` once closed, or ``None`` if nothing came in time.
+
+        A frame already queued is returned without suspending (no task, no loop turn per
+        frame), so a burst is consumed as fast as it was read.
+        """
         deadline = time.monotonic() + timeout
         while True:
+            ready = self.recv_nowait(skip_pings)
+            if ready is not None:
+                return ready
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None

@@ -13,6 +13,7 @@ Rules every check follows through these helpers (research conformance.md §1.6, 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -48,6 +49,10 @@ class TargetInfo:
         recovery_url: where the recovery checks run (a server with recovery on; the
             target itself by default, where they are UNIMPLEMENTED without a ``pid``).
         close_within: seconds to wait for a close, derived from pingInterval.
+        deliver_within: seconds to wait for an expected delivery (or answer) to arrive,
+            derived from the heartbeat (see :func:`~wsbench.conformance.runner.deliver_bound`).
+        quiet_window: seconds during which nothing more may arrive, counted only once the
+            expected set is complete (stray copies, duplicates, leaks).
         factor: timeout multiplier for slow machines.
     """
 
@@ -60,6 +65,8 @@ class TargetInfo:
     auth_secret: str | None = None
     recovery_url: str | None = None
     close_within: float = 0.15
+    deliver_within: float = 2.0
+    quiet_window: float = 0.15
     factor: float = 1.0
 
 
@@ -111,9 +118,21 @@ class CheckContext:
     def close_within(self) -> float:
         return self.target.close_within
 
+    @property
+    def deliver_within(self) -> float:
+        return self.target.deliver_within
+
     def t(self, seconds: float) -> float:
         """A timeout scaled by the run's factor."""
         return seconds * self.target.factor
+
+    async def quiet(self) -> None:
+        """The "nothing else may arrive" window (:attr:`TargetInfo.quiet_window`).
+
+        Only for after the expected deliveries are all in (waited for on the condition):
+        what it can still catch is an extra copy, never a late expected one.
+        """
+        await asyncio.sleep(self.target.quiet_window)
 
     def note(self, text: str) -> None:
         self.probe.transcript.add("check", "#", text)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +163,23 @@ class Peer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
         return self.got(name, ns)
+
+    async def until(self, condition: Callable[[], bool], within: float) -> bool:
+        """Wait until ``condition()`` holds, re-testing after every frame; False at ``within`` s.
+
+        ``within`` is already scaled (e.g. :attr:`CheckContext.deliver_within`). Also
+        returns (with the condition's value) once the connection is closed.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not condition():
+            remaining = deadline - loop.time()
+            if remaining <= 0 or self.closed:
+                return condition()
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return True
 
     async def wait_disconnect(self, ns: str = "/", timeout: float = 2.0) -> bool:
         deadline = asyncio.get_running_loop().time() + self.ctx.t(timeout)

@@ -84,6 +84,23 @@ def close_bound(limits: Limits, factor: float) -> float:
     return min(max(limits.ping_interval / 2000.0, 0.2), 1.0) * factor
 
 
+def deliver_bound(limits: Limits, factor: float) -> float:
+    """Seconds to wait for an expected delivery: one heartbeat round, 2 s to 10 s.
+
+    pingInterval + pingTimeout is how long the target itself lets a peer stay silent before
+    it declares the connection dead; a delivery it owes (already acked to the sender) that
+    takes longer is lost, not late. The floor keeps the short heartbeats of test servers
+    (300 + 200 ms) from turning a loaded machine into a verdict; the cap bounds a run
+    against a default server (25 + 20 s). Only a FAILED ever waits the whole bound.
+    """
+    heartbeat = (limits.ping_interval + limits.ping_timeout) / 1000.0
+    return min(max(heartbeat, 2.0), 10.0) * factor
+
+
+QUIET_WINDOW = 0.15
+"""Seconds (scaled) in which no extra copy may arrive, once the expected ones are all in."""
+
+
 async def preflight(spec: TargetSpec, factor: float = 1.0) -> TargetInfo:
     """Handshake once to learn the limits; fail fast when the target is unreachable.
 
@@ -116,6 +133,8 @@ async def preflight(spec: TargetSpec, factor: float = 1.0) -> TargetInfo:
         auth_secret=spec.auth_secret or spec.jwt_secret,
         recovery_url=spec.recovery_url or spec.url,
         close_within=close_bound(limits, factor),
+        deliver_within=deliver_bound(limits, factor),
+        quiet_window=QUIET_WINDOW * factor,
         factor=factor,
     )
 

@@ -4,11 +4,16 @@ app heartbeat, echo) with their exact recipients (docs/events.md).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
-from wsbench.conformance.checks.contract_broadcast import expect_copies, nonce, peers, settle
+from wsbench.conformance.checks.contract_broadcast import (
+    arrivals,
+    expect_copies,
+    nonce,
+    peers,
+    settle_after,
+)
 from wsbench.conformance.context import CheckContext
 from wsbench.conformance.model import Tier
 from wsbench.conformance.peer import Peer
@@ -41,9 +46,9 @@ async def chat(ctx: CheckContext) -> str:
     n = first["userCount"]
     second = await b.call("join", bob, ns="/chat")
     ctx.expect_eq(second, {"ok": True, "userCount": n + 1}, "ack of the second /chat join")
-    await settle(ctx)
     joined = {"id": b.sids["/chat"], "username": bob, "userCount": n + 1}
-    expect_copies(ctx, [a, b, c], {"A": 1, "B": 1, "C": 1}, "user joined", joined, "/chat")
+    await expect_copies(ctx, [a, b, c], {"A": 1, "B": 1, "C": 1}, "user joined", joined, "/chat")
+    await arrivals(ctx, [(b, lambda: bool(b.got("users", "/chat")))])
     users = b.got("users", "/chat")
     ctx.expect(len(users) == 1, f"B must get one 'users' list, got {len(users)}")
     names = [u.get("username") for u in users[0].arg if isinstance(u, dict)]
@@ -54,13 +59,17 @@ async def chat(ctx: CheckContext) -> str:
     text = nonce("text")
     ack = await a.call("message", text, ns="/chat")
     ctx.expect(isinstance(ack, dict) and ack.get("ok") is True, f"ack of /chat message: {ack!r}")
-    await settle(ctx)
-    for peer in (a, b, c):
-        msgs = [
+
+    def chat_copies(peer: Peer) -> list[dict]:  # type: ignore[type-arg]
+        return [
             e.arg
             for e in peer.got("message", "/chat")
             if isinstance(e.arg, dict) and e.arg.get("text") == text
         ]
+
+    await settle_after(ctx, [(p, lambda p=p: bool(chat_copies(p))) for p in (a, b, c)])
+    for peer in (a, b, c):
+        msgs = chat_copies(peer)
         ctx.expect(len(msgs) == 1, f"{peer.label} got {len(msgs)} copies of the /chat message")
         ctx.expect(
             msgs[0].get("username") == alice
@@ -69,11 +78,9 @@ async def chat(ctx: CheckContext) -> str:
             f"/chat message must be {{id,username,text,timestamp}}, got {msgs[0]!r}",
         )
     ctx.expect_eq(await a.call("typing", ns="/chat"), {"ok": True}, "ack of typing")
-    await settle(ctx)
-    expect_copies(ctx, [a, b, c], {"B": 1, "C": 1}, "typing", {"username": alice}, "/chat")
+    await expect_copies(ctx, [a, b, c], {"B": 1, "C": 1}, "typing", {"username": alice}, "/chat")
     await a.close()
-    await asyncio.sleep(ctx.t(0.3))
-    return expect_copies(
+    return await expect_copies(
         ctx, [b, c], {"B": 1, "C": 1}, "user left", {"username": alice, "userCount": n}, "/chat"
     )
 
@@ -102,14 +109,17 @@ async def documents(ctx: CheckContext) -> str:
         await c.emit("update document", {"docId": doc, "changes": {"k": i}})
     last = await c.call("update document", {"docId": doc, "changes": {"done": True}})
     ctx.expect_eq(last, {"ok": True, "version": 21}, "ack of the 21st update")
-    await settle(ctx)
-    for peer in (a, b):
-        versions = [
+
+    def versions(peer: Peer) -> list[int]:
+        return [
             e.arg.get("version")
             for e in peer.got("document updated")
             if isinstance(e.arg, dict) and e.arg.get("docId") == doc
         ]
-        ctx.expect_eq(versions, list(range(1, 22)), f"{peer.label}: versions received")
+
+    await settle_after(ctx, [(p, lambda p=p: 21 in versions(p)) for p in (a, b)])
+    for peer in (a, b):
+        ctx.expect_eq(versions(peer), list(range(1, 22)), f"{peer.label}: versions received")
     ctx.expect(
         not [
             e
@@ -126,7 +136,8 @@ async def documents(ctx: CheckContext) -> str:
         {"ok": True, "version": 22},
         "ack of update 22",
     )
-    await settle(ctx)
+    await settle_after(ctx, [(a, lambda: 22 in versions(a))])  # a subscriber got it
+    ctx.expect(22 in versions(a), "A (still subscribed) did not get version 22")
     late = [
         e
         for e in b.got("document updated")
@@ -141,6 +152,8 @@ async def _notify(ctx: CheckContext, user: str, text: str) -> dict:  # type: ign
     resp = await ctx.probe.request(
         "POST", "/notifications", body=body, content_type="application/json"
     )
+    if resp.status == 404:
+        ctx.unimplemented("the target has no POST /notifications endpoint (HTTP 404)")
     ctx.expect_status(resp, 201, "POST /notifications")
     answer = json.loads(resp.text)
     ctx.expect(
@@ -175,7 +188,7 @@ async def notifications(ctx: CheckContext) -> str:
         and isinstance(note.get("timestamp"), str),
         f"live notification must be {{id,userId,type,message,timestamp}}, got {note!r}",
     )
-    await settle(ctx)
+    await ctx.quiet()  # the expected copy is in: nothing else may reach another user
     ctx.expect(not b.got("notification"), "a socket of another user received the notification")
     later = nonce("offline")
     answer2 = await _notify(ctx, offline, later)
@@ -206,7 +219,17 @@ async def admin(ctx: CheckContext) -> str:
     b = await Peer.open(ctx, ("/", "/chat", "/admin"), auth=auth, label="B")
     msg = nonce("announce")
     ctx.expect_eq(await a.call("broadcast", msg, ns="/admin"), {"ok": True}, "ack of broadcast")
-    await settle(ctx)
+
+    def got(peer: Peer, ns: str) -> int:
+        return sum(1 for e in peer.got("announcement", ns) if e.arg == msg)
+
+    await settle_after(
+        ctx,
+        [
+            (b, lambda: all(got(b, ns) for ns in ("/", "/chat", "/admin"))),
+            (a, lambda: got(a, "/admin") > 0),
+        ],
+    )
     counts = {
         ns: copies
         for ns in ("/", "/chat", "/admin")
@@ -233,10 +256,7 @@ async def app_ping(ctx: CheckContext) -> str:
     started = time.monotonic()
     silent = await Peer.open(ctx, label="silent", answer_app_ping=False)
     polite = await Peer.open(ctx, label="polite")
-    deadline = ctx.t(3.0)
-    while not silent.got("ping") and time.monotonic() - started < deadline and not silent.closed:
-        await asyncio.sleep(0.02)
-    if not silent.got("ping"):
+    if not await silent.until(lambda: bool(silent.got("ping")), ctx.t(3.0)):
         ctx.unimplemented(
             "no app-level 'ping' within 3 s (start the server with a shorter --app-heartbeat-interval)"
         )
@@ -246,7 +266,7 @@ async def app_ping(ctx: CheckContext) -> str:
         ctx.fail(
             f"a socket that never answered 'ping' is still connected {2 * interval + 1:.1f} s later"
         )
-    await asyncio.sleep(ctx.t(0.1))
+    await ctx.quiet()  # the silent one is gone: the polite one must not follow
     ctx.expect("/" not in polite.disconnected, "a socket that answered 'pong' was disconnected")
     return f"first ping after {interval:.2f} s; the silent socket got DISCONNECT, the polite one stayed"
 

@@ -8,7 +8,7 @@ never share a room.
 
 from __future__ import annotations
 
-from wsbench.conformance.checks.contract_broadcast import expect_copies, join, nonce, peers, settle
+from wsbench.conformance.checks.contract_broadcast import expect_copies, join, nonce, peers
 from wsbench.conformance.context import CheckContext
 from wsbench.conformance.model import Tier
 from wsbench.conformance.registry import check
@@ -29,9 +29,8 @@ async def join_room(ctx: CheckContext) -> str:
     r = nonce("room")
     await join(ctx, b, r, "join room")
     await join(ctx, a, r, "join room")
-    await settle(ctx)
-    expect_copies(ctx, [a, b, c], {"A": 1, "B": 1}, "joined", r)  # each joiner its own
-    return expect_copies(ctx, [a, b, c], {"B": 1}, "user joined", a.sids["/"])
+    await expect_copies(ctx, [a, b, c], {"A": 1, "B": 1}, "joined", r)  # each joiner its own
+    return await expect_copies(ctx, [a, b, c], {"B": 1}, "user joined", a.sids["/"])
 
 
 @check(
@@ -50,12 +49,10 @@ async def leave_room(ctx: CheckContext) -> str:
     await join(ctx, b, r, "join room")
     answer = await a.call("leave room", r)
     ctx.expect_eq(answer, {"ok": True, "room": r}, "ack of 'leave room'")
-    await settle(ctx)
-    expect_copies(ctx, [a, b, c], {"B": 1}, "user left", a.sids["/"])
+    await expect_copies(ctx, [a, b, c], {"B": 1}, "user left", a.sids["/"])
     data = nonce()
     ctx.expect_eq(await c.call("broadcast room", {"room": r, "data": data}), {"ok": True}, "ack")
-    await settle(ctx)
-    return expect_copies(ctx, [a, b, c], {"B": 1}, "event", data)
+    return await expect_copies(ctx, [a, b, c], {"B": 1}, "event", data)
 
 
 @check(
@@ -71,8 +68,7 @@ async def join_all(ctx: CheckContext) -> str:
     r = nonce("room")
     await join(ctx, b, r)
     await join(ctx, a, r)
-    await settle(ctx)
-    return expect_copies(ctx, [a, b, c], {"A": 1, "B": 1}, "user joined", a.sids["/"])
+    return await expect_copies(ctx, [a, b, c], {"A": 1, "B": 1}, "user joined", a.sids["/"])
 
 
 @check(
@@ -90,9 +86,8 @@ async def room_message(ctx: CheckContext) -> str:
     await join(ctx, b, r)
     text = nonce()
     ctx.expect_eq(await c.call("room message", {"room": r, "message": text}), {"ok": True}, "ack")
-    await settle(ctx)
     expected = {"room": r, "from": c.sids["/"], "message": text}
-    return expect_copies(ctx, [a, b, c], {"A": 1, "B": 1}, "message", expected)
+    return await expect_copies(ctx, [a, b, c], {"A": 1, "B": 1}, "message", expected)
 
 
 @check(
@@ -109,13 +104,11 @@ async def leave(ctx: CheckContext) -> str:
     await join(ctx, a, r)
     await join(ctx, b, r)
     ctx.expect_eq(await a.call("leave", r), {"ok": True, "room": r}, "ack of 'leave'")
-    await settle(ctx)
-    expect_copies(ctx, [a, b, c], {"B": 1}, "user left", a.sids["/"])
+    await expect_copies(ctx, [a, b, c], {"B": 1}, "user left", a.sids["/"])
     text = nonce()
     ctx.expect_eq(await c.call("room message", {"room": r, "message": text}), {"ok": True}, "ack")
-    await settle(ctx)
     expected = {"room": r, "from": c.sids["/"], "message": text}
-    return expect_copies(ctx, [a, b, c], {"B": 1}, "message", expected)
+    return await expect_copies(ctx, [a, b, c], {"B": 1}, "message", expected)
 
 
 @check(
@@ -134,8 +127,7 @@ async def isolation(ctx: CheckContext) -> str:
     await join(ctx, c, r2)
     data = nonce()
     ctx.expect_eq(await b.call("broadcast room", {"room": r1, "data": data}), {"ok": True}, "ack")
-    await settle(ctx)
-    return expect_copies(ctx, [a, b, c], {"A": 1}, "event", data)
+    return await expect_copies(ctx, [a, b, c], {"A": 1}, "event", data)
 
 
 @check(
@@ -152,9 +144,8 @@ async def private(ctx: CheckContext) -> str:
     text = nonce()
     answer = await a.call("private message", {"to": b.sids["/"], "message": text})
     ctx.expect_eq(answer, {"ok": True}, "ack of 'private message'")
-    await settle(ctx)
     expected = {"from": a.sids["/"], "message": text}
-    return expect_copies(ctx, [a, b, c], {"B": 1}, "private message", expected)
+    return await expect_copies(ctx, [a, b, c], {"B": 1}, "private message", expected)
 
 
 @check(

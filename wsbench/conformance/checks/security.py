@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from wsbench.conformance.checks.contract_auth import auth_ws, refused
-from wsbench.conformance.checks.contract_broadcast import copies, nonce, peers, settle
+from wsbench.conformance.checks.contract_broadcast import copies, nonce, peers, settle_after
 from wsbench.conformance.context import CheckContext
 from wsbench.conformance.model import Tier
 from wsbench.conformance.registry import check
@@ -95,8 +95,8 @@ async def eavesdrop(ctx: CheckContext) -> str:
     ctx.expect_eq(
         await sender.call("private message", {"to": target, "message": text}), {"ok": True}, "ack"
     )
-    await settle(ctx)
     expected = {"from": sender.sids["/"], "message": text}
+    await settle_after(ctx, [(victim, lambda: copies(victim, "private message", expected) > 0)])
     ctx.expect(
         copies(spy, "private message", expected) == 0,
         "the spy received the victim's private message",
