@@ -10,79 +10,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import shutil
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from tests.conftest import ROOT, scaled
+from tests.conftest import scaled
 from wsbench.client import connect
 from wsbench.exceptions import AckTimeout, ConnectRefused
+from wsbench.launch import Server, node_twin, node_twin_available
 from wsbench.protocol.reconnect import ReconnectPolicy
 
 pytestmark = pytest.mark.node
 
-TWIN = ROOT / "reference_server" / "node"
 HEARTBEAT = ["--ping-interval", "300", "--ping-timeout", "200"]
 TRANSPORTS = ["websocket", "polling", "polling+upgrade"]
 FAST_RETRY = ReconnectPolicy(reconnection_delay=0.05, reconnection_delay_max=0.2)
 
 
-class Twin:
-    """One `node server.js` process; stop() then start() again keeps the port."""
-
-    def __init__(self, *args: str) -> None:
-        self.args = list(args)
-        self.port = 0
-        self.proc: subprocess.Popen[str] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        cmd = ["node", str(TWIN / "server.js"), "--port", str(self.port), *HEARTBEAT, *self.args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + scaled(10)
-        line = ""
-        while time.monotonic() < deadline and not line:
-            line = self.proc.stdout.readline().strip()
-        assert "listening on http://127.0.0.1:" in line, f"twin did not start: {line!r}"
-        self.port = int(line.rsplit(":", 1)[1])
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=scaled(10))
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-            self.proc = None
-
-
 @pytest.fixture(scope="module")
-def twin_factory() -> Iterator[Callable[..., Twin]]:
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed")
-    if not (TWIN / "node_modules" / "socket.io").is_dir() or not (TWIN / "server.js").exists():
-        pytest.skip("reference_server/node is not installed: cd reference_server/node && npm ci")
-    started: list[Twin] = []
+def twin_factory() -> Iterator[Callable[..., Server]]:
+    if not node_twin_available():
+        pytest.skip("needs node and npm ci in reference_server/node")
+    started: list[Server] = []
 
-    def make(*args: str) -> Twin:
-        twin = Twin(*args)
-        twin.start()
+    def make(*args: str) -> Server:
+        twin = Server(node_twin(*HEARTBEAT, *args))
         started.append(twin)
+        twin.start()
         return twin
 
     yield make
     for twin in started:
-        twin.stop()
+        twin.close()
 
 
 @pytest.fixture(scope="module")
-def twin(twin_factory: Callable[..., Twin]) -> Twin:
+def twin(twin_factory: Callable[..., Server]) -> Server:
     return twin_factory()
 
 
@@ -109,7 +73,7 @@ JSON_VALUES = [
 
 
 @pytest.mark.parametrize("transports", TRANSPORTS)
-async def test_connect_echo_every_json_type(twin: Twin, transports: str) -> None:
+async def test_connect_echo_every_json_type(twin: Server, transports: str) -> None:
     async with client(twin.url, transports=transports, reconnection=False) as c:
         sock = c.socket()
         assert sock.connected and sock.sid
@@ -126,7 +90,7 @@ async def test_connect_echo_every_json_type(twin: Twin, transports: str) -> None
 
 
 @pytest.mark.parametrize("transports", TRANSPORTS)
-async def test_binary_both_ways(twin: Twin, transports: str) -> None:
+async def test_binary_both_ways(twin: Server, transports: str) -> None:
     async with client(twin.url, transports=transports) as c:
         sock = c.socket()
         blob = bytes(range(256)) * 4
@@ -136,7 +100,7 @@ async def test_binary_both_ways(twin: Twin, transports: str) -> None:
         assert await back == [{"nested": [b"\x00", b"\xff\xfe"]}, "text"]
 
 
-async def test_namespaces_and_server_pushed_events(twin: Twin) -> None:
+async def test_namespaces_and_server_pushed_events(twin: Server) -> None:
     async with client(twin.url, namespaces=["/", "/chat", "/custom"], auth={"k": "v"}) as a:
         async with client(twin.url, namespaces=["/chat"]) as b:
             custom_auth = asyncio.ensure_future(a.socket("/custom").wait_for("auth", scaled(3)))
@@ -155,7 +119,7 @@ async def test_namespaces_and_server_pushed_events(twin: Twin) -> None:
                     pass
 
 
-async def test_broadcast_reaches_listeners_and_on_any(twin: Twin) -> None:
+async def test_broadcast_reaches_listeners_and_on_any(twin: Server) -> None:
     async with client(twin.url) as sender, client(twin.url) as receiver:
         seen: list[object] = []
         anything: list[object] = []
@@ -167,7 +131,7 @@ async def test_broadcast_reaches_listeners_and_on_any(twin: Twin) -> None:
 
 
 @pytest.mark.parametrize("transports", ["websocket", "polling"])
-async def test_acks_both_ways(twin: Twin, transports: str) -> None:
+async def test_acks_both_ways(twin: Server, transports: str) -> None:
     async with client(twin.url, transports=transports) as c:
         sock = c.socket()
         sock.on("ack request", lambda data: ("answer", data))
@@ -196,7 +160,7 @@ async def test_acks_both_ways(twin: Twin, transports: str) -> None:
             await sock.call("no such event", timeout=0.2)
 
 
-async def test_connect_error_from_jwt_middleware(twin_factory: Callable[..., Twin]) -> None:
+async def test_connect_error_from_jwt_middleware(twin_factory: Callable[..., Server]) -> None:
     jwt = pytest.importorskip("jwt")
     secure = twin_factory("--jwt-secret", "wsbench-interop-secret-of-32-bytes!")
     with pytest.raises(ConnectRefused) as info:
@@ -214,7 +178,7 @@ async def test_connect_error_from_jwt_middleware(twin_factory: Callable[..., Twi
             pass
 
 
-async def test_server_disconnect_does_not_reconnect(twin_factory: Callable[..., Twin]) -> None:
+async def test_server_disconnect_does_not_reconnect(twin_factory: Callable[..., Server]) -> None:
     strict = twin_factory("--app-heartbeat-interval", "150")
     async with client(strict.url, reconnection=FAST_RETRY) as c:
         sock = c.socket()
@@ -231,7 +195,7 @@ async def test_server_disconnect_does_not_reconnect(twin_factory: Callable[..., 
 
 @pytest.mark.parametrize("transports", ["websocket", "polling"])
 async def test_reconnects_after_server_restart(
-    twin_factory: Callable[..., Twin], transports: str
+    twin_factory: Callable[..., Server], transports: str
 ) -> None:
     restartable = twin_factory()
     rng = random.Random(7)
@@ -250,7 +214,7 @@ async def test_reconnects_after_server_restart(
         assert await sock.call("echo", "back", timeout=scaled(3)) == "back"
 
 
-async def test_connection_state_recovery(twin_factory: Callable[..., Twin]) -> None:
+async def test_connection_state_recovery(twin_factory: Callable[..., Server]) -> None:
     recovering = twin_factory("--recovery")
     async with client(recovering.url, reconnection=FAST_RETRY) as a, client(recovering.url) as b:
         sock = a.socket()
@@ -271,7 +235,7 @@ async def test_connection_state_recovery(twin_factory: Callable[..., Twin]) -> N
 
 
 @pytest.mark.parametrize("impl", ["asyncio", "aiohttp"])
-async def test_large_frames_both_ways_on_each_websocket_impl(twin: Twin, impl: str) -> None:
+async def test_large_frames_both_ways_on_each_websocket_impl(twin: Server, impl: str) -> None:
     async with client(twin.url, websocket_impl=impl, reconnection=False) as c:
         sock = c.socket()
         for size in (125, 126, 65_535, 65_536, 300_000):  # 7-, 16- and 64-bit lengths
@@ -283,7 +247,7 @@ async def test_large_frames_both_ways_on_each_websocket_impl(twin: Twin, impl: s
 
 
 async def test_oversized_message_is_closed_by_the_server_with_1009(
-    twin_factory: Callable[..., Twin],
+    twin_factory: Callable[..., Server],
 ) -> None:
     small = twin_factory("--max-payload", "1000")
     async with client(small.url, reconnection=False) as c:
@@ -298,7 +262,7 @@ async def test_oversized_message_is_closed_by_the_server_with_1009(
         assert "1009" in c.connection.close_detail
 
 
-async def test_abort_reconnects_and_pause_reading_holds_deliveries(twin: Twin) -> None:
+async def test_abort_reconnects_and_pause_reading_holds_deliveries(twin: Server) -> None:
     async with client(twin.url, reconnection=FAST_RETRY) as a, client(twin.url) as b:
         sock = a.socket()
         seen: list[object] = []

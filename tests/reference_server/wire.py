@@ -1,22 +1,19 @@
-"""Test helpers: start a server (Python reference server or the Node twin) on a free loopback
-port, and raw wire helpers (aiohttp HTTP + websocket, literal wire text, none of our codecs)."""
+"""Test helpers: start a server (Python reference server or the Node twin, via wsbench.launch) on
+a free loopback port, and raw wire helpers (aiohttp HTTP + websocket, literal wire text, none of
+our codecs)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-NODE_DIR = ROOT / "reference_server" / "node"
+from wsbench.launch import Server, node_twin, node_twin_available, reference_server
+
 FACTOR = float(os.environ.get("WSBENCH_TIMEOUT_FACTOR", "1"))
 SUITE_ARGS = [
     "--ping-interval", "300", "--ping-timeout", "200",
@@ -31,34 +28,20 @@ def T(seconds: float) -> float:
 
 
 def node_available() -> bool:
-    return shutil.which("node") is not None and (NODE_DIR / "node_modules" / "socket.io").is_dir()
+    return node_twin_available()
 
 
 @contextlib.contextmanager
 def running_server(kind: str, args: list[str]) -> Iterator[str]:
     """Start ``kind`` ('python' or 'node') on 127.0.0.1:0; yield its base URL; stop it."""
     if kind == "python":
-        cmd = [sys.executable, "-m", "reference_server", "--host", "127.0.0.1", "--port", "0"]
+        spec = reference_server(*args)
     else:
         if not node_available():
             pytest.skip("node or reference_server/node/node_modules missing")
-        cmd = ["node", str(NODE_DIR / "server.js"), "--host", "127.0.0.1", "--port", "0"]
-    proc = subprocess.Popen(
-        cmd + args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        if "listening on " not in line:
-            proc.kill()
-            raise RuntimeError(f"server did not start: {line!r} {proc.stderr.read()}")  # type: ignore[union-attr]
-        yield line.strip().rsplit(" ", 1)[1]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(T(5))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        spec = node_twin(*args)
+    with Server(spec) as server:
+        yield server.url
 
 
 class Wire:
