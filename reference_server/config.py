@@ -34,9 +34,13 @@ FAULTS = (
 class ServerConfig:
     """Options of the reference server. Times in milliseconds, sizes in bytes.
 
-    ``write_buffer_limit`` (not a CLI option): a connection whose unsent bytes exceed it is
-    a slow consumer and is closed, so memory stays bounded. ``volatile_high_water``: a
-    volatile packet is dropped when the connection already has more unsent bytes than this.
+    ``write_buffer_limit``: a connection whose unsent bytes (the WebSocket write buffer, or
+    the polling records no GET has taken yet) exceed it is a slow consumer and is closed, so
+    memory stays bounded. ``volatile_high_water``: a volatile packet is dropped when the
+    connection already has more unsent bytes than this. ``notification_bytes_per_user`` /
+    ``notification_bytes_total``: stored notifications are evicted oldest first past these
+    sizes (docs/events.md "Notifications"). ``header_timeout`` / ``body_timeout`` /
+    ``idle_timeout``: HTTP deadlines (docs/events.md "Server options"); 0 disables one.
     """
 
     host: str = "127.0.0.1"
@@ -55,6 +59,11 @@ class ServerConfig:
     volatile_high_water: int = 64 * 1024
     upgrade_timeout: int = 10000
     recovery_max_disconnection: int = 120000
+    notification_bytes_per_user: int = 4 * 1024 * 1024
+    notification_bytes_total: int = 64 * 1024 * 1024
+    header_timeout: int = 10000
+    body_timeout: int = 30000
+    idle_timeout: int = 60000
 
     def __post_init__(self) -> None:
         unknown = set(self.faults) - set(FAULTS)
@@ -62,7 +71,11 @@ class ServerConfig:
             raise ConfigError(f"unknown fault(s) {sorted(unknown)}; known: {', '.join(FAULTS)}")
         if not isinstance(self.faults, frozenset):
             object.__setattr__(self, "faults", frozenset(self.faults))
-        for name in ("port", "ping_interval", "ping_timeout", "max_payload", "connect_timeout"):
+        for name in (
+            "port", "ping_interval", "ping_timeout", "max_payload", "connect_timeout",
+            "write_buffer_limit", "notification_bytes_per_user", "notification_bytes_total",
+            "header_timeout", "body_timeout", "idle_timeout",
+        ):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
@@ -107,6 +120,34 @@ def build_parser(prog: str = "python -m reference_server") -> argparse.ArgumentP
     p.add_argument("--max-rooms", type=int, default=d.max_rooms, metavar="N",
                    help="rooms one socket may be in (%(default)s)")
     p.add_argument(
+        "--write-buffer-limit", type=int, default=d.write_buffer_limit, metavar="BYTES",
+        help="unsent bytes (websocket buffer or polling queue) after which a connection is "
+        "closed as a slow consumer (%(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--notification-bytes-per-user", type=int, default=d.notification_bytes_per_user,
+        metavar="BYTES", help="stored notification bytes per user; oldest evicted (%(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--notification-bytes-total", type=int, default=d.notification_bytes_total,
+        metavar="BYTES", help="stored notification bytes of all users; oldest evicted "
+        "(%(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--header-timeout", type=int, default=d.header_timeout, metavar="MS",
+        help="a request head must be complete this long after its first byte, 0 = none "
+        "(%(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--body-timeout", type=int, default=d.body_timeout, metavar="MS",
+        help="a request body must be complete this long after its head, 0 = none (%(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--idle-timeout", type=int, default=d.idle_timeout, metavar="MS",
+        help="a connection with no request in progress (also one that never sends a byte) "
+        "is closed after this long, 0 = never (%(default)s)",
+    )  # fmt: skip
+    p.add_argument(
         "--fault", action="append", default=[], choices=FAULTS, metavar="NAME",
         help="misbehave in one named way (repeatable): " + ", ".join(FAULTS),
     )  # fmt: skip
@@ -133,6 +174,12 @@ def parse_args(
             app_heartbeat_interval=ns.app_heartbeat_interval,
             max_rooms=ns.max_rooms,
             faults=frozenset(ns.fault),
+            write_buffer_limit=ns.write_buffer_limit,
+            notification_bytes_per_user=ns.notification_bytes_per_user,
+            notification_bytes_total=ns.notification_bytes_total,
+            header_timeout=ns.header_timeout,
+            body_timeout=ns.body_timeout,
+            idle_timeout=ns.idle_timeout,
         )
     except ConfigError as exc:
         parser.error(str(exc))

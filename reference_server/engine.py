@@ -160,9 +160,7 @@ class EngineEndpoint:
     def _polling_open(self) -> web.Response:
         conn = self._new_connection(Transport.POLLING)
         conn.pump()  # queues OPEN into the poll buffer
-        body = "\x1e".join(conn.poll_buffer)
-        conn.poll_buffer = []
-        return self._text(body)
+        return self._text(conn.take_poll_body())
 
     async def _polling(self, request: web.Request, conn: EngineConnection) -> web.Response:
         session = conn.session
@@ -181,9 +179,7 @@ class EngineEndpoint:
             conn.on_transport_gone(DisconnectReason.TRANSPORT_ERROR, "overlapping GET")
             return self._error(BAD_REQUEST)
         if conn.poll_buffer:
-            body = "\x1e".join(conn.poll_buffer)
-            conn.poll_buffer = []
-            return self._text(body)
+            return self._text(conn.take_poll_body())
         if conn.session.upgrading:
             return self._text("6")  # release the client so it can finish the upgrade
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()

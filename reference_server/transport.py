@@ -19,12 +19,17 @@ once and writes the same object to every recipient. Compression is never
 negotiated (``compress=False``), so raw frames are valid.
 
 Long-polling: packets are kept as encoded polling records until a GET is pending;
-the GET's future receives the joined payload.
+the GET's future receives the joined payload of at most ``maxPayload`` bytes (one record
+larger than that goes alone), the rest waits for the next GET. So one drain costs at most
+one ``maxPayload`` of joining and writing, never the whole backlog (issue 9 #2: a 1.5 GB
+drain once blocked the event loop for 6.8 s).
 
 Back-pressure: a connection whose unsent bytes exceed ``write_buffer_limit`` is a
-slow consumer and is closed (``transport error``); a volatile packet is dropped
-when the transport is not writable (above ``volatile_high_water`` unsent bytes on
-WebSocket, no GET pending on polling).
+slow consumer and is closed (``transport error``): on WebSocket the transport's write
+buffer, on polling the queued records (counted in UTF-8 bytes), so a client that POSTs and
+never GETs cannot grow its queue without bound. A volatile packet is dropped when the
+transport is not writable (above ``volatile_high_water`` unsent bytes on WebSocket, no GET
+pending on polling).
 """
 
 from __future__ import annotations
@@ -111,6 +116,7 @@ class EngineConnection:
         self.probe_ws: web.WebSocketResponse | None = None
         self.probe_wt: asyncio.Transport | None = None
         self.poll_buffer: list[str] = []
+        self.poll_bytes = 0  # UTF-8 size of poll_buffer's records
         self.pending_get: asyncio.Future[str] | None = None
         self.posting = False
         self.finished = False
@@ -173,8 +179,7 @@ class EngineConnection:
             if session.transport is Transport.WEBSOCKET and self.wt is not None:
                 self._write(b"".join(ws_frame(p.encode()) for p in out))
             else:
-                self.poll_buffer.extend(p.encode_polling() for p in out)
-                self._answer_get()
+                self.queue_records([p.encode_polling() for p in out])
         if self.probe_wt is not None:
             for p in session.probe_messages_to_send():
                 self.probe_wt.write(ws_frame(p.encode()))
@@ -204,12 +209,38 @@ class EngineConnection:
         if wt.get_write_buffer_size() > self.config.write_buffer_limit:
             self._slow_consumer()
 
+    def queue_records(self, records: list[str]) -> None:
+        """Queue polling records; past ``write_buffer_limit`` bytes the client is a slow consumer."""
+        if self.finished:
+            return
+        self.poll_buffer.extend(records)
+        self.poll_bytes += sum(len(r) if r.isascii() else len(r.encode()) for r in records)
+        if self.poll_bytes > self._limit:
+            self._slow_consumer()
+            return
+        self._answer_get()
+
+    def take_poll_body(self) -> str:
+        """Remove and join the queued records that fit in one ``maxPayload`` (at least one)."""
+        buffer = self.poll_buffer
+        limit = self.config.max_payload
+        size = 0
+        k = 0
+        for record in buffer:
+            n = (len(record) if record.isascii() else len(record.encode())) + (1 if k else 0)
+            if k and size + n > limit:
+                break
+            size += n
+            k += 1
+        taken = buffer if k == len(buffer) else buffer[:k]
+        self.poll_buffer = [] if k == len(buffer) else buffer[k:]
+        self.poll_bytes = 0 if not self.poll_buffer else self.poll_bytes - (size - (k - 1))
+        return RECORD_SEPARATOR.join(taken)
+
     def _answer_get(self) -> None:
         fut = self.pending_get
         if fut is not None and not fut.done() and self.poll_buffer:
-            body = RECORD_SEPARATOR.join(self.poll_buffer)
-            self.poll_buffer = []
-            fut.set_result(body)
+            fut.set_result(self.take_poll_body())
 
     def writable(self) -> bool:
         """Whether a volatile packet would be written now (socket.io ``transport.writable``)."""
@@ -261,11 +292,7 @@ class EngineConnection:
             if self.session.transport is Transport.WEBSOCKET:
                 self._write(data)
             return
-        self.poll_buffer.extend(data)
-        if len(self.poll_buffer) > 100_000:
-            self._slow_consumer()
-            return
-        self._answer_get()
+        self.queue_records(data)
 
     def _maybe_swap(self, data: bytes | list[str]) -> bytes | list[str] | None:
         # fault "reorder": hold one delivery now and then, write it after the next one
@@ -287,6 +314,7 @@ class EngineConnection:
     def _slow_consumer(self) -> None:
         log.warning("x closing slow consumer %s", self.sid)
         self._fast_wt = None
+        self.poll_buffer, self.poll_bytes = [], 0  # nobody will read them: free the memory now
         self.session.close(DisconnectReason.TRANSPORT_ERROR, "slow consumer")
         if self.wt is not None:
             self.wt.abort()
@@ -300,6 +328,7 @@ class EngineConnection:
         self._fast_wt = self.wt if self._plain else None
         self.probe_ws = self.probe_wt = None
         records, self.poll_buffer = self.poll_buffer, []
+        self.poll_bytes = 0
         if self.pending_get is not None and not self.pending_get.done():
             self.pending_get.set_result(NOOP.encode_polling())
         frames = []
@@ -329,9 +358,9 @@ class EngineConnection:
         fut = self.pending_get
         if fut is not None and not fut.done():
             # the session queued its last packet (NOOP or CLOSE) for the pending GET
-            body = RECORD_SEPARATOR.join(self.poll_buffer) if self.poll_buffer else "1"
+            body = self.take_poll_body() if self.poll_buffer else "1"
             fut.set_result(body)
-        self.poll_buffer = []
+        self.poll_buffer, self.poll_bytes = [], 0
         for ws in (self.ws, self.probe_ws):
             if ws is not None and not ws.closed:
                 self.loop.create_task(_close_ws(ws))

@@ -257,3 +257,65 @@ async def test_private_message_to_another_namespace_sid_is_refused(kind, http):
         assert (await b.call("private message", {"to": "empty-room", "message": "x"}))["ok"]
         await a.close()
         await b.close()
+
+
+# -- item 2: a polling client that POSTs and never GETs is a slow consumer ---------------------
+
+
+async def _polling_client(wire: Wire) -> str:
+    sid = await wire.open_polling()
+    assert await wire.post("40", EIO="4", transport="polling", sid=sid) == (200, "ok")
+    status, body = await wire.get(EIO="4", transport="polling", sid=sid)
+    assert status == 200 and body.startswith("40"), body
+    if '42["auth"' not in body:  # the CONNECT answer and the "auth" event may come apart
+        status, body = await wire.get(EIO="4", transport="polling", sid=sid)
+        assert status == 200 and body.startswith('42["auth"'), body
+    return sid
+
+
+async def test_polling_queue_is_bounded_in_bytes(http):
+    """Before: only a record count (100,000) was checked, and not on every path: POSTs of
+    `42["message","<500 KB>"]` without a GET grew the queue without bound (1.5 GB)."""
+    args = [*SUITE_ARGS, "--write-buffer-limit", "300000", "--ping-interval", "5000"]
+    with running_server("python", args) as url:
+        wire = Wire(url, http)
+        sid = await _polling_client(wire)
+        big = "x" * 50_000
+        statuses = []
+        for _ in range(20):  # 20 x 50 KB echoed = 1 MB > 300 KB: closed well before the end
+            status, _ = await wire.post(
+                f'42["message","{big}"]', EIO="4", transport="polling", sid=sid
+            )
+            statuses.append(status)
+            if status != 200:
+                break
+        assert statuses[-1] == 400 and len(statuses) <= 8, statuses
+        status, body = await wire.get(EIO="4", transport="polling", sid=sid)
+        assert status == 400 and json.loads(body)["code"] == 1, body  # the session is gone
+        # under the limit, nothing is lost
+        sid = await _polling_client(wire)
+        for i in range(4):
+            await wire.post(f'42["message","{i}{big}"]', EIO="4", transport="polling", sid=sid)
+        status, body = await wire.get(EIO="4", transport="polling", sid=sid)
+        assert status == 200 and body.count('42["message-back"') == 4
+
+
+async def test_polling_drain_is_split_by_max_payload(http):
+    """Before: one GET took the whole backlog at once (a 1.5 GB join blocked the loop for
+    6.8 s). Now a GET body holds at most maxPayload bytes; the rest waits for the next GET."""
+    args = [*SUITE_ARGS, "--max-payload", "100000", "--ping-interval", "5000"]
+    with running_server("python", args) as url:
+        wire = Wire(url, http)
+        sid = await _polling_client(wire)
+        for i in range(5):
+            payload = f'42["message","{i}' + "y" * 30_000 + '"]'
+            assert (await wire.post(payload, EIO="4", transport="polling", sid=sid))[0] == 200
+        records: list[str] = []
+        bodies = 0
+        while len(records) < 5:
+            status, body = await wire.get(EIO="4", transport="polling", sid=sid)
+            assert status == 200 and len(body.encode()) <= 100_000, (status, len(body))
+            records += body.split("\x1e")
+            bodies += 1
+        assert bodies >= 2
+        assert [r[len('42["message-back","') :][0] for r in records] == list("01234")
