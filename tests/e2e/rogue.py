@@ -5,7 +5,7 @@ under test owns the main thread's loop) and stops it on exit. The handlers below
 smallest servers that misbehave in one way each: an Engine.IO server
 that never answers the Socket.IO CONNECT, one whose polling GET answers a body larger
 than the maxPayload it announced, one that closes the websocket with 1009 once connected,
-and one that stops pinging.
+one that cuts the TCP connection in the middle of a frame, and one that stops pinging.
 """
 
 from __future__ import annotations
@@ -118,6 +118,27 @@ def closes_with(code: int) -> Handler:
     return handler
 
 
+def mid_frame() -> Handler:
+    """Websocket: answer CONNECT, then write half a frame and cut the TCP connection."""
+
+    async def on_open(ws: web.WebSocketResponse, request: web.Request) -> None:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT and msg.data.startswith("40"):
+                await ws.send_str('40{"sid":"s-rogue"}')
+                transport = request.transport
+                assert transport is not None
+                transport.write(b"\x81\x7e\x01\x00" + b"4" * 10)  # 256 bytes announced, 10 sent
+                transport.close()
+                return
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.query.get("transport") != "websocket":
+            return web.Response(text=open_packet(), content_type="text/plain")
+        return await _websocket(request, lambda ws: on_open(ws, request))
+
+    return handler
+
+
 async def stops_pinging(request: web.Request) -> web.StreamResponse:
     """Websocket: announces pingInterval 200 ms + pingTimeout 200 ms, answers CONNECT, never pings."""
 
@@ -142,7 +163,9 @@ def big_polling_body(size: int, max_payload: int = 100_000) -> Handler:
             await request.read()
             return web.Response(text="ok", content_type="text/plain")
         if "sid" not in request.query:
-            return web.Response(text=open_packet(max_payload=max_payload), content_type="text/plain")
+            return web.Response(
+                text=open_packet(max_payload=max_payload), content_type="text/plain"
+            )
         state["gets"] += 1
         if state["gets"] == 1:
             return web.Response(text='40{"sid":"s-rogue"}', content_type="text/plain")

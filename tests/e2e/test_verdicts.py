@@ -7,20 +7,30 @@ Real servers on loopback: ``python3 -m http.server``, the tiny rogue servers of
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
 import subprocess
 import sys
 import time
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
 from tests.conftest import scaled
 from tests.e2e.conftest import run_text, violations
-from tests.e2e.rogue import Rogue, never_connects, open_packet
+from tests.e2e.rogue import (
+    Rogue,
+    closes_with,
+    mid_frame,
+    never_connects,
+    open_packet,
+    stops_pinging,
+)
 from wsbench.cli import cli
 from wsbench.exceptions import ConnectFailed
+from wsbench.metrics import RunSummary, schema
 from wsbench.scenario.preflight import NotSocketIO, preflight
 
 TINY = "clients: 3\nduration: 2s\ngroups:\n  - flow:\n      - connect: {CONNECT}\n"
@@ -127,9 +137,7 @@ def test_preflight_accepts_websocket_only_servers_and_closes_its_probe() -> None
 )  # fmt: skip
 def test_never_answered_connect_fails_the_run(tmp_path, connect, reason) -> None:  # noqa: ANN001
     with Rogue(never_connects) as url:  # 4 s: longer than the drain grace (within 2 s + 1 s)
-        outcome = run_text(
-            TINY.replace("{CONNECT}", connect), tmp_path, target=url, duration="4s"
-        )
+        outcome = run_text(TINY.replace("{CONNECT}", connect), tmp_path, target=url, duration="4s")
     s = outcome.summary
     assert outcome.exit_status == 1
     assert violations(s) == {"connect_failed": 3}
@@ -169,3 +177,35 @@ def test_unlisted_violation_kind_fails_the_run(tmp_path) -> None:
     failed = [t for t in outcome.summary.sections["thresholds"] if not t["passed"]]
     assert [t["name"] for t in failed] == ["violations.unlisted"]
     assert re.search(r"ack_timeout: \d", failed[0]["detail"])
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("handler", "reason"),
+    [(closes_with(1009), "transport close: websocket closed (1009)"),
+     (mid_frame(), "transport close: websocket closed (1006)"),
+     (stops_pinging, "ping timeout")],
+    ids=["1009", "mid-frame", "ping-timeout"],
+)  # fmt: skip
+def test_every_close_is_counted_by_reason(tmp_path, handler, reason) -> None:  # noqa: ANN001
+    """Drops showed only as reconnect counts, with connections.errors {}."""
+    with Rogue(handler) as url:
+        outcome = run_text(
+            "clients: 2\nduration: 2s\ngroups: [{flow: [{connect: /}]}]\n", tmp_path, target=url
+        )
+    s = outcome.summary
+    closes = s.sections["connections"]["closes"]
+    assert sum(n for k, n in closes.items() if k.startswith(reason)) >= 2, closes  # 1 per client+
+    assert s.metrics["counters"]["closes"] == sum(closes.values())
+    from wsbench.report.console import render_summary
+    from wsbench.report.html import render_html
+
+    text = render_summary(s)
+    assert "connection closes by reason" in text and reason in text
+    assert reason in render_html(s, {})
+    RunSummary.load(tmp_path / "summary.json")  # written, and still a valid summary
+    jsonschema.validate(
+        json.loads((tmp_path / "summary.json").read_text()),
+        schema(),
+        cls=jsonschema.Draft202012Validator,
+    )

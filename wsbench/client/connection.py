@@ -34,6 +34,7 @@ import contextlib
 import logging
 import random
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -136,6 +137,10 @@ class Connection:
         self.sockets: dict[str, Socket] = {}
         self.close_reason: DisconnectReason | None = None
         self.close_detail = ""
+        #: called as ``on_close(reason, detail)`` each time a transport ends (before any
+        #: reconnection): ``"ping timeout"``, ``"transport close"`` with ``"websocket closed
+        #: (1009)"``, ``"io client disconnect"`` for our own close...
+        self.on_close: Callable[[str, str], None] | None = None
         self.violations: deque[ProtocolViolation] = deque(maxlen=_MAX_VIOLATIONS_KEPT)
         self.violation_count = 0
         self.reconnects = 0
@@ -306,6 +311,12 @@ class Connection:
                     )
                 self._pump()
             transport.abort()
+            if self.on_close is not None:
+                if self._closing:
+                    self.on_close(DisconnectReason.IO_CLIENT_DISCONNECT.value, "")
+                else:
+                    why = self.close_reason or result.reason or DisconnectReason.TRANSPORT_CLOSE
+                    self.on_close(why.value, self.close_detail or result.detail)
             if self._closing:
                 for sock in self.sockets.values():
                     sock._gone(DisconnectReason.IO_CLIENT_DISCONNECT.value)

@@ -120,6 +120,11 @@ def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
         lines.append(f"  connections: {connections_text(conns)}")
         for msg, n in list(errors.items())[:5]:
             lines.append(f"    {n:,} x {msg}")
+        closes = conns.get("closes") or {}
+        if closes:
+            lines.append(f"  connection closes by reason: {sum(closes.values()):,}")
+            for why, n in list(closes.items())[:8]:
+                lines.append(f"    {n:,} x {why}")
     if dl:
         vol = dl.get("volatile") or {}
         acks = dl.get("acks") or {}

@@ -117,6 +117,10 @@ def _overview(summary: RunSummary) -> str:
         errors = conns.get("errors") or {}
         rows.append(["connections", connections_text(conns)])
         rows += [["", f"{n:,} x {msg}"] for msg, n in list(errors.items())[:10]]
+        closes = conns.get("closes") or {}
+        if closes:
+            rows.append(["closes by reason", f"{sum(closes.values()):,}"])
+            rows += [["", f"{n:,} x {why}"] for why, n in list(closes.items())[:20]]
     env = summary.environment
     rows.append(
         [

@@ -67,6 +67,7 @@ def driver_parts(d: Any) -> dict[str, Any]:
         "started": d.started,
         "peak": d.peak_sockets,
         "connect_errors": dict(d.connect_errors),
+        "closes": dict(d.closes),
         "limit": d.limit,
         "reconnects": d.reconnects,
         "failed": d.reconnects_failed,

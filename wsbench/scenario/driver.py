@@ -53,12 +53,21 @@ from wsbench.scenario.model import Scenario, render_value
 from wsbench.scenario.progress import Status
 from wsbench.scenario.walk import expected_events, max_within
 
-__all__ = ["Driver", "expected_events"]
+__all__ = ["Driver", "close_key", "expected_events"]
 
 logger = logging.getLogger(__name__)
 _S = 1_000_000_000
 _PER_ADDRESS = 20_000
 _EMPTY: frozenset[str] = frozenset()
+_MAX_CLOSE_KEYS = 40
+
+
+def close_key(reason: str, detail: str) -> str:
+    """``"transport close: websocket closed (1009)"``: the reason, and the detail if any."""
+    detail = " ".join(str(detail).split())
+    if not detail or detail == reason:
+        return reason
+    return f"{reason}: {detail[:100]}"
 
 
 class Driver:
@@ -120,6 +129,7 @@ class Driver:
         self.connected_sockets = 0
         self.peak_sockets = 0
         self.connect_errors: dict[str, int] = {}
+        self.closes: dict[str, int] = {}  #: every transport close, by reason (and detail)
         self.limit: str | None = None
         self.reconnects = self.reconnects_failed = 0
         self.replayed = 0
@@ -167,6 +177,14 @@ class Driver:
         self.metrics.incr("connect_errors")
         if client is not None:
             self.violation(ViolationKind.CONNECT_FAILED, client, ns, "", message)
+
+    def closed(self, reason: str, detail: str) -> None:
+        """A connection's transport ended (``Connection.on_close``): count it by reason."""
+        key = close_key(reason, detail)
+        if key not in self.closes and len(self.closes) >= _MAX_CLOSE_KEYS:
+            key = f"{reason}: (other details)"
+        self.closes[key] = self.closes.get(key, 0) + 1
+        self.metrics.incr("closes")
 
     def violation(self, kind: ViolationKind, client: int, ns: str, event: str, detail: str) -> None:
         self.oracle.violations.add(

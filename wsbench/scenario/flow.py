@@ -182,6 +182,7 @@ class VirtualUser:
             rng=self.rng,
             timeout=d.connect_timeout,
         )
+        conn.on_close = d.closed
         return conn
 
     async def connect(self, step: m.Connect) -> None:

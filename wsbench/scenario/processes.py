@@ -68,6 +68,7 @@ def assemble(
     groups: dict[str, int] = {}
     errors: dict[str, int] = {}
     herd: dict[int, int] = {}
+    closes: dict[str, int] = {}
     for part in parts:
         for k, v in part["groups"].items():
             groups[k] = groups.get(k, 0) + v
@@ -75,6 +76,8 @@ def assemble(
             errors[k] = errors.get(k, 0) + v
         for k, v in part["herd"].items():
             herd[k] = herd.get(k, 0) + v
+        for k, v in part.get("closes", {}).items():
+            closes[k] = closes.get(k, 0) + v
     peak = sum(p["peak"] for p in parts)
     if len(parts) > 1:  # the sum of per-child peaks over-counts; the merged series is exact
         series = [v for _, v in metrics.gauge_series("connections")]
@@ -94,6 +97,8 @@ def assemble(
             "peak": peak,
             "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:20]),
             "refused_as_expected": metrics.counter("connects_refused_as_expected"),
+            "closes": dict(sorted(closes.items(), key=lambda kv: -kv[1])),
+            "pending_at_end": metrics.counter("connects_pending_at_end"),
             "limit": limit,
         },
         "reconnection": {
