@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
 from collections.abc import Iterator, Sequence
 
 import pytest
 
 from tests.conftest import ROOT, TIMEOUT_FACTOR
-from wsbench.conformance.embedded import SUITE_OPTIONS, ServerProcess, embedded_targets
+from wsbench import launch
+from wsbench.conformance.embedded import SUITE_OPTIONS, embedded_targets
 from wsbench.conformance.registry import select
 from wsbench.conformance.runner import TargetReport, TargetSpec, run_all
-
-NODE_SERVER = ROOT / "reference_server" / "node" / "server.js"
-NODE_READY = (ROOT / "reference_server" / "node" / "node_modules" / "socket.io").exists()
+from wsbench.launch import Server, ServerSpec, node_twin_available
 
 
 def run(
@@ -54,12 +52,12 @@ def reference() -> Iterator[TargetSpec]:
 
 @pytest.fixture(scope="module")
 def node_twin() -> Iterator[TargetSpec]:
-    if not NODE_READY or shutil.which("node") is None:
+    if not node_twin_available():
         pytest.skip("needs node and npm ci --prefix reference_server/node")
-    argv = ["node", str(NODE_SERVER), "--port", "0", *SUITE_OPTIONS]
+    spec = launch.node_twin(*SUITE_OPTIONS)
     with (
-        ServerProcess(argv) as main,
-        ServerProcess([*argv, "--jwt-secret", "node-secret", "--recovery"]) as aux,
+        Server(spec) as main,
+        Server(spec.with_args("--jwt-secret", "node-secret", "--recovery")) as aux,
     ):
         yield TargetSpec(
             main.url, "node", auth_url=aux.url, auth_secret="node-secret", recovery_url=aux.url
@@ -68,11 +66,10 @@ def node_twin() -> Iterator[TargetSpec]:
 
 @pytest.fixture(scope="module")
 def python_socketio() -> Iterator[TargetSpec]:
-    argv = [
-        sys.executable,
-        str(ROOT / "tests" / "targets" / "python_socketio_app.py"),
-        "--port",
-        "0",
-    ]
-    with ServerProcess(argv, cwd=ROOT) as proc:
-        yield TargetSpec(proc.url, "python-socketio")
+    app = ServerSpec(
+        (sys.executable, str(ROOT / "tests" / "targets" / "python_socketio_app.py")),
+        cwd=str(ROOT),
+        name="python-socketio target",
+    )
+    with Server(app) as server:
+        yield TargetSpec(server.url, "python-socketio")
