@@ -53,7 +53,9 @@ Exit status: **0** nothing FAILED, **1** a check FAILED, **4** a target is unrea
 (fail fast, with the address and the error), **2** usage error. `--cases`/`--exclude-cases`
 globs match check ids and official labels (`E12`, `S27`). `--target embedded` starts the
 reference server (and a twin with `--jwt-secret` and `--recovery` for the auth and recovery
-checks) on free loopback ports with the official suites' heartbeat (300/200 ms).
+checks) on free loopback ports with the official suites' heartbeat (300/200 ms), through
+`wsbench.launch`; if one does not start (no start line within 15 s times
+`WSBENCH_TIMEOUT_FACTOR`, or it exits first) the gate exits 1 quoting its exit code and stderr.
 
 What a target needs: the `engineio` and `socketio` tiers need only the official harness app
 (echo at `/engine.io/`, `auth`/`message-back`/`message-with-ack` on `/` and `/custom`);
