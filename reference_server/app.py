@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from reference_server.config import ServerConfig
+from reference_server.deadlines import BodyTimeout, answer_and_close, handler_factory, read_body
 from reference_server.engine import EngineEndpoint
 from reference_server.namespaces import admin, chat, custom, main
 from reference_server.sio import SocketIOServer
@@ -135,9 +136,9 @@ class _Notifications:
         if request.content_length is not None and request.content_length > limit:
             return self._json(413, {"error": f"body larger than {limit} bytes"})
         try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return self._json(413, {"error": f"body larger than {limit} bytes"})
+            raw = await read_body(request, limit, self.state.config.body_timeout)
+        except BodyTimeout as exc:
+            return await answer_and_close(request, self._json(408, {"error": str(exc)}))
         if len(raw) > limit:
             return self._json(413, {"error": f"body larger than {limit} bytes"})
         try:
@@ -162,16 +163,27 @@ class _Notifications:
 async def serve(config: ServerConfig, started: asyncio.Future[int] | None = None) -> None:
     """Serve until cancelled or signalled; prints the start line (flushed)."""
     app = create_app(config)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=2.0)
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,
+        access_log=None,
+        shutdown_timeout=2.0,
+        keepalive_timeout=config.idle_timeout / 1000,  # --idle-timeout (0: never)
+    )
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
-    await site.start()
-    server = site._server
+    loop = asyncio.get_running_loop()
+    assert runner.server is not None
+    # not web.TCPSite: its protocol is aiohttp's RequestHandler, ours adds the head deadline
+    server = await loop.create_server(
+        handler_factory(runner.server, config.header_timeout),
+        config.host,
+        config.port,
+        reuse_address=True,
+    )
     port = config.port
     if server is not None and server.sockets:  # type: ignore[attr-defined]
         port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):  # before the start line: a stop right after it
         try:  # must be a clean one, not death by signal
             loop.add_signal_handler(sig, stop.set)
@@ -183,6 +195,7 @@ async def serve(config: ServerConfig, started: asyncio.Future[int] | None = None
     try:
         await stop.wait()
     finally:
+        server.close()
         await runner.cleanup()
 
 

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from aiohttp import WSMsgType, web
 
 from reference_server.config import ServerConfig
+from reference_server.deadlines import BodyTimeout, answer_and_close, read_body
 from reference_server.transport import EngineConnection, EventSink
 from wsbench.protocol.events import DisconnectReason
 from wsbench.protocol.server import EioServerSession, ServerSession, Transport
@@ -209,12 +210,11 @@ class EngineEndpoint:
             return self._error(BAD_REQUEST, 413)
         conn.posting = True
         try:
-            body = await request.content.read(limit + 1)
-            while len(body) <= limit and not request.content.at_eof():
-                chunk = await request.content.read(limit + 1 - len(body))
-                if not chunk:
-                    break
-                body += chunk
+            body = await read_body(request, limit, self.config.body_timeout)
+        except BodyTimeout:
+            conn.on_transport_gone(DisconnectReason.TRANSPORT_ERROR, "body timeout")
+            # the rest of the body may still come: answer, then close the connection
+            return await answer_and_close(request, self._error(BAD_REQUEST, 408))
         finally:
             conn.posting = False
         if len(body) > limit:

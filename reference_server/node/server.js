@@ -20,7 +20,12 @@ const USAGE = `usage: node server.js [options]
   --cors-origin O              Access-Control-Allow-Origin (*)
   --recovery                   enable connection state recovery
   --app-heartbeat-interval MS  app-level ping rounds, 0 disables (30000)
-  --max-rooms N                rooms per socket (100)`;
+  --max-rooms N                rooms per socket (100)
+  --notification-bytes-per-user BYTES  stored notification bytes per user, oldest evicted (4194304)
+  --notification-bytes-total BYTES     stored notification bytes of all users, oldest evicted (67108864)
+  --header-timeout MS          request head deadline (server.headersTimeout), 0 = none (10000)
+  --body-timeout MS            body deadline: server.requestTimeout = header + body, 0 = none (30000)
+  --idle-timeout MS            keep-alive idle deadline (server.keepAliveTimeout), 0 = none (60000)`;
 
 const ROOM_MAX_CHARS = 128;
 const DOC_ID_MAX_CHARS = 120;
@@ -45,6 +50,11 @@ function parseOptions(argv) {
       recovery: { type: "boolean", default: false },
       "app-heartbeat-interval": { ...intOption, default: "30000" },
       "max-rooms": { ...intOption, default: "100" },
+      "notification-bytes-per-user": { ...intOption, default: String(4 * 1024 * 1024) },
+      "notification-bytes-total": { ...intOption, default: String(64 * 1024 * 1024) },
+      "header-timeout": { ...intOption, default: "10000" },
+      "body-timeout": { ...intOption, default: "30000" },
+      "idle-timeout": { ...intOption, default: "60000" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -69,6 +79,11 @@ function parseOptions(argv) {
     recovery: values.recovery,
     appHeartbeatInterval: integer("app-heartbeat-interval"),
     maxRooms: integer("max-rooms"),
+    notificationBytesPerUser: integer("notification-bytes-per-user"),
+    notificationBytesTotal: integer("notification-bytes-total"),
+    headerTimeout: integer("header-timeout"),
+    bodyTimeout: integer("body-timeout"),
+    idleTimeout: integer("idle-timeout"),
   };
 }
 
@@ -155,7 +170,19 @@ function normalizeUserId(value) {
 function createApp(options) {
   // The notifications handler must be registered before socket.io and engine.io attach: they
   // wrap the request listeners present at attach time and pass them every other path.
-  const httpServer = http.createServer((req, res) => onHttpRequest(req, res));
+  const deadlines = [options.headerTimeout, options.bodyTimeout, options.idleTimeout].filter((t) => t > 0);
+  const httpServer = http.createServer(
+    // how often Node checks the head/request deadlines (30 s by default: far too coarse for small ones)
+    { connectionsCheckingInterval: Math.max(20, Math.min(1000, ...deadlines.map((t) => t / 4))) },
+    (req, res) => onHttpRequest(req, res),
+  );
+  // docs/events.md "Server options": Node applies headersTimeout from the connection's start
+  // (so it also closes a connection that never sends a byte) and requestTimeout to the whole
+  // request (head + body); keepAliveTimeout is the idle time between requests.
+  httpServer.headersTimeout = options.headerTimeout;
+  httpServer.requestTimeout =
+    options.headerTimeout > 0 && options.bodyTimeout > 0 ? options.headerTimeout + options.bodyTimeout : 0;
+  httpServer.keepAliveTimeout = options.idleTimeout;
   const io = new Server(httpServer, {
     path: "/socket.io/",
     pingInterval: options.pingInterval,

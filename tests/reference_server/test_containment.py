@@ -319,3 +319,115 @@ async def test_polling_drain_is_split_by_max_payload(http):
             bodies += 1
         assert bodies >= 2
         assert [r[len('42["message-back","') :][0] for r in records] == list("01234")
+
+
+# -- item 6: header, body and idle deadlines ---------------------------------------------------
+
+
+async def _tcp(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    return await asyncio.open_connection(host, int(port))
+
+
+async def _closed_within(reader: asyncio.StreamReader, timeout: float) -> bytes:
+    """What the server wrote before closing; fails if it is still open after ``timeout``."""
+    data = b""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + T(timeout)
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise AssertionError(f"still open after {T(timeout)} s; got {data[:200]!r}")
+        try:
+            chunk = await asyncio.wait_for(reader.read(65536), remaining)
+        except ConnectionResetError:
+            return data
+        except TimeoutError:
+            continue
+        if not chunk:
+            return data
+        data += chunk
+
+
+DEADLINES = {  # small deadlines; the others large, so only the one under test can fire
+    "header": ["--header-timeout", "300", "--body-timeout", "60000", "--idle-timeout", "60000"],
+    "body": ["--header-timeout", "300", "--body-timeout", "300", "--idle-timeout", "60000"],
+    "idle": ["--header-timeout", "60000", "--body-timeout", "60000", "--idle-timeout", "300"],
+}
+
+
+@pytest.mark.parametrize("kind", ["python", "node"])
+async def test_partial_headers_are_closed_at_the_header_deadline(kind):
+    """Before: no deadline; 5,000 partial-header connections were all open after 45 s."""
+    with running_server(kind, [*SUITE_ARGS, *DEADLINES["header"]]) as url:
+        conns = [await _tcp(url) for _ in range(20)]
+        for _, writer in conns:
+            writer.write(b"GET /notifications?userId=1 HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        for reader, writer in conns:
+            await _closed_within(reader, 5)
+            writer.close()
+
+
+@pytest.mark.parametrize("kind", ["python", "node"])
+async def test_short_body_is_answered_408_at_the_body_deadline(kind):
+    """A body shorter than its Content-Length: 408, then the connection is closed. (Node's
+    requestTimeout covers head + body, hence the small header deadline in DEADLINES)."""
+    with running_server(kind, [*SUITE_ARGS, *DEADLINES["body"]]) as url:
+        reader, writer = await _tcp(url)
+        writer.write(
+            b"POST /notifications HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n{"
+        )
+        data = await _closed_within(reader, 5)
+        writer.close()
+        assert data.startswith(b"HTTP/1.1 408"), data[:200]
+
+
+async def test_short_polling_body_closes_the_session(http):
+    with running_server("python", [*SUITE_ARGS, *DEADLINES["body"]]) as url:
+        wire = Wire(url, http)
+        sid = await wire.open_polling()
+        reader, writer = await _tcp(url)
+        writer.write(
+            f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: text/plain\r\nContent-Length: 100\r\n\r\n40".encode()
+        )
+        data = await _closed_within(reader, 5)
+        writer.close()
+        assert data.startswith(b"HTTP/1.1 408"), data[:200]
+        status, body = await wire.get(EIO="4", transport="polling", sid=sid)
+        assert status == 400 and json.loads(body)["code"] == 1, body
+
+
+@pytest.mark.parametrize("kind", ["python", "node"])
+async def test_idle_connection_is_closed_at_the_idle_deadline(kind):
+    """After a response, a keep-alive connection with no next request is closed."""
+    with running_server(kind, [*SUITE_ARGS, *DEADLINES["idle"]]) as url:
+        reader, writer = await _tcp(url)
+        writer.write(b"GET /notifications?userId=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = await _closed_within(reader, 5)
+        writer.close()
+        assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"[]"), data
+
+
+async def test_connection_that_never_sends_a_byte_is_closed():
+    """Python: the idle deadline also covers a fresh connection (Node: its head deadline)."""
+    with running_server("python", [*SUITE_ARGS, *DEADLINES["idle"]]) as url:
+        reader, writer = await _tcp(url)
+        assert await _closed_within(reader, 5) == b""
+        writer.close()
+
+
+async def test_deadlines_leave_long_polls_and_websockets_alone(http):
+    """A pending long-poll GET and an open websocket outlive every (small) deadline."""
+    args = [*SUITE_ARGS, "--ping-interval", "2000", "--ping-timeout", "2000"]
+    args += ["--header-timeout", "200", "--body-timeout", "200", "--idle-timeout", "200"]
+    with running_server("python", args) as url:
+        wire = Wire(url, http)
+        sid = await _polling_client(wire)
+        c = await SioClient.connect(url, http)
+        # the GET waits for the server's ping (2 s), far past the 200 ms deadlines
+        status, body = await wire.get(EIO="4", transport="polling", sid=sid)
+        assert (status, body) == (200, "2")
+        assert await c.call("message-with-ack", 1) == 1
+        await c.close()
