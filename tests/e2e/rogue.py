@@ -52,7 +52,7 @@ class Rogue:
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", any_path)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -154,9 +154,13 @@ async def stops_pinging(request: web.Request) -> web.StreamResponse:
     return await _websocket(request, on_open, ping_ms=200, timeout_ms=200)
 
 
-def big_polling_body(size: int, max_payload: int = 100_000) -> Handler:
-    """Polling: announces ``max_payload``, answers CONNECT, then one GET body of ``size`` bytes."""
-    state = {"gets": 0}
+def big_polling_body(size: int, *, chunked: bool, max_payload: int = 100_000) -> Handler:
+    """Polling: announces ``max_payload``, answers CONNECT, then a GET body of ``size`` bytes.
+
+    ``chunked``: streamed in 64 KB chunks without Content-Length (``sent`` counts what
+    the server managed to write); else one response with its Content-Length.
+    """
+    state = {"gets": 0, "sent": 0}
 
     async def handler(request: web.Request) -> web.StreamResponse:
         if request.method == "POST":
@@ -169,10 +173,25 @@ def big_polling_body(size: int, max_payload: int = 100_000) -> Handler:
         state["gets"] += 1
         if state["gets"] == 1:
             return web.Response(text='40{"sid":"s-rogue"}', content_type="text/plain")
-        if state["gets"] == 2:
-            filler = "x" * max(0, size - 20)
-            return web.Response(text=f'42["big","{filler}"]', content_type="text/plain")
-        await asyncio.sleep(20)
-        return web.Response(text="6", content_type="text/plain")
+        if state["gets"] > 2:
+            await asyncio.sleep(20)
+            return web.Response(text="6", content_type="text/plain")
+        if not chunked:
+            body = '42["big","' + "x" * size + '"]'
+            return web.Response(text=body, content_type="text/plain")
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        chunk = b"x" * 65536
+        try:
+            await resp.write(b'42["big","')
+            while state["sent"] < size:
+                await resp.write(chunk)
+                state["sent"] += len(chunk)
+            await resp.write(b'"]')
+        except (ConnectionResetError, RuntimeError):
+            pass  # the client hung up: what we wanted
+        return resp
 
+    handler.state = state  # type: ignore[attr-defined]
     return handler

@@ -22,6 +22,7 @@ from tests.conftest import scaled
 from tests.e2e.conftest import run_text, violations
 from tests.e2e.rogue import (
     Rogue,
+    big_polling_body,
     closes_with,
     mid_frame,
     never_connects,
@@ -209,3 +210,28 @@ def test_every_close_is_counted_by_reason(tmp_path, handler, reason) -> None:  #
         schema(),
         cls=jsonschema.Draft202012Validator,
     )
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_polling_body_over_max_payload_is_refused(tmp_path, chunked) -> None:  # noqa: ANN001
+    """resp.text() read two 200 MB bodies (499 MB RSS for 2 clients)."""
+    size = 50_000_000
+    handler = big_polling_body(size, chunked=chunked)
+    with Rogue(handler) as url:
+        outcome = run_text(
+            "transport: polling\nclients: 1\nduration: 2s\ngroups: [{flow: [{connect: /}]}]\n",
+            tmp_path,
+            target=url,
+        )
+    s = outcome.summary
+    closes = s.sections["connections"]["closes"]
+    key = next((k for k in closes if "over the 1,000,000-byte bound" in k), None)
+    assert key is not None and key.startswith("transport error: GET body"), closes
+    assert "maxPayload 100,000" in key
+    if not chunked:
+        assert "of 50,000,012 bytes" in key  # refused on its Content-Length, nothing read
+    else:  # read at most the bound (+ what was in flight), then hung up
+        assert handler.state["sent"] < size / 2, handler.state
+    assert violations(s).get("malformed_frame", 0) >= 1  # like a websocket message over 1009
+    assert outcome.exit_status == 1

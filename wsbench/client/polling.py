@@ -18,6 +18,13 @@ short POST, "at most one of each in flight"; records are joined with
   server releases it with a NOOP) and no POST is in flight; the read loop
   then returns ``ReadResult(None)`` and never issues another GET.
 
+Bodies are read bounded (:func:`read_bounded`): a GET body by the handshake's
+maxPayload (at least 1 MB, the bound the websocket path puts on one message), the
+handshake by 1 MB; a larger Content-Length is refused before reading, a body that
+grows past the bound is cut after bound + 1 bytes. An oversized GET ends the
+transport like a websocket message over ``max_size``: a 1009 violation, closed with
+``transport error``.
+
 A GET is awaited together with an abort future so that :meth:`abort`
 (ping timeout, user close) stops the loop at once instead of after a
 pingInterval-long poll.
@@ -33,13 +40,50 @@ import aiohttp
 
 from wsbench.client.transport import ReadResult
 from wsbench.client.websocket import open_error
+from wsbench.exceptions import ConnectFailed
 from wsbench.protocol.client import polling_payloads
 from wsbench.protocol.events import DisconnectReason
+from wsbench.protocol.websocket import FrameViolation
 
-__all__ = ["PollingTransport", "handshake"]
+__all__ = ["PollingTransport", "handshake", "read_bounded", "BodyTooLarge"]
 
 FIRST = asyncio.FIRST_COMPLETED
 _TEXT_PLAIN = {"Content-Type": "text/plain;charset=UTF-8"}
+_MIN_BODY = 1_000_000
+
+
+class BodyTooLarge(Exception):
+    """A response body over the bound (internal: turned into a transport error)."""
+
+    def __init__(self, limit: int, announced: int | None) -> None:
+        super().__init__(limit, announced)
+        self.limit = limit
+        self.announced = announced
+
+    @property
+    def size_text(self) -> str:
+        if self.announced is not None:
+            return f"of {self.announced:,} bytes is over the {self.limit:,}-byte bound"
+        return f"is over the {self.limit:,}-byte bound"
+
+
+async def read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body of ``resp``, at most ``limit`` bytes; never buffers more than ``limit`` + 1.
+
+    Raises:
+        BodyTooLarge: Content-Length says more, or more arrived.
+    """
+    length = resp.content_length
+    if length is not None and length > limit:
+        raise BodyTooLarge(limit, length)
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := await resp.content.read(limit + 1 - total):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise BodyTooLarge(limit, length)
+    return b"".join(chunks)
 
 
 async def handshake(
@@ -57,7 +101,10 @@ async def handshake(
     try:
         async with asyncio.timeout(timeout):
             async with http.get(url, headers=headers) as resp:
-                body = await resp.text("utf-8")
+                try:
+                    body = (await read_bounded(resp, _MIN_BODY)).decode("utf-8", "replace")
+                except BodyTooLarge as exc:
+                    raise ConnectFailed(url, f"handshake body {exc.size_text}") from None
                 if resp.status != 200:
                     from wsbench.exceptions import HandshakeRejected
 
@@ -91,6 +138,7 @@ class PollingTransport:
         self._get_in_flight = False
         self._reading: asyncio.Future[None] | None = None  # set while reading is paused
         self.error: str | None = None
+        self.too_large = False
 
     # -- writing -------------------------------------------------------------------------
 
@@ -121,9 +169,21 @@ class PollingTransport:
 
     # -- reading -------------------------------------------------------------------------
 
+    @property
+    def max_body(self) -> int:
+        """The largest GET body read: the handshake's maxPayload, at least 1 MB (as websocket)."""
+        return max(_MIN_BODY, self.max_payload)
+
     async def _get(self) -> str | None:
         async with self._http.get(self.url, headers=self._get_headers) as resp:
-            body = await resp.text("utf-8")
+            limit = self.max_body
+            try:
+                raw = await read_bounded(resp, limit)
+            except BodyTooLarge as exc:
+                self.error = f"GET body {exc.size_text} (maxPayload {self.max_payload:,})"
+                self.too_large = True
+                return None
+            body = raw.decode("utf-8", "replace")
             if resp.status != 200:
                 self.error = f"GET answered HTTP {resp.status}: {body[:100]}"
                 return None
@@ -156,6 +216,13 @@ class PollingTransport:
             except (aiohttp.ClientError, OSError) as exc:
                 return ReadResult(DisconnectReason.TRANSPORT_ERROR, f"{type(exc).__name__}: {exc}")
             if body is None:
+                if self.too_large:  # like a websocket message over max_size: 1009, a violation
+                    detail = self.error or "GET body too large"
+                    return ReadResult(
+                        DisconnectReason.TRANSPORT_ERROR,
+                        detail,
+                        FrameViolation(1009, detail, "Engine.IO HTTP long-polling, maxPayload"),
+                    )
                 return ReadResult(DisconnectReason.TRANSPORT_ERROR, self.error or "")
             if not feed(body):
                 return ReadResult(None)

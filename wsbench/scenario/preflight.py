@@ -115,7 +115,9 @@ async def preflight(
         try:
             async with asyncio.timeout(timeout):
                 async with http.get(probe, allow_redirects=False) as resp:
-                    raw = await resp.content.read(MAX_BODY)
+                    raw = b""
+                    while len(raw) < MAX_BODY and (chunk := await resp.content.read(MAX_BODY)):
+                        raw += chunk  # at most MAX_BODY + one chunk: a bounded excerpt
                     status, ctype = resp.status, resp.headers.get("Content-Type", "")
         except TimeoutError:
             raise ConnectFailed(url, f"no answer to GET {requested} within {timeout:g} s") from None
