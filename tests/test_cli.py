@@ -10,33 +10,25 @@ import urllib.request
 import pytest
 
 from tests.conftest import ROOT, scaled
+from wsbench.launch import Server, ServerSpec
 
 
 def test_serve_starts_the_reference_server_and_answers_a_handshake() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wsbench", "serve", "--port", "0", "--ping-interval", "5000"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    serve = ServerSpec(
+        (sys.executable, "-m", "wsbench", "serve"), ("--ping-interval", "5000"), cwd=str(ROOT)
     )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("wsbench reference server listening on http://127.0.0.1:"), line
-        url = line.split()[-1]
+    with Server(serve) as server:
+        assert server.banner == f"wsbench reference server listening on {server.url}"
+        assert server.url.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(
-            f"{url}/socket.io/?EIO=4&transport=polling", timeout=scaled(5)
+            f"{server.url}/socket.io/?EIO=4&transport=polling", timeout=scaled(5)
         ) as resp:
             body = resp.read().decode()
         assert body.startswith("0{")
         info = json.loads(body[1:])
         assert info["pingInterval"] == 5000
         assert info["upgrades"] == ["websocket"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=scaled(10))
-    assert proc.returncode == 0
+        assert server.stop(grace=scaled(10)) == 0
 
 
 def test_serve_rejects_unknown_options_with_usage_status() -> None:
