@@ -7,6 +7,7 @@ Locust and wsbench wrote: the stats CSV, the failures CSV and ``summary.json``.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -96,3 +97,33 @@ def test_distributed_run_merges_worker_histograms_exactly(tmp_path: Path, refere
     assert recv_requests == generator["received"]
     assert summary["sections"]["delivery"]["violations"]["total"] == 0
     assert summary["sections"]["locust"]["runner"] == "MasterRunner"
+
+
+def test_group_counts_scale_to_users_and_the_run_verdict_is_printed(tmp_path: Path) -> None:
+    """-u 10 with counts 20 + 20: both groups get users (5 + 5), not 10 + 0; the console
+    ends with wsbench run's verdict (deliveries, violations, thresholds in the limit's unit);
+    Locust's size column holds each packet's payload bytes (issue 9 #18, #21)."""
+    counted = Path(__file__).with_name("counted.yaml")
+    proc = wsbench_locust([str(counted), "--headless", "-u", "10", "-r", "10", "-t", "5s",
+                           "--only-summary", "--csv", "out", "--wsbench-report-dir", "rep"],
+                          tmp_path)
+    assert wait(proc, 60, tmp_path) == 0, (tmp_path / "locust-0.log").read_text()[-3000:]
+    log = (tmp_path / "locust-0.log").read_text()
+    spawned = next(ln for ln in log.splitlines() if "All users spawned" in ln)
+    assert '"talkers": 5' in spawned and '"listeners": 5' in spawned, spawned
+    verdict = log[log.rindex("wsbench run 'locust-counted'"):]  # after Locust's own tables
+    assert "Response time percentiles" not in verdict
+    for part in ("delivery oracle", "delivered in time", "violations", "thresholds",
+                 "report: rep"):
+        assert part in verdict, verdict
+    assert re.search(r"PASS +latency\.delivery\.p99 +<= 1 s +[0-9.]+ ms", verdict), verdict
+    summary = _summary(tmp_path)
+    assert {t["name"] for t in summary["sections"]["thresholds"]} == {
+        "latency.delivery.p99", "violations"}
+    from wsbench.report.data import schema_errors
+
+    assert schema_errors(summary) == []
+    stats = {(r["Type"], r["Name"]): r for r in read_csv(tmp_path / "out_stats.csv")}
+    # 42["message",{"room":...,"message":{"text":"hi from N, a payload of some size"},...stamp}]
+    assert float(stats[("sio-recv", "message")]["Average Content Size"]) > 60
+    assert float(stats[("sio-ack", "room message")]["Average Content Size"]) > 2

@@ -504,7 +504,8 @@ class ClientFlow:
         kind = type(event)
         if kind is EventReceived:
             ns, name = event.namespace, event.event
-            self.judge.delivery(self.index, ns, name, event.args, recv_ns, 0)
+            size = self.conn.event_size if self.conn is not None else 0
+            self.judge.delivery(self.index, ns, name, event.args, recv_ns, size)
             key = (ns, name)
             self._arrivals[key] = self._arrivals.get(key, 0) + 1
             if event.ack_id is not None and self.conn is not None:
@@ -521,7 +522,8 @@ class ClientFlow:
             detail = "" if ok else f"refused: {first.get('error')}"  # type: ignore[union-attr]
             name = waiter[0] if waiter else ""
             self.judge.ack(
-                (self.index, event.namespace, event.id), event.namespace, name, recv_ns, ok, detail
+                (self.index, event.namespace, event.id), event.namespace, name, recv_ns, ok, detail,
+                size=self.conn.event_size if self.conn is not None else 0,
             )
             if waiter is not None:
                 waiter[1], waiter[2], waiter[3] = ok, data, True

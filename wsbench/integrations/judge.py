@@ -206,14 +206,18 @@ class Judge:
         recv_ns: int,
         ok: bool = True,
         detail: str = "",
+        size: int = 0,
     ) -> None:
-        """The acknowledgement ``key`` (registered with ``oracle.expect_ack``) arrived."""
+        """The acknowledgement ``key`` (registered with ``oracle.expect_ack``) arrived.
+
+        ``size``: the ACK packet's payload bytes (Locust's response length).
+        """
         outcome, latency = self.oracle.observe_ack(key, recv_ns, ok, detail)
         if latency >= 0:
             self.metrics.record_ns("ack", latency)
         if outcome is Outcome.ACK_OK:
             self.metrics.incr("acks")
-            self.report("sio-ack", entry_name(namespace, event), latency / 1e6, 0, None)
+            self.report("sio-ack", entry_name(namespace, event), latency / 1e6, size, None)
 
     def connected(self, namespace: str, latency_ns: int) -> None:
         self.metrics.record_ns("connect", latency_ns)

@@ -3,9 +3,11 @@
 Theory of operation
 -------------------
 :func:`users_from_scenario` turns each group of a loaded scenario into a Locust
-``User`` class (``fixed_count`` from the group's ``count``, ``weight`` from its
-``weight``), so ``-u``/``-r``, the class picker, ``--processes`` and master/worker
-mode all work unchanged. Each user runs its group's flow once with a
+``User`` class whose ``weight`` is the number of clients the scenario gives that
+group (its ``count``, or its share of the rest by ``weight``), so Locust scales the
+groups to ``-u`` in the scenario's proportions (``-u 50`` with counts 100 + 100 spawns
+25 + 25; ``-u`` = ``clients`` spawns exactly the scenario's counts), and ``-r``, the class
+picker, ``--processes`` and master/worker mode all work unchanged. Each user runs its group's flow once with a
 :class:`~wsbench.integrations.flow.ClientFlow` over a gevent-friendly
 :class:`~wsbench.integrations.wire.Connection` (one reader greenlet, pings
 answered inline), then holds its connection until the run stops (``on_finish:
@@ -18,7 +20,10 @@ their deadline, and the shipping of measurements: a worker drains its judge into
 every ``report_to_master``; the master (``worker_report``) or the local runner
 (its own ticker) merges them into an :class:`~wsbench.integrations.aggregate.Aggregate`.
 That aggregate feeds the web UI's "Fan-out" tab, ``/wsbench/fanout.json`` and the
-run summary (``summary.json``, plus the HTML report) written when Locust quits.
+run summary (``summary.json`` with the scenario's thresholds judged, plus the HTML
+report) written when Locust quits; the master or single process then prints the same
+one-screen verdict as ``wsbench run`` (:func:`wsbench.report.console.render_summary`)
+after Locust's own final tables, and exits 1 when a threshold failed.
 
 Server pushes and RPS (Locust issue 2289): every push is one ``sio-recv`` request
 entry, because its latency is the measurement; Locust therefore adds pushes to the
@@ -30,8 +35,11 @@ one); ``WSBENCH_LOCUST_PUSH_EVENTS=1`` fires one ``events.request`` per push ins
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +60,7 @@ from wsbench.integrations.judge import Judge
 from wsbench.metrics import Environment as RunEnvironment
 from wsbench.metrics import RunSummary, Target, iso_timestamp, now_ns
 from wsbench.scenario import model as m
+from wsbench.scenario.thresholds import evaluate
 
 __all__ = ["GeventRuntime", "ScenarioUser", "users_from_scenario", "install", "state"]
 
@@ -110,6 +119,7 @@ class _State:
         self.started_at = iso_timestamp()
         self.ticker: Any = None
         self.summary_path: Path | None = None
+        self.summary: RunSummary | None = None
 
 
 state = _State()
@@ -248,7 +258,8 @@ def users_from_scenario(scenario: m.Scenario) -> dict[str, type[ScenarioUser]]:
     """One Locust User class per scenario group, named after the group."""
     classes: dict[str, type[ScenarioUser]] = {}
     host = None if scenario.embedded else scenario.target
-    for group in scenario.groups:
+    shares = Counter(scenario.assign_groups())  # clients per group, counts and weights alike
+    for index, group in enumerate(scenario.groups):
         name = "".join(ch if ch.isalnum() else "_" for ch in group.name) or "group"
         attrs: dict[str, Any] = {
             "scenario": scenario,
@@ -257,9 +268,9 @@ def users_from_scenario(scenario: m.Scenario) -> dict[str, type[ScenarioUser]]:
             "__module__": __name__,
             "abstract": False,
         }
-        if group.count is not None:
-            attrs["fixed_count"] = group.count
-        attrs["weight"] = max(1, round(group.weight)) if group.weight is not None else 1
+        # a weight, never fixed_count: Locust spawns fixed counts first, so with -u below
+        # their sum the later groups got no user at all
+        attrs["weight"] = shares.get(index, 0)
         classes[name] = type(name, (ScenarioUser,), attrs)
     return classes
 
@@ -355,10 +366,23 @@ def install(scenario: m.Scenario, ev: Any = events) -> None:
             write_summary(environment)
         except Exception:  # noqa: BLE001 - a report problem must not hide Locust's own exit
             log.exception("wsbench: could not write the run summary")
+        summary = state.summary
+        if summary is not None:
+            if any(not t.get("passed") for t in summary.sections.get("thresholds") or []):
+                environment.process_exit_code = 1
+            # after Locust's own final tables, which it prints once this listener returns
+            atexit.register(_print_verdict, summary, str(state.summary_path.parent))
         if getattr(environment.parsed_options, "csv_prefix", None):
             # Locust's CSV writer rewrites its files every second and is not flushed at exit:
             # let it run once more so violations found while the run settled are in the files.
             gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.2)
+
+
+def _print_verdict(summary: RunSummary, out_dir: str) -> None:
+    from wsbench.report.console import render_summary
+
+    sys.stdout.write("\n" + render_summary(summary, out_dir))
+    sys.stdout.flush()
 
 
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
@@ -437,6 +461,24 @@ def write_summary(environment: Any) -> Path | None:
     stats = environment.runner.stats.total
     failures = int(stats.num_failures)
     sections = state.aggregate.summary_sections()
+    sections["run"] = {
+        "clients": int(environment.runner.user_count),
+        "transport": str(scenario.transport),
+        "processes": max(1, len(state.aggregate.sources)),
+        "seed": scenario.seed,
+        "driver": "locust",
+    }
+    metrics = state.aggregate.metrics.snapshot()
+    violations = sections["delivery"]["violations"]
+    sections["thresholds"] = [
+        t.to_dict()
+        for t in evaluate(
+            scenario.thresholds,
+            metrics["histograms"],
+            sections["delivery"],
+            int(violations["counts"].get("connect_failed", 0)),
+        )
+    ]
     sections["locust"] = {
         "requests": int(stats.num_requests),
         "failures": failures,
@@ -449,13 +491,17 @@ def write_summary(environment: Any) -> Path | None:
         target=Target(url=environment.host or "", embedded=scenario.embedded),
         started_at=state.started_at,
         duration_s=(now_ns() - state.started_ns) / 1e9,
-        exit_status=1 if failures or sections["delivery"]["violations"]["total"] else 0,
-        metrics=state.aggregate.metrics.snapshot(),
+        exit_status=1
+        if failures
+        or violations["total"]
+        or not all(t["passed"] for t in sections["thresholds"])
+        else 0,
+        metrics=metrics,
         sections=sections,
         environment=RunEnvironment.capture(),
     )
     path = summary.write(Path(out_dir) / "summary.json")
-    state.summary_path = path
+    state.summary_path, state.summary = path, summary
     try:
         from wsbench.report import write_report
 

@@ -20,6 +20,9 @@ The reader feeds every frame to the session, answers Engine.IO pings inline (the
 session queues the PONG, the reader writes it before reading again) and hands each
 :class:`~wsbench.protocol.events.SessionEvent` to ``on_event(event, recv_ns)`` with
 the time the bytes were read. ``on_event`` runs in the reader and must not block.
+While it runs, :attr:`Connection.event_size` holds the payload bytes of the packet(s)
+that produced the event (a binary event: header plus attachments; 0 for events no
+packet caused, like a close), which Locust reports as the response length.
 WebSocket connections share the runtime's :class:`~wsbench.integrations.frames.Poller`
 when it has one (one green thread for all sockets); otherwise, and for polling, each
 connection has its own reader green thread. Writes come from the user's green thread and
@@ -39,6 +42,7 @@ from wsbench.exceptions import ConnectFailed, HandshakeRejected
 from wsbench.integrations.frames import READ_SIZE
 from wsbench.metrics import now_ns
 from wsbench.protocol.client import ClientSession, polling_payloads
+from wsbench.protocol.engineio import RECORD_SEPARATOR
 from wsbench.protocol.events import Closed, DisconnectReason, Opened, SessionEvent
 from wsbench.protocol.websocket import (
     DEFAULT_MAX_SIZE,
@@ -117,6 +121,10 @@ class Connection:
         self._frames: FrameParser | None = None
         self._now = 0.0
         self.closed_reason: str | None = None
+        #: payload bytes of the packet behind the event being handed to ``on_event`` (0: none)
+        self.event_size = 0
+        self._ready: list[tuple[SessionEvent, int]] = []  # events from packets, with their bytes
+        self._unclaimed = 0  # bytes of packets that produced no event yet (binary attachments)
 
     # -- opening ------------------------------------------------------------------------
 
@@ -227,14 +235,29 @@ class Connection:
     # -- reading --------------------------------------------------------------------------
 
     def _dispatch(self, recv_ns: int) -> None:
-        for event in self.session.events_received():
+        ready, self._ready = self._ready, []
+        ready.extend((event, 0) for event in self.session.events_received())
+        for event, size in ready:
             if type(event) is Opened:
                 self._opened.set()
+            self.event_size = size
             self.on_event(event, recv_ns)
+        self.event_size = 0
         self.flush()
 
     def _feed_payload(self, body: bytes, recv_ns: int) -> None:
-        self.session.receive_payload(body, time.monotonic())
+        self._now = time.monotonic()
+        try:
+            text = bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            text = ""
+        if not text:  # the session names what is wrong with it
+            self.session.receive_payload(body, self._now)
+        else:  # as receive_payload does, one record at a time, to know each one's bytes
+            for record in text.split(RECORD_SEPARATOR):
+                if self.session.state.value == "closed":
+                    break
+                self._on_message(record)
         self._dispatch(recv_ns)
 
     def _lost(self, detail: str, violation: FrameViolation | None = None) -> None:
@@ -288,7 +311,18 @@ class Connection:
             self._reader = self.runtime.spawn(self._read_ws, ws, frames)
 
     def _on_message(self, message: Any) -> None:
-        self.session.receive_message(message, self._now)
+        session = self.session
+        session.receive_message(message, self._now)
+        size = len(message) if type(message) is not str or message.isascii() else len(
+            message.encode("utf-8")
+        )
+        events = session.events_received()
+        if not events:
+            self._unclaimed += size
+            return
+        size, self._unclaimed = size + self._unclaimed, 0
+        for event in events:
+            self._ready.append((event, size))
 
     def _pong(self, ws: Any, payload: bytes) -> None:
         with self._write_lock:
