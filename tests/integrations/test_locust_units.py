@@ -12,6 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tests.integrations.support import ROOT, SHORT, scaled
@@ -21,8 +22,10 @@ from wsbench.integrations.launch import (
     locust_command,
     locust_env,
     render_locustfile,
+    run_locust,
     server_spec,
 )
+from wsbench.launch import ServerStartFailed
 from wsbench.metrics import LatencyHistogram
 from wsbench.oracle import Semantics, Stamp, embed_stamp
 from wsbench.scenario import load_scenario
@@ -114,6 +117,18 @@ def test_launch_passes_locust_options_through_with_scenario_defaults() -> None:
     faulty = scenario.replace(server=scenario.server.__class__(faults=("room-leak",)))
     assert server_spec(faulty).args[-2:] == ("--fault", "room-leak")
     compile(render_locustfile(str(SHORT), scenario), "generated_locustfile.py", "exec")
+
+
+def test_an_embedded_server_that_does_not_start_stops_wsbench_locust_with_its_stderr() -> None:
+    scenario = load_scenario(SHORT)
+    assert scenario.embedded
+    broken = scenario.replace(server=scenario.server.__class__(faults=("no-such-fault",)))
+    with pytest.raises(ServerStartFailed) as err:  # before Locust is started
+        run_locust(str(SHORT), broken, ["--headless"])
+    text = str(err.value)
+    assert "embedded reference server did not start" in text
+    assert "exited with code 2 before its start line" in text
+    assert "no-such-fault" in text.split("stderr:", 1)[1]
 
 
 def test_cli_writes_a_locustfile_and_help_loads_no_locust(tmp_path: Path) -> None:
