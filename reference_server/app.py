@@ -26,7 +26,7 @@ from reference_server.deadlines import BodyTimeout, answer_and_close, handler_fa
 from reference_server.engine import EngineEndpoint
 from reference_server.namespaces import admin, chat, custom, main
 from reference_server.sio import SocketIOServer
-from reference_server.state import AppState
+from reference_server.state import AppState, normalize_user_id
 from reference_server.transport import EngineConnection
 from wsbench.protocol.events import DisconnectReason, MessageReceived, SessionEvent
 from wsbench.protocol.socketio import loads as strict_loads
@@ -110,6 +110,23 @@ class _Notifications:
             headers=self.cors,
         )
 
+    def _claims(self, request: web.Request) -> dict[str, Any] | web.Response | None:
+        """``None`` when auth is off (the open default: a loopback test convenience), else the
+        claims of ``Authorization: Bearer <HS256 JWT>`` or the 401 answer."""
+        secret = self.state.config.jwt_secret
+        if not secret or request.method == "OPTIONS":
+            return None
+        import jwt  # PyJWT, only needed with --jwt-secret
+
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return self._json(401, {"error": "Authentication error"})
+        try:
+            claims = jwt.decode(token, secret, algorithms=["HS256"])
+        except jwt.PyJWTError:
+            return self._json(401, {"error": "Invalid token"})
+        return claims if isinstance(claims, dict) else {}
+
     async def handle(self, request: web.Request) -> web.Response:
         if request.method == "OPTIONS":
             return web.Response(
@@ -117,14 +134,20 @@ class _Notifications:
                 headers={
                     **self.cors,
                     "Access-Control-Allow-Methods": "GET, POST",
-                    "Access-Control-Allow-Headers": "Content-Type",
+                    "Access-Control-Allow-Headers": "Content-Type, Authorization",
                 },
             )
+        claims = self._claims(request)
+        if isinstance(claims, web.Response):
+            return claims
         if request.method == "GET":
             user = request.query.get("userId")
             since = request.query.get("since", "0")
             if not user:
                 return self._json(400, {"error": "userId is required"})
+            if claims is not None and claims.get("admin") is not True:
+                if normalize_user_id(claims.get("userId")) != user:
+                    return self._json(403, {"error": "Not authorized: a user reads only their own"})
             try:
                 since_n = int(since)
             except ValueError:
@@ -132,6 +155,8 @@ class _Notifications:
             return self._json(200, self.state.notifications_since(user, since_n))
         if request.method != "POST":
             return self._json(405, {"error": "method not allowed"})
+        if claims is not None and claims.get("admin") is not True:
+            return self._json(403, {"error": "Not authorized: posting needs the admin claim"})
         limit = self.state.config.max_payload
         if request.content_length is not None and request.content_length > limit:
             return self._json(413, {"error": f"body larger than {limit} bytes"})
@@ -153,6 +178,8 @@ class _Notifications:
             note, user = self.state.notify(body)
         except ValueError as exc:
             return self._json(400, {"error": str(exc)})
+        except OverflowError as exc:
+            return self._json(413, {"error": str(exc)})
         main_nsp = self.state.io.of("/")
         room = f"user:{user}"
         delivered = main_nsp.adapter.members(room)

@@ -3,7 +3,8 @@ notifications, the /chat user list, user ids, and the JWT middleware."""
 
 from __future__ import annotations
 
-from collections import deque
+import json
+from collections import OrderedDict, deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +39,12 @@ class AppState:
         self.config = config
         self.io = io
         self.documents: dict[str, dict[str, Any]] = {}
-        self.notifications: dict[str, deque[dict[str, Any]]] = {}
+        # per user, oldest first: (notification, its size in bytes); plus every stored id in
+        # store order, for the total bound (oldest of all evicted first)
+        self.notifications: dict[str, deque[tuple[dict[str, Any], int]]] = {}
+        self.notification_order: OrderedDict[int, str] = OrderedDict()
+        self.notification_bytes = 0
+        self.user_bytes: dict[str, int] = {}
         self.next_notification_id = 1
         self.chat_users: dict[str, str] = {}  # /chat socket id -> username, in join order
         self.next_chat_message_id = 1
@@ -81,7 +87,17 @@ class AppState:
     # -- notifications ----------------------------------------------------------------------
 
     def notify(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        """Store a notification; returns it and the user key. Raises ValueError on a bad body."""
+        """Store a notification; returns it and the user key.
+
+        Memory is bounded (docs/events.md "Notifications"): per user at most
+        ``NOTIFICATIONS_PER_USER`` entries and ``notification_bytes_per_user`` bytes, over all
+        users ``notification_bytes_total`` bytes; past a bound the oldest go first (the user's
+        own for a per-user bound, the oldest of all for the total).
+
+        Raises:
+            ValueError: a bad body.
+            OverflowError: the notification alone is larger than the per-user bound.
+        """
         user = normalize_user_id(body.get("userId"))
         if user is None:
             raise ValueError("userId must be a non-empty string or an integer")
@@ -92,12 +108,37 @@ class AppState:
         note.update(body)
         note["id"], note["userId"] = self.next_notification_id, body["userId"]
         note["timestamp"] = iso_now()
+        size = len(json.dumps(note, separators=(",", ":"), ensure_ascii=False).encode())
+        c = self.config
+        if size > min(c.notification_bytes_per_user, c.notification_bytes_total):
+            raise OverflowError(
+                f"notification of {size} bytes exceeds the stored-notification limit "
+                f"({min(c.notification_bytes_per_user, c.notification_bytes_total)} bytes)"
+            )
         self.next_notification_id += 1
-        store = self.notifications.get(user)
-        if store is None:
-            store = self.notifications[user] = deque(maxlen=NOTIFICATIONS_PER_USER)
-        store.append(note)
+        store = self.notifications.setdefault(user, deque())
+        store.append((note, size))
+        self.notification_order[note["id"]] = user
+        self.user_bytes[user] = self.user_bytes.get(user, 0) + size
+        self.notification_bytes += size
+        while (
+            len(store) > NOTIFICATIONS_PER_USER
+            or self.user_bytes[user] > c.notification_bytes_per_user
+        ):
+            self._evict_oldest_of(user)
+        while self.notification_bytes > c.notification_bytes_total:
+            _, oldest_user = next(iter(self.notification_order.items()))
+            self._evict_oldest_of(oldest_user)
         return note, user
 
+    def _evict_oldest_of(self, user: str) -> None:
+        store = self.notifications[user]
+        note, size = store.popleft()
+        del self.notification_order[note["id"]]
+        self.notification_bytes -= size
+        self.user_bytes[user] -= size
+        if not store:
+            del self.notifications[user], self.user_bytes[user]
+
     def notifications_since(self, user: str, since: int) -> list[dict[str, Any]]:
-        return [n for n in self.notifications.get(user, ()) if n["id"] > since]
+        return [n for n, _ in self.notifications.get(user, ()) if n["id"] > since]

@@ -110,6 +110,7 @@ function parseStrictJson(text) {
 // Payload validation and the handler wrapper (refusals: ack {ok:false,error} + `error` event)
 
 class Refusal extends Error {}
+class TooLarge extends Error {}
 
 const isObject = (v) =>
   v !== null && typeof v === "object" && !Array.isArray(v) && !Buffer.isBuffer(v) && !ArrayBuffer.isView(v);
@@ -277,7 +278,10 @@ function createApp(options) {
 
   // --- state ---
   const documents = new Map(); // docId -> {version, content}
-  const notifications = new Map(); // userId string -> [notification]
+  const notifications = new Map(); // userId string -> [[notification, bytes]], oldest first
+  const notificationOrder = new Map(); // every stored id -> userId, oldest first (total bound)
+  const userBytes = new Map();
+  let notificationBytes = 0;
   let nextNotificationId = 1;
   const chatUsers = new Map(); // /chat socket id -> username
   let nextChatMessageId = 1;
@@ -295,7 +299,18 @@ function createApp(options) {
     return docId;
   };
   const notificationsSince = (userId, since) =>
-    (notifications.get(userId) || []).filter((n) => n.id > since);
+    (notifications.get(userId) || []).map(([n]) => n).filter((n) => n.id > since);
+  const evictOldestOf = (userId) => {
+    const stored = notifications.get(userId);
+    const [note, size] = stored.shift();
+    notificationOrder.delete(note.id);
+    notificationBytes -= size;
+    userBytes.set(userId, userBytes.get(userId) - size);
+    if (stored.length === 0) {
+      notifications.delete(userId);
+      userBytes.delete(userId);
+    }
+  };
 
   function notify(body) {
     const userId = normalizeUserId(body.userId);
@@ -309,10 +324,25 @@ function createApp(options) {
     };
     const ordered = { id: notification.id, userId: body.userId, type: body.type, message: body.message };
     Object.assign(ordered, notification);
+    // memory is bounded: per user (count and bytes) and in total; the oldest go first
+    const size = Buffer.byteLength(JSON.stringify(ordered));
+    const limit = Math.min(options.notificationBytesPerUser, options.notificationBytesTotal);
+    if (size > limit) {
+      nextNotificationId -= 1;
+      throw new TooLarge(`notification of ${size} bytes exceeds the stored-notification limit (${limit} bytes)`);
+    }
     const stored = notifications.get(userId) || [];
-    stored.push(ordered);
-    if (stored.length > NOTIFICATIONS_PER_USER) stored.splice(0, stored.length - NOTIFICATIONS_PER_USER);
+    stored.push([ordered, size]);
     notifications.set(userId, stored);
+    notificationOrder.set(ordered.id, userId);
+    userBytes.set(userId, (userBytes.get(userId) || 0) + size);
+    notificationBytes += size;
+    while (stored.length > NOTIFICATIONS_PER_USER || userBytes.get(userId) > options.notificationBytesPerUser) {
+      evictOldestOf(userId);
+    }
+    while (notificationBytes > options.notificationBytesTotal) {
+      evictOldestOf(notificationOrder.values().next().value);
+    }
     const room = `user:${userId}`;
     const delivered = main.adapter.rooms.get(room)?.size ?? 0;
     main.to(room).emit("notification", ordered);
@@ -544,18 +574,34 @@ function createApp(options) {
       res.writeHead(204, {
         "Access-Control-Allow-Origin": options.corsOrigin,
         "Access-Control-Allow-Methods": "GET, POST",
-        "Access-Control-Allow-Headers": "Content-Type",
+        "Access-Control-Allow-Headers": "Content-Type, Authorization",
       });
       return res.end();
+    }
+    // with --jwt-secret: Authorization: Bearer <HS256 JWT>; open otherwise (a loopback test convenience)
+    let claims = null;
+    if (options.jwtSecret) {
+      const [scheme, token] = (req.headers.authorization || "").split(" ", 2);
+      if (!scheme || scheme.toLowerCase() !== "bearer" || !token) return send(401, { error: "Authentication error" });
+      try {
+        claims = jwt.verify(token, options.jwtSecret, { algorithms: ["HS256"] });
+      } catch {
+        return send(401, { error: "Invalid token" });
+      }
+      if (claims === null || typeof claims !== "object") claims = {};
     }
     if (req.method === "GET") {
       const userId = url.searchParams.get("userId");
       const sinceText = url.searchParams.get("since") ?? "0";
       if (!userId) return send(400, { error: "userId is required" });
+      if (claims && claims.admin !== true && normalizeUserId(claims.userId) !== userId) {
+        return send(403, { error: "Not authorized: a user reads only their own" });
+      }
       if (!/^-?\d+$/.test(sinceText)) return send(400, { error: "since must be an integer" });
       return send(200, notificationsSince(userId, Number(sinceText)));
     }
     if (req.method !== "POST") return send(405, { error: "method not allowed" });
+    if (claims && claims.admin !== true) return send(403, { error: "Not authorized: posting needs the admin claim" });
     const chunks = [];
     let size = 0;
     let tooLarge = false;
@@ -577,6 +623,7 @@ function createApp(options) {
         return send(201, notify(body));
       } catch (err) {
         if (err instanceof Refusal) return send(400, { error: err.message });
+        if (err instanceof TooLarge) return send(413, { error: err.message });
         process.stderr.write(`POST /notifications failed: ${err && err.stack}\n`);
         return send(500, { error: "internal error" });
       }

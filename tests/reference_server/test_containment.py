@@ -431,3 +431,63 @@ async def test_deadlines_leave_long_polls_and_websockets_alone(http):
         assert (status, body) == (200, "2")
         assert await c.call("message-with-ack", 1) == 1
         await c.close()
+
+
+# -- item 3: stored notifications are bounded in bytes; with --jwt-secret the endpoints need a token
+
+
+async def _post_note(http, url: str, user: str, text: str, token: str | None = None) -> int:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    body = json.dumps({"userId": user, "type": "t", "message": text})
+    async with http.post(f"{url}/notifications", data=body, headers=headers) as r:
+        return r.status
+
+
+async def _get_notes(http, url: str, user: str, token: str | None = None) -> tuple[int, object]:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    async with http.get(f"{url}/notifications?userId={user}", headers=headers) as r:
+        return r.status, json.loads(await r.text())
+
+
+@pytest.mark.parametrize("kind", ["python", "node"])
+async def test_notifications_are_evicted_oldest_first_past_the_byte_bounds(kind, http):
+    """Before: only the per-user count (1000) was capped: 900 KB notifications to distinct
+    users grew memory without bound (160 -> 690 MB in 4.4 s, never freed)."""
+    args = ["--app-heartbeat-interval", "0"]
+    args += ["--notification-bytes-per-user", "2500", "--notification-bytes-total", "5000"]
+    with running_server(kind, args) as url:
+        text = "m" * 1000  # ~1.1 KB stored each
+        for i in range(4):
+            assert await _post_note(http, url, "u", f"{i}{text}") == 201
+        status, notes = await _get_notes(http, url, "u")
+        assert status == 200
+        assert [n["message"][0] for n in notes] == ["2", "3"]  # the user's oldest went first
+        # the total bound: more users push out the oldest notifications of all
+        for user in ("a", "b", "c", "d"):
+            assert await _post_note(http, url, user, text) == 201
+        remaining = {u: len((await _get_notes(http, url, u))[1]) for u in "uabcd"}
+        assert remaining == {"u": 0, "a": 1, "b": 1, "c": 1, "d": 1}, remaining
+        # one notification larger than the bound is refused, nothing stored
+        assert await _post_note(http, url, "e", "z" * 3000) == 413
+        assert await _get_notes(http, url, "e") == (200, [])
+
+
+@pytest.mark.parametrize("kind", ["python", "node"])
+async def test_notification_endpoints_require_a_token_with_jwt_secret(kind, http):
+    import jwt
+
+    secret = "a-test-secret-of-at-least-32-bytes!!"
+    user7 = jwt.encode({"userId": 7}, secret)
+    admin = jwt.encode({"admin": True}, secret)
+    with running_server(kind, ["--jwt-secret", secret, "--app-heartbeat-interval", "0"]) as url:
+        assert await _post_note(http, url, "7", "hi") == 401  # before: 201, open to anyone
+        assert await _post_note(http, url, "7", "hi", token="not-a-jwt") == 401
+        assert await _post_note(http, url, "7", "hi", token=user7) == 403  # not admin
+        assert await _post_note(http, url, "7", "hi", token=admin) == 201
+        assert (await _get_notes(http, url, "7"))[0] == 401
+        status, notes = await _get_notes(http, url, "7", token=user7)
+        assert status == 200 and [n["message"] for n in notes] == ["hi"]
+        assert (await _get_notes(http, url, "8", token=user7))[0] == 403  # only their own
+        assert (await _get_notes(http, url, "7", token=admin))[0] == 200
