@@ -17,7 +17,9 @@ Counter names written by the judge: ``deliveries`` (every push received), ``acks
 ``recv.foreign``, ``emits``, ``oracle.<OracleVerdict field>``,
 ``violations.<kind>``, ``fanout.{emits,expected,delivered,complete}.<audience>``,
 ``process.cpu_ns``. Histograms: ``delivery``, ``ack``, ``connect``,
-``reconnect``, ``fanout.{first,last}.<audience>``.
+``reconnect``, ``fanout.{first,median,last}.<audience>`` (one value per emit: the
+report's fan-out table and plot show their percentiles, merged here like every
+histogram, so a Locust summary reads like a ``wsbench run`` one).
 """
 
 from __future__ import annotations
@@ -284,6 +286,8 @@ class Aggregate:
             "mean_median_ms": mean_ms("median"),
             "mean_last_ms": mean_ms("last"),
             "max_last_ms": last["max"] or 0.0,
+            "first_p50_ms": self.latency(f"fanout.first.{a['audience']}")["p50"],
+            "median_p50_ms": self.latency(f"fanout.median.{a['audience']}")["p50"],
             "last_p50_ms": last["p50"],
             "last_p95_ms": last["p95"],
             "last_p99_ms": last["p99"],

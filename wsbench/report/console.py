@@ -19,7 +19,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wsbench.metrics import RunSummary
-from wsbench.report.data import LATENCY_NAMES, histogram_stats, section
+from wsbench.report.data import (
+    FANOUT_COLUMNS,
+    LATENCY_NAMES,
+    fanout_rows,
+    histogram_stats,
+    section,
+)
 
 __all__ = ["table", "summary_lines", "render_summary", "fmt_ms", "fmt_ratio", "fmt_actual", "connections_text", "latency_rows"]
 
@@ -171,22 +177,21 @@ def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
             "latency (ms)",
             *table(["metric", "count", "p50", "p90", "p99", "p99.9", "max"], rows),
         ]
-    fanout = [b for b in dl.get("fanout", []) if isinstance(b, dict)] if dl else []
+    fanout = fanout_rows(summary)
     if fanout:
+        cols = [f"{who} {stat}" for who, stat in FANOUT_COLUMNS]
         lines += [
             "",
-            "fan-out by audience size (ms from intended send)",
+            "fan-out by audience size: percentiles over emits of the time (ms from intended",
+            "send) to the first, median and last recipient",
             *table(
-                ["audience", "emits", "completion", "first", "median", "last", "worst last"],
+                ["audience", "emits", "completion", *cols],
                 [
                     [
                         b["audience"],
                         f"{b['emits']:,}",
                         f"{100 * b['completion']:.3f}%",
-                        fmt_ms(b["mean_first_ms"]),
-                        fmt_ms(b["mean_median_ms"]),
-                        fmt_ms(b["mean_last_ms"]),
-                        fmt_ms(b["max_last_ms"]),
+                        *(fmt_ms(b[c]) for c in cols),
                     ]
                     for b in fanout
                 ],

@@ -49,6 +49,8 @@ __all__ = [
     "load_summary",
     "schema_errors",
     "fanout_classes",
+    "fanout_rows",
+    "FANOUT_COLUMNS",
     "section",
     "cdf",
     "percentile_spectrum",
@@ -176,6 +178,50 @@ def histogram(summary: RunSummary, name: str) -> LatencyHistogram | None:
 def _class_key(label: str) -> int:
     digits = label.lstrip(">").split("-")[0]
     return int(digits) + (1 if label.startswith(">") else 0) if digits.isdigit() else 1 << 30
+
+
+FANOUT_COLUMNS = (
+    ("first", "p50"),
+    ("median", "p50"),
+    ("last", "p50"),
+    ("last", "p99"),
+    ("last", "max"),
+)  #: (recipient, statistic) shown per audience class: ``first p50`` ... ``last max``
+
+
+def fanout_rows(summary: RunSummary) -> list[dict[str, Any]]:
+    """One row per audience class: the oracle's counts and HDR percentiles over its emits.
+
+    For each emit the oracle knows the latency of its first, median and last recipient;
+    the histograms ``fanout.<first|median|last>.<class>`` hold one value per emit, so
+    ``median p50`` is the median over emits of the median recipient's latency (not a
+    mean). Keys: ``audience``, ``emits``, ``expected``, ``delivered``, ``completion`` and
+    ``"<recipient> <stat>"`` in ms (None when the histogram is absent).
+    """
+    buckets = {
+        str(b.get("audience")): b
+        for b in section(summary, "delivery").get("fanout", [])
+        if isinstance(b, dict)
+    }
+    labels = sorted(set(buckets) | set(fanout_classes(summary)), key=_class_key)
+    rows = []
+    for label in labels:
+        b = buckets.get(label, {})
+        row: dict[str, Any] = {
+            "audience": label,
+            "emits": int(b.get("emits", 0)),
+            "expected": int(b.get("expected", 0)),
+            "delivered": int(b.get("delivered", 0)),
+            "completion": float(b.get("completion", 1.0)),
+        }
+        for who, stat in FANOUT_COLUMNS:
+            st = histogram_stats(summary, f"fanout.{who}.{label}")
+            row[f"{who} {stat}"] = float(st[f"{stat}_ms"]) if st else None
+        if not b:
+            st = histogram_stats(summary, f"fanout.last.{label}")
+            row["emits"] = int(st["count"]) if st else 0
+        rows.append(row)
+    return rows
 
 
 def fanout_classes(summary: RunSummary) -> list[str]:

@@ -30,7 +30,7 @@ from wsbench.report.console import (
     fmt_ratio,
     latency_rows,
 )
-from wsbench.report.data import section
+from wsbench.report.data import FANOUT_COLUMNS, fanout_rows, section
 
 __all__ = ["render_html", "write_html"]
 
@@ -207,20 +207,15 @@ def _delivery(summary: RunSummary) -> str:
                     for s in samples[:60]
                 ],
             )
-    fanout = [b for b in dl.get("fanout", []) if isinstance(b, dict)]
+    fanout = fanout_rows(summary)
     if fanout:
-        out += "<h3>Fan-out by audience size (ms from intended send)</h3>" + _table(
-            [
-                "audience",
-                "emits",
-                "expected",
-                "delivered",
-                "completion",
-                "first",
-                "median",
-                "last",
-                "worst last",
-            ],
+        cols = [f"{who} {stat}" for who, stat in FANOUT_COLUMNS]
+        out += (
+            "<h3>Fan-out by audience size</h3><p class=meta>Percentiles over emits of the time "
+            "(ms from the intended send) to each emit's first, median and last recipient "
+            "(HDR histograms, one value per emit).</p>"
+        ) + _table(
+            ["audience", "emits", "expected", "delivered", "completion", *cols],
             [
                 [
                     b["audience"],
@@ -228,10 +223,7 @@ def _delivery(summary: RunSummary) -> str:
                     f"{b['expected']:,}",
                     f"{b['delivered']:,}",
                     f"{100 * b['completion']:.3f}%",
-                    fmt_ms(b["mean_first_ms"]),
-                    fmt_ms(b["mean_median_ms"]),
-                    fmt_ms(b["mean_last_ms"]),
-                    fmt_ms(b["max_last_ms"]),
+                    *(fmt_ms(b[c]) for c in cols),
                 ]
                 for b in fanout
             ],

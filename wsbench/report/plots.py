@@ -22,8 +22,8 @@ The plots:
   (from the intended send time), on a log axis;
 * ``latency_distribution`` — the HDR percentile spectrum of every latency
   histogram (x = 1/(1-q), so p99, p99.9 and p99.99 are evenly spaced);
-* ``fanout`` — left, mean time to first/median/last recipient and the worst
-  time-to-last by audience size; right, completion curves: the fraction of emits
+* ``fanout`` — left, by audience size, percentiles over emits (HDR histograms) of the
+  time to each emit's first, median and last recipient (p50; last also p99, max); right, completion curves: the fraction of emits
   whose last recipient had them by time t, one curve per audience class;
 * ``connections_throughput`` — connected sockets, and emits, deliveries and
   acks per second;
@@ -46,6 +46,7 @@ from wsbench.report.data import (
     cdf,
     counter_series,
     fanout_classes,
+    fanout_rows,
     gauge_series,
     histogram,
     latency_series,
@@ -168,33 +169,27 @@ def plot_latency_distribution(summary: RunSummary) -> Figure | None:
 def plot_fanout(summary: RunSummary) -> Figure | None:
     """Time to first/median/last recipient by audience size, and completion curves."""
     classes = fanout_classes(summary)
-    buckets = [b for b in section(summary, "delivery").get("fanout", []) if isinstance(b, dict)]
-    if not classes and not buckets:
+    rows = fanout_rows(summary)
+    if not classes and not rows:
         return None
     fig, (left, right) = _figure(2, "Fan-out — " + _subtitle(summary))
-    if buckets:
-        labels = [str(b.get("audience")) for b in buckets]
-        xs = list(range(len(labels)))
-        for key, name, marker in (
-            ("mean_first_ms", "first", "v"),
-            ("mean_median_ms", "median", "o"),
-            ("mean_last_ms", "last", "^"),
-            ("max_last_ms", "worst last", "x"),
+    if rows:
+        xs = list(range(len(rows)))
+        for col, marker, style in (
+            ("first p50", "v", "-"),
+            ("median p50", "o", "-"),
+            ("last p50", "^", "-"),
+            ("last p99", "^", "--"),
+            ("last max", "x", ":"),
         ):
-            left.plot(
-                xs,
-                [float(b.get(key) or 0.0) for b in buckets],
-                marker=marker,
-                lw=1,
-                label=name,
-                ls=":" if key == "max_last_ms" else "-",
-            )
+            points = [(x, r[col]) for x, r in zip(xs, rows, strict=True) if r[col] is not None]
+            if points:
+                left.plot(*zip(*points, strict=True), marker=marker, lw=1, label=col, ls=style)
         left.set_xticks(
             xs,
             [
-                f"{lab}\n({int(b.get('emits', 0)):,} emits,\n"
-                f"{100 * float(b.get('completion', 1.0)):.2f}% done)"
-                for lab, b in zip(labels, buckets, strict=True)
+                f"{r['audience']}\n({r['emits']:,} emits,\n{100 * r['completion']:.2f}% done)"
+                for r in rows
             ],
             fontsize=7,
         )
@@ -202,7 +197,7 @@ def plot_fanout(summary: RunSummary) -> Figure | None:
         _plain_log(left)
     left.set_xlabel("audience size (recipients per emit)")
     left.set_ylabel("time from intended send (ms, log)")
-    left.set_title("time to first / median / last recipient", fontsize=10)
+    left.set_title("percentiles over emits: first / median / last recipient", fontsize=10)
     _legend(left, fontsize=8)
     for label in classes:
         hist = histogram(summary, f"fanout.last.{label}")
