@@ -186,6 +186,8 @@ def test_misuse_and_bad_specs_are_clear_errors() -> None:
         Server(reference_server()).restart(0)
     with Server(reference_server()) as server, pytest.raises(InvalidState, match="already"):
         server.start()
+    with pytest.raises(InvalidState, match="after close"):
+        server.start()
 
 
 @pytest.mark.node

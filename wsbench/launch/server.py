@@ -270,7 +270,7 @@ class Server:
                 ``WSBENCH_TIMEOUT_FACTOR``).
 
         Raises:
-            InvalidState: it is already running.
+            InvalidState: it is already running, or :meth:`close` was called.
             ServerStartFailed: it could not be spawned, exited first, or took longer than
                 ``timeout`` (it is killed then).
         """
@@ -278,6 +278,8 @@ class Server:
         with self._lock:
             if self.running:
                 raise InvalidState(f"{self.spec.name} is already running (pid {self.pid})")
+            if self._stderr.closed:
+                raise InvalidState(f"{self.spec.name}: start after close()")
             argv = self.spec.argv(self.port)
             try:
                 proc = subprocess.Popen(
