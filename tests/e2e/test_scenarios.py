@@ -47,6 +47,8 @@ def test_scenario_on_reference_server(path, tmp_path) -> None:
     assert s.sections["connections"]["connected"] > 0
     assert s.target.embedded and s.sections["server"]["stopped"]
     _check_fault_steps(path, s)
+    failed = [t for t in s.sections["thresholds"] if not t["passed"]]
+    assert outcome.exit_status == 0 and not failed, failed  # every bundled scenario passes
 
 
 @node
