@@ -3,13 +3,15 @@
 Pure logic: no I/O, no asyncio, no clock (time is passed in, monotonic ns). The
 scenario runner and the conformance gate's load tier feed it; see
 :mod:`wsbench.oracle.delivery` for the theory of operation and
-:mod:`wsbench.oracle.stamp` for the stamp carried in payloads.
+:mod:`wsbench.oracle.stamp` for the stamp carried in payloads;
+:class:`Oracle` (:mod:`wsbench.oracle.interface`) is what a driver needs from an oracle.
 """
 
 from __future__ import annotations
 
 from wsbench.oracle.delivery import DeliveryOracle, Observation, Outcome, Semantics
 from wsbench.oracle.fanout import FanoutBucket, FanoutRecord, FanoutStats, bucket_label
+from wsbench.oracle.interface import MembershipUpdates, Oracle, ViolationSink
 from wsbench.oracle.membership import Membership, SocketKey
 from wsbench.oracle.stamp import (
     CARRIER_KEYS,
@@ -31,7 +33,9 @@ __all__ = [
     "FanoutStats",
     "LatencySummary",
     "Membership",
+    "MembershipUpdates",
     "Observation",
+    "Oracle",
     "OracleVerdict",
     "Outcome",
     "STAMP_KEY",
@@ -42,6 +46,7 @@ __all__ = [
     "Violation",
     "ViolationKind",
     "ViolationLog",
+    "ViolationSink",
     "ViolationSummary",
     "bucket_label",
     "embed_stamp",

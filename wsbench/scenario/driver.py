@@ -43,7 +43,7 @@ from wsbench.client import new_http_session
 from wsbench.client.pool import fd_limit, open_fds
 from wsbench.exceptions import ResourceLimit
 from wsbench.metrics import Metrics, ProcessSampler, now_ns
-from wsbench.oracle import DeliveryOracle, Semantics, Stamp, Violation, ViolationKind
+from wsbench.oracle import DeliveryOracle, Oracle, Semantics, Stamp, Violation, ViolationKind
 from wsbench.oracle.stamp import find_stamp
 from wsbench.scenario import model as m
 from wsbench.scenario.flow import _ROOM_SEMANTICS, VirtualUser
@@ -98,8 +98,9 @@ class Driver:
         self.metrics = Metrics(origin_ns=origin_ns, origin_wall=origin_wall)
         self.start_ns = start_ns
         self.journal: JournalWriter | None = None
+        self.oracle: Oracle  # judging here, or journaling for a judge elsewhere
         if oracle is not None:  # a --processes child: the parent's judge judges
-            self.oracle: Any = oracle
+            self.oracle = oracle
             self.journal = oracle.journal
         else:
             on_latency, on_fanout = latency_sinks(self.metrics)

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from wsbench.exceptions import ConfigError
 from wsbench.metrics import Metrics
+from wsbench.oracle import DeliveryOracle
 from wsbench.scenario.child import driver_parts
 from wsbench.scenario.driver import Driver
 from wsbench.scenario.model import Scenario
@@ -120,10 +121,13 @@ def assemble(
 
 def driver_result(d: Driver) -> dict[str, Any]:
     """A finished single-process driver's results as plain data (see the module docstring)."""
+    oracle = d.oracle
+    if not isinstance(oracle, DeliveryOracle):  # a --processes child's result is its journal
+        raise TypeError(f"a single-process driver judges with a DeliveryOracle, not {oracle!r}")
     return assemble(
         [driver_parts(d)],
         d.metrics,
-        d.oracle.verdict().to_dict(),
+        oracle.verdict().to_dict(),
         run_id=d.run_id,
         processes=1,
         partitioning="single process: one oracle sees every client",
