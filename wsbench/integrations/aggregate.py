@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from wsbench.exceptions import ConfigError
+from wsbench.integrations.judge import MASTER_RUN
 from wsbench.metrics import Metrics
 
 __all__ = ["Aggregate", "TABLE_STRUCTURE"]
@@ -147,7 +148,7 @@ class Aggregate:
         cpu_s = self.counter("process.cpu_ns") / 1e9
         recv = self.counter("deliveries")
         return {
-            "processes": len(self.sources),
+            "processes": len([k for k in self.sources if k != MASTER_RUN]),
             "emits": self.counter("oracle.emits"),
             "expected": expected,
             "delivered": delivered,

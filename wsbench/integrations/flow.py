@@ -313,7 +313,7 @@ class ClientFlow:
                     exp.to,
                     rooms=rooms,
                     to=peer if exp.to is Semantics.SOCKET else None,
-                    sent_ns=sent_ns,
+                    at_ns=now_ns(),  # the stamp carries sent_ns; the audience is computed now
                     deadline_ns=sent_ns + int(exp.within * 1e9),
                     volatile=exp.volatile,
                     event=exp.event,

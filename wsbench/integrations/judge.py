@@ -18,10 +18,17 @@ The judge never imports locust: what Locust should see goes through the
 - violations are the same entries *failed*, with an error that names the kind
   (``leak: ...``, ``missing: ...``, ``ack_timeout: ...``).
 
-Judging is per process: its :class:`~wsbench.oracle.Membership` knows only the
-clients of this process, so deliveries of emits stamped by another worker are
-counted as ``recv.foreign`` and not judged. Every verdict it gives is exact for
-the (sender, receiver) pairs it sees; with one process it sees them all.
+Alone (the local runner), a judge judges every client of its process. On a
+distributed Locust worker it is in *recording mode* (``journal=`` given): it does
+not judge at all but records the oracle's verbs (a
+:class:`~wsbench.scenario.journal.RecordingOracle`) into a journal the master
+replays through the run's ONE oracle (:mod:`wsbench.integrations.distributed`),
+so deliveries of emits another worker sent are judged like any other. The worker
+still answers its clients' queries (sids, ``peer:`` choices: its own clients) and
+measures what needs only its own clock (ack and connect times, for Locust's
+entries); the violations, delivery latencies and fan-out come from the master.
+Client indices start at ``client_base`` (worker index × 1,000,000 on a worker),
+so client keys and stamp senders are unique across workers.
 
 Shipping. :meth:`Judge.drain` hands out everything measured since the last
 drain (a :class:`~wsbench.metrics.Metrics` snapshot plus new violation samples)
@@ -42,6 +49,7 @@ from wsbench.metrics import Metrics, now_ns
 from wsbench.oracle import (
     DeliveryOracle,
     FanoutRecord,
+    Observation,
     Outcome,
     Stamp,
     Violation,
@@ -50,13 +58,17 @@ from wsbench.oracle import (
     bucket_label,
     find_stamp,
 )
+from wsbench.scenario.journal import JournalWriter, RecordingOracle
+from wsbench.scenario.judge import Secondary
 
-__all__ = ["Report", "Judge", "PAYLOAD_FORMAT", "KIND_TEXT"]
+__all__ = ["Report", "Judge", "WorkerOracle", "PAYLOAD_FORMAT", "KIND_TEXT", "MASTER_RUN"]
 
 #: report(request_type, name, response_time_ms or None, response_length, error or None)
 Report = Callable[[str, str, "float | None", int, "str | None"], None]
 
 PAYLOAD_FORMAT = 1
+#: the run id of the distributed master's judge (its payloads are not a load process's)
+MASTER_RUN = "master"
 SAMPLES_PER_KIND = 10
 
 #: One line per violation kind, used as the Locust failure text (stable, so failures group).
@@ -124,6 +136,50 @@ class _HookedLog(ViolationLog):
         self._hook(violation, count)
 
 
+class WorkerOracle(RecordingOracle):
+    """A worker's oracle: every verb journaled for the master; acks also timed locally.
+
+    ``observe_ack`` returns the local observation (on time or not, from this
+    process's clock) so the worker can give Locust's ``sio-ack`` entry its time; the
+    verdict on the ack (late, duplicate, mismatch) is the master's.
+    """
+
+    def __init__(self, journal: JournalWriter) -> None:
+        super().__init__(journal)
+        self._acks: dict[Hashable, tuple[int, int]] = {}  # key -> (sent, deadline)
+
+    def expect_ack(
+        self,
+        key: Hashable,
+        client: Hashable,
+        namespace: str,
+        sent_ns: int,
+        timeout_ns: int,
+        event: str = "",
+    ) -> None:
+        super().expect_ack(key, client, namespace, sent_ns, timeout_ns, event)
+        self._acks[key] = (sent_ns, sent_ns + timeout_ns)
+
+    def observe_ack(  # type: ignore[override]
+        self, key: Hashable, recv_ns: int, ok: bool = True, detail: str = ""
+    ) -> Observation:
+        super().observe_ack(key, recv_ns, ok, detail)
+        sent = self._acks.pop(key, None)
+        if sent is None or recv_ns > sent[1]:
+            return Observation(Outcome.ACK_LATE)
+        return Observation(Outcome.ACK_OK if ok else Outcome.ACK_MISMATCH, recv_ns - sent[0])
+
+    @property
+    def pending_acks(self) -> int:
+        return len(self._acks)
+
+    def forget_before(self, now: int) -> None:
+        """Drop acks past their deadline (the master judges them; this is only timing)."""
+        if self._acks:
+            for key in [k for k, (_, deadline) in self._acks.items() if deadline < now]:
+                del self._acks[key]
+
+
 def cpu_ns() -> int:
     """CPU time (user + system) this process has used, in ns."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -136,24 +192,55 @@ class Judge:
     Args:
         run_id: this process's stamp prefix (no ``.``, ``:`` or ``~``); unique per process.
         report: where Locust request entries go (see the module docstring).
+        journal: recording mode (a distributed worker): the journal the master replays.
+        client_base: the first client index.
     """
 
-    def __init__(self, run_id: str | None = None, report: Report | None = None) -> None:
+    def __init__(
+        self,
+        run_id: str | None = None,
+        report: Report | None = None,
+        *,
+        journal: JournalWriter | None = None,
+        client_base: int = 0,
+    ) -> None:
         self.run_id = run_id or f"p{os.getpid():x}{now_ns() % 0xFFFFF:x}"
         self.report: Report = report or _no_report
-        self.oracle = DeliveryOracle(on_fanout=self._on_fanout)
-        self.oracle.violations = _HookedLog(self._on_violation, SAMPLES_PER_KIND)
+        self.oracle: Any
+        self.journal: JournalWriter | None = None
+        if journal is not None:
+            self.new_journal(journal)
+        else:
+            self.oracle = DeliveryOracle(on_fanout=self._on_fanout)
+            self.oracle.violations = _HookedLog(self._on_violation, SAMPLES_PER_KIND)
         self.metrics = Metrics()
         self._prefix = self.run_id + "."
-        self._next_client = 0
+        self._next_client = client_base
+        #: recording mode: run id -> that worker's clock minus the master's (from the master)
+        self.offsets: dict[str, int] = {}
         self._sent_verdict = dict.fromkeys(_VERDICT_COUNTERS, 0)
         self._samples: list[dict[str, Any]] = []
         self._kept: dict[str, int] = {}
         self._cpu_mark = cpu_ns()
-        self._aliases: set[str] = set()
+        self._secondary = Secondary()
         #: events some emit's ``expect`` names; other stamped pushes (e.g. /chat ``user left``,
         #: which echoes the username a ``join`` stamped) are counted, not judged
         self.judged_events: set[str] = set()
+
+    @property
+    def recording(self) -> bool:
+        """True on a distributed worker: the master judges (see the module docstring)."""
+        return self.journal is not None
+
+    def new_journal(self, journal: JournalWriter) -> None:
+        """Record into ``journal`` from now on (a worker's next test)."""
+        self.journal = journal
+        self.oracle = WorkerOracle(journal)
+
+    def mark(self, op: int) -> None:
+        """Journal a run boundary (``Op.STOPPED``, ``Op.FINAL``)."""
+        if self.journal is not None:
+            self.journal.add(op)
 
     # -- identities -----------------------------------------------------------------
 
@@ -163,13 +250,16 @@ class Judge:
         return self._next_client - 1
 
     def alias(self, stamp: Stamp, event: str) -> Stamp:
-        """The oracle key of a second ``expect`` of one emit: the stamp id plus ``#event``.
+        """The oracle key of a second ``expect`` of one emit: the stamp id plus ``|event``.
 
         One payload carries one stamp; an emit that expects two events registers each
-        under its own key, and :meth:`delivery` maps a copy to the key of its event.
+        under its own key, and :meth:`delivery` maps a copy to the key of its event (the
+        same keying as the ``--processes`` judge's :class:`~wsbench.scenario.judge.Secondary`,
+        bounded; in recording mode the master's judge does the mapping).
         """
-        self._aliases.add(stamp.id)
-        return Stamp(f"{stamp.id}#{event}", stamp.sender, stamp.seq, stamp.sent_ns)
+        if self.journal is None:
+            self._secondary.register(stamp.id, event)
+        return Stamp(f"{stamp.id}|{event}", stamp.sender, stamp.seq, stamp.sent_ns)
 
     # -- observations -----------------------------------------------------------------
 
@@ -184,9 +274,15 @@ class Judge:
             metrics.incr("recv.unstamped")
             self.report("sio-recv", entry_name(namespace, event), None, size, None)
             return
-        if self._aliases and stamp.id in self._aliases:
-            stamp = Stamp(f"{stamp.id}#{event}", stamp.sender, stamp.seq, stamp.sent_ns)
-        elif not stamp.id.startswith(self._prefix):
+        if self.journal is not None:
+            self.oracle.observe_delivery(stamp, client, namespace, recv_ns, event)
+            latency = self._latency(stamp, recv_ns)
+            ms = latency / 1e6 if latency is not None else None
+            self.report("sio-recv", entry_name(namespace, event), ms, size, None)
+            return
+        if self._secondary:
+            stamp = self._secondary.key(stamp, event)
+        if not stamp.id.startswith(self._prefix):
             metrics.incr("recv.foreign")
             self.report("sio-recv", entry_name(namespace, event), None, size, None)
             return
@@ -197,6 +293,16 @@ class Judge:
             ms = latency / 1e6 if latency >= 0 else None
             self.report("sio-recv", entry_name(namespace, event), ms, size, None)
         # anything else is a violation, already reported by _on_violation
+
+    def _latency(self, stamp: Stamp, recv_ns: int) -> int | None:
+        """A worker's estimate of a delivery's latency on the master's clock, if it has one."""
+        if stamp.id.startswith(self._prefix):
+            return recv_ns - stamp.sent_ns
+        mine = self.offsets.get(self.run_id)
+        theirs = self.offsets.get(stamp.id.split(".", 1)[0])
+        if mine is None or theirs is None:
+            return None
+        return (recv_ns - mine) - (stamp.sent_ns - theirs)
 
     def ack(
         self,
@@ -213,7 +319,7 @@ class Judge:
         ``size``: the ACK packet's payload bytes (Locust's response length).
         """
         outcome, latency = self.oracle.observe_ack(key, recv_ns, ok, detail)
-        if latency >= 0:
+        if latency >= 0 and self.journal is None:  # recording mode: the master's histogram
             self.metrics.record_ns("ack", latency)
         if outcome is Outcome.ACK_OK:
             self.metrics.incr("acks")
@@ -235,7 +341,10 @@ class Judge:
 
     def violation(self, kind: ViolationKind, **evidence: Any) -> None:
         """Record a violation the driver saw itself (connect refused, expected event absent...)."""
-        self.oracle.record(kind, **evidence)
+        if self.journal is not None:
+            self.oracle.violations.add(Violation(kind, **evidence))
+        else:
+            self.oracle.record(kind, **evidence)
 
     def _on_violation(self, v: Violation, count: int) -> None:
         kind = str(v.kind)
@@ -271,11 +380,16 @@ class Judge:
     def tick(self, now: int | None = None) -> None:
         """Close emits and acks past their deadline; roll the per-second series."""
         now = now_ns() if now is None else now
-        self.oracle.sweep(now)
+        if self.journal is not None:
+            self.oracle.forget_before(now)
+        else:
+            self.oracle.sweep(now)
         self.metrics.tick(now)
 
     def settled(self) -> bool:
-        """True when no emit or ack is waiting for its deadline."""
+        """True when no emit or ack is waiting for its deadline (recording: no own ack)."""
+        if self.journal is not None:
+            return self.oracle.pending_acks == 0
         return self.oracle.next_deadline() is None
 
     def finish(self, now: int | None = None) -> None:
@@ -291,14 +405,19 @@ class Judge:
         """Everything measured since the last drain, as a JSON-ready payload."""
         now = now_ns() if now is None else now
         self.tick(now)
-        verdict = self.oracle.verdict()
         m = self.metrics
-        for name in _VERDICT_COUNTERS:
-            value = getattr(verdict, name)
-            delta = value - self._sent_verdict[name]
-            if delta:
-                m.incr(f"oracle.{name}", delta)
-            self._sent_verdict[name] = value
+        open_emits = pending_acks = 0
+        if self.journal is None:
+            verdict = self.oracle.verdict()
+            for name in _VERDICT_COUNTERS:
+                value = getattr(verdict, name)
+                delta = value - self._sent_verdict[name]
+                if delta:
+                    m.incr(f"oracle.{name}", delta)
+                self._sent_verdict[name] = value
+            open_emits, pending_acks = verdict.open_emits, verdict.acks.pending
+        else:
+            pending_acks = self.oracle.pending_acks
         cpu = cpu_ns()
         m.incr("process.cpu_ns", cpu - self._cpu_mark)
         self._cpu_mark = cpu
@@ -312,6 +431,6 @@ class Judge:
             "run": self.run_id,
             "metrics": m.snapshot(),
             "samples": samples,
-            "open_emits": verdict.open_emits,
-            "pending_acks": verdict.acks.pending,
+            "open_emits": open_emits,
+            "pending_acks": pending_acks,
         }

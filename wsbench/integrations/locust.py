@@ -19,6 +19,14 @@ violations as failures named by kind), a ticker greenlet closing emits past
 their deadline, and the shipping of measurements: a worker drains its judge into
 every ``report_to_master``; the master (``worker_report``) or the local runner
 (its own ticker) merges them into an :class:`~wsbench.integrations.aggregate.Aggregate`.
+
+Distributed runs are judged by ONE oracle on the master
+(:mod:`wsbench.integrations.distributed`): a worker's judge records instead of
+judging and its ticker sends the journal batch every tick (``wsbench_journal``);
+the master answers with clock probes (``wsbench_clock``, the worker replies with its
+clock at once) and the offsets it estimated (``wsbench_offsets``), replays the
+journals live and drains its judge into the same aggregate. A worker journals its
+``STOPPED``/``FINAL``/``END`` marks when Locust stops it, before ``client_stopped``.
 That aggregate feeds the web UI's "Fan-out" tab, ``/wsbench/fanout.json`` and the
 run summary (``summary.json`` with the scenario's thresholds judged, plus the HTML
 report) written when Locust quits; the master or single process then prints the same
@@ -54,13 +62,16 @@ from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterR
 from locust.stats import CSV_STATS_INTERVAL_SEC, bucket_response_time
 
 from wsbench.integrations.aggregate import TABLE_STRUCTURE, Aggregate
+from wsbench.integrations.distributed import MasterJudge
 from wsbench.integrations.flow import ClientFlow
 from wsbench.integrations.frames import Poller
-from wsbench.integrations.judge import Judge
+from wsbench.integrations.judge import MASTER_RUN, Judge
 from wsbench.metrics import Environment as RunEnvironment
 from wsbench.metrics import RunSummary, Target, iso_timestamp, now_ns
 from wsbench.scenario import model as m
+from wsbench.scenario.journal import JournalWriter, Op
 from wsbench.scenario.thresholds import evaluate
+from wsbench.scenario.walk import expected_events
 
 __all__ = ["GeventRuntime", "ScenarioUser", "users_from_scenario", "install", "state"]
 
@@ -71,6 +82,9 @@ WATCHDOG_S = 1.0
 TAB_KEY = "wsbench-fanout"
 LOCAL_GRACE_S = 3.0  # how long a stopping run waits for in-flight emits and acks
 WORKER_GRACE_S = 0.3
+MASTER_TICK_S = 0.05  # the master's loop: clock probes (a burst at 100 ms gaps), then replay
+CLIENTS_PER_WORKER = 1_000_000  # worker k's client indices start at k * this
+JOURNAL_MSG, CLOCK_MSG, OFFSETS_MSG = "wsbench_journal", "wsbench_clock", "wsbench_offsets"
 _ENDING = (STATE_CLEANUP, STATE_STOPPING, STATE_STOPPED)
 
 
@@ -120,6 +134,7 @@ class _State:
         self.ticker: Any = None
         self.summary_path: Path | None = None
         self.summary: RunSummary | None = None
+        self.master: MasterJudge | None = None  #: the one oracle of a distributed run
 
 
 state = _State()
@@ -201,8 +216,31 @@ def _judge() -> Judge:
         env = state.environment
         runner = env.runner if env is not None else None
         index = getattr(runner, "worker_index", 0) if isinstance(runner, WorkerRunner) else 0
-        state.judge = Judge(f"w{max(index, 0)}p{os.getpid():x}", _report if env else None)
+        run_id = f"w{max(index, 0)}p{os.getpid():x}"
+        if isinstance(runner, WorkerRunner):
+            judge = Judge(
+                run_id,
+                _report,
+                journal=_worker_journal(run_id),
+                client_base=max(index, 0) * CLIENTS_PER_WORKER,
+            )
+            # every worker journals every judged event: the emit may come from another worker
+            if state.scenario is not None:
+                judge.judged_events.update(*expected_events(state.scenario).values())
+        else:
+            judge = Judge(run_id, _report if env else None)
+        state.judge = judge
     return state.judge
+
+
+def _worker_journal(run_id: str) -> JournalWriter:
+    """A journal whose batches go to the master as ``wsbench_journal`` messages."""
+    runner = state.environment.runner
+
+    def send(data: bytes) -> None:
+        runner.send_message(JOURNAL_MSG, {"run": run_id, "data": data})
+
+    return JournalWriter(sink=send)
 
 
 class ScenarioUser(User):
@@ -287,6 +325,8 @@ def _tick_forever(local: bool) -> None:
             continue
         now = now_ns()
         judge.tick(now)
+        if judge.journal is not None:
+            judge.journal.flush()  # one batch per tick: its heartbeat is this worker's watermark
         pushes.flush(state.environment.runner.stats)
         if now - last_watch >= WATCHDOG_S * 1e9:  # heartbeat deadlines of every connection
             last_watch = now
@@ -298,18 +338,71 @@ def _tick_forever(local: bool) -> None:
             last_drain = now
 
 
+def _tick_master(master: MasterJudge) -> None:
+    """The master's loop: clock probes, live replay, drains into the aggregate."""
+    runner = state.environment.runner
+    last_poll = last_drain = now_ns()
+    while state.master is master and not master.finished:
+        gevent.sleep(MASTER_TICK_S)
+        for node, probe in master.due_probes():
+            runner.send_message(CLOCK_MSG, {"probe": probe}, client_id=node)
+        now = now_ns()
+        if now - last_poll >= TICK_S * 1e9:
+            last_poll = now
+            master.poll()
+        if now - last_drain >= LOCAL_DRAIN_S * 1e9 and master.replay.replay_ns:
+            last_drain = now
+            state.aggregate.add(master.drain())
+
+
+def _on_journal(environment: Any, msg: Any, **_: Any) -> None:
+    master = state.master
+    if master is not None and not master.finished:
+        master.journal(str(msg.node_id), str(msg.data["run"]), msg.data["data"])
+
+
+def _on_clock_reply(environment: Any, msg: Any, **_: Any) -> None:
+    master = state.master
+    if master is not None and master.clock_reply(int(msg.data["probe"]), int(msg.data["t"])):
+        environment.runner.send_message(OFFSETS_MSG, master.offsets())
+
+
+def _on_clock_probe(environment: Any, msg: Any, **_: Any) -> None:
+    environment.runner.send_message(CLOCK_MSG, {"probe": msg.data["probe"], "t": now_ns()})
+
+
+def _on_offsets(environment: Any, msg: Any, **_: Any) -> None:
+    if state.judge is not None:
+        state.judge.offsets = {str(k): int(v) for k, v in msg.data.items()}
+
+
+def _finish_master() -> None:
+    """Judge what the workers' journals hold and add the master's verdict to the aggregate."""
+    master = state.master
+    if master is not None and not master.finished and master.sources:
+        master.finish()
+        state.aggregate.add(master.drain())
+
+
 def _finish_local(grace_s: float) -> None:
-    """Let in-flight emits and acks settle (readers still run), then close every client."""
+    """Let in-flight emits and acks settle (readers still run), then close every client.
+
+    A recording (worker) judge journals ``FINAL`` before the clients close and ``END``
+    after: the closes are not membership changes the master's verdict should see.
+    """
     judge = state.judge
     if judge is not None:
         until = now_ns() + int(grace_s * 1e9)
         while not judge.settled() and now_ns() < until:
             gevent.sleep(0.05)
             judge.tick()
+        judge.mark(Op.FINAL)
     for flow in list(state.peers.values()):
         flow.stop()
     if judge is not None:
         judge.finish()
+        if judge.journal is not None:
+            judge.journal.close()
     if state.environment is not None and state.environment.runner is not None:
         pushes.flush(state.environment.runner.stats)
 
@@ -334,20 +427,42 @@ def install(scenario: m.Scenario, ev: Any = events) -> None:
             _install_web_ui(environment)
         if isinstance(runner, MasterRunner):
             runner.environment.events.worker_report.add_listener(_on_worker_report)
+            runner.register_message(JOURNAL_MSG, _on_journal)
+            runner.register_message(CLOCK_MSG, _on_clock_reply)
         else:
             state.ticker = gevent.spawn(_tick_forever, not isinstance(runner, WorkerRunner))
         if isinstance(runner, WorkerRunner):
             environment.events.report_to_master.add_listener(_on_report_to_master)
+            runner.register_message(CLOCK_MSG, _on_clock_probe)
+            runner.register_message(OFFSETS_MSG, _on_offsets)
 
     @ev.test_start.add_listener
     def _test_start(environment: Any, **_: Any) -> None:
         state.started_ns = now_ns()
         state.started_at = iso_timestamp()
+        runner = environment.runner
+        if isinstance(runner, MasterRunner):
+            # one oracle per test: a test restarted from the web UI is judged afresh
+            state.master = MasterJudge(_report)
+            gevent.spawn(_tick_master, state.master)
+        elif isinstance(runner, WorkerRunner):
+            judge = _judge()  # at once, so the master can estimate this clock before users
+            if judge.journal is not None and judge.journal.closed:
+                judge.new_journal(_worker_journal(judge.run_id))
+            judge.journal.flush()  # type: ignore[union-attr]
 
     @ev.test_stop.add_listener
     def _test_stop(environment: Any, **_: Any) -> None:
         if isinstance(environment.runner, MasterRunner):
+            master = state.master
+            # Locust stopped the workers first (web UI, last worker quit): their END arrived
+            if master is not None and master.sources and all(
+                s.feed.ended for s in master.sources.values()
+            ):
+                _finish_master()
             return
+        if isinstance(environment.runner, WorkerRunner) and state.judge is not None:
+            state.judge.mark(Op.STOPPED)
         # a worker's final report leaves within the master's 0.5 s quit window
         _finish_local(
             WORKER_GRACE_S if isinstance(environment.runner, WorkerRunner) else LOCAL_GRACE_S
@@ -362,6 +477,8 @@ def install(scenario: m.Scenario, ev: Any = events) -> None:
         if state.judge is not None and not isinstance(environment.runner, MasterRunner):
             _finish_local(0.0)
             state.aggregate.add(state.judge.drain())
+        if isinstance(environment.runner, MasterRunner):
+            _finish_master()
         try:
             write_summary(environment)
         except Exception:  # noqa: BLE001 - a report problem must not hide Locust's own exit
@@ -479,13 +596,18 @@ def write_summary(environment: Any) -> Path | None:
             int(violations["counts"].get("connect_failed", 0)),
         )
     ]
+    workers = [k for k in state.aggregate.sources if k != MASTER_RUN]
+    sections["run"]["processes"] = max(1, len(workers))
     sections["locust"] = {
         "requests": int(stats.num_requests),
         "failures": failures,
         "runner": type(environment.runner).__name__,
         "user_count": int(environment.runner.user_count),
-        "workers": len(state.aggregate.sources),
+        "workers": len(workers),
     }
+    if state.master is not None and state.master.sources:
+        sections["generator"]["judging"] = "one oracle on the master (worker journals)"
+        sections["generator"]["clocks"] = state.master.clocks()
     summary = RunSummary(
         scenario=scenario.name,
         target=Target(url=environment.host or "", embedded=scenario.embedded),

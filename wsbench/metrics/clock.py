@@ -16,13 +16,37 @@ measure a latency.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import time
 
 __all__ = ["now_ns", "wall_time", "iso_timestamp"]
 
-#: Monotonic time in integer nanoseconds, comparable across processes on one host.
-#: An alias rather than a wrapper: it sits on hot paths.
-now_ns = time.monotonic_ns
+#: For tests only: ``WSBENCH_TEST_CLOCK_SKEW_NS`` adds a constant to :func:`now_ns` in
+#: this process, so one host can play a machine whose clock is elsewhere (a distributed
+#: Locust worker's offset estimation is tested with it).
+CLOCK_SKEW_ENV = "WSBENCH_TEST_CLOCK_SKEW_NS"
+
+
+def _skew() -> int:
+    raw = os.environ.get(CLOCK_SKEW_ENV, "").strip()
+    try:
+        return int(raw) if raw else 0
+    except ValueError:
+        raise ValueError(f"{CLOCK_SKEW_ENV} must be an integer of nanoseconds, not {raw!r}") from None
+
+
+_SKEW_NS = _skew()
+
+if _SKEW_NS:
+
+    def now_ns() -> int:
+        """Monotonic time in integer nanoseconds, plus the test-only skew."""
+        return time.monotonic_ns() + _SKEW_NS
+
+else:
+    #: Monotonic time in integer nanoseconds, comparable across processes on one host.
+    #: An alias rather than a wrapper: it sits on hot paths.
+    now_ns = time.monotonic_ns
 
 
 def wall_time() -> float:

@@ -13,12 +13,20 @@ every process of a host), at the moment of the call. Queries a client needs abou
 its *own* sockets (is it connected, its sid, for ``peer:`` choices) are answered by
 a local :class:`~wsbench.oracle.Membership` that sees the same changes.
 
-Records are ``(t, op, *args)`` of builtin types, written in batches to a file per
-child (``marshal``, length-prefixed; an internal format, read only by the same
-Python that wrote it). The writer flushes every 50 ms, ending each batch with a
+Records are ``(t, op, *args)`` of builtin types, written in batches (``marshal``
+format version 4, length-prefixed: :func:`encode_batch`; an internal format, read
+only by wsbench). The transport is pluggable: a :class:`JournalWriter` appends its
+batches to a file per child, or hands them to a ``sink`` callable (a distributed
+Locust worker sends each batch to the master over Locust's messaging); a
+:class:`JournalReader` tails a file, a :class:`JournalFeed` decodes batches pushed
+into it. The writer flushes every 50 ms, ending each batch with a
 ``HEARTBEAT`` record carrying its flush time: every later record of that child has
 a later ``t`` (one thread, one clock), so the flush time is that child's
 *watermark*. A file never blocks the child (the page cache absorbs a slow judge).
+
+Clocks. On one host every process reads the same monotonic clock. Journals from
+other machines are brought onto the judge's clock with :func:`shift_record`, which
+knows where each record kind keeps its times (:data:`TIME_FIELDS`).
 
 The parent's :class:`~wsbench.scenario.judge.Judge` tails every file
 (:class:`JournalReader`), k-way merges the records with ``t`` at or below the
@@ -35,7 +43,7 @@ from __future__ import annotations
 
 import marshal
 import struct
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -44,14 +52,19 @@ from wsbench.oracle import Membership, Semantics, Stamp, Violation
 
 __all__ = [
     "Op",
+    "TIME_FIELDS",
+    "encode_batch",
+    "shift_record",
     "JournalWriter",
     "JournalReader",
+    "JournalFeed",
     "RecordingOracle",
     "RecordingMembership",
     "RecordingViolations",
 ]
 
 _LEN = struct.Struct("<I")
+_MARSHAL_VERSION = 4  # pinned: readable by every Python 3 wsbench supports
 
 
 class Op:
@@ -75,15 +88,78 @@ class Op:
     END = 15
 
 
-class JournalWriter:
-    """Appends records to ``path``; :meth:`flush` writes one batch ending with a heartbeat."""
+#: Per record kind, the positions (in ``(t, op, *args)``) of times on the recorder's
+#: clock besides ``t``; ``DELIVERY``'s stamp send time (position 5) is on the *sender's*.
+TIME_FIELDS: dict[int, tuple[int, ...]] = {
+    Op.CONNECT_REQ: (4,),
+    Op.CONNECTED: (5,),
+    Op.DISCONNECTED: (4,),
+    Op.JOIN_REQ: (5,),
+    Op.JOINED: (5,),
+    Op.LEFT: (5,),
+    Op.EMIT: (5, 11, 12),  # stamp sent_ns, at_ns, deadline_ns
+    Op.DELIVERY: (8,),  # recv_ns
+    Op.EXPECT_ACK: (5,),
+    Op.ACK: (3,),
+    Op.VIOLATION: (10,),
+}
+_DELIVERY_SENT = 5
 
-    def __init__(self, path: str | Path, batch: int = 4096) -> None:
-        self.path = Path(path)
-        self._file: BinaryIO = open(self.path, "ab")  # noqa: SIM115 - closed by close()
+
+def shift_record(
+    rec: tuple[Any, ...], offset_ns: int, stamp_offset: Callable[[str], int] | None = None
+) -> tuple[Any, ...]:
+    """``rec`` with every time moved from its recorder's clock to the judge's.
+
+    ``offset_ns`` is the recorder's clock minus the judge's (subtracted from ``t`` and
+    every field of :data:`TIME_FIELDS`; a zero or None field means "not given" and stays).
+    ``stamp_offset(stamp_id)`` is the offset of the clock that stamped an emit: a
+    delivery's stamp carries the sender's send time, which may be another machine's.
+    """
+    fields = TIME_FIELDS.get(rec[1], ())
+    out = list(rec)
+    out[0] = rec[0] - offset_ns
+    for i in fields:
+        if out[i]:
+            out[i] -= offset_ns
+    if rec[1] == Op.DELIVERY and out[_DELIVERY_SENT]:
+        out[_DELIVERY_SENT] -= stamp_offset(rec[2]) if stamp_offset is not None else offset_ns
+    return tuple(out)
+
+
+def encode_batch(records: list[tuple[Any, ...]]) -> bytes:
+    """One length-prefixed batch, as written to a file or sent in a message."""
+    data = marshal.dumps(records, _MARSHAL_VERSION)
+    return _LEN.pack(len(data)) + data
+
+
+class JournalWriter:
+    """Appends records; :meth:`flush` writes one batch ending with a heartbeat.
+
+    Args:
+        path: the journal file (appended to), unless ``sink`` is given.
+        batch: records buffered before a flush is forced.
+        sink: called with every encoded batch instead of writing a file.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        batch: int = 4096,
+        *,
+        sink: Callable[[bytes], None] | None = None,
+    ) -> None:
+        if (path is None) == (sink is None):
+            raise ValueError("JournalWriter needs exactly one of path and sink")
+        self.path = Path(path) if path is not None else None
+        self._file: BinaryIO | None = None
+        if self.path is not None:
+            self._file = open(self.path, "ab")  # noqa: SIM115 - closed by close()
+        self._sink = sink
         self._buf: list[tuple[Any, ...]] = []
         self._batch = batch
         self.records = 0
+        self.closed = False
 
     def add(self, op: int, *args: Any) -> None:
         buf = self._buf
@@ -93,30 +169,69 @@ class JournalWriter:
 
     def flush(self) -> None:
         """Write the buffered records and a heartbeat (the watermark) as one batch."""
+        if self.closed:
+            return
         buf = self._buf
         buf.append((now_ns(), Op.HEARTBEAT))
-        data = marshal.dumps(buf)
+        data = encode_batch(buf)
         self.records += len(buf)
         self._buf = []
-        self._file.write(_LEN.pack(len(data)) + data)
-        self._file.flush()
+        if self._file is not None:
+            self._file.write(data)
+            self._file.flush()
+        else:
+            assert self._sink is not None
+            self._sink(data)
 
     def close(self) -> None:
-        if not self._file.closed:
+        if not self.closed:
             self.add(Op.END)
             self.flush()
-            self._file.close()
+            self.closed = True
+            if self._file is not None:
+                self._file.close()
 
 
-class JournalReader:
+class JournalFeed:
+    """Decodes pushed batch bytes (:meth:`push`); :meth:`poll` returns the complete records."""
+
+    def __init__(self) -> None:
+        self._rest = b""
+        self._ready: list[tuple[Any, ...]] = []
+        self.watermark = -1
+        self.ended = False
+
+    def push(self, data: bytes) -> None:
+        data = self._rest + data
+        pos = 0
+        out = self._ready
+        while len(data) - pos >= 4:
+            (size,) = _LEN.unpack_from(data, pos)
+            if len(data) - pos - 4 < size:
+                break
+            out.extend(marshal.loads(data[pos + 4 : pos + 4 + size]))
+            pos += 4 + size
+        self._rest = data[pos:]
+
+    def poll(self) -> list[tuple[Any, ...]]:
+        out, self._ready = self._ready, []
+        if out:
+            self.watermark = out[-1][0]
+            if any(r[1] == Op.END for r in out[-2:]):
+                self.ended = True
+        return out
+
+    def close(self) -> None:
+        return None
+
+
+class JournalReader(JournalFeed):
     """Tails one child's journal file: :meth:`poll` returns the complete records read."""
 
     def __init__(self, path: str | Path) -> None:
+        super().__init__()
         self.path = Path(path)
         self._file: BinaryIO | None = None
-        self._rest = b""
-        self.watermark = -1
-        self.ended = False
 
     def poll(self) -> list[tuple[Any, ...]]:
         if self._file is None:
@@ -124,22 +239,8 @@ class JournalReader:
                 self._file = open(self.path, "rb")  # noqa: SIM115 - closed by close()
             except FileNotFoundError:
                 return []
-        data = self._rest + self._file.read()
-        out: list[tuple[Any, ...]] = []
-        pos = 0
-        while len(data) - pos >= 4:
-            (size,) = _LEN.unpack_from(data, pos)
-            if len(data) - pos - 4 < size:
-                break
-            batch = marshal.loads(data[pos + 4 : pos + 4 + size])
-            pos += 4 + size
-            out.extend(batch)
-        self._rest = data[pos:]
-        if out:
-            self.watermark = out[-1][0]
-            if any(r[1] == Op.END for r in out[-2:]):
-                self.ended = True
-        return out
+        self.push(self._file.read())
+        return super().poll()
 
     def close(self) -> None:
         if self._file is not None:

@@ -18,6 +18,14 @@ new second by replay time, so a delivery lands in the second it was received.
 
 A record that comes after the child's ``FINAL`` mark is ignored but for
 violations: those are the connections the child closes after judging ended.
+
+Sources are pluggable: a path is tailed with a
+:class:`~wsbench.scenario.journal.JournalReader`; anything else with ``poll()``,
+``watermark``, ``ended`` and ``close()`` (a
+:class:`~wsbench.scenario.journal.JournalFeed`, or the distributed Locust master's
+clock-corrected worker journals) is used as given, and :meth:`Judge.add_source`
+adds one while the run goes on. ``oracle=`` replays into a given oracle (whose
+callbacks record what it measures) instead of one recording into :attr:`metrics`.
 """
 
 from __future__ import annotations
@@ -106,19 +114,39 @@ def _time(item: tuple[int, int, tuple[Any, ...]]) -> int:
 class Judge:
     """Replays the children's journals through one oracle (see the module docstring)."""
 
-    def __init__(self, paths: Sequence[str | Path], *, origin_ns: int, origin_wall: float) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str | Path | Any],
+        *,
+        origin_ns: int,
+        origin_wall: float,
+        oracle: DeliveryOracle | None = None,
+    ) -> None:
         self.metrics = Metrics(origin_ns=origin_ns, origin_wall=origin_wall)
-        on_latency, on_fanout = latency_sinks(self.metrics)
-        self.oracle = DeliveryOracle(on_latency=on_latency, on_fanout=on_fanout)
-        self.readers = [JournalReader(p) for p in paths]
-        self.queues: list[deque[tuple[Any, ...]]] = [deque() for _ in paths]
-        self.gone = [False] * len(paths)  #: a child that exited: its watermark is infinite
-        self.stopped: list[int | None] = [None] * len(paths)
-        self.final: list[int | None] = [None] * len(paths)
+        if oracle is None:
+            on_latency, on_fanout = latency_sinks(self.metrics)
+            oracle = DeliveryOracle(on_latency=on_latency, on_fanout=on_fanout)
+        self.oracle = oracle
+        self.readers: list[Any] = []
+        self.queues: list[deque[tuple[Any, ...]]] = []
+        self.gone: list[bool] = []  #: a child that exited: its watermark is infinite
+        self.stopped: list[int | None] = []
+        self.final: list[int | None] = []
         self.replay_ns = 0
         self.records = 0
         self._last_sweep = 0
         self._secondary = Secondary()
+        for p in paths:
+            self.add_source(p)
+
+    def add_source(self, source: str | Path | Any) -> int:
+        """Judge one more journal (a path, or a source object); returns its index."""
+        self.readers.append(source if hasattr(source, "poll") else JournalReader(source))
+        self.queues.append(deque())
+        self.gone.append(False)
+        self.stopped.append(None)
+        self.final.append(None)
+        return len(self.readers) - 1
 
     @property
     def watermark(self) -> int:
