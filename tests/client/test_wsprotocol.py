@@ -160,7 +160,9 @@ async def test_fragmented_message_with_ping_between_is_reassembled_and_pong_sent
     t = await ProtocolTransport.open(url, timeout=scaled(5))
     got, _ = await collect(t, 1)
     assert got == ['42["abc"]']
-    await asyncio.sleep(0.05)
+    deadline = asyncio.get_running_loop().time() + scaled(5)
+    while not pong and asyncio.get_running_loop().time() < deadline:  # the server reads it
+        await asyncio.sleep(0.01)
     assert pong == [(0xA, b"hi")]
     t.abort()
 
@@ -245,13 +247,17 @@ async def test_eof_without_close_frame_is_transport_close_1006(serve) -> None:
 
 
 async def test_frames_sent_with_the_101_answer_are_kept_until_read_loop(serve) -> None:
+    written = asyncio.Event()
+
     async def script(reader, writer) -> None:
         writer.write(server_frame(1, b"0{}") + server_frame(1, b"40"))
+        await writer.drain()
+        written.set()
         await reader.read()
 
     url, _ = await serve(script)
     t = await ProtocolTransport.open(url, timeout=scaled(5))
-    await asyncio.sleep(0.05)  # both frames are in, nobody reads yet
+    await asyncio.wait_for(written.wait(), scaled(5))  # both frames sent, nobody reads yet
     assert await t.receive_one(scaled(5)) == "0{}"
     got, _ = await collect(t, 1)
     assert got == ["40"]
@@ -305,10 +311,14 @@ async def test_peer_that_stops_reading_fails_the_writer_at_the_bound(serve) -> N
 
 
 async def test_pause_reading_stops_delivery_until_resumed(serve) -> None:
+    written = asyncio.Event()
+
     async def script(reader, writer) -> None:
         for i in range(3):
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # paced sends: the behaviour under test
             writer.write(server_frame(1, f"4{i}".encode()))
+        await writer.drain()
+        written.set()
         await reader.read()
 
     url, _ = await serve(script)
@@ -316,12 +326,12 @@ async def test_pause_reading_stops_delivery_until_resumed(serve) -> None:
     got: list[str | bytes] = []
     t.pause_reading()
     loop_done = asyncio.ensure_future(t.read_loop(lambda m: got.append(m) is None))
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(written.wait(), scaled(5))  # all three are on their way
+    await asyncio.sleep(0.05)  # quiet window, only once everything was sent
     assert got == []
     t.resume_reading()
-    for _ in range(100):
-        if len(got) == 3:
-            break
+    deadline = asyncio.get_running_loop().time() + scaled(5)
+    while len(got) < 3 and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.01)
     assert got == ["40", "41", "42"]
     t.abort()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conformance.conftest import non_ok, run
+from tests.conformance.conftest import run, unexpected
 from wsbench.conformance.runner import TargetSpec
 
 # Spec-open behaviour, documented in docs/conformance.md (research §2.4).
@@ -25,6 +25,11 @@ NODE_EXPECTED = {
 # What the research note measured on python-socketio 5.18.1 / python-engineio 4.15.1 (§1.4, §4):
 # the official failures E1 E3 E4 E5 E8-E12 E18 E21 E23-E25 (11/25 pass) and S21, plus the
 # heartbeat-masked S22 S30 S31 S32 (strict) and S23 (no connect timeout: NON-STRICT here).
+# Three of the official failures were the suite's timing, not python-engineio (issue 9 #1: no
+# verdict on a fixed sleep): E24 passes once the upgrade is proven processed (an echo over the
+# WebSocket) instead of 20 ms later; E25 is the documented NON-STRICT (the second WebSocket is
+# refused at the HTTP upgrade); E18 closes at its real 300 + 200 ms, within the close bound
+# of the (wrongly) advertised 0 + 200 ms, which opens-session already FAILS.
 PYTHON_SOCKETIO_EXPECTED = {
     "eio.handshake.polling.opens-session": "FAILED",  # pingInterval 0.3 s advertised as 0
     "eio.handshake.polling.rejects-invalid-transport": "FAILED",  # missing transport -> polling
@@ -38,14 +43,12 @@ PYTHON_SOCKETIO_EXPECTED = {
     "eio.message.polling.invalid-packet-closes": "FAILED",
     "eio.message.polling.duplicate-poll-closes": "FAILED",
     "eio.message.polling.rejects-binary-content-type": "NON-STRICT",
-    "eio.heartbeat.polling.timeout-closes": "FAILED",
     "eio.heartbeat.websocket.client-ping": "INFORMATIONAL",
     "eio.heartbeat.websocket.interval-accuracy": "NON-STRICT",  # advertised 0 ms
     "eio.close.polling.forced-close": "FAILED",
     "eio.close.websocket.forced-close": "NON-STRICT",
     "eio.upgrade.polling-to-websocket": "FAILED",  # extra '6' flushed to the WebSocket
-    "eio.upgrade.ignores-polling-after-upgrade": "FAILED",
-    "eio.upgrade.ignores-second-websocket": "FAILED",
+    "eio.upgrade.ignores-second-websocket": "NON-STRICT",  # refused at the HTTP upgrade
     "eio.limits.polling.max-payload": "NON-STRICT",  # no HTTP answer instead of 413
     "eio.limits.polling.large-batch": "INFORMATIONAL",  # >16 packets dropped
     "sio.connect.unknown-namespace": "FAILED",  # 44/random,"Unable to connect"
@@ -80,7 +83,7 @@ PYTHON_SOCKETIO_EXPECTED = {
 @pytest.mark.timeout(120)
 def test_reference_server_passes_every_tier(reference: TargetSpec) -> None:
     report = run(reference)
-    assert non_ok(report) == REFERENCE_ALLOWED
+    assert unexpected(report, REFERENCE_ALLOWED) == {}
     assert not report.failed
 
 
@@ -88,7 +91,7 @@ def test_reference_server_passes_every_tier(reference: TargetSpec) -> None:
 @pytest.mark.timeout(120)
 def test_node_twin_passes_every_tier(node_twin: TargetSpec) -> None:
     report = run(node_twin)
-    assert non_ok(report) == NODE_EXPECTED
+    assert unexpected(report, NODE_EXPECTED) == {}
     for result in report.results.values():
         assert result.transcript and result.reason
 
@@ -96,6 +99,6 @@ def test_node_twin_passes_every_tier(node_twin: TargetSpec) -> None:
 @pytest.mark.timeout(120)
 def test_python_socketio_matches_the_research_measurements(python_socketio: TargetSpec) -> None:
     report = run(python_socketio, ["engineio", "socketio"])
-    assert non_ok(report) == PYTHON_SOCKETIO_EXPECTED
+    assert unexpected(report, PYTHON_SOCKETIO_EXPECTED) == {}
     official = [cid for cid, r in report.results.items() if str(r.verdict) == "FAILED"]
-    assert len(official) == 21
+    assert len(official) == 18

@@ -3,7 +3,10 @@ and the 16 Engine.IO-level cases of the Socket.IO suite (S1-S16, same cases on /
 as literal-wire tests against the Python reference server over real loopback sockets.
 
 Stricter than the official suite: every "wait for close" answers pings and is bounded well
-under pingInterval + pingTimeout, so no case can pass by heartbeat timeout.
+under pingInterval + pingTimeout, so no case can pass by heartbeat timeout. No case orders
+its requests with a sleep: a "pending" GET is on the wire (its request written) before the
+next request goes out, an upgrade is proven done by a packet answered over the WebSocket,
+and "the session is gone" is polled for with a deadline.
 """
 
 from __future__ import annotations
@@ -120,6 +123,48 @@ async def test_cors_headers(wire):
 Q = {"EIO": "4", "transport": "polling"}
 
 
+async def pending_get(wire: Wire, sid: str) -> asyncio.Task[tuple[int, str]]:
+    """A GET on ``sid`` whose request is written to its connection when this returns."""
+    sent = asyncio.Event()
+
+    async def on_sent(*_: object) -> None:
+        sent.set()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(on_sent)
+
+    async def get() -> tuple[int, str]:
+        async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+            async with session.get(
+                wire.url(**Q, sid=sid), timeout=aiohttp.ClientTimeout(T(5))
+            ) as r:
+                return r.status, await r.text()
+
+    task = asyncio.ensure_future(get())
+    await asyncio.wait_for(sent.wait(), T(5))
+    return task
+
+
+async def gone(wire: Wire, sid: str, within: float = 1.0) -> int:
+    """Poll (pings not answered) until a GET on ``sid`` answers 400; the last status."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + T(within)
+    status = 0
+    while loop.time() < deadline:
+        status = (await wire.get(**Q, sid=sid))[0]
+        if status != 200:
+            break
+    return status
+
+
+async def upgraded(ws: aiohttp.ClientWebSocketResponse, path: str) -> None:
+    """After ``5``: a packet answered over the WebSocket proves the upgrade is processed."""
+    probe, answer = ("4sync", "4sync") if path == "/engine.io/" else ("40", "40")
+    await ws.send_str(probe)
+    while not (await recv(ws, skip_pings=True)).startswith(answer):
+        pass
+
+
 async def test_E8_polling_message(wire):
     sid = await wire.open_polling()
     assert await wire.post("4hello", **Q, sid=sid) == (200, "ok")
@@ -158,8 +203,7 @@ async def test_E11_invalid_packet_closes_the_session(wire):
 @BOTH
 async def test_E12_duplicate_poll_closes_the_session(wire, path):
     sid = await wire.open_polling()
-    first = asyncio.ensure_future(wire.get(**Q, sid=sid))
-    await asyncio.sleep(0.05)
+    first = await pending_get(wire, sid)
     second = await wire.get(**Q, sid=sid)
     assert second[0] in (400, 500)
     assert await first == (200, "1")
@@ -169,27 +213,29 @@ async def test_E12_duplicate_poll_closes_the_session(wire, path):
 async def test_duplicate_post_closes_the_session(wire):
     sid = await wire.open_polling()
 
+    half_sent, second_done = asyncio.Event(), asyncio.Event()
+
     async def slow_body():
         yield b"4hel"
-        await asyncio.sleep(0.2)
+        half_sent.set()  # the first POST is in flight, half its body written
+        await second_done.wait()
         yield b"lo"
 
     first = asyncio.ensure_future(wire.post(slow_body(), **Q, sid=sid))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(half_sent.wait(), T(5))
     assert (await wire.post("4x", **Q, sid=sid))[0] == 400
+    second_done.set()
     await first
     assert (await wire.get(**Q, sid=sid))[0] == 400
 
 
 async def test_E13_cancelled_poll_closes_the_session(wire):
     sid = await wire.open_polling()
-    task = asyncio.ensure_future(wire.get(**Q, sid=sid))
-    await asyncio.sleep(0.05)
+    task = await pending_get(wire, sid)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await asyncio.sleep(0.05)
-    assert (await wire.get(**Q, sid=sid))[0] == 400
+    assert await gone(wire, sid) == 400
 
 
 async def test_polling_max_payload_413_closes(wire):
@@ -258,8 +304,8 @@ async def test_E17_S8_polling_heartbeat(wire, path):
 @BOTH
 async def test_E18_S9_polling_heartbeat_timeout(wire, path):
     sid = await wire.open_polling()
-    await asyncio.sleep(0.55)
-    assert (await wire.get(**Q, sid=sid))[0] == 400
+    await asyncio.sleep(0.55)  # the behaviour under test: silent past 300 + 200 ms
+    assert await gone(wire, sid, within=0.5) == 400
 
 
 @BOTH
@@ -284,8 +330,7 @@ async def test_E20_S11_websocket_heartbeat_timeout(wire, path):
 @BOTH
 async def test_E21_S12_polling_close(wire, path):
     sid = await wire.open_polling()
-    pending = asyncio.ensure_future(wire.get(**Q, sid=sid))
-    await asyncio.sleep(0.02)
+    pending = await pending_get(wire, sid)
     assert await wire.post("1", **Q, sid=sid) == (200, "ok")
     assert await pending == (200, "6")
     assert (await wire.get(**Q, sid=sid))[0] == 400
@@ -320,8 +365,7 @@ async def test_E23_upgrade(wire):
 
 async def test_upgrade_releases_a_pending_get_with_noop(wire):
     sid = await wire.open_polling()
-    pending = asyncio.ensure_future(wire.get(**Q, sid=sid))
-    await asyncio.sleep(0.02)
+    pending = await pending_get(wire, sid)
     ws = await probe(wire, sid)
     assert await pending == (200, "6")
     await ws.send_str("5")
@@ -341,7 +385,7 @@ async def test_E24_S15_polling_after_upgrade_is_400(wire, path):
     sid = await wire.open_polling()
     ws = await probe(wire, sid)
     await ws.send_str("5")
-    await asyncio.sleep(0.02)
+    await upgraded(ws, path)
     assert (await wire.get(**Q, sid=sid))[0] == 400
     if path == "/engine.io/":
         await ws.send_str("4hello")
@@ -354,7 +398,7 @@ async def test_E25_S16_second_websocket_is_closed(wire, path):
     sid = await wire.open_polling()
     ws = await probe(wire, sid)
     await ws.send_str("5")
-    await asyncio.sleep(0.02)
+    await upgraded(ws, path)
     ws2 = await wire.ws(EIO="4", transport="websocket", sid=sid)
     await wait_closed(ws2, 0.25)
     if path == "/engine.io/":

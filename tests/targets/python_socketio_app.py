@@ -6,7 +6,8 @@ Configured as in research conformance.md §7: pingInterval 300 ms, pingTimeout 2
 maxPayload 1e6, CORS *, namespaces ``/`` and ``/custom`` (emit ``auth`` with the CONNECT
 payload), ``message`` -> ``message-back``, ``message-with-ack`` acked with its arguments,
 ``always_connect=True``; plus a python-engineio echo endpoint at ``/engine.io/`` for the
-Engine.IO suite, and the contract's ``request ack`` trigger for the server-ack checks.
+Engine.IO suite, and the contract's ``request ack`` trigger for the server-ack checks
+(``--harness-only`` leaves it out: a target that offers no contract trigger at all).
 It prints ``wsbench python-socketio target listening on http://HOST:PORT``.
 """
 
@@ -23,7 +24,7 @@ import socketio
 from aiohttp import web
 
 
-def build_app() -> web.Application:
+def build_app(harness_only: bool = False) -> web.Application:
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         ping_interval=0.3,
@@ -64,6 +65,9 @@ def build_app() -> web.Application:
     async def message_with_ack(sid: str, *args: Any) -> Any:
         return args
 
+    if harness_only:
+        return app
+
     @sio.on("request ack")
     async def request_ack(sid: str, payload: Any) -> Any:
         try:
@@ -75,8 +79,8 @@ def build_app() -> web.Application:
     return app
 
 
-async def serve(host: str, port: int) -> None:
-    runner = web.AppRunner(build_app())
+async def serve(host: str, port: int, harness_only: bool = False) -> None:
+    runner = web.AppRunner(build_app(harness_only))
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -94,8 +98,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument(
+        "--harness-only", action="store_true", help="no contract trigger ('request ack')"
+    )
     args = parser.parse_args()
-    asyncio.run(serve(args.host, args.port))
+    asyncio.run(serve(args.host, args.port, args.harness_only))
     return 0
 
 

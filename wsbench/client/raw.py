@@ -305,6 +305,14 @@ class RawWebSocket:
             self.transcript.add(self.channel, "=", "closed by probe")
 
 
+async def _headers_sent(
+    session: aiohttp.ClientSession, ctx: Any, params: aiohttp.TraceRequestHeadersSentParams
+) -> None:
+    event = (ctx.trace_request_ctx or {}).get("sent")
+    if event is not None:
+        event.set()
+
+
 class RawProbe:
     """Raw access to one server. Use as ``async with RawProbe(url) as probe``.
 
@@ -324,10 +332,13 @@ class RawProbe:
         self._sockets: list[RawWebSocket] = []
 
     async def __aenter__(self) -> RawProbe:
+        trace = aiohttp.TraceConfig()
+        trace.on_request_headers_sent.append(_headers_sent)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, force_close=True),
             auto_decompress=False,
             skip_auto_headers=("User-Agent", "Content-Type"),
+            trace_configs=[trace],
         )
         return self
 
@@ -363,8 +374,12 @@ class RawProbe:
         content_type: str | None = DEFAULT_CONTENT_TYPE,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        sent: asyncio.Event | None = None,
     ) -> RawResponse:
         """Send one HTTP request exactly as given; never raises for a bad answer.
+
+        ``sent`` is set once the request line and headers are written to the connection
+        (a caller can wait for "this GET is on the wire" instead of sleeping).
 
         Raises:
             ConnectFailed: nothing listens at the address (connection refused, bad host).
@@ -386,7 +401,12 @@ class RawProbe:
         try:
             async with asyncio.timeout(timeout if timeout is not None else self.timeout):
                 async with session.request(
-                    method, url, data=data, headers=sent_headers, allow_redirects=False
+                    method,
+                    url,
+                    data=data,
+                    headers=sent_headers,
+                    allow_redirects=False,
+                    trace_request_ctx={"sent": sent},
                 ) as resp:
                     raw = await resp.read()
                     elapsed = (time.monotonic() - started) * 1000

@@ -14,6 +14,7 @@ Rules every check follows through these helpers (research conformance.md §1.6, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -54,6 +55,8 @@ class TargetInfo:
         quiet_window: seconds during which nothing more may arrive, counted only once the
             expected set is complete (stray copies, duplicates, leaks).
         factor: timeout multiplier for slow machines.
+        triggers: the trigger capability probes of this run (see
+            :func:`wsbench.conformance.peer.offers`), cached per target.
     """
 
     url: str
@@ -68,6 +71,7 @@ class TargetInfo:
     deliver_within: float = 2.0
     quiet_window: float = 0.15
     factor: float = 1.0
+    triggers: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def parse_open(text: str) -> dict[str, Any] | None:
@@ -261,11 +265,21 @@ class PollingSession:
     def query(self) -> str:
         return f"EIO=4&transport=polling&sid={self.sid}"
 
-    async def get(self, timeout: float | None = None, answer_pings: bool = True) -> RawResponse:
-        """One GET; if it returns just a ping and ``answer_pings``, POST ``3`` and GET again."""
+    async def get(
+        self,
+        timeout: float | None = None,
+        answer_pings: bool = True,
+        sent: asyncio.Event | None = None,
+    ) -> RawResponse:
+        """One GET; if it returns just a ping and ``answer_pings``, POST ``3`` and GET again.
+
+        ``sent`` is set once the (first) GET is on the wire.
+        """
         wait = timeout if timeout is not None else self.ctx.t(3.0)
         while True:
-            resp = await self.ctx.probe.request("GET", self.path, self.query, timeout=wait)
+            resp = await self.ctx.probe.request(
+                "GET", self.path, self.query, timeout=wait, sent=sent
+            )
             if not answer_pings or resp.status != 200:
                 return resp
             records = resp.text.split("\x1e")
@@ -287,6 +301,35 @@ class PollingSession:
         return await self.ctx.probe.request(
             "POST", self.path, self.query, body=body, content_type=content_type, timeout=wait
         )
+
+    async def pending_get(self) -> asyncio.Task[RawResponse]:
+        """A GET (pings not answered) that is on the wire when this returns.
+
+        Bounded by the probe's request timeout; the task is returned either way.
+        """
+        sent = asyncio.Event()
+        task = asyncio.ensure_future(self.get(answer_pings=False, sent=sent))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(sent.wait(), self.ctx.t(5.0))
+        return task
+
+    async def wait_gone(self, within: float) -> bool:
+        """Wait (GETs, pings not answered) until a GET with this sid answers 400; False at ``within``.
+
+        A live session answers a GET with its queued packets (or holds it), so each
+        GET is bounded by what is left of ``within``.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while (remaining := deadline - loop.time()) > 0:
+            resp = await self.ctx.probe.request(
+                "GET", self.path, self.query, timeout=max(remaining, 0.01)
+            )
+            if resp.status == 400:
+                return True
+            if resp.status != 200:
+                return False
+        return False
 
     async def expect_gone(self, what: str) -> None:
         """The session must be closed: a GET with its sid answers 400."""

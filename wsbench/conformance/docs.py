@@ -37,6 +37,12 @@ weaknesses (research note `conformance.md` §1.6):
   for a close to half the pingInterval (at least 200 ms, at most 1 s), recording the time
   to close, so a server cannot pass a "closes the connection" check by heartbeat timeout;
 - expected wire text is written literally in the checks, so a codec bug cannot cancel out;
+- no verdict rests on a fixed sleep: "wait until X arrived" waits on that condition, bounded
+  by one heartbeat round of the target (pingInterval + pingTimeout, at least 2 s, at most
+  10 s, times `--timeout-factor`); a "nothing else may arrive" window (150 ms times the
+  factor, for stray copies, duplicates, leaks) starts only once the expected set is complete;
+  requests that must be pending at the server first (a held GET) are on the wire before the
+  next one goes out, and an upgrade is proven done by a packet answered over the WebSocket;
 - every result keeps its wire transcript and a one-line reason.
 
 ## Running it
@@ -62,6 +68,21 @@ What a target needs: the `engineio` and `socketio` tiers need only the official 
 the server-ack and volatile checks, `contract`, `security` and `load` need the
 [event contract](events.md). Auth checks need `--jwt-secret`; recovery checks need a server
 with connection state recovery on (UNIMPLEMENTED when the CONNECT answer has no `pid`).
+
+A check that needs a trigger the target does not offer is UNIMPLEMENTED, never FAILED. A
+Socket.IO server ignores an event it has no handler for, so when a trigger gets no answer
+the gate probes it once per run (result cached per target): a fresh connection sends the
+trigger with an ack id, then the harness's `message-with-ack`, and waits one delivery bound.
+Any answer to the trigger (its ack, or an event it makes the server push): offered. No
+answer while `message-with-ack` was acked: the target answers the events it knows and
+ignored this one, so the check is UNIMPLEMENTED, naming the trigger. No answer to either: the
+target acks nothing (a fault such as `--fault drop-acks`), which says nothing about the
+trigger, so the check measures and FAILs. A namespace refused as unknown (`Invalid
+namespace`, `Unable to connect`) and a 404 from `POST /notifications` are missing triggers
+too. The containment checks (`security.limits.*`) and `load.acks.within-timeout` measure with
+`echo` when the target offers it and with the harness's `message-with-ack` otherwise (both ack
+with exactly their arguments), so a harness-only target is still measured on what they are
+named for.
 
 ## Verdicts
 

@@ -23,7 +23,12 @@ from wsbench.conformance.sio import mint_token
 from wsbench.exceptions import ProtocolError
 from wsbench.protocol.socketio import SioDecoder, SioPacket, SioPacketType
 
-__all__ = ["Peer", "Received"]
+__all__ = ["Peer", "Received", "offers", "BASELINE"]
+
+BASELINE = "message-with-ack"
+"""The official harness's acked event, which every target of the gate offers (S28)."""
+_BACKGROUND = frozenset({"ping", "auth"})  # events a peer gets unasked (app heartbeat, harness)
+_REFUSED_NAMESPACE = ("Invalid namespace", "Unable to connect")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +103,9 @@ class Peer:
         for ns in namespaces:
             kind, data = await peer.connect(ns, payload or None)
             if kind is not SioPacketType.CONNECT:
+                message = data.get("message") if isinstance(data, dict) else data
+                if ns != "/" and message in _REFUSED_NAMESPACE:
+                    ctx.unimplemented(f"the target does not offer namespace {ns} ({data!r})")
                 ctx.fail(f"{peer.label}: CONNECT to {ns} refused: {data!r}")
         return peer
 
@@ -126,16 +134,26 @@ class Peer:
     async def emit(self, event: str, *args: Any, ns: str = "/") -> None:
         await self.send_packet(SioPacket.event(event, *args, namespace=ns))
 
-    async def call(self, event: str, *args: Any, ns: str = "/", timeout: float = 2.0) -> Any:
-        """Emit with an ack id; returns the ack's first argument (FAILED if none in time)."""
+    async def ask(self, event: str, *args: Any, ns: str = "/") -> asyncio.Future[list[Any]]:
+        """Emit with an ack id; returns the future of the ack's arguments (not awaited)."""
         ack_id = self._next_id
         self._next_id += 1
-        fut = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._acks[(ns, ack_id)] = fut
         await self.send_packet(SioPacket.event(event, *args, namespace=ns, id=ack_id))
+        return fut
+
+    async def call(self, event: str, *args: Any, ns: str = "/", timeout: float = 2.0) -> Any:
+        """Emit with an ack id; returns the ack's first argument.
+
+        No ack in time: UNIMPLEMENTED if the target does not offer ``event`` at all
+        (:func:`offers`), else FAILED.
+        """
+        fut = await self.ask(event, *args, ns=ns)
         try:
             values = await asyncio.wait_for(fut, self.ctx.t(timeout))
         except TimeoutError:
+            await require(self.ctx, event, args, ns)
             self.ctx.fail(f"{self.label}: no ack for {event!r} within {self.ctx.t(timeout):.1f} s")
         return values[0] if values else None
 
@@ -243,3 +261,66 @@ class Peer:
         with contextlib.suppress(BaseException):
             await self._reader
         await self.ws.close()
+
+
+async def offers(ctx: CheckContext, event: str, args: tuple[Any, ...] = (), ns: str = "/") -> bool:
+    """Whether the target offers the trigger ``event`` on ``ns``; probed once per run.
+
+    A Socket.IO server ignores an event it has no handler for: no ack, no answer. So a
+    fresh peer sends ``event`` (with ``args``, the trigger's own payload) with an ack id,
+    then the harness's :data:`BASELINE` call, and waits up to
+    :attr:`CheckContext.deliver_within` for an answer to ``event``: its ack, or any event
+    the server pushes to the peer (a trigger like ``request ack`` answers with an event).
+    An answer: offered. None, while the baseline was acked: the target answers the acks of
+    events it knows and ignored this one, so it does not offer it. No answer to the
+    baseline either: the target answers nothing, which says nothing about the trigger,
+    so it counts as offered and the check measures (and FAILs) as usual.
+    """
+    key = f"{ctx.target.url} {ns} {event}"
+    known = ctx.target.triggers.get(key)
+    if isinstance(known, bool):
+        return known
+    if known is None:
+        known = ctx.target.triggers[key] = asyncio.ensure_future(_probe(ctx, event, args, ns))
+    try:
+        result = await asyncio.shield(known)
+    except Exception:  # the probe could not run (e.g. the connection was refused)
+        return True
+    ctx.target.triggers[key] = result
+    ctx.note(f"trigger {event!r} on {ns}: {'offered' if result else 'not offered'}")
+    return result
+
+
+async def acked_event(ctx: CheckContext) -> str:
+    """The event to measure "is it still served / how fast are acks" with: the contract's
+    ``echo`` when the target offers it, else the harness's :data:`BASELINE`. Both ack
+    with exactly their arguments, so a check measures what it is named for either way."""
+    return "echo" if await offers(ctx, "echo", ("probe",)) else BASELINE
+
+
+async def require(ctx: CheckContext, event: str, args: tuple[Any, ...] = (), ns: str = "/") -> None:
+    """UNIMPLEMENTED unless the target offers the trigger ``event`` (:func:`offers`)."""
+    if not await offers(ctx, event, args, ns):
+        ctx.unimplemented(
+            f"the target does not offer {event!r} on {ns}: no answer to it within "
+            f"{ctx.deliver_within:.1f} s, while it acks {BASELINE!r}"
+        )
+
+
+async def _probe(ctx: CheckContext, event: str, args: tuple[Any, ...], ns: str) -> bool:
+    namespaces = ("/",) if ns == "/" else ("/", ns)
+    peer = await Peer.open(ctx, namespaces, label="trigger-probe", answer_app_ping=True)
+    try:
+        before = len(peer.events)
+        asked = await peer.ask(event, *args, ns=ns)
+        baseline = await peer.ask(BASELINE, "probe")
+
+        def answered() -> bool:
+            pushed = [e for e in peer.events[before:] if e.name not in _BACKGROUND]
+            return asked.done() or bool(pushed)
+
+        if await peer.until(answered, ctx.deliver_within):
+            return True
+        return not baseline.done()
+    finally:
+        await peer.close()

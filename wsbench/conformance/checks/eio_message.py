@@ -115,8 +115,7 @@ async def polling_invalid(ctx: CheckContext) -> str:
 )
 async def duplicate_poll(ctx: CheckContext) -> str:
     session = await echo_polling(ctx)
-    first = asyncio.ensure_future(session.get(answer_pings=False))
-    await asyncio.sleep(0.03)
+    first = await session.pending_get()  # on the wire before the second is sent
     second = await session.get(answer_pings=False)
     resp = await first
     ctx.expect_status(resp, 200, "first GET")
@@ -137,15 +136,14 @@ async def duplicate_poll(ctx: CheckContext) -> str:
 )
 async def cancelled_poll(ctx: CheckContext) -> str:
     session = await echo_polling(ctx)
-    pending = asyncio.ensure_future(session.get(answer_pings=False))
-    await asyncio.sleep(0.03)
+    pending = await session.pending_get()  # on the wire before it is aborted
     pending.cancel()
     try:
         await pending
     except asyncio.CancelledError:
         ctx.probe.transcript.add("check", "=", "aborted the pending GET")
-    await asyncio.sleep(0.05)
-    await session.expect_gone("after an aborted GET")
+    if not await session.wait_gone(ctx.close_within):
+        await session.expect_gone("after an aborted GET")
     return "session closed after the aborted GET"
 
 

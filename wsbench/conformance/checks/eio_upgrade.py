@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from wsbench.client.raw import RawWebSocket
+from wsbench.client.raw import CLOSED, RawWebSocket
 from wsbench.conformance.context import CheckContext, PollingSession
 from wsbench.conformance.model import CloseVerdict, Tier
 from wsbench.conformance.registry import check
@@ -30,8 +30,7 @@ SPEC_UP = "engine.io-protocol v4 §Upgrade"
 )
 async def polling_close(ctx: CheckContext) -> str:
     session = await ctx.polling(SIO)
-    pending = asyncio.ensure_future(session.get(answer_pings=False))
-    await asyncio.sleep(0.03)
+    pending = await session.pending_get()  # on the wire before the '1' is sent
     post = await session.post("1")
     resp = await pending
     ctx.expect_status(resp, 200, "pending GET")
@@ -71,6 +70,21 @@ async def _probe_upgrade(ctx: CheckContext) -> tuple[PollingSession, RawWebSocke
     return session, ws, path
 
 
+async def _upgraded(ctx: CheckContext, ws: RawWebSocket, path: str) -> None:
+    """After ``5``: wait until a packet sent over the WebSocket is answered over it, which
+    proves the server has processed the upgrade (bounded; no verdict of its own)."""
+    probe, answer = ("4sync", "4sync") if path == EIO else ("40", "40")
+    await ws.send(probe)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ctx.deliver_within
+    while (remaining := deadline - loop.time()) > 0:
+        frame = await ws.recv(remaining)
+        if frame is None or frame is CLOSED:
+            return
+        if isinstance(frame, str) and frame.startswith(answer):
+            return
+
+
 async def _still_echoes(ctx: CheckContext, ws: RawWebSocket, path: str) -> str:
     if path != EIO:
         return " (no /engine.io/ echo endpoint: message part not checked)"
@@ -107,7 +121,7 @@ async def upgrade(ctx: CheckContext) -> str:
 async def polling_after_upgrade(ctx: CheckContext) -> str:
     session, ws, path = await _probe_upgrade(ctx)
     await ws.send("5")
-    await asyncio.sleep(0.02)
+    await _upgraded(ctx, ws, path)
     resp = await session.get(answer_pings=False, timeout=ctx.t(2.0))
     ctx.expect_status(resp, 400, "GET after the upgrade")
     return "GET after upgrade answered 400" + await _still_echoes(ctx, ws, path)
@@ -126,7 +140,7 @@ async def polling_after_upgrade(ctx: CheckContext) -> str:
 async def second_ws(ctx: CheckContext) -> str:
     session, ws, path = await _probe_upgrade(ctx)
     await ws.send("5")
-    await asyncio.sleep(0.02)
+    await _upgraded(ctx, ws, path)
     second = await ctx.ws(path, f"EIO=4&transport=websocket&sid={session.sid}")
     await ctx.expect_closed(second, "second WebSocket")
     tail = await _still_echoes(ctx, ws, path)

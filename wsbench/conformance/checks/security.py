@@ -14,6 +14,7 @@ from wsbench.conformance.checks.contract_auth import auth_ws, refused
 from wsbench.conformance.checks.contract_broadcast import copies, nonce, peers, settle_after
 from wsbench.conformance.context import CheckContext
 from wsbench.conformance.model import Tier
+from wsbench.conformance.peer import acked_event
 from wsbench.conformance.registry import check
 from wsbench.conformance.sio import alg_none_token, mint_token
 
@@ -133,8 +134,9 @@ async def reserved(ctx: CheckContext) -> str:
 
 async def _still_serves(ctx: CheckContext, bystander) -> None:  # type: ignore[no-untyped-def]
     probe = nonce("alive")
-    answer = await bystander.call("echo", probe, timeout=3.0)
-    ctx.expect_eq(answer, probe, "a bystander's echo after the attack")
+    event = await acked_event(ctx)
+    answer = await bystander.call(event, probe, timeout=3.0)
+    ctx.expect_eq(answer, probe, f"a bystander's {event!r} ack after the attack")
 
 
 @check(
@@ -171,8 +173,9 @@ async def oversized(ctx: CheckContext) -> str:
 async def flood(ctx: CheckContext) -> str:
     (bystander,) = await peers(ctx, 1)
     attacker = (await peers(ctx, 1))[0]
+    event = await acked_event(ctx)
     for i in range(3000):
-        await attacker.emit("echo", i)
+        await attacker.emit(event, i)
         if i % 500 == 0:
             await asyncio.sleep(0)
     bad = []

@@ -7,9 +7,10 @@ the event contract's triggers ``request ack`` and ``broadcast volatile`` (docs/e
 
 from __future__ import annotations
 
-from wsbench.client.raw import CLOSED
+from wsbench.client.raw import CLOSED, RawWebSocket
 from wsbench.conformance.context import CheckContext
 from wsbench.conformance.model import Tier
+from wsbench.conformance.peer import require
 from wsbench.conformance.registry import check
 from wsbench.conformance.sio import literal_session
 
@@ -137,12 +138,22 @@ async def invalid_ack_id(ctx: CheckContext) -> str:
     return await _closes(ctx, '42abc["message-with-ack",1,"2",{"3":[false]}]')
 
 
+async def _first_answer(ctx: CheckContext, ws: RawWebSocket, what: str) -> str | bytes:
+    """The server's first frame after a trigger; UNIMPLEMENTED if the target lacks it."""
+    frame = await ws.recv(ctx.t(2.0))
+    if frame is None:
+        await require(ctx, "request ack", ({"data": "probe"},))
+    ctx.expect(frame is not CLOSED, f"connection closed while waiting for {what}")
+    ctx.expect(frame is not None, f"nothing received within {ctx.t(2.0):.1f} s: {what}")
+    return frame  # type: ignore[return-value]
+
+
 async def _server_ack(ctx: CheckContext, binary: bool) -> str:
     ws, _ = await literal_session(ctx)
     if binary:
         await ws.send(f'451-1["request ack",{{"data":{PH0}}}]')
         await ws.send(b"\x07\x08")
-        header = await ctx.recv(ws, "the server's BINARY_EVENT with an ack id")
+        header = await _first_answer(ctx, ws, "the server's BINARY_EVENT with an ack id")
         ctx.expect(
             isinstance(header, str)
             and header.startswith("451-")
@@ -160,7 +171,7 @@ async def _server_ack(ctx: CheckContext, binary: bool) -> str:
         await ctx.expect_frame(ws, b"\x09\x0a", "the client's ack data echoed")
         return f"server event 451-{ack_id} acked with a BINARY_ACK, response relayed"
     await ws.send('421["request ack",{"data":"from-server"}]')
-    header = await ctx.recv(ws, "the server's EVENT with an ack id")
+    header = await _first_answer(ctx, ws, "the server's EVENT with an ack id")
     ctx.expect(
         isinstance(header, str)
         and header.startswith("42")
@@ -216,7 +227,8 @@ async def volatile(ctx: CheckContext) -> str:
     while True:
         frame = await ws.recv(ctx.t(2.0))
         if frame is None:
-            ctx.unimplemented("no ack for 'broadcast volatile' within 2 s (no contract trigger)")
+            await require(ctx, "broadcast volatile", ({"data": "probe", "count": 1},))
+            ctx.fail(f"no ack for 'broadcast volatile' within {ctx.t(2.0):.1f} s")
         ctx.expect(frame is not CLOSED, "connection closed during volatile emits")
         if frame == '42["event","v"]':
             delivered += 1
