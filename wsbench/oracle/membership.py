@@ -181,6 +181,10 @@ class Membership:
         """True when any change of this socket is unconfirmed."""
         return bool(self._pending_of.get(sock))
 
+    def pending_rooms(self, sock: SocketKey) -> frozenset[str]:
+        """Rooms of the socket with an unconfirmed join or leave (not its connect)."""
+        return frozenset(r for r in self._pending_of.get(sock, ()) if r is not None)
+
     def pending_clients(self, namespace: str, room: str | None) -> frozenset[Hashable]:
         """Clients with an unconfirmed join/leave of ``room`` (``None``: connect)."""
         return frozenset(self._pending_by_room.get((namespace, room), ()))
