@@ -175,11 +175,14 @@ async def test_recoverable_sid_cannot_be_joined(kind, http):
         a = SioClient(await http.ws_connect(_ws_url(url)))
         pid = (await a.join_ns("/"))["pid"]
         a_sid, offset = a.sid, (await a.wait_for("auth"))[-1]  # recovery appends the offset
+        await a.join_ns("/chat")
+        assert (await a.call("join", "alice", ns="/chat"))["ok"]
         b = await SioClient.connect(url, http)
         await b.wait_for("auth")
+        await b.join_ns("/chat")
         await a.close()  # transport close: recoverable
-        await asyncio.wait_for(a.closed, T(5))
-        # refused whether or not the server has processed a's close yet (a connected id is too)
+        # /chat's "user left" tells b that the server has processed a's disconnect
+        assert (await b.wait_for("user left", ns="/chat"))[0]["username"] == "alice"
         answer = await b.call("join", a_sid)
         assert answer["ok"] is False, answer
         assert (await b.call("join room", a_sid))["ok"] is False
