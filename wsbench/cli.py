@@ -279,17 +279,24 @@ def run_command(ctx: click.Context, scenario: str, target: str | None, clients: 
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.pass_context
 def validate_command(ctx: click.Context, files: tuple[str, ...]) -> None:
-    """Check scenario files without connecting anywhere.
+    """Check scenario files and app files without connecting anywhere.
 
-    Every mistake of every file is reported, one a line (FILE:LINE: key path: what was
-    expected), in line order within each file. Exit status: 0 every file is valid,
-    3 any mistake.
+    A file with a top-level `app:` key is an app file (docs/apps.md), any other a
+    scenario. Every mistake of every file is reported, one a line (FILE:LINE: key path:
+    what was expected), in line order within each file. Exit status: 0 every file is
+    valid, 3 any mistake.
     """
+    from wsbench.app import is_app_file, load_app
     from wsbench.scenario import load_scenario
 
     mistakes, bad = 0, 0
     for path in files:
         try:
+            if is_app_file(path):
+                a = load_app(path)
+                click.echo(f"{path}: ok (app {a.name}: {len(a.namespaces)} namespace(s), "
+                           f"{len(a.events())} event(s))")
+                continue
             s = load_scenario(path)
         except ScenarioError as exc:
             if _traceback(ctx):
