@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -12,3 +15,16 @@ TIMEOUT_FACTOR = float(os.environ.get("WSBENCH_TIMEOUT_FACTOR", "1"))
 def scaled(seconds: float) -> float:
     """A timeout scaled by WSBENCH_TIMEOUT_FACTOR (slow CI machines set it above 1)."""
     return seconds * TIMEOUT_FACTOR
+
+
+async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """Wait until ``predicate()`` holds, at most ``seconds`` (scaled); returns whether it held.
+
+    A test synchronises on a condition with this, never on a fixed sleep.
+    """
+    deadline = time.monotonic() + scaled(seconds)
+    while not predicate():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from tests.conftest import scaled
+from tests.conftest import scaled, until
 from wsbench.client import connect
 from wsbench.exceptions import AckTimeout, ConnectRefused
 from wsbench.launch import Server, node_twin, node_twin_available
@@ -109,8 +109,8 @@ async def test_namespaces_and_server_pushed_events(twin: Server) -> None:
             b.socket("/chat").on("user joined", joined.append)
             users = await a.socket("/chat").call("join", "alice", timeout=scaled(3))
             assert users["ok"] is True
-            await asyncio.sleep(scaled(0.2))
-            assert joined and joined[0]["username"] == "alice"
+            assert await until(lambda: bool(joined), 3)
+            assert joined[0]["username"] == "alice"
             # /custom emitted `auth` on connection; it may have arrived before we listened
             with contextlib.suppress(TimeoutError):
                 assert await custom_auth == [{"k": "v"}]
@@ -205,8 +205,7 @@ async def test_reconnects_after_server_restart(
         sock = c.socket()
         first_sid = sock.sid
         restartable.stop()
-        await asyncio.sleep(scaled(0.3))
-        assert not sock.connected
+        assert await until(lambda: not sock.connected, 3)
         restartable.start()
         await sock.wait_connected(timeout=scaled(10))
         assert sock.sid != first_sid and not sock.recovered
@@ -221,17 +220,16 @@ async def test_connection_state_recovery(twin_factory: Callable[..., Server]) ->
         seen: list[object] = []
         sock.on("event", seen.append)
         await b.socket().call("broadcast all", {"data": "first"}, timeout=scaled(3))
-        await asyncio.sleep(scaled(0.2))
-        assert seen == ["first"]
+        assert await until(lambda: seen == ["first"], 3), seen
         sid = sock.sid
         assert a.connection.session.namespace("/").offset is not None
         a.connection.abort()  # the network drops: "transport close"
-        await asyncio.sleep(0.01)
+        assert await until(lambda: not sock.connected, 3)
         await b.socket().call("broadcast all", {"data": "missed"}, timeout=scaled(3))
         await sock.wait_connected(timeout=scaled(5))
-        await asyncio.sleep(scaled(0.2))
         assert sock.recovered and sock.sid == sid
-        assert seen == ["first", "missed"]
+        # the missed packet is replayed before the CONNECT answer completes
+        assert await until(lambda: seen == ["first", "missed"], 3), seen
 
 
 @pytest.mark.parametrize("impl", ["asyncio", "aiohttp"])
@@ -267,16 +265,19 @@ async def test_abort_reconnects_and_pause_reading_holds_deliveries(twin: Server)
         sock = a.socket()
         seen: list[object] = []
         sock.on("event", seen.append)
+        b_seen: list[object] = []
+        b.socket().on("event", b_seen.append)
         a.connection.pause_reading()
         await b.socket().call("broadcast all", {"data": 1}, timeout=scaled(3))
-        await asyncio.sleep(scaled(0.2))
+        # the broadcast reached the reader that reads: a's copy is on its way or in its socket
+        assert await until(lambda: b_seen == [1], 3)
         assert seen == [] and a.connection.reading_paused
         a.connection.resume_reading()
-        await asyncio.sleep(scaled(0.2))
-        assert seen == [1]
+        assert await until(lambda: seen == [1], 3), seen
         first = sock.sid
         a.connection.abort()
-        await asyncio.sleep(0.01)
+        assert await until(lambda: a.connection.reconnects == 1, 5)
         await sock.wait_connected(timeout=scaled(5))
         assert sock.sid != first and a.connection.reconnects == 1
+        assert seen == [1]
         assert await sock.call("echo", "back", timeout=scaled(3)) == "back"
