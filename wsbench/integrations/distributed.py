@@ -45,12 +45,14 @@ an emit whose copies a late or lost batch may hold stays open, never a violation
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from wsbench.integrations.judge import MASTER_RUN, Judge, Report
+from wsbench.integrations.judge import CLIENTS_PER_WORKER, MASTER_RUN, Judge, Report
 from wsbench.metrics import now_ns
+from wsbench.oracle import Violation
 from wsbench.scenario.journal import JournalFeed, Op, shift_record
 from wsbench.scenario.judge import Judge as Replay
 
@@ -61,6 +63,13 @@ PROBE_BURST_GAP_S = 0.1
 PROBE_EVERY_S = 2.0
 _PROBE_TTL_NS = 10_000_000_000
 _INF = 1 << 62
+
+
+def _worker_of(client: Hashable | None) -> str:
+    """The worker a client key belongs to (``w<index>``), or ``-``."""
+    if isinstance(client, int) and not isinstance(client, bool):
+        return f"w{client // CLIENTS_PER_WORKER}"
+    return "-"
 
 
 @dataclass
@@ -193,6 +202,8 @@ class MasterJudge:
     def __init__(self, report: Report | None = None) -> None:
         self.judge = Judge(MASTER_RUN, report)
         self.judge.oracle.on_latency = self._on_latency
+        self.judge.observers.append(self._count_by_worker)
+        self._by_worker: dict[str, Counter[str]] = {}
         m = self.judge.metrics
         self.replay = Replay([], origin_ns=m.origin_ns, origin_wall=m.origin_wall,
                              oracle=self.judge.oracle)
@@ -205,6 +216,15 @@ class MasterJudge:
 
     def _on_latency(self, kind: str, ns: int) -> None:
         self.judge.metrics.record_ns("delivery" if kind == "delivery" else "ack", ns)
+
+    def _count_by_worker(self, v: Violation, count: int) -> None:
+        receiver = v.receiver[0] if isinstance(v.receiver, tuple) else v.receiver
+        pair = f"{_worker_of(v.sender)} -> {_worker_of(receiver)}"
+        self._by_worker.setdefault(str(v.kind), Counter())[pair] += count
+
+    def violations_by_worker(self) -> dict[str, dict[str, int]]:
+        """Per kind, counts by "sender's worker -> receiver's worker" (``w0 -> w1``; ``-``: none)."""
+        return {kind: dict(sorted(c.items())) for kind, c in sorted(self._by_worker.items())}
 
     def _stamp_offset(self, stamp_id: str) -> int:
         source = self._by_run.get(stamp_id.split(".", 1)[0])

@@ -61,7 +61,8 @@ from wsbench.oracle import (
 from wsbench.scenario.journal import JournalWriter, RecordingOracle
 from wsbench.scenario.judge import Secondary
 
-__all__ = ["Report", "Judge", "WorkerOracle", "PAYLOAD_FORMAT", "KIND_TEXT", "MASTER_RUN"]
+__all__ = ["Report", "Judge", "WorkerOracle", "PAYLOAD_FORMAT", "KIND_TEXT", "MASTER_RUN",
+           "CLIENTS_PER_WORKER"]
 
 #: report(request_type, name, response_time_ms or None, response_length, error or None)
 Report = Callable[[str, str, "float | None", int, "str | None"], None]
@@ -69,6 +70,8 @@ Report = Callable[[str, str, "float | None", int, "str | None"], None]
 PAYLOAD_FORMAT = 1
 #: the run id of the distributed master's judge (its payloads are not a load process's)
 MASTER_RUN = "master"
+#: worker k's client indices start at k * this (client keys unique across workers)
+CLIENTS_PER_WORKER = 1_000_000
 SAMPLES_PER_KIND = 10
 
 #: One line per violation kind, used as the Locust failure text (stable, so failures group).
@@ -218,6 +221,8 @@ class Judge:
         self._next_client = client_base
         #: recording mode: run id -> that worker's clock minus the master's (from the master)
         self.offsets: dict[str, int] = {}
+        #: also told about every violation (the distributed master counts them by worker)
+        self.observers: list[Callable[[Violation, int], None]] = []
         self._sent_verdict = dict.fromkeys(_VERDICT_COUNTERS, 0)
         self._samples: list[dict[str, Any]] = []
         self._kept: dict[str, int] = {}
@@ -359,6 +364,8 @@ class Judge:
         error = f"{kind}: {KIND_TEXT.get(kind, kind)}"
         for _ in range(count):
             self.report(request_type_of(kind), name, None, 0, error)
+        for observer in self.observers:
+            observer(v, count)
 
     def _on_fanout(self, record: FanoutRecord) -> None:
         if record.audience == 0:

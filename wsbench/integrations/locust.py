@@ -65,7 +65,7 @@ from wsbench.integrations.aggregate import TABLE_STRUCTURE, Aggregate
 from wsbench.integrations.distributed import MasterJudge
 from wsbench.integrations.flow import ClientFlow
 from wsbench.integrations.frames import Poller
-from wsbench.integrations.judge import MASTER_RUN, Judge
+from wsbench.integrations.judge import CLIENTS_PER_WORKER, MASTER_RUN, Judge
 from wsbench.metrics import Environment as RunEnvironment
 from wsbench.metrics import RunSummary, Target, iso_timestamp, now_ns
 from wsbench.scenario import model as m
@@ -83,7 +83,6 @@ TAB_KEY = "wsbench-fanout"
 LOCAL_GRACE_S = 3.0  # how long a stopping run waits for in-flight emits and acks
 WORKER_GRACE_S = 0.3
 MASTER_TICK_S = 0.05  # the master's loop: clock probes (a burst at 100 ms gaps), then replay
-CLIENTS_PER_WORKER = 1_000_000  # worker k's client indices start at k * this
 JOURNAL_MSG, CLOCK_MSG, OFFSETS_MSG = "wsbench_journal", "wsbench_clock", "wsbench_offsets"
 _ENDING = (STATE_CLEANUP, STATE_STOPPING, STATE_STOPPED)
 
@@ -135,6 +134,7 @@ class _State:
         self.summary_path: Path | None = None
         self.summary: RunSummary | None = None
         self.master: MasterJudge | None = None  #: the one oracle of a distributed run
+        self.thresholds_passed = True
 
 
 state = _State()
@@ -485,7 +485,7 @@ def install(scenario: m.Scenario, ev: Any = events) -> None:
             log.exception("wsbench: could not write the run summary")
         summary = state.summary
         if summary is not None:
-            if any(not t.get("passed") for t in summary.sections.get("thresholds") or []):
+            if not state.thresholds_passed:
                 environment.process_exit_code = 1
             # after Locust's own final tables, which it prints once this listener returns
             atexit.register(_print_verdict, summary, str(state.summary_path.parent))
@@ -608,6 +608,7 @@ def write_summary(environment: Any) -> Path | None:
     if state.master is not None and state.master.sources:
         sections["generator"]["judging"] = "one oracle on the master (worker journals)"
         sections["generator"]["clocks"] = state.master.clocks()
+        sections["generator"]["violations_by_worker"] = state.master.violations_by_worker()
     summary = RunSummary(
         scenario=scenario.name,
         target=Target(url=environment.host or "", embedded=scenario.embedded),
@@ -624,6 +625,7 @@ def write_summary(environment: Any) -> Path | None:
     )
     path = summary.write(Path(out_dir) / "summary.json")
     state.summary_path, state.summary = path, summary
+    state.thresholds_passed = all(t["passed"] for t in sections["thresholds"])
     try:
         from wsbench.report import write_report
 
