@@ -15,6 +15,9 @@ Kinds: ``wsbench`` (the default transport, wsbench.client.wsprotocol),
 ``wsbench-aiohttp`` (``websocket_impl="aiohttp"``), ``wsbench-websockets``
 (websockets' sans-I/O ClientProtocol, bench/ws_sansio.py; needs websockets),
 ``node`` (socket.io-client 4.8), ``python-socketio`` (AsyncClient).
+``KIND@DIR`` runs a wsbench kind from another checkout (``PYTHONPATH=DIR``), e.g.
+a ``git worktree`` of the commit before a change, to compare them side by side:
+``--only wsbench@/tmp/base,wsbench,wsbench@/tmp/base,wsbench``.
 """
 
 from __future__ import annotations
@@ -148,13 +151,17 @@ async def send(url: str, rate: float, duration: float) -> int:
 async def measure(kind: str, url: str, args: argparse.Namespace) -> dict:
     """Run one receiver process; the window is [warmup, warmup + duration] s after ready."""
     total = args.duration + args.warmup + 1
+    role, _, checkout = kind.partition("@")  # wsbench@/tmp/base: that checkout's wsbench
+    env = None
+    if checkout:
+        env = {**os.environ, "PYTHONPATH": str(Path(checkout).resolve())}
     if kind == "node":
         cmd = ["node", str(NODE_RECEIVER), "--url", url, "--clients", str(args.clients)]
         cmd += ["--duration", str(total)]
     else:
-        cmd = [sys.executable, __file__, "--role", kind, "--url", url]
+        cmd = [sys.executable, __file__, "--role", role, "--url", url]
         cmd += ["--clients", str(args.clients), "--duration", str(total)]
-    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, env=env)
     assert proc.stdout is not None
     ready = json.loads(await proc.stdout.readline())
     sending = asyncio.ensure_future(send(url, args.rate, total))

@@ -245,3 +245,30 @@ def test_python_mask_is_the_rfc_xor(payload: bytes, key: bytes) -> None:
     data = bytearray(payload)
     python_mask(key, data)
     assert bytes(data) == bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def test_the_stopped_hook_runs_once_per_early_stop() -> None:
+    """A subclass whose data_received is feed (the asyncio transport) acts in stopped()."""
+
+    class Hooked(FrameParser):
+        __slots__ = ("calls",)
+
+        def stopped(self) -> None:
+            self.calls.append((self.violation, self.close_code, self.buffered))
+
+    def hooked(on_message: object) -> Hooked:
+        parser = Hooked(on_message, lambda p: None)  # type: ignore[arg-type]
+        parser.calls = []
+        return parser
+
+    paused = hooked(lambda m: False)
+    paused.feed(server_frame(1, b"40") + server_frame(1, b"41"))
+    assert paused.calls == [(None, None, 4)]
+    closing = hooked(lambda m: True)
+    closing.feed(server_frame(8, close_payload(1000)) + server_frame(1, b"x"))
+    assert closing.calls == [(None, 1000, 0)]
+    failing = hooked(lambda m: True)
+    failing.feed(server_frame(1, b"\xff"))
+    assert len(failing.calls) == 1 and failing.calls[0][0].code == 1007
+    failing.feed(server_frame(1, b"more"))
+    assert len(failing.calls) == 1

@@ -88,27 +88,32 @@ _CLOSE = DisconnectReason.TRANSPORT_CLOSE
 Feed = Callable[[str | bytes], bool]
 
 
-class ProtocolTransport(asyncio.Protocol):
-    """An open Engine.IO WebSocket transport (see the module docstring)."""
+class ProtocolTransport(FrameParser, asyncio.Protocol):
+    """An open Engine.IO WebSocket transport (see the module docstring).
+
+    It *is* the shared codec's :class:`~wsbench.protocol.websocket.FrameParser`
+    (``data_received`` is its ``feed``: one Python call per chunk, not two), with
+    the opening handshake in the parser's slow path and :meth:`stopped` acting on
+    violations, the server's CLOSE and pauses. ``close_code`` is the server's CLOSE
+    code, or the code we failed the connection with.
+    """
 
     name = "websocket"
     __slots__ = (
-        "url", "max_size", "max_write_buffer", "close_code", "_tr", "_state", "_key",
-        "_opening", "_head", "_parser", "_done", "_result", "_write_paused", "_user_paused",
+        "url", "max_write_buffer", "_tr", "_state", "_key", "_opening", "_head", "_done",
+        "_result", "_write_paused", "_user_paused",
     )  # fmt: skip
 
     def __init__(self, url: str, max_size: int, max_write_buffer: int) -> None:
+        # on_message is the connection's feed while read_loop() runs (None: bytes are kept)
+        FrameParser.__init__(self, None, self._pong, max_size)
         self.url = url
-        self.max_size = max_size
         self.max_write_buffer = max_write_buffer
-        self.close_code: int | None = None
         self._tr: Any = None
         self._state = _HANDSHAKE
         self._key = b""
         self._opening: asyncio.Future[None] | None = None
         self._head = bytearray()
-        # the shared RFC 6455 codec; on_message is the connection's feed (None: buffer)
-        self._parser = FrameParser(None, self._pong, max_size)
         self._done: asyncio.Future[ReadResult] | None = None
         self._result: ReadResult | None = None
         self._write_paused = False
@@ -184,24 +189,26 @@ class ProtocolTransport(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._write_paused = False
 
-    def data_received(self, data: bytes) -> None:
-        """Deliver every complete frame of ``data``; keep the rest (see the module docstring)."""
-        state = self._state
-        if state != _OPEN and state != _CLOSING:
-            if state == _HANDSHAKE:
-                self._handshake_data(data)
-            return
-        parser = self._parser
-        if not parser.feed(data) and self._state != _CLOSED:
-            self._parser_stopped(parser)
+    data_received = FrameParser.feed  # every complete frame of the chunk; the rest is kept
 
-    def _parser_stopped(self, parser: FrameParser) -> None:
+    def _gather(self, data: bytes) -> bytes | None:
+        """The codec's slow path; before the frames, the 101 answer is read here."""
+        state = self._state
+        if state == _OPEN or state == _CLOSING:
+            return FrameParser._gather(self, data)
+        if state == _HANDSHAKE:
+            self._handshake_data(data)
+        return None
+
+    def stopped(self) -> None:
         """The codec stopped before the end: a violation, the server's CLOSE, or a pause."""
-        violation = parser.violation
+        if self._state == _CLOSED:
+            return
+        violation = self.violation
         if violation is not None:
-            self._fail(violation)
-        elif parser.close_code is not None:
-            code = self.close_code = parser.close_code
+            self._fail_connection(violation)
+        elif self.close_code is not None:
+            code = self.close_code
             if self._state == _OPEN:
                 # §5.5.1: echo the status code (then close: Engine.IO has nothing
                 # left to say, and a server that waits for our FIN is not wrong)
@@ -209,10 +216,10 @@ class ProtocolTransport(asyncio.Protocol):
                 self._tr.write(encode_frame(OP_CLOSE, echo))
             self._state = _CLOSED
             self._tr.close()
-            reason = parser.close_reason
+            reason = self.close_reason
             detail = f"websocket closed ({code})" + (f": {reason}" if reason else "")
             self._finish(ReadResult(_CLOSE, detail))
-        elif parser.on_message is not None:
+        elif self.on_message is not None:
             self._stop_feeding()
 
     def _pong(self, payload: bytes) -> None:
@@ -247,10 +254,10 @@ class ProtocolTransport(asyncio.Protocol):
         self._state = _OPEN
         self._tr.pause_reading()  # until read_loop() gives us a feed
         if rest:
-            self._parser.feed(rest)  # nobody feeds yet: kept until read_loop()
+            FrameParser._gather(self, rest)  # nobody feeds yet: kept until read_loop()
         opening.set_result(None)
 
-    def _fail(self, violation: FrameViolation) -> None:
+    def _fail_connection(self, violation: FrameViolation) -> None:
         """Fail the connection (§7.1.7): CLOSE with the violation's code, then drop TCP."""
         code = self.close_code = violation.code
         if self._state == _OPEN or self._state == _CLOSING:
@@ -260,7 +267,7 @@ class ProtocolTransport(asyncio.Protocol):
         self._finish(ReadResult(_ERROR, violation.detail, violation))
 
     def _finish(self, result: ReadResult) -> None:
-        self._parser.on_message = None
+        self.on_message = None
         if self._result is None:
             self._result = result
         done = self._done
@@ -268,7 +275,7 @@ class ProtocolTransport(asyncio.Protocol):
             done.set_result(self._result)
 
     def _stop_feeding(self) -> None:
-        self._parser.on_message = None
+        self.on_message = None
         if self._state == _OPEN:
             self._tr.pause_reading()
         done = self._done
@@ -313,17 +320,16 @@ class ProtocolTransport(asyncio.Protocol):
         if self._result is not None:
             return self._result
         done = self._done = asyncio.get_running_loop().create_future()
-        parser = self._parser
-        parser.on_message = feed
+        self.on_message = feed
         try:
-            if parser.buffered:  # bytes that came while nobody was feeding
-                self.data_received(b"")
-            if parser.on_message is not None and not self._user_paused and self._state != _CLOSED:
+            if self.buffered:  # bytes that came while nobody was feeding
+                self.feed(b"")
+            if self.on_message is not None and not self._user_paused and self._state != _CLOSED:
                 self._tr.resume_reading()
             return await done
         finally:
             self._done = None
-            if parser.on_message is feed:  # cancelled (receive_one's timeout): stop feeding
+            if self.on_message is feed:  # cancelled (receive_one's timeout): stop feeding
                 self._stop_feeding()
 
     async def receive_one(self, timeout: float) -> str | bytes | None:
@@ -348,7 +354,7 @@ class ProtocolTransport(asyncio.Protocol):
 
     def resume_reading(self) -> None:
         self._user_paused = False
-        if self._state == _OPEN and self._parser.on_message is not None:
+        if self._state == _OPEN and self.on_message is not None:
             self._tr.resume_reading()
 
     def abort(self) -> None:

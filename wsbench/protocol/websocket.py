@@ -190,7 +190,7 @@ class FrameParser:
 
     __slots__ = (
         "on_message", "on_ping", "max_size", "violation", "close_code", "close_reason",
-        "_chunks", "_have", "_need", "_frag_op", "_frag", "_frag_size", "_done",
+        "_chunks", "_have", "_need", "_frag_op", "_frag", "_frag_size", "_ended",
     )  # fmt: skip
 
     def __init__(
@@ -213,12 +213,12 @@ class FrameParser:
         self._frag_op = -1
         self._frag: list[bytes] = []
         self._frag_size = 0
-        self._done = False
+        self._ended = False
 
     @property
     def done(self) -> bool:
         """True after a CLOSE or a violation: nothing more will be read."""
-        return self._done
+        return self._ended
 
     @property
     def buffered(self) -> int:
@@ -231,27 +231,15 @@ class FrameParser:
         Returns False when the parser stopped before the end: :attr:`violation` or
         :attr:`close_code` is set, or ``on_message`` returned False (the rest is kept).
         """
-        if self._done:
-            return False
-        chunks = self._chunks
-        if chunks:
-            if data:
-                chunks.append(data)
-                self._have += len(data)
-            if self._have < self._need or self.on_message is None:
-                return True
-            data = b"".join(chunks)
-            self._chunks = []
-        elif self.on_message is None:
-            if data:
-                chunks.append(data)
-                self._have = len(data)
-                self._need = 0
-            return True
+        feed = self.on_message
+        if feed is None or self._chunks:  # the slow path: buffering, or a frame to complete
+            whole = self._gather(data)
+            if whole is None:
+                return not self._ended
+            data = whole
         n = len(data)
         pos = 0
         need = 0
-        feed = self.on_message
         max_size = self.max_size
         plain = self._frag_op < 0  # no fragmented message is open (only _frame changes that)
         go = True
@@ -308,14 +296,40 @@ class FrameParser:
             if feed is None:
                 go = False
                 break
-        if self._done:
-            return False
-        if pos < n:
+        if pos < n and (go or not self._ended):  # an incomplete frame, or a pause: keep the rest
             rest = data[pos:] if pos else data
             self._chunks = [rest]
             self._have = len(rest)
             self._need = need
+        if not go and not self._ended:
+            self.stopped()  # paused
         return go
+
+    def stopped(self) -> None:
+        """Called when :meth:`feed` stops early (a violation, the server's CLOSE, a pause).
+
+        A no-op here: callers read :meth:`feed`'s result. A subclass whose
+        ``data_received`` *is* :meth:`feed` (an ``asyncio.Protocol``, where the result
+        is dropped and one call per chunk is saved) acts here instead.
+        """
+
+    def _gather(self, data: bytes) -> bytes | None:
+        """Keep ``data``; the bytes to parse now, or None (not enough yet, nobody feeds, done).
+
+        The slow path of :meth:`feed`; a subclass may take bytes that precede the
+        frames here (an HTTP response head) while ``on_message`` is None.
+        """
+        if self._ended:
+            return None
+        if data:
+            self._chunks.append(data)
+            self._have += len(data)
+        chunks = self._chunks
+        if self.on_message is None or not chunks or self._have < self._need:
+            return None
+        self._chunks = []
+        self._have = self._need = 0
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _frame(self, b0: int, payload: bytes) -> bool:
         """Everything but a final text frame: binary, fragments, control frames."""
@@ -391,15 +405,18 @@ class FrameParser:
         self.close_code = code
         self.close_reason = reason
         self._stop()
+        self.stopped()
         return False
 
     def _fail(self, code: int, reason: str, section: str) -> bool:
         self.violation = FrameViolation(code, reason, f"RFC 6455 {section}")
         self._stop()
+        self.stopped()
         return False
 
     def _stop(self) -> None:
-        self._done = True
+        self._ended = True
+        self.on_message = None  # every later feed takes the slow path, which sees _ended
         self._chunks = []
         self._frag = []
-        self._have = 0
+        self._have = self._need = 0
