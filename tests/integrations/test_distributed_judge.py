@@ -166,3 +166,22 @@ def test_a_second_expectation_is_keyed_like_the_processes_judge(role: str) -> No
     judge = Judge("w0p1", journal=JournalWriter(sink=lambda d: None) if role == "worker" else None)
     stamp = Stamp.new("w0p1", 0, 1, now_ns())
     assert judge.alias(stamp, "joined").id == "w0p1.0.1|joined"
+
+
+def test_a_local_judge_maps_each_event_of_a_two_expect_emit_to_its_own_key() -> None:
+    judge = Judge("w0p1")
+    judge.judged_events.update({"joined", "user joined"})
+    m = judge.oracle.membership
+    for client in (judge.new_client(), judge.new_client()):
+        m.connect_requested(client, "/", now_ns())
+        m.connected(client, "/", f"sid{client}", now_ns())
+    stamp = Stamp.new("w0p1", 0, 1, now_ns())
+    for event in ("joined", "user joined"):
+        judge.oracle.expect_emit(judge.alias(stamp, event), 0, "/", Semantics.NAMESPACE_ALL,
+                                 at_ns=now_ns(), deadline_ns=now_ns() + 10**9, event=event)
+    for event in ("joined", "user joined"):
+        for client in (0, 1):
+            judge.delivery(client, "/", event, _payload(stamp), now_ns(), 10)
+    verdict = judge.oracle.verdict()
+    assert (verdict.expected, verdict.delivered) == (4, 4)
+    assert judge.oracle.violations.total == 0
