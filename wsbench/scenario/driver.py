@@ -5,8 +5,11 @@ Theory of operation
 A :class:`Driver` owns a set of clients (all of them, or one process's share with
 ``--processes``), one :class:`~wsbench.oracle.DeliveryOracle` with its membership
 model, one :class:`~wsbench.metrics.Metrics` store and the shared aiohttp sessions.
-:meth:`Driver.run` starts one :class:`~wsbench.scenario.flow.VirtualUser` task per
-client at its arrival offset, and three small housekeeping tasks:
+It is the :class:`~wsbench.scenario.interpreter.Host` of the users' interpreters
+(counters, violations, connect errors, reconnection and restart bookkeeping).
+:meth:`Driver.run` starts one :class:`~wsbench.scenario.flow.VirtualUser` task (the
+asyncio shell of one :class:`~wsbench.scenario.interpreter.UserMachine`) per client at
+its arrival offset, and three small housekeeping tasks:
 
 * the *ticker* (every second): rolls the metrics over, samples this process's CPU,
   RSS and fds (and the embedded server's), sets the ``connections`` gauge, harvests
@@ -20,7 +23,7 @@ client at its arrival offset, and three small housekeeping tasks:
 Receiving costs one listener call per event: only events that some expectation of
 the scenario names are searched for a stamp (:meth:`receiver`), the rest are just
 counted by the client. Each emit may have several expectations; the first uses the
-stamp's id as the oracle key, further ones ``id|event`` (:meth:`expect`).
+stamp's id as the oracle key, further ones ``id|event`` (:mod:`wsbench.scenario.stampkeys`).
 
 Ending: at ``duration`` the users are cancelled, in-flight emits get until their
 deadlines (at most the longest ``within`` + 1 s) to complete, then everything still
@@ -43,14 +46,16 @@ from wsbench.client import new_http_session
 from wsbench.client.pool import fd_limit, open_fds
 from wsbench.exceptions import ResourceLimit
 from wsbench.metrics import Metrics, ProcessSampler, now_ns
-from wsbench.oracle import DeliveryOracle, Oracle, Semantics, Stamp, Violation, ViolationKind
+from wsbench.oracle import DeliveryOracle, Oracle, Violation, ViolationKind
 from wsbench.oracle.stamp import find_stamp
+from wsbench.scenario import interpreter as interp
 from wsbench.scenario import model as m
-from wsbench.scenario.flow import _ROOM_SEMANTICS, VirtualUser
+from wsbench.scenario.flow import VirtualUser
 from wsbench.scenario.journal import JournalWriter, Op, RecordingOracle
-from wsbench.scenario.judge import Secondary, latency_sinks
-from wsbench.scenario.model import Scenario, render_value
+from wsbench.scenario.judge import latency_sinks
+from wsbench.scenario.model import Scenario
 from wsbench.scenario.progress import Status
+from wsbench.scenario.stampkeys import Secondary
 from wsbench.scenario.walk import expected_events, max_within
 
 __all__ = ["Driver", "close_key", "expected_events"]
@@ -112,16 +117,26 @@ class Driver:
         self.grace_s = max_within(scenario) + 1.0
         groups = scenario.assign_groups()
         self.offsets = scenario.arrival_offsets()
-        self.vus = {c: VirtualUser(self, c, groups[c]) for c in self.client_ids}
+        self._secondary = Secondary()
+        self.stopping = False
+        peers = interp.PeerIndex(self.client_ids, self.membership.is_connected)
+        secondary = self._secondary if self.journal is None else None  # a child's judge keys
+        self.vus = {
+            c: VirtualUser(
+                self,
+                interp.UserMachine(
+                    scenario, scenario.groups[groups[c]], c, self, peers, secondary
+                ),
+            )
+            for c in self.client_ids
+        }
         self._restart = restart
         self._server_pid = server_pid
         self._on_status = on_status
         self._on_message = on_message or (lambda text: logger.warning("%s", text))
         self._http: dict[str | None, Any] = {}
         self._loopback = (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
-        self._secondary = Secondary()
         self.connect_recorder = self.metrics.recorder("connect")
-        self.stopping = False
         self.stop_ramping = False
         self.abort_reason: str | None = None
         self._abort = asyncio.Event()
@@ -212,13 +227,36 @@ class Driver:
     def reconnect_failed(self) -> None:
         self.reconnects_failed += 1
 
-    async def restart_server(self, downtime: float) -> None:
-        if self._restart is None:
+    def count(self, name: str, n: int = 1) -> None:
+        self.metrics.incr(name, n)
+
+    def connect_time(self, namespaces: Any, latency_ns: int) -> None:
+        self.connect_recorder(latency_ns)
+
+    def emitted(self, ns: str, event: str, acked: bool) -> None:
+        self.metrics.incr("emits")
+
+    def ack_observed(
+        self, key: Any, ns: str, event: str, now: int, ok: bool, detail: str
+    ) -> None:
+        if ok:
+            self.oracle.observe_ack(key, now)
+        else:
+            self.oracle.observe_ack(key, now, False, detail)
+
+    def restarted(self, up_ns: int | None) -> None:
+        if up_ns is None:
             self.warnings.append("restart_server skipped: the target is not the embedded server")
             return
-        self._on_message(f"fault: restarting the embedded server ({downtime:g} s down)")
-        self.restart_up_ns = await self._restart(downtime)
+        self.restart_up_ns = up_ns
         self.server_restarts += 1
+
+    async def restart_server(self, downtime: float) -> int | None:
+        """Restart the embedded server (the I/O of a ``restart_server`` fault); when it is up."""
+        if self._restart is None:
+            return None
+        self._on_message(f"fault: restarting the embedded server ({downtime:g} s down)")
+        return await self._restart(downtime)
 
     # -- the oracle's side ----------------------------------------------------------------
 
@@ -241,104 +279,22 @@ class Driver:
         now = now_ns()
         if self._secondary:
             stamp = self._secondary.key(stamp, event)
-        vu = self.vus[client]
-        replay = vu.replay.get(ns)
-        if ns in vu.down_since or (replay is not None and replay[0] <= stamp.sent_ns <= replay[1]):
+        if self.vus[client].machine.replayed(ns, stamp.sent_ns):
             # a recovering session gets missed packets around its CONNECT answer
             self.replayed += 1  # sent while this socket was away, replayed by recovery
             return
         self.oracle.observe_delivery(stamp, client, ns, now, event)
 
-    def expect(
-        self,
-        stamp: Stamp,
-        k: int,
-        exp: m.Expect,
-        client: int,
-        ns: str,
-        peer: int | None,
-        values: dict[str, Any],
-        pick: Callable[[int], int],
-    ) -> None:
-        target_ns = exp.namespace or ns
-        rooms: tuple[str, ...] = ()
-        if exp.to in _ROOM_SEMANTICS:
-            rooms = tuple(str(render_value(r, values, pick)) for r in exp.rooms) or (
-                (values["room"],) if values["room"] else ()
-            )
-            if not rooms:
-                return
-        if k:
-            if self.journal is None:  # a child's judge keys secondaries itself
-                self._secondary.register(stamp.id, exp.event)
-            stamp = Stamp(f"{stamp.id}|{exp.event}", stamp.sender, stamp.seq, stamp.sent_ns)
-        sender = client if exp.to is not Semantics.NAMESPACE_ALL else None
-        self.oracle.expect_emit(
-            stamp,
-            sender,
-            target_ns,
-            exp.to,
-            rooms=rooms,
-            to=peer,
-            at_ns=now_ns(),
-            deadline_ns=stamp.sent_ns + int(exp.within * _S),
-            volatile=exp.volatile,
-            event=exp.event,
-        )
-
-    def ack_callback(self, key: tuple[int, str, int]) -> Callable[[list[Any] | None], None]:
-        observe_ack = self.oracle.observe_ack
-
-        def on_ack(args: list[Any] | None) -> None:
-            self.pending_acks -= 1
-            if args is None:
-                return  # timed out or disconnected: the oracle's sweep judges it
-            first = args[0] if args else None
-            if isinstance(first, dict) and first.get("ok") is False:
-                observe_ack(key, now_ns(), False, f"refused: {first.get('error')}")
-            else:
-                observe_ack(key, now_ns())
-
-        return on_ack
-
-    async def notify(self, vu: VirtualUser, step: Any, intended: int | None) -> None:
-        rand: dict[int, int] = {}
-        pick = lambda n: rand.setdefault(n, vu.rng.randrange(n))  # noqa: E731
-        user = str(render_value(step.user, vu.values, pick))
-        vu.seq += 1
-        sent = intended if intended is not None else now_ns()
-        stamp = Stamp.new(self.run_id, vu.index, vu.seq, sent)
-        message = render_value(step.message, vu.values, pick)
-        body = {
-            "userId": user,
-            "type": step.type,
-            "message": message if message is not None else "",
-            "_wsb": stamp.to_json(),
-        }
-        self.oracle.expect_emit(
-            stamp,
-            None,
-            "/",
-            Semantics.ROOM,
-            rooms=(f"user:{user}",),
-            at_ns=now_ns(),
-            deadline_ns=sent + int(step.within * _S),
-            event="notification",
-        )
-        self.metrics.incr("emits")
+    async def post_notification(
+        self, client: int, body: dict[str, Any], timeout: float
+    ) -> interp.CallReply:
+        """``POST /notifications`` (the I/O of a ``notify`` step): its status, or why not."""
         try:
-            async with self.http_for(vu.index).post(f"{self.url}/notifications", json=body) as r:
+            async with self.http_for(client).post(f"{self.url}/notifications", json=body) as r:
                 await r.read()
-                if r.status != 201:
-                    self.violation(
-                        ViolationKind.ACK_MISMATCH,
-                        vu.index,
-                        "/",
-                        "notification",
-                        f"POST /notifications answered {r.status}",
-                    )
+                return interp.CallReply([r.status])
         except Exception as exc:  # documented boundary: a failed POST is a measured failure
-            self.connect_error(f"POST /notifications: {type(exc).__name__} {exc}")
+            return interp.CallReply(None, f"{type(exc).__name__} {exc}")
 
     # -- running ----------------------------------------------------------------------------
 

@@ -1,174 +1,153 @@
-"""One virtual user: a client running its group's flow, step by step.
+"""The asyncio shell of one virtual user: carries the interpreter's actions over ``wsbench.client``.
 
 Theory of operation
 -------------------
-A :class:`VirtualUser` is one coroutine (:meth:`VirtualUser.run`) plus the
-listeners it installs on its sockets; nothing else runs per client. It starts at
-its arrival offset, executes the steps of its group, then holds its connection
-until the run ends (``on_finish: hold``) or closes it (``disconnect``).
+The scenario's semantics live in :mod:`wsbench.scenario.interpreter`: a
+:class:`~wsbench.scenario.interpreter.UserMachine` walks the group's flow and yields
+actions. A :class:`VirtualUser` is one coroutine (:meth:`VirtualUser.run`) that performs
+each action on its :class:`~wsbench.client.Connection` (open and CONNECT, emit, call,
+wait for a push, pause reading, abort, write a raw packet, ask the driver to restart the
+server or post a notification), sends the reply back with the time, and forwards what
+happens outside any step: each socket's ``connect`` / ``disconnect`` lifecycle (automatic
+reconnections included: the connection applies the machine's
+:attr:`~wsbench.scenario.interpreter.UserMachine.policy`) and ack callbacks. A
+:class:`~wsbench.scenario.interpreter.Wait` action waits on one event the lifecycle
+forwards set, bounded by the action's deadline: no verdict rests on a fixed sleep.
 
-Everything the oracle needs passes through the :class:`~wsbench.scenario.driver.Driver`:
-
-* *membership* — every CONNECT answer, disconnect, join/leave ack is reported
-  (the lifecycle hooks :meth:`_on_connect`/:meth:`_on_disconnect` see automatic
-  reconnections too, and restore the rooms the server kept when the session was
-  *recovered*);
-* *emits* — each emit is stamped (unique id, sender, sequence number and the
-  **intended** send time), its expectations registered before the frame is written,
-  and its ack expected with its timeout;
-* *deliveries* — one ``on_any`` listener per socket hands events named by some
-  expectation of the scenario to :meth:`Driver.observe`.
-
-Open-loop pacing: in ``every`` the k-th iteration is *intended* at start + k·interval;
-when the loop falls behind it runs late but keeps the intended time, and every emit
-of the iteration carries it, so latency includes the time the load generator (or a
-stalled server) made it wait: no coordinated omission.
-
-Faults, stalls and waiting for reconnection live in :mod:`wsbench.scenario.disruptions`.
+Receiving costs one listener call per event (:meth:`Driver.receiver`): events no
+expectation names are only counted by the client; the machine is consulted only for
+:meth:`~wsbench.scenario.interpreter.UserMachine.replayed`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wsbench.client import Connection
 from wsbench.exceptions import (
     ConnectFailed,
     ConnectRefused,
+    InvalidState,
     ResourceLimit,
     TransportError,
 )
 from wsbench.metrics import now_ns
-from wsbench.oracle import Semantics, Stamp, ViolationKind, embed_stamp
-from wsbench.protocol.reconnect import ReconnectPolicy
-from wsbench.scenario import disruptions
-from wsbench.scenario import model as m
-from wsbench.scenario.model import render_value
-from wsbench.scenario.tokens import connect_payload, user_id
+from wsbench.scenario import interpreter as i
 
 if TYPE_CHECKING:
     from wsbench.client import Socket
-    from wsbench.scenario.driver import Driver
+    from wsbench.scenario import model as m
 
-__all__ = ["VirtualUser"]
+__all__ = ["Process", "VirtualUser"]
 
 _S = 1_000_000_000
-_ROOM_SEMANTICS = {Semantics.ROOM, Semantics.ROOMS, Semantics.ROOM_OTHERS, Semantics.ROOMS_OTHERS}
 
 
-class Stop(Exception):
-    """The run is ending: leave the flow."""
+class Process(Protocol):
+    """What the shell needs of its process (the :class:`~wsbench.scenario.driver.Driver`)."""
+
+    scenario: m.Scenario
+    url: str
+    connect_timeout: float
+    grace_s: float
+    started: int
+    stopping: bool
+    stop_ramping: bool
+    open_connections: int
+    pending_acks: int
+
+    def http_for(self, index: int) -> Any: ...
+    def check_capacity(self) -> None: ...
+    def closed(self, reason: str, detail: str) -> None: ...
+    def receiver(self, client: int, ns: str) -> Callable[..., None]: ...
+    async def restart_server(self, downtime: float) -> int | None: ...
+    async def post_notification(
+        self, client: int, body: dict[str, Any], timeout: float
+    ) -> i.CallReply: ...
 
 
 class VirtualUser:
-    """One client of the scenario; see the module docstring."""
+    """One client of the scenario on asyncio; see the module docstring."""
 
-    def __init__(self, driver: Driver, index: int, group_index: int) -> None:
+    def __init__(self, driver: Process, machine: i.UserMachine) -> None:
         self.d = driver
-        self.index = index
-        self.group = driver.scenario.groups[group_index]
-        self.rng = random.Random(driver.scenario.seed * 1_000_003 + index)
+        self.machine = machine
+        self.index = machine.index
+        self.group = machine.group
         self.conn: Connection | None = None
         self.sockets: dict[str, Socket] = {}
-        self.rooms: dict[str, list[str]] = {}
-        self.down_since: dict[str, int] = {}
-        self.replay: dict[str, tuple[int, int]] = {}
-        self.seq = 0
-        self.acks = 0
-        self.values: dict[str, Any] = {
-            "client": index,
-            "group": self.group.name,
-            "seq": 0,
-            "room": "",
-            "sid": "",
-            "peer": "",
-            "peer_sid": "",
-        }
-        self.user = user_id(driver.scenario.auth, self.values)
+        self._wake: asyncio.Event | None = None
 
-    # -- the flow ---------------------------------------------------------------------
+    # -- the loop ----------------------------------------------------------------------------
 
     async def run(self, start_ns: int) -> None:
-        d = self.d
+        d, machine = self.d, self.machine
         delay = (start_ns - now_ns()) / _S
         if delay > 0:
             await asyncio.sleep(delay)
         if d.stop_ramping or d.stopping:
             return
         d.started += 1
+        perform = self._perform
         try:
-            await self.steps(self.group.flow, None)
-        except Stop:
-            return
-        if self.group.on_finish == "disconnect" and self.conn is not None:
-            await self.close()
+            action = machine.start(now_ns())
+            while action is not None:
+                reply = await perform(action)
+                action = machine.resume(reply, now_ns())
+        except asyncio.CancelledError:
+            machine.end(now_ns(), d.grace_s)
+            raise
 
-    async def steps(self, steps: tuple[Any, ...], intended: int | None) -> None:
-        for step in steps:
-            if self.d.stopping:
-                raise Stop
-            await self.step(step, intended)
-
-    async def step(self, step: Any, intended: int | None) -> None:  # noqa: C901 - a dispatch
-        cls = type(step)
-        if cls is m.Emit:
-            self.emit(step, intended)
-        elif cls is m.Think:
-            await asyncio.sleep(self.think(step))
-        elif cls is m.Every:
-            await self.every(step)
-        elif cls is m.Loop:
-            await self.loop(step)
-        elif cls is m.Connect:
-            await self.connect(step)
-        elif cls is m.Join or cls is m.Leave:
-            await self.join_leave(step, cls is m.Join)
-        elif cls is m.Listen:
-            if step.wait:
-                await self.expect_push(step)
-        elif cls.__name__ == "Notify":
-            await self.d.notify(self, step, intended)
-        elif cls is m.Disconnect:
-            await self.disconnect(step.namespace)
-        elif cls is m.Reconnect:
-            await asyncio.sleep(step.after)
-            await self.reconnect(step.within, explicit=True)
-        elif cls is m.Fault:
-            await self.fault(step)
-        elif cls is m.Stall:
-            await self.stall(step)
-
-    def think(self, step: m.Think) -> float:
-        if step.kind is m.ThinkKind.UNIFORM:
-            return self.rng.uniform(step.a, step.b)
-        if step.kind is m.ThinkKind.POISSON:
-            return self.rng.expovariate(1.0 / step.a) if step.a > 0 else 0.0
-        return step.a
-
-    async def loop(self, step: m.Loop) -> None:
-        end = now_ns() + int(step.duration * _S) if step.duration is not None else None
-        i = 0
-        while (step.count is None or i < step.count) and (end is None or now_ns() < end):
-            await self.steps(step.steps, None)
-            i += 1
-            await asyncio.sleep(0)
-
-    async def every(self, step: m.Every) -> None:
-        start = now_ns()
-        interval = int(step.interval * _S)
-        k = 0
-        while step.count is None or k < step.count:
-            if step.duration is not None and k * interval >= step.duration * _S:
-                break
-            intended = start + k * interval
-            while (wait := intended - now_ns()) > 0:  # never early: timers may fire ~1 ms early
+    async def _perform(self, a: Any) -> Any:  # noqa: C901 - the dispatch
+        cls = type(a)
+        if cls is i.Emit:
+            self._emit(a)
+            return None
+        if cls is i.Sleep:
+            while (wait := a.until_ns - now_ns()) > 0:  # never early: timers may fire ~1 ms early
                 await asyncio.sleep(wait / _S)
-            await self.steps(step.steps, intended)
-            k += 1
+            if a.until_ns <= now_ns():
+                await asyncio.sleep(0)
+            return None
+        if cls is i.Open:
+            return await self._open(a)
+        if cls is i.Call:
+            return await self._call(a)
+        if cls is i.Wait:
+            await self._wait(a.deadline_ns)
+            return None
+        if cls is i.WaitPush:
+            return await self._wait_push(a)
+        if cls is i.Disconnect:
+            if a.namespace is None:
+                await self.close()
+            elif a.namespace in self.sockets:
+                await self.sockets[a.namespace].disconnect()
+            return None
+        if cls is i.Abort:
+            if self.conn is not None:
+                self.conn.abort()
+            return None
+        if cls is i.SendRaw:
+            try:
+                if self.conn is None:
+                    return False
+                self.conn.send_raw(a.message)
+            except InvalidState:
+                return False
+            return True
+        if cls is i.Stall:
+            await self._stall(a.until_ns)
+            return None
+        if cls is i.RestartServer:
+            return await self.d.restart_server(a.downtime)
+        if cls is i.PostNotification:
+            return await self.d.post_notification(self.index, a.body, a.timeout)
+        raise TypeError(f"the asyncio shell cannot perform {cls.__name__}")
 
-    # -- connecting -------------------------------------------------------------------------
+    # -- actions ------------------------------------------------------------------------------
 
     def _new_connection(self) -> Connection:
         d = self.d
@@ -178,100 +157,44 @@ class VirtualUser:
             d.http_for(self.index),
             transports=d.scenario.transport.value,
             path=d.scenario.path,
-            reconnection=ReconnectPolicy(),
-            rng=self.rng,
+            reconnection=self.machine.policy,
+            rng=self.machine.rng,
             timeout=d.connect_timeout,
         )
         conn.on_close = d.closed
         return conn
 
-    async def connect(self, step: m.Connect) -> None:
+    async def _open(self, a: i.Open) -> i.ConnectReply:
         d = self.d
-        t0 = now_ns()
+        if a.fresh and self.conn is not None:
+            await self.close()
         try:
-            if self.conn is None:
+            if self.conn is None or (a.fresh and not self.conn.open):
+                self.sockets = {}
                 self.conn = self._new_connection()
                 d.open_connections += 1
                 await self.conn.start()
-            auth = connect_payload(d.scenario.auth, self.values, step.token, step.auth)
-            waits = []
-            for ns in step.namespaces:
-                d.membership.connect_requested(self.index, ns, now_ns())
-                waits.append(self._socket(ns, auth).wait_connected(step.timeout))
+            waits = [self._socket(ns, a.auth).wait_connected(a.timeout) for ns in a.namespaces]
             results = await asyncio.gather(*waits, return_exceptions=True)
-        except asyncio.CancelledError:
-            # The run ended while this client was still connecting: after as long a wait
-            # as in-flight emits get to complete (the drain grace), that is a failure;
-            # a connect asked for just before the end is only counted.
-            waited = (now_ns() - t0) / _S
-            if d.stopping:
-                pending = [
-                    ns
-                    for ns in step.namespaces
-                    if not (ns in self.sockets and self.sockets[ns].connected)
-                ]
-                for ns in pending:
-                    if waited >= min(step.timeout, d.grace_s):
-                        d.connect_error(
-                            f"connect to {ns}: no CONNECT answer when the run ended "
-                            f"({waited:.1f} s after asking)",
-                            self.index,
-                            ns,
-                        )
-                    else:
-                        d.metrics.incr("connects_pending_at_end")
-            raise
         except ResourceLimit as exc:
-            d.limit_reached(str(exc))
-            raise Stop from None
+            return i.ConnectReply(error=str(exc), limit=True)
         except (ConnectFailed, TransportError, OSError) as exc:
             if _is_limit(exc):
-                d.limit_reached(f"local limit reached while connecting: {exc}")
-                raise Stop from None
-            d.connect_error(f"{type(exc).__name__}: {exc}", self.index, step.namespaces[0])
-            raise Stop from None
-        ok = True
-        for ns, res in zip(step.namespaces, results, strict=True):
+                return i.ConnectReply(
+                    error=f"local limit reached while connecting: {exc}", limit=True
+                )
+            return i.ConnectReply(error=f"{type(exc).__name__}: {exc}")
+        outcomes = []
+        for ns, res in zip(a.namespaces, results, strict=True):
             if isinstance(res, ConnectRefused):
-                d.membership.cancel_pending(self.index, ns, None)
-                if step.refused is None:
-                    ok = False
-                    d.connect_error(f"connect to {ns} refused: {res.message}", self.index, ns)
-                elif res.message != step.refused:
-                    ok = False
-                    d.violation(
-                        ViolationKind.CONNECT_FAILED,
-                        self.index,
-                        ns,
-                        "",
-                        f"refused with {res.message!r}, expected {step.refused!r}",
-                    )
-                else:
-                    d.metrics.incr("connects_refused_as_expected")
+                outcomes.append((ns, "refused", res.message))
             elif isinstance(res, TimeoutError):
-                ok = False
-                d.membership.cancel_pending(self.index, ns, None)
-                d.connect_error(
-                    f"connect to {ns}: no CONNECT answer within {step.timeout:g} s", self.index, ns
-                )
+                outcomes.append((ns, "timeout", ""))
             elif isinstance(res, BaseException):
-                ok = False
-                d.membership.cancel_pending(self.index, ns, None)
-                d.connect_error(
-                    f"connect to {ns}: {type(res).__name__} {res}".strip(), self.index, ns
-                )
-            elif step.refused is not None:
-                d.violation(
-                    ViolationKind.CONNECT_FAILED,
-                    self.index,
-                    ns,
-                    "",
-                    f"connected, but the server should refuse it with {step.refused!r}",
-                )
-        if ok and step.refused is None:
-            d.connect_recorder(now_ns() - t0)
-        if not ok:
-            raise Stop
+                outcomes.append((ns, "error", f"{type(res).__name__} {res}"))
+            else:
+                outcomes.append((ns, "connected", ""))
+        return i.ConnectReply(tuple(outcomes))
 
     def _socket(self, ns: str, auth: dict[str, Any] | None) -> Socket:
         assert self.conn is not None
@@ -279,203 +202,93 @@ class VirtualUser:
         sock = self.conn.socket(ns, auth)
         if not known:
             self.sockets[ns] = sock
+            machine = self.machine
             sock.on_any(self.d.receiver(self.index, ns))
-            sock.on("connect", lambda: self._on_connect(ns))
-            sock.on("disconnect", lambda reason: self._on_disconnect(ns, reason))
+            sock.on("connect", lambda: self._lifecycle(
+                machine.on_connected(ns, sock.sid or "", sock.recovered, now_ns())))
+            sock.on("disconnect", lambda reason: self._lifecycle(
+                machine.on_disconnected(ns, reason, now_ns())))
             if ns == "/":
                 sock.on("ack request", _first_arg)
                 sock.on("ping", lambda *_: sock.emit("pong"))
         return sock
 
-    def _on_connect(self, ns: str) -> None:
-        d = self.d
-        now = now_ns()
-        sock = self.sockets[ns]
-        d.membership.connected(self.index, ns, sock.sid or "", now)
-        d.connected_sockets += 1
-        if ns == "/":
-            self.values["sid"] = sock.sid or ""
-            if self.user is not None:
-                d.membership.joined(self.index, "/", f"user:{self.user}", now)
-        down = self.down_since.pop(ns, None)
-        if sock.recovered:
-            for room in self.rooms.get(ns, ()):
-                d.membership.joined(self.index, ns, room, now)
-            if down is not None:
-                self.replay[ns] = (down, now)
-        else:
-            self.rooms.pop(ns, None)
-        if down is not None:
-            d.reconnected(now - down, now)
+    def _lifecycle(self, wake: bool) -> None:
+        if wake and self._wake is not None:
+            self._wake.set()
 
-    def _on_disconnect(self, ns: str, reason: str) -> None:
+    def _emit(self, a: i.Emit) -> None:
+        sock = self.sockets.get(a.namespace)
+        if sock is None:
+            return
+        if a.ack is None:
+            sock.emit(a.event, *a.args)
+            return
+        key, on_ack = a.ack, self.machine.on_ack
         d = self.d
-        now = now_ns()
-        d.membership.disconnected(self.index, ns, now)
-        d.connected_sockets -= 1
-        d.metrics.incr("disconnects")
-        if reason != "io client disconnect" and not d.stopping:
-            self.down_since[ns] = now
+
+        def callback(args: list[Any] | None) -> None:
+            d.pending_acks -= 1
+            on_ack(key, args, now_ns())
+
+        d.pending_acks += 1
+        sock.emit_with_ack_callback(
+            a.event, *a.args, callback=callback, timeout=a.ack_timeout * 2 + 1
+        )
+
+    async def _call(self, a: i.Call) -> i.CallReply:
+        sock = self.sockets.get(a.namespace)
+        if sock is None:
+            return i.CallReply(None, "not connected")
+        try:
+            reply = await sock.call(a.event, *a.args, timeout=a.timeout)
+        except Exception as exc:  # AckTimeout, ConnectionClosed: no answer, and why
+            return i.CallReply(None, f"{type(exc).__name__} {exc}")
+        return i.CallReply([reply])
+
+    async def _wait(self, deadline_ns: int) -> None:
+        machine = self.machine
+        wake = self._wake = self._wake or asyncio.Event()
+        while not machine.ready():
+            remaining = (deadline_ns - now_ns()) / _S
+            if remaining <= 0:
+                return
+            wake.clear()
+            try:
+                await asyncio.wait_for(wake.wait(), remaining)
+            except TimeoutError:
+                return
+
+    async def _wait_push(self, a: i.WaitPush) -> int:
+        sock = self.sockets.get(a.namespace)
+        if sock is None:
+            return 0
+        end = now_ns() + int(a.timeout * _S)
+        for got in range(a.count):
+            try:
+                await sock.wait_for(a.event, timeout=max(0.0, (end - now_ns()) / _S))
+            except TimeoutError:
+                return got
+        return a.count
+
+    async def _stall(self, until_ns: int) -> None:
+        """Stop reading until ``until_ns``; reading resumes even if cancelled."""
+        conn = self.conn
+        if conn is None:
+            return
+        conn.pause_reading()
+        try:
+            while (wait := until_ns - now_ns()) > 0:
+                await asyncio.sleep(wait / _S)
+        finally:
+            if self.conn is conn:
+                conn.resume_reading()
 
     async def close(self) -> None:
         conn, self.conn = self.conn, None
         if conn is not None:
             await conn.close()
             self.d.open_connections -= 1
-
-    async def disconnect(self, ns: str | None) -> None:
-        if ns is None:
-            await self.close()
-        elif ns in self.sockets:
-            await self.sockets[ns].disconnect()
-
-    async def reconnect(self, within: float, *, explicit: bool = False) -> None:
-        await disruptions.reconnect(self, within, explicit=explicit)
-
-    async def fault(self, step: m.Fault) -> None:
-        await disruptions.fault(self, step)
-
-    async def stall(self, step: m.Stall) -> None:
-        await disruptions.stall(self, step)
-
-    # -- rooms and pushes -----------------------------------------------------------------
-
-    async def join_leave(self, step: m.Join | m.Leave, join: bool) -> None:
-        d = self.d
-        ns = step.namespace
-        sock = self.sockets.get(ns)
-        if sock is None or not sock.connected:
-            d.metrics.incr("steps_skipped_disconnected")
-            return
-        rand: dict[int, int] = {}
-        room = render_value(
-            step.room, self.values, lambda n: rand.setdefault(n, self.rng.randrange(n))
-        )
-        target = (
-            f"doc:{room}" if step.event in ("subscribe document", "unsubscribe document") else room
-        )
-        d.membership.join_requested(self.index, ns, target, now_ns())
-        try:
-            reply = await sock.call(step.event, room, timeout=step.ack_timeout)
-        except Exception as exc:  # AckTimeout, ConnectionClosed: the request's fate is unknown,
-            # so the room stays *pending*: deliveries to it are neither required nor leaks
-            d.violation(
-                ViolationKind.ACK_TIMEOUT,
-                self.index,
-                ns,
-                step.event,
-                f"{step.event} {room!r}: {type(exc).__name__} {exc}",
-            )
-            return
-        if isinstance(reply, dict) and reply.get("ok") is False:
-            d.membership.cancel_pending(self.index, ns, target)
-            d.violation(
-                ViolationKind.ACK_MISMATCH,
-                self.index,
-                ns,
-                step.event,
-                f"{step.event} {room!r} refused: {reply.get('error')}",
-            )
-            return
-        if isinstance(reply, dict) and isinstance(reply.get("room"), str):
-            target = reply["room"]
-        now = now_ns()
-        rooms = self.rooms.setdefault(ns, [])
-        if join:
-            d.membership.joined(self.index, ns, target, now)
-            if target not in rooms:
-                rooms.append(target)
-            self.values["room"] = target
-        else:
-            d.membership.left(self.index, ns, target, now)
-            if target in rooms:
-                rooms.remove(target)
-            self.values["room"] = rooms[-1] if rooms else ""
-
-    async def expect_push(self, step: m.Listen) -> None:
-        sock = self.sockets.get(step.namespace)
-        if sock is None:
-            return
-        for _ in range(step.count):
-            try:
-                await sock.wait_for(step.event, timeout=step.within)
-            except TimeoutError:
-                self.d.violation(
-                    ViolationKind.MISSING,
-                    self.index,
-                    step.namespace,
-                    step.event,
-                    f"no {step.event!r} push within {step.within:g} s",
-                )
-                return
-
-    # -- emitting ---------------------------------------------------------------------------
-
-    def pick_peer(self, how: str, ns: str) -> int | None:
-        n = len(self.d.vus)
-        member = self.d.membership.is_connected
-        if how in ("next", "previous"):
-            step = 1 if how == "next" else -1
-            for k in range(1, n):
-                peer = self.d.client_ids[(self.d.position[self.index] + step * k) % n]
-                if member(peer, ns):
-                    return peer
-            return None
-        for _ in range(32):
-            peer = self.d.client_ids[self.rng.randrange(n)]
-            if peer != self.index and member(peer, ns):
-                return peer
-        return None
-
-    def emit(self, step: m.Emit, intended: int | None) -> None:
-        d = self.d
-        ns = step.namespace
-        sock = self.sockets.get(ns)
-        if sock is None or not sock.connected:
-            d.metrics.incr("emits_skipped_disconnected")
-            return
-        values = self.values
-        peer = None
-        if step.peer is not None:
-            peer = self.pick_peer(step.peer, ns)
-            if peer is None:
-                d.metrics.incr("emits_skipped_no_peer")
-                return
-            values["peer"] = peer
-            values["peer_sid"] = d.membership.sid(peer, ns) or ""
-        self.seq += 1
-        values["seq"] = self.seq
-        rand: dict[int, int] = {}
-        pick = lambda n: rand.setdefault(n, self.rng.randrange(n))  # noqa: E731
-        if step.args is not None:
-            args = [render_value(a, values, pick) for a in step.args]
-        else:
-            data = render_value(step.data, values, pick)
-            args = [] if data is None and step.stamp is None else [data]
-        sent = intended if intended is not None else now_ns()
-        stamp = None
-        if step.stamp is not None:
-            stamp = Stamp.new(d.run_id, self.index, self.seq, sent)
-            key = "auto" if step.stamp == "auto" else step.stamp
-            args[0] = embed_stamp(args[0] if args else None, stamp, key)
-            for k, exp in enumerate(step.expect):
-                d.expect(stamp, k, exp, self.index, ns, peer, values, pick)
-        d.metrics.incr("emits")
-        if step.ack:
-            self.acks += 1
-            ack_key = (self.index, ns, self.acks)
-            d.pending_acks += 1
-            d.oracle.expect_ack(
-                ack_key, self.index, ns, sent, int(step.ack_timeout * _S), step.event
-            )
-            sock.emit_with_ack_callback(
-                step.event,
-                *args,
-                callback=d.ack_callback(ack_key),
-                timeout=step.ack_timeout * 2 + 1,
-            )
-        else:
-            sock.emit(step.event, *args)
 
 
 def _first_arg(*args: Any) -> Any:

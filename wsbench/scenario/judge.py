@@ -47,6 +47,7 @@ from wsbench.oracle import (
 )
 from wsbench.oracle.fanout import bucket_label
 from wsbench.scenario.journal import JournalReader, Op
+from wsbench.scenario.stampkeys import Secondary
 
 __all__ = ["Judge", "Secondary", "latency_sinks"]
 
@@ -82,29 +83,6 @@ def latency_sinks(
         rec(f"fanout.last.{label}", record.last_ns)
 
     return on_latency, on_fanout
-
-
-class Secondary:
-    """Emits with several expectations: the k-th (k > 0) is keyed ``id|event`` in the oracle."""
-
-    def __init__(self, bound: int = 50_000) -> None:
-        self._events: dict[str, frozenset[str]] = {}
-        self._bound = bound
-
-    def register(self, base_id: str, event: str) -> None:
-        if len(self._events) > self._bound:
-            self._events.clear()
-        self._events[base_id] = self._events.get(base_id, frozenset()) | {event}
-
-    def key(self, stamp: Stamp, event: str) -> Stamp:
-        """The stamp the oracle knows this delivery of ``event`` by."""
-        events = self._events.get(stamp.id) if self._events else None
-        if events is not None and event in events:
-            return Stamp(f"{stamp.id}|{event}", stamp.sender, stamp.seq, stamp.sent_ns)
-        return stamp
-
-    def __bool__(self) -> bool:
-        return bool(self._events)
 
 
 def _time(item: tuple[int, int, tuple[Any, ...]]) -> int:
