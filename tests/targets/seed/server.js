@@ -1,0 +1,281 @@
+// The seed document's servers (shared/seeds/000_9363f7cad1c9bc23.txt), VERBATIM, in one process
+// on socket.io 4.8: the code blocks "Socket.IO Server", "Chat Application", "Rooms and
+// Namespaces", "Authentication" and "Heartbeat/Ping-Pong", in that order. Not written by wsbench:
+// a conformance target (scenarios/apps/seed.yaml describes it; tests/targets/README.md).
+//
+// Every line that is not the seed's is marked:
+//   // added: ...    glue to run the blocks together, the official harness events, the start line
+//   // changed: ...  a seed line altered (only the listen calls: port and host configurable)
+//   // excluded: ... a seed line commented out (client-side code inside a server block)
+//   // fault: NAME   inactive unless started with --fault NAME (or SEED_FAULT=NAME); see glue.js
+//
+//   node tests/targets/seed/server.js --port 0 --jwt-secret S [--fault NAME]
+//   -> seed server listening on http://127.0.0.1:PORT
+const glue = require('./glue');  // added: command line, harness events, faults, start line
+
+// ---- "Socket.IO Server" (seed lines 88-150) ----
+const express = require('express');
+const http = require('http');
+const socketIO = require('socket.io');
+
+const app = express();
+const server = http.createServer(app);
+const io = socketIO(server, {
+  cors: {
+    origin: '*',
+    methods: ['GET', 'POST']
+  }
+});
+
+// Serve static files
+app.use(express.static('public'));
+
+// Connection handling
+io.on('connection', (socket) => {
+  console.log('User connected:', socket.id);
+  
+  // Listen for custom events
+  socket.on('chat message', (msg) => {
+    console.log('Message:', msg);
+    if (glue.fault('chat-drop')) return;  // fault: chat-drop
+    if (glue.hold('chat-reorder', socket.id, msg, (m) => io.emit('chat message', m))) return;  // fault: chat-reorder
+    
+    // Broadcast to all clients
+    io.emit('chat message', msg);
+    glue.release(socket.id);  // fault: chat-reorder (the held one goes out after this one)
+  });
+  
+  // Join room
+  socket.on('join room', (room) => {
+    socket.join(room);
+    if (!glue.fault('joined-missing'))  // fault: joined-missing (skips the next line)
+    socket.emit('joined', room);
+    if (glue.fault('announce-joiner')) io.to(room).emit('user joined', socket.id); else  // fault: announce-joiner
+    socket.to(room).emit('user joined', socket.id);
+  });
+  
+  // Leave room
+  socket.on('leave room', (room) => {
+    socket.leave(room);
+    socket.to(room).emit('user left', socket.id);
+  });
+  
+  // Private message
+  socket.on('private message', ({ to, message }) => {
+    socket.to(to).emit('private message', {
+      from: socket.id,
+      message
+    });
+    if (glue.fault('private-dup')) socket.to(to).emit('private message', { from: socket.id, message });  // fault: private-dup
+  });
+  
+  // Disconnect
+  socket.on('disconnect', () => {
+    console.log('User disconnected:', socket.id);
+  });
+});
+
+server.listen(glue.options.port, glue.options.host, () => {  // changed: was server.listen(3000, () => {
+  console.log('Server running on http://localhost:3000');
+  glue.started(server, 'seed server listening on');  // added: the launcher's start line
+});
+
+// ---- "Chat Application" (seed lines 201-270): a second, complete server program of its own ----
+{  // added: a block scope, so its express/http/socketIO/app/server/io do not clash with the above
+const express = require('express');
+const http = require('http');
+const socketIO = require('socket.io');
+
+const app = express();
+const server = http.createServer(app);
+const io = socketIO(server);
+
+// Store users
+const users = new Map();
+
+io.on('connection', (socket) => {
+  // User joins
+  socket.on('join', (username) => {
+    users.set(socket.id, username);
+    
+    // Notify everyone
+    io.emit('user joined', {
+      id: socket.id,
+      username,
+      userCount: users.size
+    });
+    
+    // Send existing users
+    socket.emit('users', Array.from(users.entries()).map(([id, name]) => ({
+      id,
+      username: name
+    })));
+  });
+  
+  // New message
+  socket.on('message', (text) => {
+    const username = users.get(socket.id);
+    
+    io.emit('message', {
+      id: Date.now(),
+      username,
+      text,
+      timestamp: new Date()
+    });
+  });
+  
+  // Typing indicator
+  socket.on('typing', () => {
+    const username = users.get(socket.id);
+    socket.broadcast.emit('typing', { username });
+  });
+  
+  socket.on('stop typing', () => {
+    const username = users.get(socket.id);
+    socket.broadcast.emit('stop typing', { username });
+  });
+  
+  // Disconnect
+  socket.on('disconnect', () => {
+    const username = users.get(socket.id);
+    users.delete(socket.id);
+    
+    io.emit('user left', {
+      username,
+      userCount: users.size
+    });
+  });
+});
+
+server.listen(glue.options.chatPort, glue.options.host, () => glue.started(server, 'seed chat application at'));  // changed: was server.listen(3000);
+}  // added: end of the Chat Application's block scope
+
+// ---- "Rooms and Namespaces" (seed lines 272-325), on the "Socket.IO Server" io ----
+// Namespaces
+const chat = io.of('/chat');
+const admin = io.of('/admin');
+
+chat.on('connection', (socket) => {
+  console.log('Chat connection');
+  
+  socket.on('message', (msg) => {
+    if (glue.fault('chat-ns-skip-sender')) return socket.broadcast.emit('message', msg);  // fault: chat-ns-skip-sender
+    chat.emit('message', msg);
+  });
+});
+
+admin.on('connection', (socket) => {
+  console.log('Admin connection');
+  
+  socket.on('broadcast', (msg) => {
+    if (glue.fault('announce-drop')) return;  // fault: announce-drop
+    // Broadcast to all namespaces
+    io.emit('announcement', msg);
+  });
+});
+
+// Rooms
+io.on('connection', (socket) => {
+  // Join room
+  socket.on('join', (room) => {
+    socket.join(room);
+    
+    // Message to room
+    io.to(room).emit('user joined', socket.id);
+  });
+  
+  // Room message
+  socket.on('room message', ({ room, message }) => {
+    if (glue.fault('payload-rename')) return io.to(room).emit('message', { room, from: socket.id, msg: message });  // fault: payload-rename
+    if (glue.fault('room-leak') && glue.otherRoom(io, room)) io.to(glue.otherRoom(io, room)).emit('message', { room, from: socket.id, message });  // fault: room-leak
+    io.to(room).emit('message', {
+      room,
+      from: socket.id,
+      message
+    });
+  });
+  
+  // Leave room
+  socket.on('leave', (room) => {
+    if (!glue.fault('leave-ignored'))  // fault: leave-ignored (skips the next line)
+    socket.leave(room);
+    io.to(room).emit('user left', socket.id);
+  });
+  
+  // Get rooms
+  console.log(socket.rooms); // Set of rooms socket is in
+});
+
+// ---- "Authentication" (seed lines 358-401) ----
+const jwt = require('jsonwebtoken');
+
+// Middleware
+io.use((socket, next) => {
+  const token = socket.handshake.auth.token;
+  if (!token && glue.fault('auth-bypass')) return next();  // fault: auth-bypass
+  
+  if (!token) {
+    return next(new Error('Authentication error'));
+  }
+  
+  try {
+    const decoded = jwt.verify(token, process.env.JWT_SECRET);
+    socket.userId = decoded.userId;
+    next();
+  } catch (error) {
+    next(new Error('Invalid token'));
+  }
+});
+
+io.on('connection', (socket) => {
+  console.log('Authenticated user:', socket.userId);
+  
+  // Access userId in events
+  socket.on('message', (msg) => {
+    const userId = socket.userId;
+    // Process message
+  });
+});
+
+// excluded: // Client side
+// excluded: const socket = io({
+// excluded:   auth: {
+// excluded:     token: 'your-jwt-token'
+// excluded:   }
+// excluded: });
+// excluded:
+// excluded: // Handle auth errors
+// excluded: socket.on('connect_error', (error) => {
+// excluded:   console.error('Connection error:', error.message);
+// excluded: });
+
+// ---- "Heartbeat/Ping-Pong" (seed lines 492-520) ----
+// Server
+io.on('connection', (socket) => {
+  socket.isAlive = true;
+  
+  socket.on('pong', () => {
+    socket.isAlive = true;
+  });
+});
+
+// Check every 30 seconds
+setInterval(() => {
+  io.sockets.sockets.forEach((socket) => {
+    if (!socket.isAlive) {
+      return socket.disconnect();
+    }
+    
+    socket.isAlive = false;
+    socket.emit('ping');
+  });
+}, 30000);
+
+// excluded: // Client
+// excluded: socket.on('ping', () => {
+// excluded:   socket.emit('pong');
+// excluded: });
+
+// ---- added: the official test suites' harness (docs/events.md) on / and /custom ----
+glue.harness(io);  // added
+glue.harness(io.of('/custom'));  // added
