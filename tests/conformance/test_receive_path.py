@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conformance.conftest import unexpected
-from wsbench.client.raw import CLOSED, RawProbe
+from wsbench.client.raw import CLOSED, RawProbe, RawWebSocket, Transcript
 from wsbench.conformance.embedded import embedded_targets
 from wsbench.conformance.registry import select
 from wsbench.conformance.runner import TargetSpec, run_all
@@ -99,3 +99,16 @@ def test_a_burst_read_at_once_is_consumed_without_a_loop_turn_per_frame(
     got, spent = asyncio.run(main())
     assert got == 302
     assert spent <= 1, f"handing over 302 queued frames took {spent} loop turns"
+
+
+async def test_a_reader_cancelled_as_a_frame_arrives_stops_and_keeps_the_frame() -> None:
+    """Python 3.11's wait_for returned the frame and swallowed the cancellation, so a peer's
+    reader cancelled as an ack came in never stopped (a trigger probe hung its check)."""
+    ws = RawWebSocket(Transcript(), "ws#t", auto_pong=True)
+    reader = asyncio.ensure_future(ws.recv(10.0))
+    await asyncio.sleep(0)  # the reader waits in recv()
+    ws._queue.put_nowait("431[]")
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    assert ws.recv_nowait() == "431[]"

@@ -1,7 +1,8 @@
 """Runs that end early: the embedded server dies, or Ctrl-C. Partial report, exit status.
 
-Each test starts ``wsbench run`` as a subprocess (a real signal, a real dead server), lets
-traffic flow, then ends it, with one and with two driver processes.
+Each test starts ``wsbench run`` as a subprocess (a real signal, a real dead server), waits
+until its progress line shows deliveries flowing (not a fixed time), then ends it, with one
+and with two driver processes.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ groups:
 def _start(tmp_path, processes: int) -> tuple[subprocess.Popen[str], int]:  # noqa: ANN001
     path = tmp_path / "s.yaml"
     path.write_text(SCENARIO)
-    argv = [sys.executable, "-m", "wsbench", "run", str(path), "--quiet", "--no-plots"]
+    argv = [sys.executable, "-m", "wsbench", "run", str(path), "--no-plots"]
     argv += ["--out", str(tmp_path / "out"), "--processes", str(processes)]
     proc = subprocess.Popen(
         argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -52,6 +53,22 @@ def _start(tmp_path, processes: int) -> tuple[subprocess.Popen[str], int]:  # no
             break
     proc.kill()
     raise AssertionError(f"no server line; exit {proc.poll()}")
+
+
+def _flowing(proc: subprocess.Popen[str]) -> None:
+    """Wait until a progress line (stderr, one every few seconds when not a terminal) shows
+    messages delivered."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + scaled(30)
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        found = re.search(r"\s([\d,]+) msg/s", line)
+        if found and int(found.group(1).replace(",", "")) > 0:
+            return
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"no progress line with deliveries; exit {proc.poll()}")
 
 
 def _summary(tmp_path) -> dict:  # noqa: ANN001
@@ -72,7 +89,7 @@ def _finish(proc: subprocess.Popen[str]) -> int:
 @pytest.mark.parametrize("processes", [1, 2])
 def test_a_server_that_dies_mid_run_gives_a_partial_report_and_exit_1(processes, tmp_path) -> None:
     proc, server = _start(tmp_path, processes)
-    time.sleep(3)
+    _flowing(proc)
     os.kill(server, signal.SIGKILL)
     assert _finish(proc) == 1
     s = _summary(tmp_path)
@@ -86,7 +103,7 @@ def test_a_server_that_dies_mid_run_gives_a_partial_report_and_exit_1(processes,
 @pytest.mark.parametrize("processes", [1, 2])
 def test_ctrl_c_writes_a_partial_report_and_exits_130(processes, tmp_path) -> None:
     proc, server = _start(tmp_path, processes)
-    time.sleep(3)
+    _flowing(proc)
     os.killpg(proc.pid, signal.SIGINT)  # the whole job, as a terminal's Ctrl-C does
     assert _finish(proc) == 130
     s = _summary(tmp_path)

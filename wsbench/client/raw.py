@@ -261,7 +261,11 @@ class RawWebSocket:
             if remaining <= 0:
                 return None
             try:
-                item = await asyncio.wait_for(self._queue.get(), remaining)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the item and
+                # swallows a cancellation that lands as the item arrives (the reader would
+                # then never stop); get() awaited in this task loses neither.
+                async with asyncio.timeout(remaining):
+                    item = await self._queue.get()
             except TimeoutError:
                 return None
             if item is CLOSED:
@@ -303,6 +307,7 @@ class RawWebSocket:
         if self.closed_at_ms is None:
             self.closed_at_ms = self.transcript.elapsed_ms()
             self.transcript.add(self.channel, "=", "closed by probe")
+            self._queue.put_nowait(CLOSED)  # a reader waiting in recv() sees the end
 
 
 async def _headers_sent(

@@ -125,7 +125,8 @@ class Peer:
         self._connects[ns] = fut
         await self.send_packet(SioPacket.connect(ns, auth))
         try:
-            return await asyncio.wait_for(fut, self.ctx.t(timeout))
+            async with asyncio.timeout(self.ctx.t(timeout)):
+                return await fut
         except TimeoutError:
             self.ctx.fail(
                 f"{self.label}: no answer to CONNECT {ns} within {self.ctx.t(timeout):.1f} s"
@@ -151,7 +152,8 @@ class Peer:
         """
         fut = await self.ask(event, *args, ns=ns)
         try:
-            values = await asyncio.wait_for(fut, self.ctx.t(timeout))
+            async with asyncio.timeout(self.ctx.t(timeout)):
+                values = await fut
         except TimeoutError:
             await require(self.ctx, event, args, ns)
             self.ctx.fail(f"{self.label}: no ack for {event!r} within {self.ctx.t(timeout):.1f} s")
@@ -177,9 +179,7 @@ class Peer:
                 have = len(self.got(name, ns))
                 why = "connection closed" if self.closed else f"{self.ctx.t(timeout):.1f} s passed"
                 self.ctx.fail(f"{self.label}: got {have} of {count} {name!r} on {ns} ({why})")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+            await self._next_change(remaining)
         return self.got(name, ns)
 
     async def until(self, condition: Callable[[], bool], within: float) -> bool:
@@ -194,10 +194,16 @@ class Peer:
             remaining = deadline - loop.time()
             if remaining <= 0 or self.closed:
                 return condition()
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+            await self._next_change(remaining)
         return True
+
+    async def _next_change(self, within: float) -> None:
+        """Until the next frame is handled (or ``within`` s). asyncio.timeout, not wait_for:
+        Python 3.11's wait_for can swallow a cancellation of the check."""
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._changed.wait()
 
     async def wait_disconnect(self, ns: str = "/", timeout: float = 2.0) -> bool:
         deadline = asyncio.get_running_loop().time() + self.ctx.t(timeout)
@@ -205,9 +211,7 @@ class Peer:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 return False
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+            await self._next_change(remaining)
         return True
 
     async def _read(self) -> None:
@@ -257,10 +261,11 @@ class Peer:
             self.disconnected.append(p.namespace)
 
     async def close(self) -> None:
+        """Close the WebSocket first (the reader then sees CLOSED and ends), then the reader."""
+        await self.ws.close()
         self._reader.cancel()
         with contextlib.suppress(BaseException):
             await self._reader
-        await self.ws.close()
 
 
 async def offers(ctx: CheckContext, event: str, args: tuple[Any, ...] = (), ns: str = "/") -> bool:

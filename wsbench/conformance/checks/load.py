@@ -129,7 +129,7 @@ async def rooms(ctx: CheckContext) -> str:
                 (i, seq), time.monotonic_ns(), ok=answer == {"ok": True}, detail=repr(answer)
             )
             seq += 1
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # pacing the sender: the load shape, not a wait
 
     await asyncio.gather(*(send(i) for i in senders))
     seen = [0] * len(crowd)
@@ -192,7 +192,7 @@ async def acks(ctx: CheckContext) -> str:
                 return
             oracle.observe_ack(key, time.monotonic_ns(), ok=answer == [i, seq], detail=repr(answer))
             seq += 1
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # pacing the sender: the load shape, not a wait
 
     await asyncio.gather(*(loop(i) for i in range(len(crowd))))
     oracle.sweep(None)

@@ -13,7 +13,6 @@ socket on the same server receives anything.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -103,8 +102,9 @@ async def _lose_and_recover(ctx: CheckContext) -> tuple[str, str, str, RawWebSoc
     got = await a.wait_for("event")
     last_offset = got[-1].args[-1]
     sid, pid_ = a.sids["/"], a.connect_answers["/"]["pid"]
-    await a.close()  # transport close: recoverable
-    await asyncio.sleep(ctx.t(0.1))
+    # Transport close: recoverable. close() returns once the server answered the close
+    # frame (bounded), i.e. it has seen the transport end: no settling sleep before "missed".
+    await a.close()
     missed = nonce("missed")
     await _send_to(ctx, b, a, missed)
     payload: dict[str, Any] = {"pid": pid_, "offset": last_offset}
