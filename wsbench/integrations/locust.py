@@ -69,6 +69,7 @@ from wsbench.integrations.judge import CLIENTS_PER_WORKER, MASTER_RUN, Judge
 from wsbench.metrics import Environment as RunEnvironment
 from wsbench.metrics import RunSummary, Target, iso_timestamp, now_ns
 from wsbench.scenario import model as m
+from wsbench.scenario.interpreter import PeerIndex
 from wsbench.scenario.journal import JournalWriter, Op
 from wsbench.scenario.thresholds import evaluate
 from wsbench.scenario.walk import expected_events
@@ -127,6 +128,10 @@ class _State:
         self.judge: Judge | None = None
         self.aggregate = Aggregate()
         self.peers: dict[int, ClientFlow] = {}
+        #: the process's ``peer:`` query over its clients, in spawn order
+        self.peer_index: PeerIndex | None = None
+        #: restart_server: restarts the embedded server, returns when it was up (None: cannot)
+        self.restart: Any = None
         self.environment: Any = None
         self.started_ns = now_ns()
         self.started_at = iso_timestamp()
@@ -261,8 +266,14 @@ class ScenarioUser(User):
             raise StopUser(
                 "no target: pass --host http://HOST:PORT (or set target: in the scenario)"
             )
+        judge = _judge()
+        if state.peer_index is None:
+            state.peer_index = PeerIndex(
+                [], lambda c, ns: _judge().oracle.membership.is_connected(c, ns)
+            )
         self.flow = ClientFlow(
-            self.scenario, self.group, _judge(), GeventRuntime(), host.rstrip("/"), state.peers
+            self.scenario, self.group, judge, GeventRuntime(), host.rstrip("/"), state.peers,
+            state.peer_index, state.restart,
         )
 
     def on_stop(self) -> None:

@@ -125,6 +125,9 @@ class Connection:
         self.event_size = 0
         self._ready: list[tuple[SessionEvent, int]] = []  # events from packets, with their bytes
         self._unclaimed = 0  # bytes of packets that produced no event yet (binary attachments)
+        self._poll_cb: Callable[[bytes], bool] | None = None
+        self._reading = runtime.event()  # set: read; clear: paused (a slow consumer)
+        self._reading.set()
 
     # -- opening ------------------------------------------------------------------------
 
@@ -281,6 +284,7 @@ class Connection:
             if session.upgrading:
                 self._paused.set()
                 return
+            self._reading.wait()
             url = engineio_url(self.base_url, self.path, "polling", session.sid)
             info = session.info
             wait = (
@@ -306,7 +310,9 @@ class Connection:
         poller = getattr(self.runtime, "poller", None)
         if poller is not None:
             self._poll_fd = ws.sock.fileno()
-            poller.add(self._poll_fd, lambda data: self._on_data(frames, data))
+            self._poll_cb = lambda data: self._on_data(frames, data)
+            if self._reading.is_set():
+                poller.add(self._poll_fd, self._poll_cb)
         else:
             self._reader = self.runtime.spawn(self._read_ws, ws, frames)
 
@@ -366,6 +372,7 @@ class Connection:
         """The green-thread reader (a runtime without a poller)."""
         sock = ws.sock
         while True:
+            self._reading.wait()
             try:
                 data = sock.recv(READ_SIZE)
             except (OSError, AttributeError) as exc:
@@ -411,11 +418,49 @@ class Connection:
         self._close_sockets()
 
     def abort(self) -> None:
-        """Drop the transport without a goodbye (no DISCONNECT, no close frame)."""
+        """Drop the transport without a goodbye (no DISCONNECT, no close frame).
+
+        As after a real network failure, the session closes with ``transport close``
+        (its events reach ``on_event``), so a reconnection policy applies.
+        """
+        self._lost("transport aborted by the client")
         self._closing = True
         self._close_sockets()
 
+    def send_raw(self, message: str) -> bool:
+        """Write one raw Engine.IO message, bypassing the session (fault injection).
+
+        One text frame on WebSocket, one record of a POST on polling. False: no transport.
+        """
+        if self._closing or self.session.state.value != "open":
+            return False
+        try:
+            with self._write_lock:
+                if self.session.transport == "websocket" and self._ws is not None:
+                    self._ws.send(message)
+                else:
+                    self._post([message])
+        except Exception as exc:  # noqa: BLE001 - a dead transport is an event, not a crash
+            self._lost(f"write failed: {exc}")
+            return False
+        return True
+
+    def pause_reading(self) -> None:
+        """Stop reading (a slow consumer): the server's buffer fills; pings go unread too."""
+        self._reading.clear()
+        if self._poll_fd is not None:
+            self.runtime.poller.remove(self._poll_fd)  # type: ignore[attr-defined]
+
+    def resume_reading(self) -> None:
+        """Undo :meth:`pause_reading`."""
+        if self._reading.is_set():
+            return
+        self._reading.set()
+        if self._poll_fd is not None and self._poll_cb is not None:
+            self.runtime.poller.add(self._poll_fd, self._poll_cb)  # type: ignore[attr-defined]
+
     def _close_sockets(self) -> None:
+        self._reading.set()  # a paused reader wakes up to see the end
         if self._poll_fd is not None:
             self.runtime.poller.remove(self._poll_fd)  # type: ignore[attr-defined]
             self._poll_fd = None
