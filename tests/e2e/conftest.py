@@ -34,7 +34,7 @@ def run_text(
 
 
 def violations(summary: RunSummary) -> dict[str, int]:
-    return dict(summary.sections["delivery"]["violations"]["counts"])
+    return dict(summary.sections.delivery.violations.counts)
 
 
 node = pytest.mark.skipif(

@@ -166,5 +166,5 @@ def test_fault_is_caught(fault, tmp_path) -> None:
     found = violations(outcome.summary)
     assert outcome.exit_status != 0
     assert found.get(kind, 0) > 0, found
-    failed = [t for t in outcome.summary.sections["thresholds"] if not t["passed"]]
-    assert any(kind in str(t["detail"]) or kind in t["name"] for t in failed), failed
+    failed = [t for t in outcome.summary.sections.thresholds if not t.passed]
+    assert any(kind in str(t.detail) or kind in t.name for t in failed), failed

@@ -30,19 +30,19 @@ groups:
 def test_cross_process_deliveries_are_judged_like_one_process(processes, tmp_path) -> None:
     outcome = run_text(ROOM, tmp_path, processes=processes)
     s = outcome.summary
-    d = s.sections["delivery"]
+    d = s.sections.delivery
     assert not s.partial, s.partial_reason
-    assert outcome.exit_status == 0, s.sections["thresholds"]
+    assert outcome.exit_status == 0, s.sections.thresholds
     assert violations(s) == {}
-    assert d["emits"] == 12 * 10
-    assert d["expected"] == d["delivered"] == 12 * 10 * 12  # every member, sender included
-    assert d["acks"]["ok"] == 120
-    assert s.sections["run"]["processes"] == processes
+    assert d.emits == 12 * 10
+    assert d.expected == d.delivered == 12 * 10 * 12  # every member, sender included
+    assert d.acks.ok == 120
+    assert s.sections.run.processes == processes
     assert s.metrics["histograms"]["delivery"]["count"] == 12 * 10 * 12
     assert s.metrics["counters"]["emits"] == 120  # counters of both children, merged
-    assert s.sections["connections"]["connected"] == 12
+    assert s.sections.connections.connected == 12
     if processes == 2:
-        assert "replays them through one oracle" in s.sections["run"]["oracle_partitioning"]
+        assert "replays them through one oracle" in s.sections.run.oracle_partitioning
 
 
 # Each client alone in its room: room-leak sends every room message to all, so most
@@ -86,9 +86,9 @@ def test_faults_are_caught_across_processes(text, kind, tmp_path) -> None:
     assert found.get(kind, 0) > 0, found
     if kind == "leak":  # 10 messages, each leaked to the 9 other clients
         assert found["leak"] == 90, found
-    samples = outcome.summary.sections["delivery"]["violations"]["samples"]
+    samples = outcome.summary.sections.delivery.violations.samples
     cross = [
-        v for v in samples if v["kind"] == kind and v["sender"] is not None
-        and v["receiver"] is not None and (v["sender"] - v["receiver"][0]) % 2 == 1
+        v for v in samples if v.kind == kind and v.sender is not None
+        and v.receiver is not None and (v.sender - v.receiver[0]) % 2 == 1
     ]  # fmt: skip
     assert cross, samples[:5]  # sender and receiver in different processes

@@ -23,17 +23,17 @@ def _short(path):  # noqa: ANN001
 def _check_fault_steps(path, s) -> None:  # noqa: ANN001
     """The scenarios whose point is a fault must really have run it."""
     if path.stem == "reconnect":
-        rec = s.sections["reconnection"]
-        assert s.sections["server"]["restarts"] == 1 and rec["server_restarts"] == 1
-        assert sum(rec["herd"]["count"]) >= 50, rec  # (nearly) every client came back
+        rec = s.sections.reconnection
+        assert s.sections.server.restarts == 1 and rec.server_restarts == 1
+        assert sum(rec.herd.count) >= 50, rec  # (nearly) every client came back
         assert s.metrics["counters"].get("faults.drop_transport", 0) > 0
         assert s.metrics["counters"].get("faults.server_disconnect", 0) > 0
-        assert all(t["passed"] for t in s.sections["thresholds"]), s.sections["thresholds"]
+        assert all(t.passed for t in s.sections.thresholds), s.sections.thresholds
     if path.stem == "volatile":
-        volatile = s.sections["delivery"]["volatile"]
+        volatile = s.sections.delivery.volatile
         assert s.metrics["counters"].get("stalls", 0) == 3
-        assert volatile["drops"] > 0, volatile  # the stalled sockets lost some
-        assert s.sections["delivery"]["delivery_ratio"] == 1.0  # reliable: all, in order
+        assert volatile.drops > 0, volatile  # the stalled sockets lost some
+        assert s.sections.delivery.delivery_ratio == 1.0  # reliable: all, in order
 
 
 @pytest.mark.timeout(60)
@@ -43,11 +43,11 @@ def test_scenario_on_reference_server(path, tmp_path) -> None:
     s = outcome.summary
     assert (tmp_path / "summary.json").exists()
     assert not s.partial, s.partial_reason
-    assert violations(s) == {}, s.sections["delivery"]["violations"]["samples"][:3]
-    assert s.sections["connections"]["connected"] > 0
-    assert s.target.embedded and s.sections["server"]["stopped"]
+    assert violations(s) == {}, s.sections.delivery.violations.samples[:3]
+    assert s.sections.connections.connected > 0
+    assert s.target.embedded and s.sections.server.stopped
     _check_fault_steps(path, s)
-    failed = [t for t in s.sections["thresholds"] if not t["passed"]]
+    failed = [t for t in s.sections.thresholds if not t.passed]
     assert outcome.exit_status == 0 and not failed, failed  # every bundled scenario passes
 
 
@@ -61,5 +61,5 @@ def test_scenario_on_node_twin(path, tmp_path) -> None:
     s = outcome.summary
     assert "node twin" in s.target.server
     assert not s.partial, s.partial_reason
-    assert violations(s) == {}, s.sections["delivery"]["violations"]["samples"][:3]
+    assert violations(s) == {}, s.sections.delivery.violations.samples[:3]
     _check_fault_steps(path, s)

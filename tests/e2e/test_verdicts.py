@@ -142,11 +142,11 @@ def test_never_answered_connect_fails_the_run(tmp_path, connect, reason) -> None
     s = outcome.summary
     assert outcome.exit_status == 1
     assert violations(s) == {"connect_failed": 3}
-    conns = s.sections["connections"]
-    assert conns["connected"] == 0 and sum(conns["errors"].values()) == 3
-    assert any(reason in msg for msg in conns["errors"]), conns["errors"]
-    failed = [t for t in s.sections["thresholds"] if not t["passed"]]
-    assert [t["name"] for t in failed] == ["violations"], failed
+    conns = s.sections.connections
+    assert conns.connected == 0 and sum(conns.errors.values()) == 3
+    assert any(reason in msg for msg in conns.errors), conns.errors
+    failed = [t for t in s.sections.thresholds if not t.passed]
+    assert [t.name for t in failed] == ["violations"], failed
     from wsbench.report.console import render_summary
 
     text = render_summary(s)
@@ -158,9 +158,9 @@ def test_connect_errors_threshold_allows_failed_connects(tmp_path) -> None:
     text = TINY.replace("{CONNECT}", "{namespaces: [/], timeout: 1s}")
     with Rogue(never_connects) as url:
         outcome = run_text(text + "thresholds: {connect_errors: 3}\n", tmp_path, target=url)
-    assert outcome.exit_status == 0, outcome.summary.sections["thresholds"]
-    names = {t["name"]: t for t in outcome.summary.sections["thresholds"]}
-    assert names["violations.connect_failed"]["limit"] == "<= 3 (connect_errors)"
+    assert outcome.exit_status == 0, outcome.summary.sections.thresholds
+    names = {t.name: t for t in outcome.summary.sections.thresholds}
+    assert names["violations.connect_failed"].limit == "<= 3 (connect_errors)"
 
 
 @pytest.mark.timeout(60)
@@ -175,9 +175,9 @@ def test_unlisted_violation_kind_fails_the_run(tmp_path) -> None:
     outcome = run_text(text, tmp_path)
     assert violations(outcome.summary).get("ack_timeout", 0) > 0
     assert outcome.exit_status == 1
-    failed = [t for t in outcome.summary.sections["thresholds"] if not t["passed"]]
-    assert [t["name"] for t in failed] == ["violations.unlisted"]
-    assert re.search(r"ack_timeout: \d", failed[0]["detail"])
+    failed = [t for t in outcome.summary.sections.thresholds if not t.passed]
+    assert [t.name for t in failed] == ["violations.unlisted"]
+    assert re.search(r"ack_timeout: \d", failed[0].detail)
 
 
 @pytest.mark.timeout(60)
@@ -195,7 +195,7 @@ def test_every_close_is_counted_by_reason(tmp_path, handler, reason) -> None:  #
             "clients: 2\nduration: 2s\ngroups: [{flow: [{connect: /}]}]\n", tmp_path, target=url
         )
     s = outcome.summary
-    closes = s.sections["connections"]["closes"]
+    closes = s.sections.connections.closes
     assert sum(n for k, n in closes.items() if k.startswith(reason)) >= 2, closes  # 1 per client+
     assert s.metrics["counters"]["closes"] == sum(closes.values())
     from wsbench.report.console import render_summary
@@ -225,7 +225,7 @@ def test_polling_body_over_max_payload_is_refused(tmp_path, chunked) -> None:  #
             target=url,
         )
     s = outcome.summary
-    closes = s.sections["connections"]["closes"]
+    closes = s.sections.connections.closes
     key = next((k for k in closes if "over the 1,000,000-byte bound" in k), None)
     assert key is not None and key.startswith("transport error: GET body"), closes
     assert "maxPayload 100,000" in key

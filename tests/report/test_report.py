@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 import pytest
 
 from tests.report.conftest import build_summary
-from wsbench.metrics import Metrics, RunSummary, Target
+from wsbench.metrics import Connections, Metrics, RunSummary, Target, Threshold
 from wsbench.report import write_report
 from wsbench.report.compare import render_compare
 from wsbench.report.console import render_summary, table
@@ -49,8 +50,10 @@ def test_html_is_self_contained_and_escaped(summary: RunSummary) -> None:
     assert page.count("data:image/png;base64,") == len(PLOTS)
     assert not re.search(r'(src|href)="(https?:)?//', page)
     assert "<script" not in page
-    evil = build_summary(violations=1)
-    evil.sections["delivery"]["violations"]["samples"][0]["event"] = "<script>x</script>"
+    data = build_summary(violations=1).to_dict()
+    data["sections"]["delivery"]["violations"]["samples"][0]["event"] = "<script>x</script>"
+    evil = RunSummary.from_dict(data)
+    assert evil.sections.delivery.violations.samples[0].event == "<script>x</script>"
     assert "<script>x" not in render_html(evil, {})
 
 
@@ -148,11 +151,10 @@ def test_threshold_actual_is_shown_in_the_limits_unit(limit, actual, shown) -> N
     from wsbench.report.html import render_html
     from wsbench.report.junit import render_junit
 
-    t = {"name": "latency.delivery.p99", "limit": limit, "actual": actual, "passed": False}
+    t = Threshold("latency.delivery.p99", False, limit, actual)
     assert fmt_actual(t) == shown
     summary = build_summary(seconds=2)
-    summary = RunSummary(**{**{f: getattr(summary, f) for f in summary.__dataclass_fields__},
-                            "sections": {**summary.sections, "thresholds": [t]}})
+    summary = replace(summary, sections=replace(summary.sections, thresholds=(t,)))
     row = next(ln for ln in summary_lines(summary) if "latency.delivery.p99" in ln)
     assert row.rstrip().endswith(shown) and "0.042303" not in row
     assert f"<td>{shown}</td>" in render_html(summary, {})
@@ -192,11 +194,10 @@ def test_plots_of_a_sparse_run_emit_no_matplotlib_warnings() -> None:
 def test_connection_counts_say_what_they_count(summary: RunSummary) -> None:
     from wsbench.report.console import connections_text, summary_lines
 
-    conns = {"attempted": 510, "connected": 508, "peak": 390, "errors": {"refused": 2}}
+    conns = Connections(attempted=510, connected=508, peak=390, errors={"refused": 2})
     text = connections_text(conns)
     assert text == ("510 clients started, 508 connects succeeded, "
                     "at most 390 open at once (peak), 2 connect errors")
-    s = RunSummary(**{**{f: getattr(summary, f) for f in summary.__dataclass_fields__},
-                      "sections": {**summary.sections, "connections": conns}})
+    s = replace(summary, sections=replace(summary.sections, connections=conns))
     assert f"  connections: {text}" in summary_lines(s)
     assert text in render_html(s, {})

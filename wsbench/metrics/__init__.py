@@ -11,6 +11,7 @@ reads the clock on its own: callers pass monotonic nanoseconds in.
 * :mod:`~wsbench.metrics.registry` — :class:`Metrics`, the per-run store and its snapshots.
 * :mod:`~wsbench.metrics.process` — :class:`ProcessSampler`, CPU / RSS / fds of a process.
 * :mod:`~wsbench.metrics.summary` — :class:`RunSummary`, the versioned ``summary.json``.
+* :mod:`~wsbench.metrics.sections` — its typed sections (:class:`Sections`, :class:`Delivery`...).
 """
 
 from __future__ import annotations
@@ -19,6 +20,23 @@ from .clock import iso_timestamp, now_ns, wall_time
 from .histogram import HIGHEST_US, LOWEST_US, PERCENTILES, SIGNIFICANT_DIGITS, LatencyHistogram
 from .process import ProcessSample, ProcessSampler
 from .registry import DEFAULT_MAX_POINTS, SNAPSHOT_FORMAT, IntervalPoint, Metrics
+from .sections import (
+    Acks,
+    Connections,
+    Delivery,
+    FanoutClass,
+    Generator,
+    Herd,
+    Latency,
+    Reconnection,
+    RunInfo,
+    Sections,
+    ServerInfo,
+    Threshold,
+    Violations,
+    ViolationSample,
+    Volatile,
+)
 from .summary import SCHEMA_VERSION, Environment, RunSummary, Target, schema
 
 __all__ = [
@@ -41,4 +59,19 @@ __all__ = [
     "Environment",
     "SCHEMA_VERSION",
     "schema",
+    "Sections",
+    "RunInfo",
+    "Delivery",
+    "Latency",
+    "Acks",
+    "Volatile",
+    "Violations",
+    "ViolationSample",
+    "FanoutClass",
+    "Connections",
+    "Reconnection",
+    "Herd",
+    "Generator",
+    "ServerInfo",
+    "Threshold",
 ]

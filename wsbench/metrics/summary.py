@@ -21,9 +21,12 @@ What goes in:
   run as a complete one;
 * ``metrics``: a :meth:`~wsbench.metrics.registry.Metrics.snapshot` (encoded
   histograms, counters, gauges, per-second series);
-* ``sections``: domain data owned by the producers and opaque here (oracle
-  verdicts, violation samples, fan-out by audience, reconnection, threshold
-  results, generator self-monitoring), each under its own key;
+* ``sections``: a typed :class:`~wsbench.metrics.sections.Sections` (the oracle's
+  verdict as :class:`~wsbench.metrics.sections.Delivery`, connections,
+  reconnection, the generator, the server, the run's set-up, thresholds,
+  warnings), each under its own key in JSON; keys a producer adds beyond these are
+  kept (``extra``) and written back (see :mod:`wsbench.metrics.sections`). A plain
+  mapping passed as ``sections`` is decoded into one;
 * ``environment``: Python, platform, CPU count, whether uvloop drove the loop.
 
 Writing is atomic (temporary file, then rename), so an interrupted write never
@@ -38,6 +41,7 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib import metadata, resources
@@ -45,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConfigError
+from .sections import Sections
 
 __all__ = ["SCHEMA_VERSION", "RunSummary", "Target", "Environment", "schema"]
 
@@ -101,7 +106,7 @@ class RunSummary:
     metrics: dict[str, Any]
     partial: bool = False
     partial_reason: str | None = None
-    sections: dict[str, Any] = field(default_factory=dict)
+    sections: Sections = field(default_factory=Sections)
     environment: Environment = field(default_factory=Environment.capture)
     tool_version: str = field(default_factory=_tool_version)
     schema_version: int = SCHEMA_VERSION
@@ -109,13 +114,22 @@ class RunSummary:
     def __post_init__(self) -> None:
         if self.partial and not self.partial_reason:
             raise ConfigError("a partial run summary needs a partial_reason")
+        if isinstance(self.sections, Mapping):  # JSON form: decode (ConfigError names a field)
+            object.__setattr__(self, "sections", Sections.from_dict(self.sections))
+        elif not isinstance(self.sections, Sections):
+            raise ConfigError(f"sections must be Sections, not {type(self.sections).__name__}")
 
     # -- serialisation ------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        # schema_version first, so `head summary.json` says what it is.
-        return {"schema_version": data.pop("schema_version"), **data}
+        data: dict[str, Any] = {"schema_version": self.schema_version}  # `head` says what it is
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if name == "sections":
+                data[name] = value.to_dict()
+            elif name != "schema_version":
+                data[name] = asdict(value) if name in ("target", "environment") else value
+        return data
 
     def to_json(self, indent: int | None = 2) -> str:
         """The summary as JSON text; NaN and infinities are refused (they are not JSON)."""
@@ -162,6 +176,7 @@ class RunSummary:
         fields = {k: data[k] for k in _TOP_LEVEL if k in data}
         fields["target"] = Target(**{k: data["target"][k] for k in _TARGET})
         fields["environment"] = Environment(**{k: data["environment"][k] for k in _ENVIRONMENT})
+        fields["sections"] = Sections.from_dict(data.get("sections", {}), f"{source}: sections")
         return cls(**fields)
 
     @classmethod

@@ -16,21 +16,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from wsbench.metrics import RunSummary
+from wsbench.metrics import Delivery, RunSummary
 from wsbench.report.console import fmt_ms, table
-from wsbench.report.data import LATENCY_NAMES, histogram_stats, section
+from wsbench.report.data import LATENCY_NAMES, histogram_stats
 
 __all__ = ["compare_rows", "render_compare"]
 
 
 def _get(summary: RunSummary, path: str) -> Any:
+    """The attribute at ``path`` of the typed sections; None when a section or key is absent."""
     value: Any = summary.sections
     for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
+        if value is None or part in getattr(value, "absent", ()):
+            return None
+        value = getattr(value, part)
     return value
 
 
-#: (label, section path, lower is better)
+#: (label, attribute path in the sections, lower is better)
 _COUNTS = [
     ("clients", "run.clients", None),
     ("connected", "connections.connected", False),
@@ -95,13 +98,8 @@ def render_compare(a: RunSummary, b: RunSummary, name_a: str = "A", name_b: str 
 
     lines = ["wsbench compare", head(a, name_a), head(b, name_b), ""]
     lines += table(["", name_a, name_b, "change"], compare_rows(a, b))
-    da, db = section(a, "delivery"), section(b, "delivery")
-    kinds = sorted(
-        set((da.get("violations") or {}).get("counts", {}))
-        | set((db.get("violations") or {}).get("counts", {}))
-    )
-    for kind in kinds:
-        ca = (da.get("violations") or {}).get("counts", {}).get(kind, 0)
-        cb = (db.get("violations") or {}).get("counts", {}).get(kind, 0)
-        lines.append(f"  violation {kind}: {ca:,} -> {cb:,}")
+    empty = Delivery()
+    ca, cb = ((s.sections.delivery or empty).violations.counts for s in (a, b))
+    for kind in sorted(set(ca) | set(cb)):
+        lines.append(f"  violation {kind}: {ca.get(kind, 0):,} -> {cb.get(kind, 0):,}")
     return "\n".join(lines) + "\n"

@@ -15,16 +15,16 @@ text goes to a TTY, a CI log and a test assertion.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from wsbench.metrics import RunSummary
+from wsbench.metrics import Connections, Delivery, Generator, RunSummary, Threshold
+from wsbench.metrics.sections import encode
 from wsbench.report.data import (
     FANOUT_COLUMNS,
     LATENCY_NAMES,
     fanout_rows,
     histogram_stats,
-    section,
 )
 
 __all__ = ["table", "summary_lines", "render_summary", "fmt_ms", "fmt_ratio", "fmt_actual", "connections_text", "latency_rows"]
@@ -41,11 +41,11 @@ def fmt_ms(value: float | None) -> str:
     return f"{value:,.0f}"
 
 
-def fmt_ratio(delivery: dict[str, Any]) -> str:
+def fmt_ratio(delivery: Delivery) -> str:
     """The delivery ratio as a percentage, or ``n/a`` when nothing was expected."""
-    if not delivery.get("expected"):
+    if not delivery.expected:
         return "n/a (nothing expected)"
-    return f"{100 * float(delivery.get('delivery_ratio', 1.0)):.4f}%"
+    return f"{100 * delivery.delivery_ratio:.4f}%"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> list[str]:
@@ -89,14 +89,13 @@ def latency_rows(summary: RunSummary) -> list[list[str]]:
     return rows
 
 
-def connections_text(conns: Mapping[str, Any]) -> str:
+def connections_text(conns: Connections) -> str:
     """What the connection counts are, in words (the console line and the HTML row)."""
-    errors = conns.get("errors") or {}
     return (
-        f"{conns.get('attempted', 0):,} clients started, "
-        f"{conns.get('connected', 0):,} connects succeeded, "
-        f"at most {conns.get('peak', 0):,} open at once (peak), "
-        f"{sum(errors.values()) if errors else 0:,} connect errors"
+        f"{conns.attempted:,} clients started, "
+        f"{conns.connected:,} connects succeeded, "
+        f"at most {conns.peak:,} open at once (peak), "
+        f"{sum(conns.errors.values()):,} connect errors"
     )
 
 
@@ -108,65 +107,58 @@ def _status(summary: RunSummary) -> str:
 
 def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
     """The final summary of a run as text lines."""
-    run = section(summary, "run")
-    conns = section(summary, "connections")
-    dl = section(summary, "delivery")
+    run = summary.sections.run
+    conns = summary.sections.connections
+    dl = summary.sections.delivery
     lines = [
         f"wsbench run '{summary.scenario}': {_status(summary)}",
         f"  target {summary.target.url}"
         + (
             " (embedded reference server, stopped after the run)" if summary.target.embedded else ""
         ),
-        f"  {summary.duration_s:.1f} s, {run.get('clients', '?')} clients over "
-        f"{run.get('transport', '?')}, {run.get('processes', 1)} process(es), "
-        f"seed {run.get('seed', '?')}",
+        f"  {summary.duration_s:.1f} s, {run.clients if run else '?'} clients over "
+        f"{run.transport if run else '?'}, {run.processes if run else 1} process(es), "
+        f"seed {run.seed if run else '?'}",
     ]
-    if conns:
-        errors = conns.get("errors") or {}
+    if conns is not None:
         lines.append(f"  connections: {connections_text(conns)}")
-        for msg, n in list(errors.items())[:5]:
+        for msg, n in list(conns.errors.items())[:5]:
             lines.append(f"    {n:,} x {msg}")
-        closes = conns.get("closes") or {}
+        closes = conns.closes
         if closes:
             lines.append(f"  connection closes by reason: {sum(closes.values()):,}")
             for why, n in list(closes.items())[:8]:
                 lines.append(f"    {n:,} x {why}")
-    if dl:
-        vol = dl.get("volatile") or {}
-        acks = dl.get("acks") or {}
+    if dl is not None:
+        vol, acks, vio = dl.volatile, dl.acks, dl.violations
         lines += [
             "",
             "delivery oracle",
             *table(
                 ["", "value"],
                 [
-                    ["stamped emits", f"{dl.get('emits', 0):,}"],
-                    ["expected deliveries", f"{dl.get('expected', 0):,}"],
-                    ["delivered in time", f"{dl.get('delivered', 0):,}"],
+                    ["stamped emits", f"{dl.emits:,}"],
+                    ["expected deliveries", f"{dl.expected:,}"],
+                    ["delivered in time", f"{dl.delivered:,}"],
                     ["delivery ratio", fmt_ratio(dl)],
-                    ["missing", f"{dl.get('missing', 0):,}"],
-                    [
-                        "volatile drops (allowed)",
-                        f"{vol.get('drops', 0):,} of {vol.get('expected', 0):,}",
-                    ],
-                    ["lost while away", f"{dl.get('lost_while_away', 0):,}"],
-                    ["acks ok / expected", f"{acks.get('ok', 0):,} / {acks.get('expected', 0):,}"],
-                    ["ack timeouts", f"{acks.get('timeouts', 0):,}"],
-                    ["violations", f"{(dl.get('violations') or {}).get('total', 0):,}"],
+                    ["missing", f"{dl.missing:,}"],
+                    ["volatile drops (allowed)", f"{vol.drops:,} of {vol.expected:,}"],
+                    ["lost while away", f"{dl.lost_while_away:,}"],
+                    ["acks ok / expected", f"{acks.ok:,} / {acks.expected:,}"],
+                    ["ack timeouts", f"{acks.timeouts:,}"],
+                    ["violations", f"{vio.total:,}"],
                 ],
             ),
         ]
-        vio = dl.get("violations") or {}
-        samples = [v for v in vio.get("samples") or [] if isinstance(v, dict)]
-        for kind, n in (vio.get("counts") or {}).items():
+        for kind, n in vio.counts.items():
             lines.append(f"  VIOLATION {kind}: {n:,}")
-            sample = next((v for v in samples if v.get("kind") == kind), None)
+            sample = next((v for v in vio.samples if v.kind == kind), None)
             if sample is not None:
                 lines.append(
                     "    e.g. "
                     + ", ".join(
                         f"{k}={v}"
-                        for k, v in sample.items()
+                        for k, v in encode(sample).items()
                         if k not in ("kind", "at_ns") and v not in (None, "")
                     )
                 )
@@ -197,25 +189,25 @@ def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
                 ],
             ),
         ]
-    rec = section(summary, "reconnection")
-    if rec.get("reconnects") or rec.get("failed"):
+    rec = summary.sections.reconnection
+    if rec is not None and (rec.reconnects or rec.failed):
         lines += [
             "",
-            f"reconnection: {rec.get('reconnects', 0):,} reconnected, "
-            f"{rec.get('failed', 0):,} failed, {rec.get('lost_while_away', 0):,} "
-            f"deliveries missed while away, {rec.get('replayed', 0):,} replayed by recovery",
+            f"reconnection: {rec.reconnects:,} reconnected, "
+            f"{rec.failed:,} failed, {rec.lost_while_away:,} "
+            f"deliveries missed while away, {rec.replayed:,} replayed by recovery",
         ]
-    gen = section(summary, "generator")
-    if gen:
+    gen = summary.sections.generator or Generator()
+    if summary.sections.generator is not None:
         lines += [
             "",
-            f"load generator: CPU mean {gen.get('cpu_percent_mean', 0):.0f}% "
-            f"max {gen.get('cpu_percent_max', 0):.0f}% (100 = one core), "
-            f"event-loop lag p99 {fmt_ms(gen.get('loop_lag_p99_ms'))} ms",
+            f"load generator: CPU mean {gen.cpu_percent_mean:.0f}% "
+            f"max {gen.cpu_percent_max:.0f}% (100 = one core), "
+            f"event-loop lag p99 {fmt_ms(gen.loop_lag_p99_ms)} ms",
         ]
-    for warning in [*gen.get("warnings", []), *summary.sections.get("warnings", [])]:
+    for warning in [*gen.warnings, *(summary.sections.warnings or ())]:
         lines.append(f"  WARNING: {warning}")
-    thresholds = summary.sections.get("thresholds") or []
+    thresholds = summary.sections.thresholds or ()
     if thresholds:
         lines += [
             "",
@@ -224,9 +216,9 @@ def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
                 ["", "threshold", "limit", "actual"],
                 [
                     [
-                        "PASS" if t.get("passed") else "FAIL",
-                        t.get("name", ""),
-                        t.get("limit", ""),
+                        "PASS" if t.passed else "FAIL",
+                        t.name,
+                        t.limit,
                         fmt_actual(t),
                     ]
                     for t in thresholds
@@ -241,19 +233,19 @@ def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
 _LIMIT_UNIT = re.compile(r"[0-9.]\s*(ms|s)\s*$")
 
 
-def fmt_actual(threshold: Mapping[str, Any]) -> str:
+def fmt_actual(threshold: Threshold) -> str:
     """A threshold's measured value, a latency in its limit's unit.
 
     The summary keeps latencies in seconds (``actual: 0.042303``); beside ``<= 500 ms`` it
     reads ``42.3 ms``, beside ``<= 2 s`` it reads ``1.25 s``, or ``42.3 ms`` below one second.
     Ratios and counts are shown as they are.
     """
-    value = threshold.get("actual")
+    value = threshold.actual
     if value is None:
         return "-"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
-    unit = _LIMIT_UNIT.search(str(threshold.get("limit", "")))
+    unit = _LIMIT_UNIT.search(threshold.limit)
     if unit is not None:
         if unit.group(1) == "s" and value >= 1:
             return f"{value:.4g} s"

@@ -12,14 +12,19 @@ one place that knows where things live inside a summary:
   ``series``. Histograms are decoded with :class:`~wsbench.metrics.LatencyHistogram`
   so curves (CDFs, percentile spectra) are exact, not interpolated from a few
   percentiles.
-* ``sections`` is written by the scenario runner (see ``reports/README.md`` for its
-  keys: ``run``, ``delivery``, ``connections``, ``reconnection``, ``generator``,
-  ``server``, ``thresholds``, ``warnings``). Every accessor tolerates a missing
-  section, so a partial run (server died, Ctrl-C) still renders.
+* ``sections`` is a typed :class:`~wsbench.metrics.Sections` (see
+  :mod:`wsbench.metrics.sections` and ``reports/README.md``): ``run``, ``delivery``,
+  ``connections``, ``reconnection``, ``generator``, ``server``, ``thresholds``,
+  ``warnings``, read as attributes (``summary.sections.delivery.violations.total``),
+  never by string key. A section that is absent is ``None`` and a key that is absent
+  reads as its default, so a partial run (server died, Ctrl-C) or another producer's
+  summary (Locust) still renders.
 * :func:`load_summary` is how ``wsbench report`` reads a file: it validates it against
   the published JSON Schema (``wsbench/metrics/summary.schema.json``, with jsonschema)
   first, so a damaged summary (a histogram table deleted, ``fanout`` not a list) is
-  refused naming the field instead of rendering with plots silently missing.
+  refused naming the field instead of rendering with plots silently missing; then it
+  is decoded into the typed summary (:meth:`RunSummary.from_dict
+  <wsbench.metrics.RunSummary.from_dict>`).
 
 Metric names the runner uses (also in ``reports/README.md``): latency histograms
 ``delivery``, ``ack``, ``connect``, ``reconnect``, ``loop_lag`` and
@@ -51,7 +56,6 @@ __all__ = [
     "fanout_classes",
     "fanout_rows",
     "FANOUT_COLUMNS",
-    "section",
     "cdf",
     "percentile_spectrum",
 ]
@@ -131,12 +135,6 @@ def load_summary(path: str | os.PathLike[str]) -> RunSummary:
     return RunSummary.from_dict(data, source=where)  # a version it cannot read: says so
 
 
-def section(summary: RunSummary, name: str) -> dict[str, Any]:
-    """A section of the summary, ``{}`` when absent or not an object."""
-    value = summary.sections.get(name)
-    return value if isinstance(value, dict) else {}
-
-
 def latency_series(summary: RunSummary, name: str, field: str = "p99_ms") -> Series:
     """Per-second ``field`` (``count``, ``p50_ms``, ``p95_ms``, ``p99_ms``, ``max_ms``) of a histogram."""
     cols = _snapshot(summary).get("series", {}).get("histograms", {}).get(name)
@@ -198,26 +196,23 @@ def fanout_rows(summary: RunSummary) -> list[dict[str, Any]]:
     mean). Keys: ``audience``, ``emits``, ``expected``, ``delivered``, ``completion`` and
     ``"<recipient> <stat>"`` in ms (None when the histogram is absent).
     """
-    buckets = {
-        str(b.get("audience")): b
-        for b in section(summary, "delivery").get("fanout", [])
-        if isinstance(b, dict)
-    }
+    delivery = summary.sections.delivery
+    buckets = {b.audience: b for b in (delivery.fanout if delivery else ())}
     labels = sorted(set(buckets) | set(fanout_classes(summary)), key=_class_key)
     rows = []
     for label in labels:
-        b = buckets.get(label, {})
+        b = buckets.get(label)
         row: dict[str, Any] = {
             "audience": label,
-            "emits": int(b.get("emits", 0)),
-            "expected": int(b.get("expected", 0)),
-            "delivered": int(b.get("delivered", 0)),
-            "completion": float(b.get("completion", 1.0)),
+            "emits": b.emits if b else 0,
+            "expected": b.expected if b else 0,
+            "delivered": b.delivered if b else 0,
+            "completion": b.completion if b else 1.0,
         }
         for who, stat in FANOUT_COLUMNS:
             st = histogram_stats(summary, f"fanout.{who}.{label}")
             row[f"{who} {stat}"] = float(st[f"{stat}_ms"]) if st else None
-        if not b:
+        if b is None:
             st = histogram_stats(summary, f"fanout.last.{label}")
             row["emits"] = int(st["count"]) if st else 0
         rows.append(row)

@@ -22,7 +22,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from wsbench.metrics import RunSummary
+from wsbench.metrics import Generator, RunInfo, RunSummary
+from wsbench.metrics.sections import encode
 from wsbench.report.console import (
     connections_text,
     fmt_actual,
@@ -30,7 +31,7 @@ from wsbench.report.console import (
     fmt_ratio,
     latency_rows,
 )
-from wsbench.report.data import FANOUT_COLUMNS, fanout_rows, section
+from wsbench.report.data import FANOUT_COLUMNS, fanout_rows
 
 __all__ = ["render_html", "write_html"]
 
@@ -84,18 +85,16 @@ def _banner(summary: RunSummary) -> str:
 
 
 def _overview(summary: RunSummary) -> str:
-    run, conns, server = (
-        section(summary, "run"),
-        section(summary, "connections"),
-        section(summary, "server"),
-    )
+    sections = summary.sections
+    run, conns, server = sections.run or RunInfo(), sections.connections, sections.server
+    no_run = sections.run is None
     rows = [
         [
             "target",
             summary.target.url
             + (
                 " (embedded reference server"
-                + (", stopped after the run)" if server.get("stopped", True) else ")")
+                + (", stopped after the run)" if server is None or server.stopped else ")")
                 if summary.target.embedded
                 else ""
             ),
@@ -104,20 +103,20 @@ def _overview(summary: RunSummary) -> str:
         ["started", summary.started_at],
         [
             "duration",
-            f"{summary.duration_s:.1f} s (planned {run.get('planned_duration_s', '?')} s)",
+            f"{summary.duration_s:.1f} s (planned "
+            f"{'?' if 'planned_duration_s' in run.absent or no_run else run.planned_duration_s} s)",
         ],
         [
             "clients",
-            f"{run.get('clients', '?')} over {run.get('transport', '?')}, "
-            f"{run.get('processes', 1)} process(es), seed {run.get('seed', '?')}",
+            f"{'?' if no_run else run.clients} over {'?' if no_run else run.transport}, "
+            f"{run.processes} process(es), seed {'?' if no_run else run.seed}",
         ],
-        ["groups", ", ".join(f"{k}: {v}" for k, v in (run.get("groups") or {}).items()) or "-"],
+        ["groups", ", ".join(f"{k}: {v}" for k, v in run.groups.items()) or "-"],
     ]
-    if conns:
-        errors = conns.get("errors") or {}
+    if conns is not None:
         rows.append(["connections", connections_text(conns)])
-        rows += [["", f"{n:,} x {msg}"] for msg, n in list(errors.items())[:10]]
-        closes = conns.get("closes") or {}
+        rows += [["", f"{n:,} x {msg}"] for msg, n in list(conns.errors.items())[:10]]
+        closes = conns.closes
         if closes:
             rows.append(["closes by reason", f"{sum(closes.values()):,}"])
             rows += [["", f"{n:,} x {why}"] for why, n in list(closes.items())[:20]]
@@ -134,58 +133,45 @@ def _overview(summary: RunSummary) -> str:
 
 
 def _thresholds(summary: RunSummary) -> str:
-    items = summary.sections.get("thresholds") or []
+    items = summary.sections.thresholds or ()
     if not items:
         return "<p class=meta>No thresholds in this scenario.</p>"
     rows = []
     for t in items:
         verdict = (
             '<span class="pass">PASS</span>'
-            if t.get("passed")
+            if t.passed
             else '<span class="fail">FAIL</span>'
         )
-        actual = fmt_actual(t)
-        rows.append(
-            [
-                verdict,
-                _e(t.get("name", "")),
-                _e(t.get("limit", "")),
-                _e(actual),
-                _e(t.get("detail", "")),
-            ]
-        )
+        rows.append([verdict, _e(t.name), _e(t.limit), _e(fmt_actual(t)), _e(t.detail)])
     return _table(["", "threshold", "limit", "actual", "detail"], rows, raw=True)
 
 
 def _delivery(summary: RunSummary) -> str:
-    dl = section(summary, "delivery")
-    if not dl:
+    dl = summary.sections.delivery
+    if dl is None:
         return "<p class=meta>No stamped emits in this run.</p>"
-    vol, acks = dl.get("volatile") or {}, dl.get("acks") or {}
-    vio = dl.get("violations") or {}
+    vol, acks, vio = dl.volatile, dl.acks, dl.violations
     rows = [
-        ["stamped emits", f"{dl.get('emits', 0):,}"],
-        ["expected deliveries", f"{dl.get('expected', 0):,}"],
-        ["delivered in time", f"{dl.get('delivered', 0):,}"],
+        ["stamped emits", f"{dl.emits:,}"],
+        ["expected deliveries", f"{dl.expected:,}"],
+        ["delivered in time", f"{dl.delivered:,}"],
         ["delivery ratio", fmt_ratio(dl)],
-        ["missing", f"{dl.get('missing', 0):,}"],
-        [
-            "volatile drops (allowed, not violations)",
-            f"{vol.get('drops', 0):,} of {vol.get('expected', 0):,}",
-        ],
-        ["lost while away (recipient disconnected)", f"{dl.get('lost_while_away', 0):,}"],
-        ["optional deliveries (membership in flux)", f"{dl.get('optional_deliveries', 0):,}"],
-        ["acks ok / expected", f"{acks.get('ok', 0):,} / {acks.get('expected', 0):,}"],
-        ["ack timeouts / late", f"{acks.get('timeouts', 0):,} / {acks.get('late', 0):,}"],
-        ["violations", f"{vio.get('total', 0):,}"],
+        ["missing", f"{dl.missing:,}"],
+        ["volatile drops (allowed, not violations)", f"{vol.drops:,} of {vol.expected:,}"],
+        ["lost while away (recipient disconnected)", f"{dl.lost_while_away:,}"],
+        ["optional deliveries (membership in flux)", f"{dl.optional_deliveries:,}"],
+        ["acks ok / expected", f"{acks.ok:,} / {acks.expected:,}"],
+        ["ack timeouts / late", f"{acks.timeouts:,} / {acks.late:,}"],
+        ["violations", f"{vio.total:,}"],
     ]
     out = _table(["delivery oracle", ""], rows)
-    counts = vio.get("counts") or {}
+    counts = vio.counts
     if counts:
         out += "<h3>Violations</h3>" + _table(
             ["kind", "count"], [[k, f"{n:,}"] for k, n in counts.items()]
         )
-        samples = [s for s in vio.get("samples") or [] if isinstance(s, dict)]
+        samples = [encode(s) for s in vio.samples[:60]]
         if samples:
             keys = [
                 "kind",
@@ -204,7 +190,7 @@ def _delivery(summary: RunSummary) -> str:
                         json.dumps(s.get(k)) if isinstance(s.get(k), list) else s.get(k, "")
                         for k in keys
                     ]
-                    for s in samples[:60]
+                    for s in samples
                 ],
             )
     fanout = fanout_rows(summary)
@@ -232,37 +218,36 @@ def _delivery(summary: RunSummary) -> str:
 
 
 def _generator(summary: RunSummary) -> str:
-    gen, rec = section(summary, "generator"), section(summary, "reconnection")
+    gen, rec = summary.sections.generator or Generator(), summary.sections.reconnection
     parts = []
-    if gen:
+    if summary.sections.generator is not None:
         parts.append(
             _table(
                 ["load generator", ""],
                 [
                     [
                         "CPU mean / max (100 = one core)",
-                        f"{gen.get('cpu_percent_mean', 0):.0f}% / "
-                        f"{gen.get('cpu_percent_max', 0):.0f}%",
+                        f"{gen.cpu_percent_mean:.0f}% / {gen.cpu_percent_max:.0f}%",
                     ],
-                    ["event-loop lag p99", f"{fmt_ms(gen.get('loop_lag_p99_ms'))} ms"],
+                    ["event-loop lag p99", f"{fmt_ms(gen.loop_lag_p99_ms)} ms"],
                 ],
             )
         )
-    if rec:
+    if rec is not None:
         parts.append(
             _table(
                 ["reconnection", ""],
                 [
                     [
                         "reconnected / failed",
-                        f"{rec.get('reconnects', 0):,} / {rec.get('failed', 0):,}",
+                        f"{rec.reconnects:,} / {rec.failed:,}",
                     ],
-                    ["deliveries missed while away", f"{rec.get('lost_while_away', 0):,}"],
-                    ["replayed by connection state recovery", f"{rec.get('replayed', 0):,}"],
+                    ["deliveries missed while away", f"{rec.lost_while_away:,}"],
+                    ["replayed by connection state recovery", f"{rec.replayed:,}"],
                 ],
             )
         )
-    clocks = gen.get("clocks") or []
+    clocks = gen.extra.get("clocks") or []
     if clocks:  # distributed Locust: how each worker's journal was put on the master's clock
         parts.append(
             _table(
@@ -281,7 +266,7 @@ def _generator(summary: RunSummary) -> str:
                 ],
             )
         )
-    warnings = [*gen.get("warnings", []), *(summary.sections.get("warnings") or [])]
+    warnings = [*gen.warnings, *(summary.sections.warnings or ())]
     if warnings:
         parts.append("<ul>" + "".join(f'<li class="fail">{_e(w)}</li>' for w in warnings) + "</ul>")
     return "".join(parts)

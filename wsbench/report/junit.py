@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from wsbench.metrics import RunSummary
+from wsbench.metrics import Delivery, RunSummary
+from wsbench.metrics.sections import encode
 from wsbench.report.console import fmt_actual
-from wsbench.report.data import section
 
 __all__ = ["render_junit", "write_junit"]
 
@@ -41,21 +41,15 @@ def render_junit(summary: RunSummary) -> str:
         timestamp=summary.started_at,
         time=f"{summary.duration_s:.3f}",
     )
-    for t in summary.sections.get("thresholds") or []:
+    for t in summary.sections.thresholds or ():
         failure = None
-        if not t.get("passed"):
-            failure = f"{t.get('name')}: {fmt_actual(t)} breaks {t.get('limit')}"
-        _case(
-            suite,
-            "thresholds",
-            str(t.get("name")),
-            failure,
-            str(t.get("detail") or "") or failure or "",
-        )
-    vio = section(summary, "delivery").get("violations") or {}
-    samples = [s for s in vio.get("samples") or [] if isinstance(s, dict)]
-    for kind, n in (vio.get("counts") or {}).items():
-        ev = next((s for s in samples if s.get("kind") == kind), {})
+        if not t.passed:
+            failure = f"{t.name}: {fmt_actual(t)} breaks {t.limit}"
+        _case(suite, "thresholds", t.name, failure, t.detail or failure or "")
+    vio = (summary.sections.delivery or Delivery()).violations
+    for kind, n in vio.counts.items():
+        sample = next((s for s in vio.samples if s.kind == kind), None)
+        ev = encode(sample) if sample is not None else {}
         detail = ", ".join(
             f"{k}={v}" for k, v in ev.items() if v not in (None, "") and k != "at_ns"
         )

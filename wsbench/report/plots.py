@@ -51,7 +51,6 @@ from wsbench.report.data import (
     histogram,
     latency_series,
     percentile_spectrum,
-    section,
 )
 
 if TYPE_CHECKING:
@@ -248,7 +247,7 @@ def plot_reconnection(summary: RunSummary) -> Figure | None:
     """Time-to-reconnect distribution and reconnections per second (herd shape)."""
     hist = histogram(summary, "reconnect")
     per_s = counter_series(summary, "reconnects")
-    herd = section(summary, "reconnection").get("herd") or {}
+    herd = summary.sections.reconnection.herd if summary.sections.reconnection else None
     if hist is None and not any(per_s.values):
         return None
     fig, (left, right) = _figure(2, "Reconnection — " + _subtitle(summary))
@@ -264,11 +263,11 @@ def plot_reconnection(summary: RunSummary) -> Figure | None:
     left.set_xlabel("time from drop to connected again (ms)")
     left.set_ylabel("fraction of reconnections")
     left.set_ylim(0, 1.02)
-    if isinstance(herd, dict) and herd.get("t_ms"):
+    if herd:
         right.bar(
-            [t / 1000 for t in herd["t_ms"]],
-            herd["count"],
-            width=herd.get("bin_ms", 100) / 1000,
+            [t / 1000 for t in herd.t_ms],
+            herd.count,
+            width=herd.bin_ms / 1000,
             align="edge",
             color="#8c564b",
         )

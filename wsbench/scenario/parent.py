@@ -39,7 +39,7 @@ from wsbench.metrics import Metrics, ProcessSampler, now_ns
 from wsbench.scenario.child import ChildSpec, child_main
 from wsbench.scenario.judge import Judge
 from wsbench.scenario.model import Scenario
-from wsbench.scenario.processes import assemble
+from wsbench.scenario.processes import RunResult, assemble
 from wsbench.scenario.progress import Status
 from wsbench.scenario.walk import max_within
 
@@ -205,7 +205,7 @@ class MultiProcess:
                 await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
         return True
 
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> RunResult:
         loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
         folder = Path(tempfile.mkdtemp(prefix="wsbench-journal-"))
@@ -308,7 +308,7 @@ class MultiProcess:
             sum(cpus) + (own_cpu or 0.0) if cpus else own_cpu,
         )
 
-    async def _result(self) -> dict[str, Any]:
+    async def _result(self) -> RunResult:
         judge = self.judge
         assert judge is not None
         for k, proc in enumerate(self.procs):
@@ -335,7 +335,7 @@ class MultiProcess:
         result = assemble(
             parts,
             metrics,
-            judge.oracle.verdict().to_dict(),
+            judge.oracle.verdict(),
             run_id=self.run_id,
             processes=self.n,
             partitioning=(

@@ -6,12 +6,16 @@ Theory of operation
 result as plain data) and ``abort(reason)`` (end early, partial). The result is the
 same shape whether one process or several produced it (:func:`assemble`):
 
+a :class:`RunResult`:
+
 * ``metrics`` — a :class:`~wsbench.metrics.Metrics` store; with several processes,
   the exact merge of every child's snapshot, the judge's and the parent's (HDR
   histograms add bucket by bucket, per-second series align on the shared origin,
   counters and gauges sum);
-* ``delivery`` — the oracle verdict as a dict;
-* ``connections``, ``reconnection``, ``generator``, ``groups``, ``warnings``, ``limit``.
+* ``delivery`` — the oracle's :class:`~wsbench.oracle.OracleVerdict` mapped into the
+  summary's :class:`~wsbench.metrics.Delivery` (:func:`delivery_section`);
+* ``connections``, ``reconnection`` (summary types too), ``groups``, ``warnings``,
+  ``limit``, ``abort_reason``, ``partitioning``.
 
 Multi-process design (:class:`MultiProcess`): the clients are dealt round-robin to
 N children (``multiprocessing``, *spawn*), so every group is spread over them; all
@@ -39,11 +43,25 @@ knows its own process's sockets); everything else behaves as with one process.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wsbench.exceptions import ConfigError
-from wsbench.metrics import Metrics
-from wsbench.oracle import DeliveryOracle
+from wsbench.metrics import (
+    Acks,
+    Connections,
+    Delivery,
+    FanoutClass,
+    Herd,
+    Latency,
+    Metrics,
+    Reconnection,
+    Violations,
+    ViolationSample,
+    Volatile,
+)
+from wsbench.oracle import DeliveryOracle, OracleVerdict
+from wsbench.oracle.verdict import LatencySummary
 from wsbench.scenario.child import driver_parts
 from wsbench.scenario.driver import Driver
 from wsbench.scenario.model import Scenario
@@ -52,19 +70,81 @@ from wsbench.scenario.progress import Status
 if TYPE_CHECKING:
     from wsbench.scenario.parent import MultiProcess
 
-__all__ = ["drive", "driver_result", "assemble", "SingleProcess"]
+__all__ = ["drive", "driver_result", "assemble", "delivery_section", "RunResult", "SingleProcess"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What the drivers and the oracle produced, before thresholds and the summary."""
+
+    run_id: str
+    metrics: Metrics
+    delivery: Delivery
+    groups: dict[str, int]
+    connect_errors_total: int
+    connections: Connections
+    reconnection: Reconnection
+    processes: int
+    warnings: tuple[str, ...]
+    limit: str | None
+    abort_reason: str | None
+    partitioning: str
+
+
+def _latency(s: LatencySummary) -> Latency:
+    return Latency(s.count, s.min_ns / 1e6, s.mean_ns / 1e6, s.max_ns / 1e6)
+
+
+def delivery_section(v: OracleVerdict) -> Delivery:
+    """The oracle's verdict as the run summary's ``delivery`` section."""
+    return Delivery(
+        emits=v.emits,
+        open_emits=v.open_emits,
+        closed_emits=v.closed_emits,
+        expected=v.expected,
+        delivered=v.delivered,
+        missing=v.missing,
+        delivery_ratio=v.delivery_ratio,
+        volatile=Volatile(
+            v.volatile_expected, v.volatile_delivered, v.volatile_drops, v.volatile_ratio
+        ),
+        lost_while_away=v.lost_while_away,
+        optional_deliveries=v.optional_deliveries,
+        latency=_latency(v.latency),
+        acks=Acks(
+            v.acks.expected,
+            v.acks.ok,
+            v.acks.timeouts,
+            v.acks.late,
+            v.acks.pending,
+            _latency(v.acks.latency),
+        ),
+        violations=Violations(
+            v.violations.total,
+            dict(v.violations.counts),
+            tuple(ViolationSample(**x.to_dict()) for x in v.violations.samples),
+        ),
+        fanout=tuple(
+            FanoutClass(
+                b.label, b.emits, b.expected, b.delivered, b.complete, b.completion,
+                b.mean_first_ns / 1e6, b.mean_median_ns / 1e6, b.mean_last_ns / 1e6,
+                b.max_last_ns / 1e6,
+            )  # fmt: skip
+            for b in v.fanout
+        ),
+    )
 
 
 def assemble(
     parts: list[dict[str, Any]],
     metrics: Metrics,
-    verdict: dict[str, Any],
+    verdict: OracleVerdict,
     *,
     run_id: str,
     processes: int,
     partitioning: str,
     abort_reason: str | None,
-) -> dict[str, Any]:
+) -> RunResult:
     """The run's result from the drivers' parts (:func:`driver_parts`) and the verdict."""
     groups: dict[str, int] = {}
     errors: dict[str, int] = {}
@@ -86,40 +166,39 @@ def assemble(
     limit = next((p["limit"] for p in parts if p["limit"]), None)
     bins = sorted(herd)
     warnings = [w for p in parts for w in p["warnings"]]
-    return {
-        "run_id": run_id,
-        "metrics": metrics,
-        "delivery": verdict,
-        "groups": groups,
-        "connect_errors_total": sum(errors.values()),
-        "connections": {
-            "attempted": sum(p["started"] for p in parts),
-            "connected": metrics.histogram("connect").count,
-            "peak": peak,
-            "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:20]),
-            "refused_as_expected": metrics.counter("connects_refused_as_expected"),
-            "closes": dict(sorted(closes.items(), key=lambda kv: -kv[1])),
-            "pending_at_end": metrics.counter("connects_pending_at_end"),
-            "limit": limit,
-        },
-        "reconnection": {
-            "reconnects": sum(p["reconnects"] for p in parts),
-            "failed": sum(p["failed"] for p in parts),
-            "lost_while_away": verdict.get("lost_while_away", 0),
-            "replayed": sum(p["replayed"] for p in parts),
-            "server_restarts": max((p["server_restarts"] for p in parts), default=0),
-            "herd": {"bin_ms": 100, "t_ms": [b * 100 for b in bins],
-                     "count": [herd[b] for b in bins]} if bins else {},
-        },
-        "generator": {"processes": processes, "warnings": []},
-        "warnings": list(dict.fromkeys(warnings)),
-        "limit": limit,
-        "abort_reason": abort_reason,
-        "partitioning": partitioning,
-    }  # fmt: skip
+    return RunResult(
+        run_id=run_id,
+        metrics=metrics,
+        delivery=delivery_section(verdict),
+        groups=groups,
+        connect_errors_total=sum(errors.values()),
+        connections=Connections(
+            attempted=sum(p["started"] for p in parts),
+            connected=metrics.histogram("connect").count,
+            peak=peak,
+            errors=dict(sorted(errors.items(), key=lambda kv: -kv[1])[:20]),
+            refused_as_expected=metrics.counter("connects_refused_as_expected"),
+            closes=dict(sorted(closes.items(), key=lambda kv: -kv[1])),
+            pending_at_end=metrics.counter("connects_pending_at_end"),
+            limit=limit,
+        ),
+        reconnection=Reconnection(
+            reconnects=sum(p["reconnects"] for p in parts),
+            failed=sum(p["failed"] for p in parts),
+            lost_while_away=verdict.lost_while_away,
+            replayed=sum(p["replayed"] for p in parts),
+            server_restarts=max((p["server_restarts"] for p in parts), default=0),
+            herd=Herd(100, tuple(b * 100 for b in bins), tuple(herd[b] for b in bins)),
+        ),
+        processes=processes,
+        warnings=tuple(dict.fromkeys(warnings)),
+        limit=limit,
+        abort_reason=abort_reason,
+        partitioning=partitioning,
+    )
 
 
-def driver_result(d: Driver) -> dict[str, Any]:
+def driver_result(d: Driver) -> RunResult:
     """A finished single-process driver's results as plain data (see the module docstring)."""
     oracle = d.oracle
     if not isinstance(oracle, DeliveryOracle):  # a --processes child's result is its journal
@@ -127,7 +206,7 @@ def driver_result(d: Driver) -> dict[str, Any]:
     return assemble(
         [driver_parts(d)],
         d.metrics,
-        oracle.verdict().to_dict(),
+        oracle.verdict(),
         run_id=d.run_id,
         processes=1,
         partitioning="single process: one oracle sees every client",
@@ -144,7 +223,7 @@ class SingleProcess:
     def abort(self, reason: str) -> None:
         self.driver.abort(reason)
 
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> RunResult:
         await self.driver.run()
         return driver_result(self.driver)
 

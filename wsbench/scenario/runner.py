@@ -39,23 +39,31 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsbench.launch import AsyncServer, ServerDied, ServerSpec, reference_server
 from wsbench.metrics import (
     Environment,
-    Metrics,
+    Generator,
+    RunInfo,
     RunSummary,
+    Sections,
+    ServerInfo,
     Target,
+    Threshold,
     iso_timestamp,
     now_ns,
     wall_time,
 )
+from wsbench.metrics.sections import encode
 from wsbench.scenario.loader import Overrides, apply_overrides, load_scenario
 from wsbench.scenario.model import Scenario, Transport, server_args
 from wsbench.scenario.preflight import preflight
 from wsbench.scenario.progress import Progress
 from wsbench.scenario.thresholds import evaluate
+
+if TYPE_CHECKING:
+    from wsbench.scenario.processes import RunResult
 
 __all__ = ["RunOptions", "RunOutcome", "run", "run_async", "report_dir"]
 
@@ -158,7 +166,6 @@ async def _drive(
     started_wall = wall_time()
     origin_ns = now_ns()
     interrupted = asyncio.Event()
-    result: dict[str, Any]
     from wsbench.scenario.processes import drive
 
     controller = drive(
@@ -193,19 +200,8 @@ async def _drive(
         if died_watch is not None:
             died_watch.cancel()
         progress.clear()
-    return _finish(
-        scenario,
-        options,
-        url,
-        server,
-        result,
-        started_wall,
-        origin_ns,
-        interrupted.is_set(),
-        messages,
-        uvloop,
-        progress,
-    )
+    context = _Context(scenario, options, url, server, started_wall, origin_ns, uvloop, messages)
+    return _finish(context, result, interrupted=interrupted.is_set())
 
 
 async def _on_death(died: asyncio.Future[ServerDied], controller: Any) -> None:
@@ -213,26 +209,32 @@ async def _on_death(died: asyncio.Future[ServerDied], controller: Any) -> None:
     controller.abort(str(reason))
 
 
-def _finish(
-    scenario: Scenario,
-    options: RunOptions,
-    url: str,
-    server: AsyncServer | None,
-    result: dict[str, Any],
-    started_wall: float,
-    origin_ns: int,
-    interrupted: bool,
-    messages: list[str],
-    uvloop: bool,
-    progress: Progress,
-) -> RunOutcome:
-    metrics: Metrics = result["metrics"]
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What the run was (scenario, options, target, server), for :func:`_finish`."""
+
+    scenario: Scenario
+    options: RunOptions
+    url: str
+    server: AsyncServer | None
+    started_wall: float
+    origin_ns: int
+    uvloop: bool
+    messages: list[str]
+
+
+def _finish(context: _Context, result: RunResult, *, interrupted: bool) -> RunOutcome:
+    """Judge the thresholds, map the result into the typed summary, write it and the report."""
+    scenario, options, server, messages = (
+        context.scenario, context.options, context.server, context.messages
+    )  # fmt: skip
+    metrics = result.metrics
     snapshot = metrics.snapshot()
-    delivery = result["delivery"]
+    delivery = result.delivery
     judged = evaluate(
-        scenario.thresholds, snapshot["histograms"], delivery, result["connect_errors_total"]
+        scenario.thresholds, snapshot["histograms"], encode(delivery), result.connect_errors_total
     )
-    partial_reason = result.get("abort_reason")
+    partial_reason = result.abort_reason
     partial = partial_reason is not None
     if interrupted:
         status = INTERRUPTED
@@ -240,17 +242,9 @@ def _finish(
         status = 1
     else:
         status = 0
-    generator = result["generator"]
     lag = metrics.histogram("loop_lag")
     cpu = [v for _, v in metrics.gauge_series("process.cpu_percent")]
-    generator.update(
-        {
-            "loop_lag_p99_ms": lag.percentile(99) / 1000.0 if lag.count else 0.0,
-            "cpu_percent_mean": sum(cpu) / len(cpu) if cpu else 0.0,
-            "cpu_percent_max": max(cpu) if cpu else 0.0,
-        }
-    )
-    warnings = generator.setdefault("warnings", [])
+    warnings: list[str] = []
     cores = os.cpu_count() or 1
     if lag.count and lag.percentile(99) > 50_000:
         warnings.append(
@@ -262,53 +256,58 @@ def _finish(
             f"the load generator used up to {max(cpu):.0f}% CPU (100 = one core, "
             f"{cores} cores here): it may be the bottleneck, not the server"
         )
-    sections = {
-        "run": {
-            "clients": scenario.clients,
-            "transport": scenario.transport.value,
-            "seed": scenario.seed,
-            "processes": options.processes,
-            "planned_duration_s": scenario.duration,
-            "groups": result["groups"],
-            "source": scenario.source,
-            "run_id": result["run_id"],
-            "oracle_partitioning": result.get("partitioning", "single process"),
-        },
-        "delivery": delivery,
-        "connections": result["connections"],
-        "reconnection": result["reconnection"],
-        "generator": generator,
-        "server": {
-            "embedded": server is not None,
-            "pid": server.pid if server else None,
-            "stopped": True,
-            "restarts": server.restarts if server else 0,
-            "banner": server.banner if server else "",
-        },
-        "thresholds": [t.to_dict() for t in judged],
-        "warnings": [
-            *result.get("warnings", []),
-            *([result["limit"]] if result.get("limit") else []),
-        ],
-        "messages": messages[-50:],
-    }
+    sections = Sections(
+        run=RunInfo(
+            clients=scenario.clients,
+            transport=scenario.transport.value,
+            seed=scenario.seed,
+            processes=options.processes,
+            planned_duration_s=scenario.duration,
+            groups=result.groups,
+            source=scenario.source,
+            run_id=result.run_id,
+            oracle_partitioning=result.partitioning,
+        ),
+        delivery=delivery,
+        connections=result.connections,
+        reconnection=result.reconnection,
+        generator=Generator(
+            processes=result.processes,
+            warnings=tuple(warnings),
+            loop_lag_p99_ms=lag.percentile(99) / 1000.0 if lag.count else 0.0,
+            cpu_percent_mean=sum(cpu) / len(cpu) if cpu else 0.0,
+            cpu_percent_max=max(cpu) if cpu else 0.0,
+        ),
+        server=ServerInfo(
+            embedded=server is not None,
+            pid=server.pid if server else None,
+            stopped=True,
+            restarts=server.restarts if server else 0,
+            banner=server.banner if server else "",
+        ),
+        thresholds=tuple(
+            Threshold(t.name, t.passed, t.limit, t.actual, t.detail) for t in judged
+        ),
+        warnings=(*result.warnings, *((result.limit,) if result.limit else ())),
+        messages=tuple(messages[-50:]),
+    )
     summary = RunSummary(
         scenario=scenario.name,
         target=Target(
-            url,
+            context.url,
             embedded=server is not None,
             server=(server.banner.split(" listening")[0] if server else ""),
         ),
-        started_at=iso_timestamp(started_wall),
-        duration_s=max(0.0, (now_ns() - origin_ns) / 1e9),
+        started_at=iso_timestamp(context.started_wall),
+        duration_s=max(0.0, (now_ns() - context.origin_ns) / 1e9),
         exit_status=status,
         metrics=snapshot,
         partial=partial,
         partial_reason=partial_reason,
         sections=sections,
-        environment=Environment.capture(uvloop=uvloop),
+        environment=Environment.capture(uvloop=context.uvloop),
     )
-    out_dir = report_dir(scenario, options.out, started_wall)
+    out_dir = report_dir(scenario, options.out, context.started_wall)
     summary.write(out_dir / "summary.json")
     if options.plots:
         try:
