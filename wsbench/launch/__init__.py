@@ -8,7 +8,8 @@ Theory of operation
 * a :class:`ServerSpec` says *what* to start: a command, its options, the loopback
   interface and port (``0`` = a free port). :func:`reference_server` (``python -m
   reference_server``, never imported here) and :func:`node_twin` (``node
-  reference_server/node/server.js``) build the two specs wsbench ships; any program that
+  reference_server/node/server.js``) build the two specs wsbench ships, :func:`seed_server`
+  the seed's own servers (``tests/targets/seed``, a checkout only); any program that
   takes ``--host``/``--port`` and prints one start line ``... listening on http://HOST:PORT``
   is launchable (the tests start a python-socketio app this way).
 * a :class:`Server` (sync, ``subprocess.Popen``) starts it in its own session (a Ctrl-C in
@@ -52,6 +53,8 @@ from wsbench.launch.server import (
     node_twin,
     node_twin_available,
     reference_server,
+    seed_server,
+    seed_server_available,
 )
 
 __all__ = [
@@ -66,4 +69,6 @@ __all__ = [
     "node_twin",
     "node_twin_available",
     "reference_server",
+    "seed_server",
+    "seed_server_available",
 ]

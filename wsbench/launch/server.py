@@ -31,6 +31,8 @@ __all__ = [
     "node_twin",
     "node_twin_available",
     "reference_server",
+    "seed_server",
+    "seed_server_available",
     "timeout_factor",
 ]
 
@@ -154,6 +156,38 @@ def node_twin(*args: str, host: str = "127.0.0.1", port: int = 0) -> ServerSpec:
     return ServerSpec(
         ("node", str(_node_dir() / "server.js")), tuple(args), host, port, name="node twin"
     )
+
+
+def _seed_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "tests" / "targets" / "seed"
+
+
+def seed_server_available() -> bool:
+    """Whether ``node`` is on PATH and ``tests/targets/seed`` (a checkout) has its packages."""
+    node_modules = _seed_dir() / "node_modules"
+    return shutil.which("node") is not None and (node_modules / "socket.io").is_dir()
+
+
+def seed_server(
+    *args: str,
+    fixed: bool = False,
+    fault: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> ServerSpec:
+    """The seed document's servers verbatim (``tests/targets/seed/server.js``, socket.io 4.8).
+
+    Args:
+        args: more options (``--jwt-secret S``: the seed's middleware verifies tokens with it).
+        fixed: start ``fixed.js`` instead, the copy with the seed's real defects fixed.
+        fault: one fault of the seed server's list (``--fault NAME``; not with ``fixed``).
+    """
+    if fixed and fault is not None:
+        raise ConfigError("the fixed seed server has no faults")
+    script = _seed_dir() / ("fixed.js" if fixed else "server.js")
+    extra = ("--fault", fault) if fault is not None else ()
+    name = "fixed seed server" if fixed else "seed server" + (f" (fault {fault})" if fault else "")
+    return ServerSpec(("node", str(script)), (*extra, *args), host, port, name=name)
 
 
 class Launchable(Protocol):

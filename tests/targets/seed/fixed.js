@@ -52,7 +52,7 @@ io.on('connection', (socket) => {
   });
   
   // Private message
-  socket.on('private message', (payload) => {  // fix: was ({ to, message }) => {  -- a non-object crashed the server
+  socket.on('private message', (payload) => {  // fix: was socket.on('private message', ({ to, message }) => {  -- a non-object crashed the server
     if (payload === null || typeof payload !== 'object') return;  // fix: ignore a non-object
     const { to, message } = payload;  // fix: the destructuring, now safe
     socket.to(to).emit('private message', {
@@ -176,7 +176,7 @@ io.on('connection', (socket) => {
   });
   
   // Room message
-  socket.on('room message', (payload) => {  // fix: was ({ room, message }) => {  -- a non-object crashed the server
+  socket.on('room message', (payload) => {  // fix: was socket.on('room message', ({ room, message }) => {  -- a non-object crashed the server
     if (payload === null || typeof payload !== 'object') return;  // fix: ignore a non-object
     const { room, message } = payload;  // fix: the destructuring, now safe
     io.to(room).emit('message', {
