@@ -72,10 +72,11 @@ function fault(name) {
   return counts[name] % FAULTS[name].every === 0;
 }
 
-// The official suites' harness app (docs/events.md), on / and /custom.
-function harness(nsp) {
+// The official suites' harness app (docs/events.md): on / the three events, on /custom `auth` only.
+function harness(nsp, { events = true } = {}) {
   nsp.on('connection', (socket) => {
     socket.emit('auth', socket.handshake.auth);
+    if (!events) return;
     socket.on('message', (...args) => socket.emit('message-back', ...args));
     socket.on('message-with-ack', (...args) => {
       const ack = args.pop();
