@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Differential-test oracle: one JSON request per stdin line, one JSON answer per stdout line,
-// computed by the official socket.io-parser / engine.io-parser. Binary as {"b64": "..."}.
+// computed by the official socket.io-parser / engine.io-parser / socket.io-msgpack-parser.
+// Binary as {"b64": "..."}.
 // Never crashes on bad input: the answer carries "error".
 "use strict";
 
@@ -9,6 +10,7 @@ const { requireTwin, toJson, fromJson, emitLine } = require("./common");
 
 const sio = requireTwin("socket.io-parser");
 const eio = requireTwin("engine.io-parser");
+const msgpackParser = requireTwin("socket.io-msgpack-parser");
 
 // socket.io-parser turns BINARY_EVENT/BINARY_ACK into EVENT/ACK and deletes `attachments` once
 // the buffers are in; `wire_type` and `attachments` report what the header said.
@@ -58,6 +60,36 @@ function sioEncode(req) {
   return { frames: frames.map((f) => (typeof f === "string" ? f : toJson(f))), error: null };
 }
 
+// socket.io-msgpack-parser: one binary frame is one packet; `undefined` fields render as null.
+function msgpackDecode(req) {
+  const decoder = new msgpackParser.Decoder();
+  const packets = [];
+  decoder.on("decoded", (packet) => packets.push({
+    type: packet.type,
+    nsp: packet.nsp,
+    id: packet.id === undefined ? null : packet.id,
+    data: packet.data === undefined ? null : toJson(packet.data),
+  }));
+  let error = null;
+  try {
+    decoder.add(fromJson(req.frame));
+  } catch (err) {
+    error = String(err && err.message ? err.message : err);
+  }
+  return { packets, error };
+}
+
+// Keys in socket.io's order: type, data, nsp, id (absent ones left out).
+function msgpackEncode(req) {
+  const p = req.packet || {};
+  const packet = { type: p.type };
+  if (p.data !== undefined && p.data !== null) packet.data = fromJson(p.data);
+  packet.nsp = p.nsp === undefined ? "/" : p.nsp;
+  if (p.id !== undefined && p.id !== null) packet.id = p.id;
+  const frames = new msgpackParser.Encoder().encode(packet);
+  return { frames: frames.map((f) => (typeof f === "string" ? f : toJson(f))), error: null };
+}
+
 const renderEioPacket = (packet) => {
   const out = { type: packet.type };
   if (packet.data !== undefined) out.data = toJson(packet.data);
@@ -97,6 +129,8 @@ function eioEncodePacket(req) {
 const OPS = {
   sio_decode: sioDecode,
   sio_encode: sioEncode,
+  msgpack_decode: msgpackDecode,
+  msgpack_encode: msgpackEncode,
   eio_decode_payload: eioDecodePayload,
   eio_encode_payload: eioEncodePayload,
   eio_decode_packet: eioDecodePacket,
