@@ -19,13 +19,13 @@ needs no HTTP client; polling (and ``websocket_impl="aiohttp"``) without
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Generator, Iterable
 from typing import Any
 
 import aiohttp
 
 from wsbench.client.connection import Connection
+from wsbench.client.http import new_http_session, source_address
 from wsbench.client.socket import Socket
 from wsbench.client.transport import TransportOption, parse_transports
 from wsbench.protocol.reconnect import RandomSource, ReconnectPolicy
@@ -38,31 +38,6 @@ def needs_http(transports: str | TransportOption, websocket_impl: str = "asyncio
     return parse_transports(transports) is not TransportOption.WEBSOCKET or (
         websocket_impl == "aiohttp"
     )
-
-
-_SOURCE: weakref.WeakKeyDictionary[aiohttp.ClientSession, tuple[str, int]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def new_http_session(**connector_options: Any) -> aiohttp.ClientSession:
-    """An aiohttp session for many long-lived sockets: no connector limit, no read timeout.
-
-    A ``local_addr`` connector option is remembered (:func:`source_address`) so the
-    default WebSocket transport, which does not use aiohttp, binds the same source.
-    """
-    connector = aiohttp.TCPConnector(limit=0, **connector_options)
-    http = aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_connect=20)
-    )
-    if connector_options.get("local_addr"):
-        _SOURCE[http] = connector_options["local_addr"]
-    return http
-
-
-def source_address(http: aiohttp.ClientSession | None) -> tuple[str, int] | None:
-    """The ``local_addr`` a session from :func:`new_http_session` was made with, if any."""
-    return _SOURCE.get(http) if http is not None else None
 
 
 class Client:

@@ -23,8 +23,15 @@ Deadlines (the missing-ping check) use one ``loop.call_at`` timer that is
 re-arms for the new one, so receiving a ping costs no timer operation.
 
 The polling+upgrade option adds a short-lived second task for the upgrade
-(:mod:`wsbench.client.upgrade`: probe on a new WebSocket, pause polling, ``5``,
-switch); the reader waits for the switch and continues on the WebSocket.
+(:meth:`Connection._upgrade`: :func:`~wsbench.client.upgrade.probe` on a new
+WebSocket, then pause polling, ``5``, switch); the reader waits for the switch and
+continues on the WebSocket.
+
+Layers inside :mod:`wsbench.client` (an import-linter contract, pyproject.toml): the
+connection stands on the sockets it creates, the upgrade probe, the transports and
+:mod:`~wsbench.client.http`; none of them imports it. A socket sees its connection only
+as a :class:`~wsbench.client.socket.SessionHost` (``session``, ``loop``, ``flush()``,
+``pump()``); the probe sees the session and a callable that opens the WebSocket.
 """
 
 from __future__ import annotations
@@ -35,19 +42,22 @@ import logging
 import random
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
+from wsbench.client.http import source_address
 from wsbench.client.polling import PollingTransport, handshake
+from wsbench.client.socket import Socket
 from wsbench.client.transport import (
+    ProbingTransport,
     ReadResult,
     Transport,
     TransportOption,
     engineio_url,
     parse_transports,
 )
-from wsbench.client.upgrade import upgrade
+from wsbench.client.upgrade import probe
 from wsbench.client.websocket import WebSocketTransport
 from wsbench.client.wsprotocol import ProtocolTransport
 from wsbench.exceptions import (
@@ -71,9 +81,6 @@ from wsbench.protocol.events import (
     SessionEvent,
 )
 from wsbench.protocol.reconnect import RandomSource, ReconnectPolicy
-
-if TYPE_CHECKING:
-    from wsbench.client.socket import Socket
 
 __all__ = ["Connection"]
 
@@ -129,8 +136,6 @@ class Connection:
         self.timeout = timeout
         self.websocket_impl = websocket_impl
         if local_addr is None:
-            from wsbench.client.api import source_address
-
             local_addr = source_address(http)
         self.local_addr = local_addr
         self.session = ClientSession(self.option.first)
@@ -171,10 +176,13 @@ class Connection:
     def open(self) -> bool:
         return self.session.state is EioState.OPEN
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the reader runs on (the loop the connection was made in)."""
+        return self._loop
+
     def socket(self, namespace: str = "/", auth: dict[str, Any] | None = None) -> Socket:
         """The socket of ``namespace``, connecting it now if it is new or inactive."""
-        from wsbench.client.socket import Socket
-
         sock = self.sockets.get(namespace)
         if sock is None:
             sock = self.sockets[namespace] = Socket(self, namespace)
@@ -217,7 +225,7 @@ class Connection:
         self._closing = True
         self.session.close()
         self.flush()
-        self._pump()
+        self.pump()
         if self._upgrader is not None:
             self._upgrader.cancel()
         transport = self._transport
@@ -309,7 +317,7 @@ class Connection:
                         result.reason or DisconnectReason.TRANSPORT_CLOSE,
                         result.detail,
                     )
-                self._pump()
+                self.pump()
             transport.abort()
             if self.on_close is not None:
                 if self._closing:
@@ -368,16 +376,16 @@ class Connection:
         self._transport = None
         session.receive_payload(body, self._time())
         if session.state is not EioState.OPEN or session.info is None:
-            self._pump()
+            self.pump()
             raise ConnectFailed(self.url, f"invalid polling handshake {body[:80]!r}")
         sid_url = engineio_url(self.url, self.path, "polling", session.info.sid, self.query)
         self._transport = PollingTransport(
             self.http, sid_url, session.info.max_payload, self.headers
         )
-        self._pump()
+        self.pump()
         self.flush()
 
-    async def _open_websocket(self, url: str, max_size: int) -> Transport:
+    async def _open_websocket(self, url: str, max_size: int) -> ProbingTransport:
         if self.websocket_impl == "asyncio":
             return await ProtocolTransport.open(
                 url, max_msg_size=max_size, headers=self.headers, timeout=self.timeout,
@@ -418,11 +426,12 @@ class Connection:
     def _on_payload(self, body: str | bytes) -> bool:
         session = self.session
         session.receive_payload(body, self._time())
-        self._pump()
+        self.pump()
         self.flush()
         return session.state is not _CLOSED
 
-    def _pump(self) -> None:
+    def pump(self) -> None:
+        """Dispatch the events the session queued (to the sockets, or here), then flush."""
         events = self.session.events_received()
         if events:
             self._dispatch(events)
@@ -468,7 +477,36 @@ class Connection:
             and self.session.info is not None
             and "websocket" in self.session.info.upgrades
         ):
-            self._upgrader = self._loop.create_task(upgrade(self))
+            self._upgrader = self._loop.create_task(self._upgrade())
+
+    async def _upgrade(self) -> None:
+        """Polling -> WebSocket: the probe, then pause polling, ``5`` and switch transports.
+
+        The reader's read loop returns once polling paused and waits on ``_switch``;
+        it continues on ``_transport``, the WebSocket if the switch happened.
+        """
+        session = self.session
+        polling = self._transport
+        assert isinstance(polling, PollingTransport) and session.sid is not None
+        url = engineio_url(self.url, self.path, "websocket", session.sid, self.query)
+        max_size = max(1_000_000, polling.max_payload)
+        ws = await probe(
+            session, lambda: self._open_websocket(url, max_size), self.timeout, self._time
+        )
+        if ws is None:
+            self.pump()  # a wrong answer is a violation; the session stays on polling
+            return
+        self._switch = switch = self._loop.create_future()
+        await polling.pause()
+        if session.state is not EioState.OPEN:
+            await ws.close()
+            switch.set_result(None)
+            return
+        ws.send([session.finish_upgrade()])
+        self._transport = ws
+        self.flush()
+        self.pump()
+        switch.set_result(None)
 
     def _fail_opened(self, exc: Exception) -> None:
         if self._opened is not None and not self._opened.done():
@@ -492,7 +530,7 @@ class Connection:
             self._timer = self._loop.call_at(deadline, self._on_timer)
             return
         session.handle_deadline(now)
-        self._pump()
+        self.pump()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

@@ -2,8 +2,12 @@
 
 Theory of operation
 -------------------
-A :class:`Socket` is a thin handle on a :class:`~wsbench.client.connection.Connection`
-and its namespace. Sending calls the sans-I/O session and flushes inline; no
+A :class:`Socket` is a thin handle on a :class:`SessionHost` (in practice the
+:class:`~wsbench.client.connection.Connection` that creates it) and its namespace. The
+host is all a socket sees of its connection: the sans-I/O session, the event loop,
+``flush()`` after a session verb and ``pump()`` to dispatch what the session queued.
+The socket never imports the connection; the connection calls back into the socket
+through the ``_on_*`` methods only. Sending calls the sans-I/O session and flushes inline; no
 task is created per emit. Receiving is push: the connection's reader task
 calls :meth:`Socket._on_event` for each EVENT, which runs the listeners
 registered with :meth:`Socket.on` synchronously (an ``async def`` listener is
@@ -31,21 +35,19 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from wsbench.client.acks import AckDeadlines
 from wsbench.exceptions import AckTimeout, ConnectionClosed, InvalidState
 from wsbench.exceptions import ConnectRefused as ConnectRefusedError
+from wsbench.protocol.client import ClientSession
 from wsbench.protocol.events import (
     Connected,
     ConnectRefused,
     Disconnected,
 )
 
-if TYPE_CHECKING:
-    from wsbench.client.connection import Connection
-
-__all__ = ["Socket"]
+__all__ = ["SessionHost", "Socket"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,29 +55,51 @@ Handler = Callable[..., Any]
 AckCallback = Callable[[list[Any] | None], Any]
 
 
+class SessionHost(Protocol):
+    """What a :class:`Socket` needs of the connection it belongs to (and nothing more)."""
+
+    @property
+    def session(self) -> ClientSession:
+        """The sans-I/O session the socket's namespace lives in."""
+        ...
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the connection's reader runs on."""
+        ...
+
+    def flush(self) -> None:
+        """Write whatever the session queued (called after every session verb)."""
+        ...
+
+    def pump(self) -> None:
+        """Dispatch the events the session queued, then flush."""
+        ...
+
+
 class Socket:
     """One namespace of a connection (see the module docstring)."""
 
     __slots__ = (
         "namespace", "sid", "connected", "recovered", "refused", "received",
-        "_conn", "_session", "_handlers", "_any", "_waiters", "_acks", "_deadlines",
+        "_host", "_session", "_handlers", "_any", "_waiters", "_acks", "_deadlines",
         "_connect_waiter",
     )  # fmt: skip
 
-    def __init__(self, conn: Connection, namespace: str) -> None:
+    def __init__(self, host: SessionHost, namespace: str) -> None:
         self.namespace = namespace
         self.sid: str | None = None
         self.connected = False
         self.recovered = False
         self.refused: ConnectRefusedError | None = None
         self.received = 0
-        self._conn = conn
-        self._session = conn.session
+        self._host = host
+        self._session = host.session
         self._handlers: dict[Any, list[Handler]] = {}
         self._any: list[Handler] = []
         self._waiters: dict[Any, list[asyncio.Future[list[Any]]]] = {}
         self._acks: dict[int, Any] = {}  # ack id -> Future (call) or callback
-        self._deadlines = AckDeadlines(conn._loop, self._acks, self._expire)
+        self._deadlines = AckDeadlines(host.loop, self._acks, self._expire)
         self._connect_waiter: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
@@ -87,7 +111,7 @@ class Socket:
     def emit(self, event: str, *args: Any) -> None:
         """Send ``event`` with ``args`` (buffered until connected, as socket.io-client does)."""
         self._session.emit(self.namespace, event, *args)
-        self._conn.flush()
+        self._host.flush()
 
     def emit_with_ack_callback(
         self, event: str, *args: Any, callback: AckCallback, timeout: float | None = None
@@ -100,7 +124,7 @@ class Socket:
         self._acks[ack_id] = callback
         if timeout is not None:
             self._deadlines.add(ack_id, timeout, event)
-        self._conn.flush()
+        self._host.flush()
         return ack_id
 
     async def call(self, event: str, *args: Any, timeout: float | None = None) -> Any:
@@ -113,12 +137,12 @@ class Socket:
             AckTimeout: no ACK within ``timeout`` seconds.
             ConnectionClosed: the namespace disconnected first.
         """
-        future: asyncio.Future[list[Any]] = self._conn._loop.create_future()
+        future: asyncio.Future[list[Any]] = self._host.loop.create_future()
         ack_id: int = self._session.emit(self.namespace, event, *args, ack=True)  # type: ignore[assignment]
         self._acks[ack_id] = future
         if timeout is not None:
             self._deadlines.add(ack_id, timeout, event)
-        self._conn.flush()
+        self._host.flush()
         try:
             result = await future
         except asyncio.CancelledError:
@@ -130,8 +154,8 @@ class Socket:
     async def disconnect(self) -> None:
         """Leave the namespace (``io client disconnect``); it will not reconnect."""
         self._session.disconnect(self.namespace)
-        self._conn.flush()
-        self._conn._pump()
+        self._host.flush()
+        self._host.pump()
 
     # -- listening -------------------------------------------------------------------------
 
@@ -248,7 +272,7 @@ class Socket:
             self._session.ack(self.namespace, ack_id, args)
         except InvalidState:
             return  # disconnected meanwhile
-        self._conn.flush()
+        self._host.flush()
 
     def _on_ack(self, ack_id: int, args: list[Any]) -> None:
         entry = self._acks.pop(ack_id, None)

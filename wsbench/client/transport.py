@@ -34,6 +34,7 @@ from wsbench.protocol.events import DisconnectReason
 from wsbench.protocol.websocket import FrameViolation
 
 __all__ = [
+    "ProbingTransport",
     "ReadResult",
     "Transport",
     "TransportOption",
@@ -150,4 +151,12 @@ class Transport(Protocol):
 
     async def close(self) -> None:
         """Close gracefully (bounded in time)."""
+        ...
+
+
+class ProbingTransport(Transport, Protocol):
+    """A WebSocket transport that can also read one frame alone (the upgrade probe)."""
+
+    async def receive_one(self, timeout: float) -> str | bytes | None:
+        """The next data frame; ``None`` on close or after ``timeout`` seconds."""
         ...

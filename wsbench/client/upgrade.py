@@ -1,4 +1,4 @@
-"""The polling -> WebSocket upgrade of a :class:`~wsbench.client.connection.Connection`.
+"""The probe of the polling -> WebSocket upgrade, between a session and a new WebSocket.
 
 Theory of operation
 -------------------
@@ -6,58 +6,60 @@ Spec "Upgrade": while polling runs, open a WebSocket with the same sid, send
 ``2probe``, wait for ``3probe``, pause polling (the server releases the
 pending GET with a NOOP), send ``5`` on the WebSocket and continue there. The
 sans-I/O session decides (``start_upgrade``, ``receive_probe``,
-``finish_upgrade``); this short-lived task moves bytes, and the connection's
-reader task, which waits on ``conn._switch`` once polling paused, continues on
-the new transport. Any failure before the switch leaves the session on polling.
+``finish_upgrade``). This module owns the first half, :func:`probe`: it sees
+the session and the WebSocket it opens through the callable it is given, and
+nothing of the connection. The second half (pause polling, ``5``, switch the
+transport the reader continues on) is the connection's own state and stays in
+:meth:`wsbench.client.connection.Connection._upgrade`. Any failure before the
+switch leaves the session on polling.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
 
-from wsbench.client.polling import PollingTransport
-from wsbench.client.transport import engineio_url
+from wsbench.client.transport import ProbingTransport
 from wsbench.exceptions import TransportError
-from wsbench.protocol.client import EioState
+from wsbench.protocol.client import ClientSession, EioState
 
-if TYPE_CHECKING:
-    from wsbench.client.connection import Connection
-
-__all__ = ["upgrade"]
+__all__ = ["probe"]
 
 logger = logging.getLogger(__name__)
 
 
-async def upgrade(conn: Connection) -> None:
-    """Upgrade ``conn`` from polling to WebSocket (see the module docstring)."""
-    session = conn.session
-    polling = conn._transport
-    assert isinstance(polling, PollingTransport) and session.sid is not None
-    url = engineio_url(conn.url, conn.path, "websocket", session.sid, conn.query)
+async def probe(
+    session: ClientSession,
+    open_websocket: Callable[[], Awaitable[ProbingTransport]],
+    timeout: float,
+    clock: Callable[[], float],
+) -> ProbingTransport | None:
+    """Open a WebSocket for the session's sid and probe it; the WebSocket if ``3probe`` came.
+
+    Args:
+        session: an open polling session whose server offers the websocket upgrade.
+        open_websocket: opens the WebSocket of ``session.sid`` as it is now.
+        timeout: seconds to wait for the probe's answer.
+        clock: the time fed to the session.
+
+    Returns ``None``, the WebSocket closed and the session on polling, when it did not
+    open, when the session moved on meanwhile (closed, or reconnected under another
+    sid) or when the answer was not ``3probe`` (a violation the session queued: the
+    caller dispatches its events).
+    """
+    sid = session.sid
     try:
-        ws: Any = await conn._open_websocket(url, max(1_000_000, polling.max_payload))
+        ws = await open_websocket()
     except TransportError as exc:
         logger.debug("upgrade failed: %s", exc)
-        return
-    if session.state is not EioState.OPEN or conn._transport is not polling:
+        return None
+    if session.state is not EioState.OPEN or session.sid != sid:
         await ws.close()
-        return
+        return None
     ws.send([session.start_upgrade()])
-    answer = await ws.receive_one(conn.timeout)
-    if answer is None or not session.receive_probe(answer, conn._time()):
+    answer = await ws.receive_one(timeout)
+    if answer is None or not session.receive_probe(answer, clock()):
         session.abort_upgrade()
-        conn._pump()
         await ws.close()
-        return
-    conn._switch = conn._loop.create_future()
-    await polling.pause()
-    if session.state is not EioState.OPEN:
-        await ws.close()
-        conn._switch.set_result(None)
-        return
-    ws.send([session.finish_upgrade()])
-    conn._transport = ws
-    conn.flush()
-    conn._pump()
-    conn._switch.set_result(None)
+        return None
+    return ws
