@@ -62,6 +62,7 @@ from wsbench.protocol.events import (
     SessionEvent,
     Upgraded,
 )
+from wsbench.protocol.parser import DEFAULT, Parser
 from wsbench.protocol.reconnect import Namespace, NamespaceState
 from wsbench.protocol.socketio import DEFAULT_MAX_ATTACHMENTS
 
@@ -122,14 +123,20 @@ class ClientSession(NamespaceLayer):
         transport: ``"websocket"`` or ``"polling"``: how frames are encoded
             (binary is a raw frame on WebSocket, ``b`` + base64 on polling).
         max_attachments: the strict decoder's attachment limit.
+        parser: the Socket.IO parser (:data:`~wsbench.protocol.parser.DEFAULT` or
+            :data:`~wsbench.protocol.parser.MSGPACK`, whose packets are all binary).
     """
 
     def __init__(
-        self, transport: str = WEBSOCKET, *, max_attachments: int = DEFAULT_MAX_ATTACHMENTS
+        self,
+        transport: str = WEBSOCKET,
+        *,
+        max_attachments: int = DEFAULT_MAX_ATTACHMENTS,
+        parser: Parser = DEFAULT,
     ) -> None:
         if transport not in (WEBSOCKET, POLLING):
             raise LocalProtocolError(f"unknown transport {transport!r}")
-        super().__init__(max_attachments)
+        super().__init__(max_attachments, parser)
         self.transport = transport
         self.state = OPENING
         self.info: OpenInfo | None = None
@@ -303,7 +310,7 @@ class ClientSession(NamespaceLayer):
         for ns in self._namespaces.values():
             if ns.active:
                 ns.state = CONNECTING
-                self._outbox.append("4" + ns.connect_text())
+                self._outbox.append(self._connect_message(ns))
 
     # -- closing and reopening ------------------------------------------------------------
 

@@ -21,6 +21,15 @@ falls back to the strict decoder, so validation is identical on both paths.
 instead of queuing an :class:`EventReceived`, and :meth:`NamespaceLayer.receive_ack`
 an ACK instead of an :class:`AckReceived`, for I/O layers that dispatch them at
 once (the asyncio client's broadcast and acked-emit paths).
+
+Parsers. The layer takes a :class:`~wsbench.protocol.parser.Parser` (the default
+JSON one unless told). The hot paths above are the default parser's; with any other
+parser they are switched off per instance (``receive_event``/``receive_ack`` answer
+``None``), so the default parser pays nothing for the choice. Another parser's
+packets are encoded by it and fed to its decoder; when the decoder refuses a message
+that the *other* parser reads (:meth:`~wsbench.protocol.parser.Parser.foreign`), the
+violation says so in one line ("the server speaks the msgpack parser; run with
+--parser msgpack") instead of reporting a malformed frame.
 """
 
 from __future__ import annotations
@@ -42,13 +51,13 @@ from wsbench.protocol.events import (
     ProtocolViolation,
     SessionEvent,
 )
+from wsbench.protocol.parser import DEFAULT, Parser, mismatch_message
 from wsbench.protocol.reconnect import Namespace, NamespaceState
 from wsbench.protocol.socketio import (
     MAX_ACK_ID,
     MAX_JSON_DEPTH,
     RESERVED_EVENTS,
     STRICT_JSON,
-    SioDecoder,
     SioPacket,
     SioPacketType,
     dumps,
@@ -99,9 +108,16 @@ class NamespaceLayer:
 
     state: EioState
 
-    def __init__(self, max_attachments: int) -> None:
+    def __init__(self, max_attachments: int, parser: Parser = DEFAULT) -> None:
         self.max_attachments = max_attachments
-        self._decoder = SioDecoder(max_attachments)
+        self.parser = parser
+        self._json = parser is DEFAULT
+        self._decoder = parser.decoder(max_attachments)
+        if not self._json:  # the hot paths read the default parser's text only
+            self.receive_event = _not_that  # type: ignore[method-assign]
+            self.receive_ack = _not_that  # type: ignore[method-assign]
+            self._fast_event = _not_handled  # type: ignore[method-assign]
+            self._fast_ack = _not_handled  # type: ignore[method-assign]
         self._awaiting = False  # the decoder holds a binary packet awaiting attachments
         self._namespaces: dict[str, Namespace] = {}
         self._root: Namespace | None = None
@@ -277,7 +293,9 @@ class NamespaceLayer:
             packet = self._decoder.feed(data)
         except RemoteProtocolError as exc:
             self._awaiting = False
-            self._fail(exc.detail, DisconnectReason.PARSE_ERROR, data, SIO_SPEC)
+            other = self.parser.foreign(data)
+            detail = exc.detail if other is None else mismatch_message(other)
+            self._fail(detail, DisconnectReason.PARSE_ERROR, data, SIO_SPEC)
             return
         if packet is None:
             self._awaiting = True
@@ -399,7 +417,17 @@ class NamespaceLayer:
         ns.active = True
         ns.state = CONNECTING
         if self.state is OPEN:
-            self._outbox.append("4" + ns.connect_text())
+            self._outbox.append(self._connect_message(ns))
+
+    def _connect_message(self, ns: Namespace) -> str | bytes:
+        """The CONNECT of ``ns`` as an Engine.IO message, in this session's parser."""
+        if self._json:
+            return "4" + ns.connect_text()
+        return self._encode(SioPacket(SioPacketType.CONNECT, ns.name, ns.connect_data()))[0]
+
+    def _encode(self, packet: SioPacket) -> list[str | bytes]:
+        """``packet`` as Engine.IO messages (text gets the MESSAGE ``4``, binary goes as is)."""
+        return ["4" + m if type(m) is str else m for m in self.parser.encode(packet)]
 
     def emit(self, namespace: str, event: str, *args: Any, ack: bool = False) -> int | None:
         """Send EVENT ``event`` with ``args``; returns the ack id when ``ack`` is set.
@@ -420,14 +448,19 @@ class NamespaceLayer:
         if ack:
             ack_id = ns.next_id
             ns.next_id += 1
-        try:
-            body = dumps([event, *args])
-        except LocalProtocolError:
-            # bytes inside (or a genuinely bad payload): the general encoder decides.
-            messages = SioPacket(SioPacketType.EVENT, namespace, [event, *args], ack_id).encode()
-            messages[0] = "4" + messages[0]  # type: ignore[operator]
+        if not self._json:
+            messages = self._encode(SioPacket(SioPacketType.EVENT, namespace, [event, *args], ack_id))
         else:
-            if ack_id is None:
+            try:
+                body = dumps([event, *args])
+            except LocalProtocolError:
+                body = None
+            if body is None:
+                # bytes inside (or a genuinely bad payload): the general encoder decides.
+                messages = self._encode(
+                    SioPacket(SioPacketType.EVENT, namespace, [event, *args], ack_id)
+                )
+            elif ack_id is None:
                 messages = ["42" + ns.prefix + body]
             else:
                 messages = ["42" + ns.prefix + str(ack_id) + body]
@@ -444,9 +477,7 @@ class NamespaceLayer:
         ns = self._namespaces.get(namespace)
         if ns is None or ns.state is not CONNECTED or self.state is not OPEN:
             raise InvalidState(f"namespace {namespace!r} is not connected")
-        messages = SioPacket(SioPacketType.ACK, namespace, list(args), ack_id).encode()
-        messages[0] = "4" + messages[0]  # type: ignore[operator]
-        self._outbox.extend(messages)
+        self._outbox.extend(self._encode(SioPacket(SioPacketType.ACK, namespace, list(args), ack_id)))
 
     def cancel_ack(self, namespace: str, ack_id: int) -> None:
         """Stop waiting for ``ack_id`` (timed out); a late ACK is then counted, not a violation."""
@@ -462,7 +493,10 @@ class NamespaceLayer:
             return
         was_connected = ns.state is CONNECTED
         if was_connected and self.state is OPEN:
-            self._outbox.append("41" + ns.prefix)
+            if self._json:
+                self._outbox.append("41" + ns.prefix)
+            else:
+                self._outbox.extend(self._encode(SioPacket(SioPacketType.DISCONNECT, namespace)))
         ns.disconnected()
         if was_connected:
             self._events.append(Disconnected(namespace, DisconnectReason.IO_CLIENT_DISCONNECT))
@@ -491,6 +525,14 @@ class NamespaceLayer:
         self.state = CLOSED
         self._outbox = []
         self._events.append(Closed(reason, detail))
+
+
+def _not_that(message: str) -> None:
+    return None  # the hot paths' "not that: use receive_message"
+
+
+def _not_handled(message: str) -> bool:
+    return False
 
 
 def _valid_name(name: Any) -> bool:

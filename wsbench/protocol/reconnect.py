@@ -142,8 +142,8 @@ class Namespace:
         self.expired: dict[int, None] = {}
         self.buffer: list[str | bytes] = []
 
-    def connect_text(self) -> str:
-        """The CONNECT packet (without the Engine.IO ``4``).
+    def connect_data(self) -> dict[str, Any] | None:
+        """The CONNECT payload.
 
         socket.io-client: ``data: this._pid ? Object.assign({pid, offset}, auth) : auth``
         (an undefined offset is dropped by JSON.stringify).
@@ -155,6 +155,11 @@ class Namespace:
                 data["offset"] = self.offset
             if self.auth:
                 data.update(self.auth)
+        return data
+
+    def connect_text(self) -> str:
+        """The CONNECT packet in the default parser's text (without the Engine.IO ``4``)."""
+        data = self.connect_data()
         return "0" + self.prefix + ("" if data is None else dumps(data))
 
     def expire(self, ack_id: int) -> None:

@@ -52,10 +52,11 @@ from wsbench.protocol.events import (
     ProtocolViolation,
     SessionEvent,
 )
+from wsbench.protocol.parser import DEFAULT, Parser
 from wsbench.protocol.server_engineio import EioServerSession, EioState, Transport
 from wsbench.protocol.server_engineio import clip as _clip
 from wsbench.protocol.server_engineio import earliest as _earliest
-from wsbench.protocol.socketio import SioDecoder, SioPacket, SioPacketType
+from wsbench.protocol.socketio import SioPacket, SioPacketType
 
 __all__ = ["Transport", "EioState", "NamespaceState", "EioServerSession", "ServerSession"]
 
@@ -73,6 +74,8 @@ class ServerSession:
     Args:
         connect_timeout: ms a client has after the handshake to connect one namespace.
         max_attachments: binary attachments allowed per packet.
+        parser: the Socket.IO parser (:mod:`wsbench.protocol.parser`); a client speaking
+            another one is closed with ``parse error``, the violation naming its parser.
         Other arguments: see :class:`EioServerSession`.
     """
 
@@ -88,6 +91,7 @@ class ServerSession:
         connect_timeout: int = 45000,
         upgrade_timeout: int = 10000,
         max_attachments: int = 10,
+        parser: Parser = DEFAULT,
     ) -> None:
         self.eio = EioServerSession(
             sid,
@@ -99,7 +103,8 @@ class ServerSession:
             upgrade_timeout=upgrade_timeout,
         )
         self.namespaces: dict[str, NamespaceState] = {}
-        self._decoder = SioDecoder(max_attachments)
+        self.parser = parser
+        self._decoder = parser.decoder(max_attachments)
         self._events: list[SessionEvent] = []
         self._connect_deadline: float | None = now + connect_timeout / 1000
         self._ack_ids: dict[str, int] = {}
@@ -184,10 +189,15 @@ class ServerSession:
                 try:
                     packet = self._decoder.feed(event.data)
                 except RemoteProtocolError as exc:
-                    self._events.append(
-                        ProtocolViolation(exc.detail, exc.spec_ref, _clip(event.data))
-                    )
-                    self.close(DisconnectReason.PARSE_ERROR, exc.detail)
+                    detail = exc.detail
+                    other = self.parser.foreign(event.data)
+                    if other is not None:
+                        detail = (
+                            f"the client speaks the {other} parser, "
+                            f"this server the {self.parser.name} one"
+                        )
+                    self._events.append(ProtocolViolation(detail, exc.spec_ref, _clip(event.data)))
+                    self.close(DisconnectReason.PARSE_ERROR, detail)
                     continue
                 if packet is not None:
                     self._receive_packet(packet)
@@ -316,7 +326,7 @@ class ServerSession:
     def _send_packet(self, packet: SioPacket) -> None:
         if self.eio.closed:
             return
-        for part in packet.encode():
+        for part in self.parser.encode(packet):
             self.eio.send(EioPacket(EioPacketType.MESSAGE, part))
 
     def _require_state(self, namespace: str, state: NamespaceState) -> None:
