@@ -212,6 +212,9 @@ def locust_command(
 @click.option("--cases", multiple=True, metavar="GLOB", help="Only checks whose id (or official label, e.g. S27) matches.")
 @click.option("--exclude-cases", "exclude", multiple=True, metavar="GLOB", help="Skip checks matching GLOB.")
 @click.option("--jwt-secret", metavar="S", help="The HS256 secret the target verifies (enables the auth checks).")
+@click.option("--app", "app_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="App file (docs/apps.md): the contract, security and load tiers are generated "
+                   "from it instead of docs/events.md.")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the JSON index here.")
 @click.option("--html", type=click.Path(file_okay=False), help="Write the HTML report into this folder.")
@@ -220,8 +223,8 @@ def locust_command(
 @click.pass_context
 def conform_command(
     ctx: click.Context, targets: tuple[str, ...], tiers: str | None, cases: tuple[str, ...],
-    exclude: tuple[str, ...], jwt_secret: str | None, junit: str | None, json_path: str | None,
-    html: str | None, timeout_factor: float,
+    exclude: tuple[str, ...], jwt_secret: str | None, app_file: str | None, junit: str | None,
+    json_path: str | None, html: str | None, timeout_factor: float,
 ) -> None:
     """Conformance gate: Engine.IO v4 / Socket.IO v5 checks, the event contract, security, load.
 
@@ -229,6 +232,7 @@ def conform_command(
       wsbench conform --target embedded
       wsbench conform --target http://127.0.0.1:3000 --tier engineio,socketio --junit conf.xml
       wsbench conform --target http://a:3000 --target http://b:3000 --html report/
+      wsbench conform --target http://127.0.0.1:3000 --app scenarios/apps/seed.yaml
 
     Exit status: 0 nothing FAILED, 1 a check FAILED, 4 a target is unreachable, 2 usage.
     Catalog: docs/conformance.md.
@@ -236,7 +240,8 @@ def conform_command(
     from wsbench.conformance.command import conform
 
     with errors_to_exit_codes(_traceback(ctx)):
-        status = conform(targets, tiers, cases, exclude, jwt_secret, junit, json_path, html, timeout_factor)
+        status = conform(targets, tiers, cases, exclude, jwt_secret, junit, json_path, html,
+                         timeout_factor, app=app_file)
     sys.exit(status)
 
 

@@ -24,6 +24,31 @@ from wsbench.exceptions import ConfigError
 __all__ = ["conform", "run_specs", "parse_tiers"]
 
 
+APP_TIERS = (Tier.CONTRACT, Tier.SECURITY, Tier.LOAD)
+"""The tiers an app file replaces; engineio and socketio stay the built-in wire checks."""
+
+
+def app_checks(
+    tiers: Sequence[Tier], cases: Sequence[str], exclude: Sequence[str], app_file: str
+) -> list[Check]:
+    """The wire tiers' built-in checks plus the checks generated from ``app_file``."""
+    import fnmatch
+
+    from wsbench.app import load_app
+    from wsbench.conformance.checks.app_family import generate
+
+    app = load_app(app_file)
+    wire = select([t for t in tiers if t not in APP_TIERS], cases, exclude) if any(
+        t not in APP_TIERS for t in tiers) else []
+
+    def hit(cid: str, globs: Sequence[str]) -> bool:
+        return any(fnmatch.fnmatchcase(cid, g) for g in globs)
+
+    made = [c for c in generate(app) if c.spec.tier in tiers
+            and (not cases or hit(c.spec.id, cases)) and not (exclude and hit(c.spec.id, exclude))]
+    return wire + made
+
+
 def parse_tiers(text: str | None) -> list[Tier]:
     if not text:
         return list(Tier)
@@ -82,9 +107,15 @@ def conform(
     html: str | None,
     factor: float = 1.0,
     parallel: int = 4,
+    app: str | None = None,
 ) -> int:
-    """Run the gate; returns the exit status (0 nothing FAILED, 1 something did)."""
-    checks = select(parse_tiers(tiers), cases, exclude)
+    """Run the gate; returns the exit status (0 nothing FAILED, 1 something did).
+
+    ``app``: an app file (docs/apps.md); its generated checks replace the built-in
+    contract, security and load tiers (the wire tiers stay).
+    """
+    checks = app_checks(parse_tiers(tiers), cases, exclude, app) if app else select(
+        parse_tiers(tiers), cases, exclude)
     if not checks:
         raise ConfigError("no check matches the given --tier/--cases/--exclude-cases")
     with contextlib.ExitStack() as stack:

@@ -1,0 +1,465 @@
+"""Checks generated from an app file: ``wsbench conform --target URL --app FILE``.
+
+With ``--app``, the contract, security and load tiers come from the file instead of the
+built-in contract of docs/events.md (the wire tiers stay as they are). :func:`generate`
+makes, for every declared event and every behaviour of :data:`BEHAVIOURS`, one check with
+the stable id ``app.<namespace>.<event>.<behaviour>`` (namespace ``/`` is ``root``; spaces
+become ``-``), so the HTML matrix groups the rows per event. A behaviour the file does not
+give enough to run (no ack declared, no push that excludes the sender, no join event to set
+up the rooms...) is UNIMPLEMENTED with that reason, never FAILED.
+
+Every behaviour of one event is judged on one shared experiment
+(:func:`~wsbench.conformance.checks.app_traffic.experiment`: 460 sends, so a fault on one
+message in 100 is caught with 99 % probability); each check's detail states the number
+sent. Membership events (``join:``/``leave:``) are exercised as 460 join/leave cycles of the
+sender with a member already in the room and a stamped room probe after each change.
+
+Security probes derived from the file: ``app.security.sid-room-hijack`` (a socket that
+joins a room named like another socket's id must not thereby read that socket's private
+messages; judged by what it receives, whatever the join answered),
+``app.security.unknown-namespace`` and ``app.security.payload-size``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from wsbench.app.engine import Sock, View, expected_connect, outcome
+from wsbench.app.model import App, EventSpec, Semantics
+from wsbench.conformance.checks import app_traffic as traffic
+from wsbench.conformance.checks.app_traffic import MESSAGES, Experiment, Unrunnable
+from wsbench.conformance.context import CheckContext
+from wsbench.conformance.model import CheckSpec, Tier
+from wsbench.conformance.peer import Peer
+from wsbench.conformance.registry import Check
+from wsbench.oracle.semantics import EXCLUDES_SENDER, ROOM_BASED
+from wsbench.protocol.socketio import SioPacketType
+
+__all__ = ["BEHAVIOURS", "Behaviour", "generate", "event_id"]
+
+Judge = Callable[[CheckContext, Experiment, EventSpec], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    name: str
+    tier: Tier
+    title: str  #: a sentence with {event}
+    applies: Callable[[App, EventSpec], str | None]  #: None: runnable; else why not
+    judge: Judge
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]+", "-", text).strip("-") or "_"
+
+
+def event_id(spec: EventSpec) -> str:
+    ns = "root" if spec.namespace == "/" else _slug(spec.namespace)
+    return f"app.{ns}.{_slug(spec.name)}"
+
+
+def _own(exp: Experiment, spec: EventSpec) -> list[int]:
+    return [i for i, t in enumerate(exp.tags) if t == spec.name]
+
+
+def _sent(exp: Experiment, spec: EventSpec) -> str:
+    n = len(_own(exp, spec))
+    extra = f" (of {exp.sent} sends with the join/leave cycle)" if exp.sent != n else ""
+    return f"{n} sent{extra}"
+
+
+def _record(ctx: CheckContext, exp: Experiment, spec: EventSpec) -> None:
+    ctx.details["sent"] = len(_own(exp, spec))
+    ctx.details["sends_total"] = exp.sent
+    ctx.details["waited_s"] = exp.waited
+    ctx.details["sids"] = exp.sids
+    ctx.details["rooms"] = {k: list(v) for k, v in exp.rooms.items()}
+    if exp.note:
+        ctx.details["note"] = exp.note
+
+
+# -- applicability ----------------------------------------------------------------------
+
+
+def _pushes(app: App, spec: EventSpec) -> str | None:
+    if spec.join is not None or spec.leave is not None:
+        return None if spec.push else f"{spec.name!r} pushes nothing"
+    return None if spec.push else f"the file declares no push for {spec.name!r}"
+
+
+def _excl(app: App, spec: EventSpec) -> str | None:
+    if any(p.to in EXCLUDES_SENDER and p.namespace in (None, spec.namespace) for p in spec.push):
+        return None
+    return f"no push of {spec.name!r} excludes the sender (others, room_others, rooms_others)"
+
+
+def _outsider(app: App, spec: EventSpec) -> str | None:
+    narrow = (Semantics.SENDER, Semantics.SOCKET, *ROOM_BASED)
+    if any(p.to in narrow and p.namespace in (None, spec.namespace) for p in spec.push):
+        return None
+    return f"every push of {spec.name!r} goes to the whole namespace: nobody may be left out"
+
+
+def _rooms(app: App, spec: EventSpec) -> str | None:
+    plan = traffic.plan_args(spec)
+    for p in spec.push:
+        if p.to in ROOM_BASED and (p.rooms is not None or (
+                p.room is not None and traffic._ref(p.room) is not None
+                and plan.roles.get(str(traffic._ref(p.room))) == "room")):
+            return None
+    return f"no push of {spec.name!r} goes to a room named by its arguments"
+
+
+def _multi(app: App, spec: EventSpec) -> str | None:
+    if any(p.to in (Semantics.ROOMS, Semantics.ROOMS_OTHERS) for p in spec.push):
+        return None
+    return f"no push of {spec.name!r} goes to several rooms at once"
+
+
+def _acked(app: App, spec: EventSpec) -> str | None:
+    return None if spec.ack is not None else (
+        f"{spec.name!r} is fire-and-forget: the file declares no ack")
+
+
+def _stamped(app: App, spec: EventSpec) -> str | None:
+    if any(p.spread or any(path.root == "args" for t in p.args or () for _, path in t.refs())
+           for p in spec.push):
+        return None
+    return f"no push of {spec.name!r} carries a value the client sent (no stamp to order by)"
+
+
+def _joins(app: App, spec: EventSpec) -> str | None:
+    return None if spec.join is not None else f"{spec.name!r} joins no room"
+
+
+def _leaves(app: App, spec: EventSpec) -> str | None:
+    return None if spec.leave is not None else f"{spec.name!r} leaves no room"
+
+
+# -- judges -----------------------------------------------------------------------------
+
+
+def _exactly_once(ctx: CheckContext, exp: Experiment, spec: EventSpec) -> str:
+    short: dict[str, int] = {}
+    want = 0
+    for i in _own(exp, spec):
+        for k, p in enumerate(exp.pushes(i)):
+            if p.volatile:
+                continue
+            for sid in p.recipients:
+                role = exp.role_of(sid)
+                want += p.copies
+                got = exp.got.get((role, i, k), 0)
+                if got < p.copies:
+                    short[f"{role} {p.event!r}"] = short.get(f"{role} {p.event!r}", 0) + p.copies - got
+    dups = [c for c in exp.copies if c.verdict == "duplicate" and exp.tags[c.index or 0] == spec.name]
+    ctx.details["expected_copies"] = want
+    ctx.details["missing"] = short
+    ctx.details["duplicates"] = len(dups)
+    if want == 0:
+        ctx.unimplemented(f"no declared recipient among the check's sockets for {spec.name!r}")
+    if short or dups:
+        parts = [f"{k} missing {n}" for k, n in sorted(short.items())]
+        if dups:
+            parts.append(f"{len(dups)} duplicate(s), first to {dups[0].peer}")
+        ctx.fail(f"{', '.join(parts)} ({_sent(exp, spec)}, {want} copies expected, waited "
+                 f"{exp.waited:.1f} s{'; ' + exp.note if exp.note else ''})")
+    return f"{want} expected copies each arrived exactly once ({_sent(exp, spec)})"
+
+
+def _leaks_at(roles: tuple[str, ...], what: str) -> Judge:
+    def judge(ctx: CheckContext, exp: Experiment, spec: EventSpec) -> str:
+        bad = [c for c in exp.copies if c.verdict == "leak" and c.peer in roles
+               and exp.tags[c.index or 0] == spec.name]
+        ctx.details["leaks"] = len(bad)
+        if bad:
+            c = bad[0]
+            ctx.fail(f"{len(bad)} copies of {c.event!r} reached {what} ({c.peer}, first from "
+                     f"send #{c.index}: {list(c.args)!r:.120}); {_sent(exp, spec)}")
+        return f"{what} got none ({_sent(exp, spec)})"
+    return judge
+
+
+def _payload(ctx: CheckContext, exp: Experiment, spec: EventSpec) -> str:
+    bad = [c for c in exp.copies if c.verdict == "mismatch" and exp.tags[c.index or 0] == spec.name]
+    ctx.details["mismatches"] = len(bad)
+    if bad:
+        c = bad[0]
+        ctx.fail(f"{len(bad)} copies of {c.event!r} differ from the file's payload "
+                 f"({c.peer}: {c.detail}); {_sent(exp, spec)}")
+    n = sum(1 for c in exp.copies if c.verdict == "expected" and exp.tags[c.index or 0] == spec.name)
+    if n == 0:
+        ctx.unimplemented(f"no copy of {spec.name!r}'s pushes reached the check's sockets")
+    return f"{n} copies match the file's payload ({_sent(exp, spec)})"
+
+
+def _one_copy(ctx: CheckContext, exp: Experiment, spec: EventSpec) -> str:
+    dups = [c for c in exp.copies if c.verdict == "duplicate" and c.peer == "B"]
+    if dups:
+        ctx.fail(f"B, in every target room, got {len(dups)} extra copies of {dups[0].event!r} "
+                 f"(one per room instead of one); {_sent(exp, spec)}")
+    return f"B, in {len(exp.rooms.get('B', ()))} target rooms, got one copy each ({_sent(exp, spec)})"
+
+
+def _order(ctx: CheckContext, exp: Experiment, spec: EventSpec) -> str:
+    own = set(_own(exp, spec))
+    checked = 0
+    for (role, event), seq in sorted(exp.order.items()):
+        seq = [i for i in seq if i in own]
+        checked += len(seq)
+        inv = next(((x, y) for x, y in zip(seq, seq[1:], strict=False) if x > y), None)
+        if inv is not None:
+            ctx.fail(f"{role} got {event!r} of send #{inv[0]} before #{inv[1]} (the sender's "
+                     f"order is lost); {_sent(exp, spec)}")
+    if not exp.stamped or checked == 0:
+        ctx.unimplemented(f"no stamped copy of {spec.name!r} reached a recipient")
+    return f"{checked} copies, each recipient in the sender's order ({_sent(exp, spec)})"
+
+
+def _ack(ctx: CheckContext, exp: Experiment, spec: EventSpec) -> str:
+    own = [i for i in _own(exp, spec) if exp.ack(i) is not None]
+    missing = [i for i in own if exp.acks.get(i) is None]
+    wrong = [(i, exp.ack(i).mismatch(exp.acks[i])) for i in own  # type: ignore[union-attr]
+             if exp.acks.get(i) is not None and exp.ack(i).mismatch(exp.acks[i])]  # type: ignore[union-attr,arg-type]
+    ctx.details["acks_missing"] = len(missing)
+    ctx.details["acks_wrong"] = len(wrong)
+    if missing:
+        ctx.fail(f"{len(missing)} of {len(own)} acks of {spec.name!r} never came (first: send "
+                 f"#{missing[0]}), waited {exp.waited:.1f} s{'; ' + exp.note if exp.note else ''}")
+    if wrong:
+        ctx.fail(f"{len(wrong)} acks of {spec.name!r} differ from the file: {wrong[0][1]}")
+    return f"{len(own)} acks, each with the declared payload ({_sent(exp, spec)})"
+
+
+def _membership(kind: str) -> Judge:
+    def judge(ctx: CheckContext, exp: Experiment, spec: EventSpec) -> str:
+        probes = [i for i, t in enumerate(exp.tags) if t == f"after {spec.name}"]
+        if kind == "join":
+            short = sum(1 for i in probes for k, p in enumerate(exp.pushes(i))
+                        if exp.sids["A"] in p.recipients and exp.got.get(("A", i, k), 0) < 1)
+            if short:
+                ctx.fail(f"the joiner missed {short} of {len(probes)} room probes sent right "
+                         f"after {spec.name!r} on its own connection: the join did not take")
+            return f"after each of {len(probes)} {spec.name!r}, the room's probe reached the joiner"
+        leaks = [c for c in exp.copies if c.peer == "A" and c.verdict == "leak"
+                 and c.index in set(probes)]
+        if leaks:
+            ctx.fail(f"the leaver still got {len(leaks)} of {len(probes)} room probes sent right "
+                     f"after {spec.name!r}: the leave did not take")
+        return f"after each of {len(probes)} {spec.name!r}, the room's probe no longer reached the leaver"
+    return judge
+
+
+BEHAVIOURS: tuple[Behaviour, ...] = (
+    Behaviour("exactly-once", Tier.CONTRACT,
+              "'{event}' reaches each declared recipient exactly once", _pushes, _exactly_once),
+    Behaviour("payload", Tier.CONTRACT,
+              "every copy '{event}' causes carries the file's payload", _pushes, _payload),
+    Behaviour("sender-exclusion", Tier.CONTRACT,
+              "'{event}' does not reach its sender where the file excludes it", _excl,
+              _leaks_at(("A",), "the sender")),
+    Behaviour("no-leak", Tier.CONTRACT,
+              "'{event}' reaches no socket outside its audience", _outsider,
+              _leaks_at(("D",), "a socket in no room")),
+    Behaviour("room-isolation", Tier.CONTRACT,
+              "'{event}' to a room does not reach a member of another room", _rooms,
+              _leaks_at(("C",), "a member of another room")),
+    Behaviour("one-copy", Tier.CONTRACT,
+              "'{event}' to several rooms gives a member of all of them one copy", _multi,
+              _one_copy),
+    Behaviour("ack", Tier.CONTRACT,
+              "'{event}' is acked once per send with the file's ack payload", _acked, _ack),
+    Behaviour("joins", Tier.CONTRACT,
+              "after '{event}' the sender gets the room's messages", _joins, _membership("join")),
+    Behaviour("leaves", Tier.CONTRACT,
+              "after '{event}' the sender no longer gets the room's messages", _leaves,
+              _membership("leave")),
+    Behaviour("order", Tier.LOAD,
+              "'{event}' copies reach each recipient in the sender's order", _stamped, _order),
+)
+
+
+def _event_check(app: App, spec: EventSpec, b: Behaviour) -> Check:
+    cid = f"{event_id(spec)}.{b.name}"
+    reason = b.applies(app, spec)
+
+    async def run(ctx: CheckContext) -> str:
+        if reason is not None:
+            ctx.unimplemented(reason)
+        try:
+            exp = await traffic.experiment(ctx, app, spec)
+        except Unrunnable as why:
+            ctx.unimplemented(str(why))
+        _record(ctx, exp, spec)
+        return b.judge(ctx, exp, spec)
+
+    title = b.title.format(event=spec.name)
+    where = f"{app.source}:{spec.line} ({spec.namespace} {spec.name!r})"
+    return Check(CheckSpec(cid, title, b.tier, where, notes=f"{MESSAGES} sends per behaviour",
+                           timeout=60.0, exclusive=True), run)
+
+
+# -- security probes --------------------------------------------------------------------
+
+
+def _private(app: App) -> tuple[EventSpec, EventSpec] | None:
+    """(private event, join event): an event addressed to a socket by a payload field, and a
+    join event whose room is an argument."""
+    for spec in app.events():
+        plan = traffic.plan_args(spec)
+        if "sid" in plan.roles.values() and spec.join is None and spec.leave is None:
+            join = traffic._join_for(app, spec)
+            if join is not None:
+                return spec, join
+    return None
+
+
+async def _hijack(app: App, ctx: CheckContext) -> str:
+    found = _private(app)
+    if found is None:
+        ctx.unimplemented(f"{app.name}: no event is addressed to a socket by a payload field "
+                          "together with a join event of its namespace")
+    spec, join = found
+    ns = spec.namespace
+    peers = [await Peer.open(ctx, (ns,), label=r) for r in "ABC"]
+    a, b, c = peers
+    try:
+        jplan = traffic.plan_args(join)
+        jargs = traffic.build_args(jplan, {"room": b.sids[ns], "rooms": [b.sids[ns]],
+                                           "sid": b.sids[ns], "key": b.sids[ns], "stamp": "x"})
+        before = len(c.events)
+        if join.confirmed_by == "ack":
+            fut = await c.ask(join.name, *jargs, ns=ns)
+            await c.until(fut.done, ctx.deliver_within)
+            answer: Any = fut.result() if fut.done() else "(no ack)"
+        else:
+            await c.emit(join.name, *jargs, ns=ns)
+            answer = "(not acked)"
+            if join.confirmed_by != "none":
+                await c.until(lambda: len(c.events) > before, ctx.deliver_within)
+                answer = [(e.name, list(e.args)) for e in c.events[before:]][:2]
+        # whatever the answer, C's own probe through B's id room (handled after C's join on
+        # C's connection) reaching B proves the server handled the join before A sends
+        probe = traffic._room_probe(app, ns)
+        if probe is not None:
+            mark = f"wsb~hijack~{uuid.uuid4().hex[:6]}"
+            pargs = traffic.build_args(traffic.plan_args(probe), {
+                "room": b.sids[ns], "rooms": [b.sids[ns]], "sid": b.sids[ns], "key": mark,
+                "stamp": mark})
+            await c.emit(probe.name, *pargs, ns=ns)
+            await b.until(lambda: any(mark in repr(e.args) for e in b.events), ctx.deliver_within)
+        view = View([Sock(ns, p.sids[ns]) for p in peers])
+        plan = traffic.plan_args(spec)
+        run = uuid.uuid4().hex[:8]
+        n = MESSAGES
+        expect_b = 0
+        for i in range(n):
+            args = traffic.build_args(plan, {"room": b.sids[ns], "rooms": [b.sids[ns]],
+                                             "sid": b.sids[ns], "key": run,
+                                             "stamp": f"wsb~{run}~{i}"})
+            o = outcome(app, view, ns, a.sids[ns], spec.name, args)
+            if o.unknown or o.refused:
+                ctx.unimplemented(f"cannot send {spec.name!r} to B: {o.unknown or o.refused}")
+            if any(c.sids[ns] in p.recipients for p in o.pushes):
+                ctx.unimplemented(f"the file says {spec.name!r} to B also reaches C")
+            expect_b += sum(1 for p in o.pushes if b.sids[ns] in p.recipients)
+            await a.emit(spec.name, *args, ns=ns)
+
+        def mine(peer: Peer) -> int:
+            return sum(1 for e in peer.events if f"wsb~{run}~" in repr(e.args))
+
+        await b.until(lambda: mine(b) >= expect_b, ctx.deliver_within)
+        await ctx.quiet()
+        ctx.details.update(sent=n, join_answer=repr(answer), b_got=mine(b), c_got=mine(c))
+        if mine(c):
+            ctx.fail(f"C joined a room named like B's id with {join.name!r} (answer "
+                     f"{answer!r:.60}) and then read {mine(c)} of {n} of B's {spec.name!r}")
+        if mine(b) < expect_b:
+            ctx.fail(f"B got {mine(b)} of its {expect_b} {spec.name!r} copies")
+        return (f"C asked to join B's id room ({answer!r:.60}) and read none of {n} "
+                f"{spec.name!r} to B")
+    finally:
+        for p in peers:
+            await p.close()
+
+
+async def _unknown_namespace(app: App, ctx: CheckContext) -> str:
+    ns = f"/wsbench-undeclared-{uuid.uuid4().hex[:6]}"
+    want = expected_connect(app, ns)
+    if want.unknown:
+        ctx.unimplemented(f"{app.name}: {want.unknown}")
+    peer = await Peer.open(ctx, ("/",) if app.namespace("/") else (), label="A")
+    try:
+        kind, data = await peer.connect(ns)
+    finally:
+        await peer.close()
+    if kind is SioPacketType.CONNECT:
+        ctx.fail(f"CONNECT to the undeclared {ns} was accepted")
+    message = data.get("message") if isinstance(data, dict) else data
+    if message != want.message:
+        ctx.non_strict(f"refused, but with {message!r} instead of the file's {want.message!r}")
+    return f"CONNECT to {ns} refused with {message!r}"
+
+
+async def _payload_size(app: App, ctx: CheckContext) -> str:
+    ns, event = None, None
+    for spec in app.events():
+        if spec.ack is not None and spec.ack.spread:
+            ns, event = spec.namespace, spec.name
+            break
+    if event is None:
+        ctx.unimplemented(f"{app.name}: no event acks its own arguments to measure with")
+    big = "x" * (ctx.limits.max_payload + 1)
+    victim = await Peer.open(ctx, (ns,), label="big")
+    other = await Peer.open(ctx, (ns,), label="other")
+    try:
+        await victim.emit(event, big, ns=ns)
+        closed = await victim.until(lambda: victim.closed, ctx.close_within)
+        fut = await other.ask(event, "still-served", ns=ns)
+        served = await other.until(fut.done, ctx.deliver_within)
+    finally:
+        await victim.close()
+        await other.close()
+    ctx.details.update(bytes=len(big), closed=closed, others_served=served)
+    if not served:
+        ctx.fail(f"after a {len(big)}-byte frame, another socket's {event!r} went unanswered")
+    if not closed:
+        ctx.fail(f"a {len(big)}-byte frame (maxPayload {ctx.limits.max_payload}) did not close "
+                 f"the connection within {ctx.close_within:.2f} s")
+    return "a frame over maxPayload closed its connection; others still served"
+
+
+SECURITY: tuple[tuple[str, str, Callable[[App, CheckContext], Awaitable[str]]], ...] = (
+    ("sid-room-hijack",
+     "a socket that joins a room named like another socket's id reads none of its private "
+     "messages", _hijack),
+    ("unknown-namespace", "a CONNECT to a namespace the file does not declare is refused",
+     _unknown_namespace),
+    ("payload-size", "a frame over maxPayload closes that connection and nobody else's",
+     _payload_size),
+)
+
+
+def generate(app: App) -> list[Check]:
+    """Every app check for ``app``: per declared event x behaviour, then the security probes."""
+    out: list[Check] = []
+    seen: set[str] = set()
+    for spec in app.events():
+        for b in BEHAVIOURS:
+            chk = _event_check(app, spec, b)
+            if chk.spec.id in seen:
+                continue
+            seen.add(chk.spec.id)
+            out.append(chk)
+    for name, title, fn in SECURITY:
+        async def run(ctx: CheckContext, fn: Any = fn) -> str:
+            return await fn(app, ctx)
+
+        out.append(Check(CheckSpec(f"app.security.{name}", title, Tier.SECURITY,
+                                   f"{app.source} (derived)", timeout=30.0, exclusive=True), run))
+    return out
+
