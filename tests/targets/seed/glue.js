@@ -5,6 +5,8 @@
 //   - the command line: --host H (127.0.0.1), --port P (PORT env, else 3000; 0 = a free port),
 //     --chat-port P (the "Chat Application" block's own server; 0 = a free port),
 //     --jwt-secret S (sets process.env.JWT_SECRET, which the seed's middleware reads),
+//     --ping-interval MS / --ping-timeout MS (socket.io's heartbeat; default socket.io's own
+//     25000 / 20000; the official suites, and conform's wire tiers, use 300 / 200),
 //     --fault NAME (or SEED_FAULT=NAME): switch ONE fault of FAULTS on;
 //   - the official harness events (docs/events.md): on / and /custom emit `auth` with the
 //     CONNECT payload, `message` -> `message-back`, `message-with-ack` acked with its args;
@@ -30,7 +32,8 @@ const FAULTS = {
 
 function usage(message) {
   process.stderr.write(`seed server: ${message}\n` +
-    'usage: node server.js [--host 127.0.0.1] [--port 3000] [--chat-port 0] [--jwt-secret S] [--fault NAME]\n' +
+    'usage: node server.js [--host 127.0.0.1] [--port 3000] [--chat-port 0] [--jwt-secret S]\n' +
+    '                      [--ping-interval MS] [--ping-timeout MS] [--fault NAME]\n' +
     `faults: ${Object.keys(FAULTS).join(', ')}\n`);
   process.exit(2);
 }
@@ -43,17 +46,22 @@ function parsePort(text, flag) {
 
 function parse(argv) {
   const opts = { host: '127.0.0.1', port: process.env.PORT !== undefined ? parsePort(process.env.PORT, 'PORT') : 3000,
-    chatPort: 0, fault: process.env.SEED_FAULT || null };
+    chatPort: 0, fault: process.env.SEED_FAULT || null, engine: {} };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
-    if (!['--host', '--port', '--chat-port', '--jwt-secret', '--fault'].includes(flag)) usage(`unknown option ${JSON.stringify(flag)}`);
+    if (!['--host', '--port', '--chat-port', '--jwt-secret', '--ping-interval', '--ping-timeout', '--fault'].includes(flag)) usage(`unknown option ${JSON.stringify(flag)}`);
     if (value === undefined) usage(`${flag} needs a value`);
     i++;
     if (flag === '--host') opts.host = value;
     else if (flag === '--port') opts.port = parsePort(value, flag);
     else if (flag === '--chat-port') opts.chatPort = parsePort(value, flag);
     else if (flag === '--jwt-secret') process.env.JWT_SECRET = value;
+    else if (flag === '--ping-interval' || flag === '--ping-timeout') {
+      const ms = Number(value);
+      if (!Number.isInteger(ms) || ms < 1) usage(`${flag} must be a positive number of milliseconds, not ${JSON.stringify(value)}`);
+      opts.engine[flag === '--ping-interval' ? 'pingInterval' : 'pingTimeout'] = ms;
+    }
     else opts.fault = value;
   }
   if (opts.fault !== null && require('path').basename(require.main.filename) === 'fixed.js') usage('fixed.js has no faults (run server.js)');

@@ -21,6 +21,7 @@ const socketIO = require('socket.io');
 const app = express();
 const server = http.createServer(app);
 const io = socketIO(server, {
+  ...glue.options.engine,  // added: --ping-interval / --ping-timeout (the official suites' 300 / 200 ms)
   cors: {
     origin: '*',
     methods: ['GET', 'POST']
