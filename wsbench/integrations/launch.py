@@ -16,6 +16,9 @@ reference_server``, never imported here; a start deadline scaled by
 ``WSBENCH_TIMEOUT_FACTOR``), a death during the run is reported on stderr with its
 exit code and stderr tail, and it is stopped (SIGTERM, then SIGKILL) when Locust
 exits. Workers (``--worker``) start nothing: the master tells them the host.
+The Locust process gets a private control channel to this process
+(:mod:`wsbench.integrations.control`, a socketpair end named by
+``WSBENCH_LOCUST_CONTROL_FD``) to restart that server for ``fault: restart_server``.
 
 Nothing here imports locust or gevent (they monkey-patch the standard library).
 """
@@ -29,6 +32,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from wsbench.integrations.control import ENV as CONTROL_ENV
+from wsbench.integrations.control import ControlServer
 from wsbench.launch import Server, ServerDied, ServerSpec, reference_server
 from wsbench.scenario import model as m
 
@@ -92,6 +97,10 @@ def server_spec(scenario: m.Scenario) -> ServerSpec:
 
 def _report_death(died: ServerDied) -> None:
     print(f"wsbench locust: {died}", file=sys.stderr, flush=True)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def render_locustfile(scenario_path: str, scenario: m.Scenario) -> str:
@@ -160,7 +169,22 @@ def run_locust(scenario_path: str, scenario: m.Scenario, args: Sequence[str]) ->
         else:
             host = scenario.target
     env = locust_env(scenario_path, scenario, args)
-    proc = subprocess.Popen(locust_command(args, host), env=env)
+    control = ControlServer(server, _say) if server is not None else None
+    env.pop(CONTROL_ENV, None)  # never a stale channel from our own environment
+    fds: tuple[int, ...] = ()
+    if control is not None:  # restart_server: Locust asks us (we own the server)
+        env[CONTROL_ENV] = str(control.child_fd)
+        fds = (control.child_fd,)
+    try:
+        proc = subprocess.Popen(locust_command(args, host), env=env, pass_fds=fds)
+    except BaseException:
+        if control is not None:
+            control.close()
+        if server is not None:
+            server.close()
+        raise
+    if control is not None:
+        control.started()
 
     def forward(signum: int, _frame: object) -> None:
         proc.send_signal(signum)
@@ -174,5 +198,7 @@ def run_locust(scenario_path: str, scenario: m.Scenario, args: Sequence[str]) ->
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if control is not None:
+            control.close()
         if server is not None:
             server.close()

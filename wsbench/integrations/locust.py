@@ -27,6 +27,14 @@ the master answers with clock probes (``wsbench_clock``, the worker replies with
 clock at once) and the offsets it estimated (``wsbench_offsets``), replays the
 journals live and drains its judge into the same aggregate. A worker journals its
 ``STOPPED``/``FINAL``/``END`` marks when Locust stops it, before ``client_stopped``.
+``fault: restart_server``: the process holding the control channel to ``wsbench locust``
+(the local runner or the master; :mod:`wsbench.integrations.control`) restarts the
+embedded server through it; a worker sends ``wsbench_restart`` to the master, which serves
+it in its own greenlet and answers ``wsbench_restarted`` with the time the server was up
+(moved onto the worker's clock by its offset). Without a channel (a ``--host`` target, plain
+``locust -f``) the step is counted as ``restarts_skipped`` and warned once. The summary's
+``sections.server`` then carries the server's pid, every pid it ran as, and its restarts.
+
 That aggregate feeds the web UI's "Fan-out" tab, ``/wsbench/fanout.json`` and the
 run summary (``summary.json`` with the scenario's thresholds judged, plus the HTML
 report) written when Locust quits; the master or single process then prints the same
@@ -44,6 +52,7 @@ one); ``WSBENCH_LOCUST_PUSH_EVENTS=1`` fires one ``events.request`` per push ins
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import os
 import sys
@@ -62,10 +71,13 @@ from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterR
 from locust.stats import CSV_STATS_INTERVAL_SEC, bucket_response_time
 
 from wsbench.integrations.aggregate import TABLE_STRUCTURE, Aggregate
+from wsbench.integrations.control import ControlClient, ControlError
 from wsbench.integrations.distributed import MasterJudge
 from wsbench.integrations.flow import ClientFlow
 from wsbench.integrations.frames import Poller
 from wsbench.integrations.judge import CLIENTS_PER_WORKER, MASTER_RUN, Judge
+from wsbench.launch import START_TIMEOUT, STOP_GRACE
+from wsbench.launch.server import timeout_factor
 from wsbench.metrics import Environment as RunEnvironment
 from wsbench.metrics import RunSummary, Target, iso_timestamp, now_ns
 from wsbench.scenario import model as m
@@ -85,6 +97,7 @@ LOCAL_GRACE_S = 3.0  # how long a stopping run waits for in-flight emits and ack
 WORKER_GRACE_S = 0.3
 MASTER_TICK_S = 0.05  # the master's loop: clock probes (a burst at 100 ms gaps), then replay
 JOURNAL_MSG, CLOCK_MSG, OFFSETS_MSG = "wsbench_journal", "wsbench_clock", "wsbench_offsets"
+RESTART_MSG, RESTARTED_MSG = "wsbench_restart", "wsbench_restarted"
 _ENDING = (STATE_CLEANUP, STATE_STOPPING, STATE_STOPPED)
 
 
@@ -132,6 +145,10 @@ class _State:
         self.peer_index: PeerIndex | None = None
         #: restart_server: restarts the embedded server, returns when it was up (None: cannot)
         self.restart: Any = None
+        #: the channel to ``wsbench locust``, which owns the embedded server (None: not ours)
+        self.control: ControlClient | None = None
+        self.restarts_asked: dict[int, Any] = {}  #: a worker's restarts waiting for the master
+        self.server_info: dict[str, Any] = {}  #: the last pid/restarts the channel reported
         self.environment: Any = None
         self.started_ns = now_ns()
         self.started_at = iso_timestamp()
@@ -387,6 +404,94 @@ def _on_offsets(environment: Any, msg: Any, **_: Any) -> None:
         state.judge.offsets = {str(k): int(v) for k, v in msg.data.items()}
 
 
+# -- restart_server: the process holding the control channel restarts the server -------------
+
+
+def _restart_here(downtime: float) -> int | None:
+    """Restart the embedded server through ``wsbench locust``; when it was up (None: failed)."""
+    control = state.control
+    if control is None:
+        return None
+    try:
+        reply = control.restart(downtime)
+    except ControlError as exc:
+        log.error("wsbench locust: restart_server failed: %s", exc)
+        return None
+    state.server_info = {"pid": reply.get("pid"), "restarts": reply.get("restarts", 0)}
+    return int(reply["up_ns"])
+
+
+_restart_ids = itertools.count(1)
+
+
+def _restart_via_master(downtime: float) -> int | None:
+    """A worker's restart: ask the master, wait for its answer; when it was up, on our clock."""
+    runner = state.environment.runner
+    ident = next(_restart_ids)
+    answer = state.restarts_asked[ident] = gevent.event.AsyncResult()
+    runner.send_message(RESTART_MSG, {"id": ident, "downtime": float(downtime)})
+    # the master's own budget (stop, downtime, start) plus the messaging
+    budget = downtime + STOP_GRACE + (2 * START_TIMEOUT + 5.0) * timeout_factor()
+    try:
+        data = answer.get(timeout=budget)
+    except gevent.Timeout:
+        log.error("wsbench locust: the master did not answer restart_server within %.0f s", budget)
+        return None
+    finally:
+        state.restarts_asked.pop(ident, None)
+    up = data.get("up_ns")
+    if up is None:
+        log.warning("wsbench locust: restart_server: %s", data.get("error", "not restarted"))
+        return None
+    offsets = state.judge.offsets if state.judge is not None else {}
+    mine = offsets.get(state.judge.run_id) if state.judge is not None else None
+    return int(up) + mine if mine is not None else now_ns()  # master's clock -> ours
+
+
+def _on_restart_request(environment: Any, msg: Any, **_: Any) -> None:
+    """The master: a worker asks for a restart; served in its own greenlet (heartbeats go on)."""
+    gevent.spawn(_serve_restart, environment.runner, msg.node_id, dict(msg.data))
+
+
+def _serve_restart(runner: Any, node_id: Any, data: dict[str, Any]) -> None:
+    reply: dict[str, Any] = {"id": data.get("id")}
+    if state.control is None:
+        reply["error"] = "the master did not start the embedded server (a --host target)"
+    else:
+        up = _restart_here(float(data.get("downtime", 0.0)))
+        if up is None:
+            reply["error"] = "the restart failed (see the master's log)"
+        else:
+            reply["up_ns"] = up
+    runner.send_message(RESTARTED_MSG, reply, client_id=node_id)
+
+
+def _on_restarted(environment: Any, msg: Any, **_: Any) -> None:
+    answer = state.restarts_asked.get(msg.data.get("id"))
+    if answer is not None:
+        answer.set(dict(msg.data))
+
+
+def _server_section() -> dict[str, Any] | None:
+    """``sections.server`` when this process holds the embedded server's channel."""
+    control = state.control
+    if control is None:
+        return None
+    try:
+        info = control.info()
+    except ControlError as exc:
+        log.warning("wsbench: no server information for the summary: %s", exc)
+        info = dict(state.server_info)
+    return {
+        "embedded": True,
+        "pid": info.get("pid"),
+        "stopped": False,  # wsbench locust stops it once Locust has exited
+        "restarts": int(info.get("restarts") or 0),
+        "banner": str(info.get("banner", "")),
+        "pids": list(info.get("pids", ())),  # every pid it ran as: a restart adds one
+    }
+
+
 def _finish_master() -> None:
     """Judge what the workers' journals hold and add the master's verdict to the aggregate."""
     master = state.master
@@ -436,16 +541,22 @@ def install(scenario: m.Scenario, ev: Any = events) -> None:
         runner = environment.runner
         if environment.web_ui is not None:
             _install_web_ui(environment)
+        if not isinstance(runner, WorkerRunner):
+            state.control = ControlClient.from_env(gevent.lock.Semaphore())
+            state.restart = _restart_here if state.control is not None else None
         if isinstance(runner, MasterRunner):
             runner.environment.events.worker_report.add_listener(_on_worker_report)
             runner.register_message(JOURNAL_MSG, _on_journal)
             runner.register_message(CLOCK_MSG, _on_clock_reply)
+            runner.register_message(RESTART_MSG, _on_restart_request)
         else:
             state.ticker = gevent.spawn(_tick_forever, not isinstance(runner, WorkerRunner))
         if isinstance(runner, WorkerRunner):
             environment.events.report_to_master.add_listener(_on_report_to_master)
             runner.register_message(CLOCK_MSG, _on_clock_probe)
             runner.register_message(OFFSETS_MSG, _on_offsets)
+            runner.register_message(RESTARTED_MSG, _on_restarted)
+            state.restart = _restart_via_master
 
     @ev.test_start.add_listener
     def _test_start(environment: Any, **_: Any) -> None:
@@ -616,6 +727,9 @@ def write_summary(environment: Any) -> Path | None:
         "user_count": int(environment.runner.user_count),
         "workers": len(workers),
     }
+    server = _server_section()
+    if server is not None:
+        sections["server"] = server
     if state.master is not None and state.master.sources:
         sections["generator"]["judging"] = "one oracle on the master (worker journals)"
         sections["generator"]["clocks"] = state.master.clocks()
