@@ -2,8 +2,12 @@
 
 Theory of operation
 -------------------
-Membership is two maps kept in step: ``rooms[name] -> {socket id: Socket}`` and each
-socket's own ``socket.rooms`` set. Every socket is in the room named after its id
+The adapter is the one owner of membership: two maps it keeps in step,
+``rooms[name] -> {socket id: member}`` and ``rooms_of(socket id) -> {room}``; nothing
+else writes either (a socket's ``rooms`` is a read-only copy of :meth:`Adapter.rooms_of`,
+and ``join``/``leave`` go through here). A member is anything with an ``id`` and a
+``conn`` that writes a :class:`Prebuilt` (:class:`Member`): the adapter does not import
+the Socket.IO layer that uses it. Every socket is in the room named after its id
 (socket.io: "each socket automatically joins a room identified by its own id"), so
 ``to(socket_id)`` reaches exactly that socket.
 
@@ -26,16 +30,13 @@ import itertools
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, Protocol, TypeVar
 
+from reference_server.config import ServerConfig
 from reference_server.transport import Prebuilt
 from wsbench.protocol.socketio import SioPacket, SioPacketType
 
-if TYPE_CHECKING:
-    from reference_server.config import ServerConfig
-    from reference_server.sio import Socket
-
-__all__ = ["Adapter", "SavedSession"]
+__all__ = ["Adapter", "Member", "SavedSession"]
 
 _RECOVERY_BUFFER_MAX = 50_000
 
@@ -61,14 +62,34 @@ class SavedSession:
     at: float
 
 
-class Adapter:
+class PrebuiltWriter(Protocol):
+    def write_prebuilt(self, packet: Prebuilt, volatile: bool) -> bool:
+        """Write one packet encoded once for every recipient; False if it was dropped."""
+        ...
+
+
+class Member(Protocol):
+    """What the adapter needs of a socket: its id and the connection to write to."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def conn(self) -> PrebuiltWriter: ...
+
+
+M = TypeVar("M", bound=Member)
+
+
+class Adapter(Generic[M]):
     """Rooms and broadcasts of one namespace (socket.io-adapter's in-memory adapter)."""
 
     def __init__(self, namespace: str, config: ServerConfig) -> None:
         self.namespace = namespace
         self.config = config
-        self.sockets: dict[str, Socket] = {}
-        self.rooms: dict[str, dict[str, Socket]] = {}
+        self.sockets: dict[str, M] = {}
+        self.rooms: dict[str, dict[str, M]] = {}
+        self._rooms_of: dict[str, set[str]] = {}  # socket id -> its rooms
         self._leak = config.has_fault("room-leak")
         self._duplicate = config.has_fault("multi-room-duplicate")
         self._recovery = config.recovery
@@ -79,41 +100,54 @@ class Adapter:
 
     # -- membership -----------------------------------------------------------------------
 
-    def add(self, socket: Socket) -> None:
+    def add(self, socket: M, rooms: Iterable[str] = ()) -> None:
+        """``socket`` is connected: in its own id room, and in ``rooms`` (a recovered session)."""
         self.sockets[socket.id] = socket
         self.join(socket, socket.id)
+        for room in rooms:
+            self.join(socket, room)
 
-    def remove(self, socket: Socket) -> None:
-        for room in list(socket.rooms):
+    def remove(self, socket: M) -> frozenset[str]:
+        """``socket`` left the namespace: out of every room; returns the rooms it was in."""
+        rooms = frozenset(self._rooms_of.get(socket.id, ()))
+        for room in rooms:
             self.leave(socket, room)
         self.sockets.pop(socket.id, None)
+        self._rooms_of.pop(socket.id, None)
+        return rooms
 
-    def join(self, socket: Socket, room: str) -> None:
+    def join(self, socket: M, room: str) -> None:
         self.rooms.setdefault(room, {})[socket.id] = socket
-        socket.rooms.add(room)
+        self._rooms_of.setdefault(socket.id, set()).add(room)
 
-    def leave(self, socket: Socket, room: str) -> None:
+    def leave(self, socket: M, room: str) -> None:
         members = self.rooms.get(room)
         if members is not None:
             members.pop(socket.id, None)
             if not members:
                 del self.rooms[room]
-        socket.rooms.discard(room)
+        mine = self._rooms_of.get(socket.id)
+        if mine is not None:
+            mine.discard(room)
+
+    def rooms_of(self, socket_id: str) -> frozenset[str]:
+        """The rooms ``socket_id`` is in now (a copy; empty once it left)."""
+        return frozenset(self._rooms_of.get(socket_id, ()))
 
     def members(self, room: str) -> int:
         return len(self.rooms.get(room, ()))
 
     # -- broadcast ------------------------------------------------------------------------
 
-    def recipients(self, rooms: Iterable[str], excepts: Iterable[str]) -> list[Socket]:
+    def recipients(self, rooms: Iterable[str], excepts: Iterable[str]) -> list[M]:
         rooms = list(rooms)
         if rooms and not self._leak:
             if self._duplicate and len(rooms) > 1:
-                targets: list[Socket] = []
+                targets: list[M] = []
                 for room in rooms:
                     targets.extend(self.rooms.get(room, {}).values())
             else:
-                chosen: dict[str, Socket] = {}
+                chosen: dict[str, M] = {}
                 for room in rooms:
                     members = self.rooms.get(room)
                     if members:
@@ -153,7 +187,7 @@ class Adapter:
         targets = self.recipients(rooms, excepts)
         if not targets:
             return 0
-        prebuilt = Prebuilt(packet.encode())
+        prebuilt = Prebuilt(self.config.sio_parser.encode(packet))
         written = 0
         for socket in targets:
             if socket.conn.write_prebuilt(prebuilt, volatile):

@@ -99,7 +99,7 @@ class Namespace:
     def __init__(self, server: SocketIOServer, name: str) -> None:
         self.server = server
         self.name = name
-        self.adapter = Adapter(name, server.config)
+        self.adapter: Adapter[Socket] = Adapter(name, server.config)
         self.middlewares: list[Middleware] = []
         self.on_connection: Callable[[Socket], None] = lambda socket: None
 
@@ -132,7 +132,6 @@ class Socket:
         self.id = sid
         self.auth = auth
         self.pid: str | None = None
-        self.rooms: set[str] = set()
         self.data: dict[str, Any] = {}
         self.connected = False
         self.recovered = False
@@ -149,6 +148,11 @@ class Socket:
         self.handlers[event] = handler
 
     # -- rooms ----------------------------------------------------------------------------
+
+    @property
+    def rooms(self) -> frozenset[str]:
+        """The rooms this socket is in (the adapter owns membership; a copy)."""
+        return self.nsp.adapter.rooms_of(self.id)
 
     def join(self, room: str) -> None:
         if self.connected:
@@ -275,6 +279,7 @@ class SocketIOServer:
             max_payload=c.max_payload,
             connect_timeout=c.connect_timeout,
             upgrade_timeout=c.upgrade_timeout,
+            parser=c.sio_parser,
         )
 
     # -- the sink ---------------------------------------------------------------------------
@@ -343,9 +348,7 @@ class SocketIOServer:
     def _connected(self, conn: EngineConnection, socket: Socket, rooms: Iterable[str]) -> None:
         conn.sockets[socket.nsp.name] = socket
         socket.connected = True
-        socket.nsp.adapter.add(socket)
-        for room in rooms:
-            socket.nsp.adapter.join(socket, room)
+        socket.nsp.adapter.add(socket, rooms)
         conn.flush()  # the CONNECT answer goes before anything the handler emits
         socket.nsp.on_connection(socket)
 
@@ -353,8 +356,7 @@ class SocketIOServer:
         socket = conn.sockets.pop(event.namespace, None)
         if socket is None:
             return
-        rooms = frozenset(socket.rooms)
-        socket.nsp.adapter.remove(socket)
+        rooms = socket.nsp.adapter.remove(socket)
         socket.connected = False
         for err_callback in list(socket._acks):
             socket._on_ack(err_callback, ConnectionError(event.reason.value), [])
