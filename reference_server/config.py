@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from wsbench.exceptions import ConfigError
+from wsbench.protocol.parser import PARSER_NAMES, Parser, get_parser
 
-__all__ = ["FAULTS", "ServerConfig", "parse_args", "build_parser"]
+__all__ = ["ADAPTER_FAULTS", "FAULTS", "ServerConfig", "parse_args", "build_parser"]
 
 FAULTS = (
     "broadcast-to-sender",
@@ -28,6 +30,25 @@ FAULTS = (
     "private-room-join",
 )
 """Every ``--fault`` name; each breaks exactly one promise of docs/events.md."""
+
+ADAPTER_FAULTS = (
+    "adapter-double-emit",
+    "adapter-drop-remote",
+    "adapter-publish-per-room",
+)
+"""The Redis adapter's ``--fault`` names (need ``--adapter``; docs/events.md "Faults")."""
+
+
+def check_adapter_url(url: str) -> str:
+    """``redis://HOST:PORT`` (optionally ``/DB``), or a :class:`ConfigError` saying what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != "redis" or not parts.hostname:
+        raise ConfigError(f"--adapter must be redis://HOST:PORT, not {url!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ConfigError(f"--adapter {url!r}: the port is not a number 0..65535") from None
+    return url
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +85,29 @@ class ServerConfig:
     header_timeout: int = 10000
     body_timeout: int = 30000
     idle_timeout: int = 60000
+    adapter: str | None = None
+    parser: str = "default"
 
     def __post_init__(self) -> None:
-        unknown = set(self.faults) - set(FAULTS)
+        if self.parser not in PARSER_NAMES:
+            raise ConfigError(
+                f"unknown parser {self.parser!r}; known: {', '.join(PARSER_NAMES)}"
+            )
+        unknown = set(self.faults) - set(FAULTS) - set(ADAPTER_FAULTS)
         if unknown:
-            raise ConfigError(f"unknown fault(s) {sorted(unknown)}; known: {', '.join(FAULTS)}")
+            known = ", ".join(FAULTS + ADAPTER_FAULTS)
+            raise ConfigError(f"unknown fault(s) {sorted(unknown)}; known: {known}")
+        if self.adapter is not None:
+            check_adapter_url(self.adapter)
+            if self.recovery:
+                raise ConfigError(
+                    "--recovery is node-local: not with --adapter (the official Redis adapter "
+                    "carries no recovery offsets either)"
+                )
+        elif set(self.faults) & set(ADAPTER_FAULTS):
+            raise ConfigError(
+                f"fault(s) {sorted(set(self.faults) & set(ADAPTER_FAULTS))} need --adapter"
+            )
         if not isinstance(self.faults, frozenset):
             object.__setattr__(self, "faults", frozenset(self.faults))
         for name in (
@@ -84,6 +123,11 @@ class ServerConfig:
 
     def has_fault(self, name: str) -> bool:
         return name in self.faults
+
+    @property
+    def sio_parser(self) -> Parser:
+        """The Socket.IO parser every connection speaks (``--parser``)."""
+        return get_parser(self.parser)
 
 
 def build_parser(prog: str = "python -m reference_server") -> argparse.ArgumentParser:
@@ -148,8 +192,18 @@ def build_parser(prog: str = "python -m reference_server") -> argparse.ArgumentP
         "is closed after this long, 0 = never (%(default)s)",
     )  # fmt: skip
     p.add_argument(
-        "--fault", action="append", default=[], choices=FAULTS, metavar="NAME",
-        help="misbehave in one named way (repeatable): " + ", ".join(FAULTS),
+        "--parser", default=d.parser, choices=PARSER_NAMES,
+        help="Socket.IO parser: 'default' (socket.io-parser's text) or 'msgpack' (the wire "
+        "format of socket.io-msgpack-parser: every packet one binary message) (%(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--adapter", default=None, metavar="redis://HOST:PORT",
+        help="join a cluster through Redis, speaking @socket.io/redis-adapter 8.x's wire "
+        "protocol (docs/cluster.md); none = a single node",
+    )  # fmt: skip
+    p.add_argument(
+        "--fault", action="append", default=[], choices=FAULTS + ADAPTER_FAULTS, metavar="NAME",
+        help="misbehave in one named way (repeatable): " + ", ".join(FAULTS + ADAPTER_FAULTS),
     )  # fmt: skip
     return p
 
@@ -180,6 +234,8 @@ def parse_args(
             header_timeout=ns.header_timeout,
             body_timeout=ns.body_timeout,
             idle_timeout=ns.idle_timeout,
+            adapter=ns.adapter,
+            parser=ns.parser,
         )
     except ConfigError as exc:
         parser.error(str(exc))

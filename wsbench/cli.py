@@ -23,6 +23,7 @@ from wsbench.exceptions import (
     ConnectFailed,
     HandshakeRejected,
     OptionError,
+    ParserMismatch,
     ResourceLimit,
     ScenarioError,
     WsbenchError,
@@ -61,7 +62,7 @@ def errors_to_exit_codes(traceback: bool = False) -> Iterator[None]:
         if traceback:
             raise
         _fail(str(exc), ExitStatus.INVALID_SCENARIO)
-    except (ConnectFailed, HandshakeRejected) as exc:
+    except (ConnectFailed, HandshakeRejected, ParserMismatch) as exc:
         if traceback:
             raise
         _fail(str(exc), ExitStatus.UNREACHABLE)

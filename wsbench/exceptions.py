@@ -11,6 +11,7 @@
     │   ├── ConnectFailed             the target could not be reached at all
     │   ├── HandshakeRejected         the target answered, but refused the handshake
     │   ├── ResourceLimit             a local limit (file descriptors, ports) was reached
+    │   ├── ParserMismatch            the server speaks the other Socket.IO parser
     │   └── ConnectionClosed          the connection is gone
     ├── ConnectRefused                a namespace answered CONNECT_ERROR
     ├── AckTimeout                    an acknowledgement did not arrive in time (also TimeoutError)
@@ -39,6 +40,7 @@ __all__ = [
     "ConnectFailed",
     "HandshakeRejected",
     "ResourceLimit",
+    "ParserMismatch",
     "ConnectionClosed",
     "ConnectRefused",
     "AckTimeout",
@@ -103,6 +105,23 @@ class HandshakeRejected(TransportError):
         self.url = url
         self.status = status
         self.body = body
+
+
+class ParserMismatch(TransportError):
+    """The server speaks another Socket.IO parser than ours (default JSON vs msgpack).
+
+    Attributes:
+        url: the server.
+        server_parser: the name of the parser the server speaks.
+    """
+
+    def __init__(self, url: str, server_parser: str) -> None:
+        super().__init__(
+            f"{url}: the server speaks the {server_parser} parser; "
+            f"run with --parser {server_parser}"
+        )
+        self.url = url
+        self.server_parser = server_parser
 
 
 class ResourceLimit(TransportError):

@@ -25,7 +25,8 @@ const USAGE = `usage: node server.js [options]
   --notification-bytes-total BYTES     stored notification bytes of all users, oldest evicted (67108864)
   --header-timeout MS          request head deadline (server.headersTimeout), 0 = none (10000)
   --body-timeout MS            body deadline: server.requestTimeout = header + body, 0 = none (30000)
-  --idle-timeout MS            keep-alive idle deadline (server.keepAliveTimeout), 0 = none (60000)`;
+  --idle-timeout MS            keep-alive idle deadline (server.keepAliveTimeout), 0 = none (60000)
+  --parser NAME                Socket.IO parser: default or msgpack (socket.io-msgpack-parser) (default)`;
 
 const ROOM_MAX_CHARS = 128;
 const DOC_ID_MAX_CHARS = 120;
@@ -55,6 +56,7 @@ function parseOptions(argv) {
       "header-timeout": { ...intOption, default: "10000" },
       "body-timeout": { ...intOption, default: "30000" },
       "idle-timeout": { ...intOption, default: "60000" },
+      parser: { type: "string", default: "default" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -84,7 +86,15 @@ function parseOptions(argv) {
     headerTimeout: integer("header-timeout"),
     bodyTimeout: integer("body-timeout"),
     idleTimeout: integer("idle-timeout"),
+    parser: parserOption(values.parser),
   };
+}
+
+// --parser: the official parsers, as the options of new Server() take them.
+function parserOption(name) {
+  if (name === "default") return null;
+  if (name === "msgpack") return require("socket.io-msgpack-parser");
+  throw new Error(`--parser must be default or msgpack, got "${name}"`);
 }
 
 /**
@@ -191,6 +201,7 @@ function createApp(options) {
     maxHttpBufferSize: options.maxPayload,
     connectTimeout: options.connectTimeout,
     cors: { origin: options.corsOrigin, methods: ["GET", "POST"] },
+    ...(options.parser ? { parser: options.parser } : {}),
     ...(options.recovery
       ? { connectionStateRecovery: { maxDisconnectionDuration: 120000, skipMiddlewares: true } }
       : {}),

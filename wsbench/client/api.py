@@ -28,6 +28,8 @@ from wsbench.client.connection import Connection
 from wsbench.client.http import new_http_session, source_address
 from wsbench.client.socket import Socket
 from wsbench.client.transport import TransportOption, parse_transports
+from wsbench.exceptions import ConnectRefused, ParserMismatch, WsbenchError
+from wsbench.protocol.parser import DEFAULT, MSGPACK, Parser
 from wsbench.protocol.reconnect import RandomSource, ReconnectPolicy
 
 __all__ = ["Client", "connect", "needs_http", "new_http_session", "source_address"]
@@ -102,9 +104,12 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
         websocket_impl: ``"asyncio"`` (default, :mod:`wsbench.client.wsprotocol`) or
             ``"aiohttp"``.
         local_addr: source address of WebSocket connections, ``(host, 0)``.
+        parser: the Socket.IO parser, ``"default"`` (JSON) or ``"msgpack"``.
 
     Raises (when awaited):
         ConnectFailed, HandshakeRejected, ResourceLimit: the transport could not open.
+        ParserMismatch: the server closed the connection before answering CONNECT (or sent
+            the other parser's packets), and a probe with the other parser got an answer.
         ConnectRefused: a namespace answered CONNECT_ERROR.
         TimeoutError: a namespace did not answer within ``timeout``.
     """
@@ -126,8 +131,10 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
         index: int = 0,
         websocket_impl: str = "asyncio",
         local_addr: tuple[str, int] | None = None,
+        parser: str | Parser | None = None,
     ) -> None:
         self.url = url
+        self.parser = parser
         self.namespaces = list(namespaces)
         self.auth = auth
         self.transports = transports
@@ -163,6 +170,7 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
                 timeout=self.timeout,
                 websocket_impl=self.websocket_impl,
                 local_addr=self.local_addr or source_address(http),
+                parser=self.parser,
             )
             sockets = [conn.socket(ns, self.auth) for ns in self.namespaces]
             client = Client(conn, own, self.index)
@@ -170,15 +178,65 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
             if own is not None:
                 await own.close()
             raise
+        closed_early: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_close(reason: str, detail: str) -> None:
+            if not closed_early.done():
+                closed_early.set_result(None)
+
+        conn.on_close = on_close
         try:
             await conn.start()
             async with asyncio.timeout(self.timeout):
-                for sock in sockets:
-                    await sock.wait_connected()
+                connected = asyncio.ensure_future(_all_connected(sockets))
+                try:
+                    await asyncio.wait({connected, closed_early}, return_when="FIRST_COMPLETED")
+                    if not connected.done() and not any(s.connected for s in sockets):
+                        # closed before any CONNECT answer: the other parser, perhaps?
+                        other = await self._other_parser_answers(conn, http)
+                        if other is not None:
+                            raise ParserMismatch(self.url, other)
+                    await connected
+                finally:
+                    connected.cancel()
         except BaseException:
             await client.close()
             raise
+        finally:
+            if conn.on_close is on_close:
+                conn.on_close = None
         return client
+
+    async def _other_parser_answers(self, conn: Connection, http: Any) -> str | None:
+        """The other parser's name if a server that closed on us answers CONNECT in it."""
+        for violation in conn.violations:
+            if violation.detail.startswith("the server speaks the "):
+                return conn.parser.foreign(violation.raw or b"") or None
+        other = MSGPACK if conn.parser is DEFAULT else DEFAULT
+        sniff = Connection(
+            self.url,
+            http,
+            transports=self.transports,
+            path=self.path,
+            reconnection=None,
+            headers=self.headers,
+            query=self.query,
+            timeout=self.timeout,
+            websocket_impl=self.websocket_impl,
+            local_addr=conn.local_addr,
+            parser=other,
+        )
+        sock = sniff.socket(self.namespaces[0] if self.namespaces else "/", self.auth)
+        try:
+            await sniff.start()
+            await sock.wait_connected(min(self.timeout, 5.0))
+        except ConnectRefused:
+            return other.name  # a CONNECT_ERROR in its parser is an answer too
+        except (WsbenchError, TimeoutError, OSError):
+            return None
+        finally:
+            await sniff.close()
+        return other.name
 
     def __await__(self) -> Generator[Any, None, Client]:
         return self._create().__await__()
@@ -190,3 +248,8 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
     async def __aexit__(self, *exc: object) -> None:
         if self._client is not None:
             await self._client.close()
+
+
+async def _all_connected(sockets: list[Socket]) -> None:
+    for sock in sockets:
+        await sock.wait_connected()

@@ -65,6 +65,7 @@ from wsbench.exceptions import (
     ConnectFailed,
     ConnectionClosed,
     InvalidState,
+    LocalProtocolError,
     TransportError,
 )
 from wsbench.protocol.client import ClientSession, EioState
@@ -80,6 +81,7 @@ from wsbench.protocol.events import (
     ProtocolViolation,
     SessionEvent,
 )
+from wsbench.protocol.parser import Parser, get_parser
 from wsbench.protocol.reconnect import RandomSource, ReconnectPolicy
 
 __all__ = ["Connection"]
@@ -106,6 +108,8 @@ class Connection:
             Polling always runs on aiohttp.
         local_addr: the source address for WebSocket connections (``(host, 0)``); by
             default the one ``http`` was made with (``new_http_session(local_addr=...)``).
+        parser: the Socket.IO parser, ``"default"`` or ``"msgpack"`` (or a
+            :class:`~wsbench.protocol.parser.Parser`).
     """
 
     def __init__(
@@ -122,6 +126,7 @@ class Connection:
         timeout: float = 20.0,
         websocket_impl: str = "asyncio",
         local_addr: tuple[str, int] | None = None,
+        parser: str | Parser | None = None,
     ) -> None:
         if websocket_impl not in WEBSOCKET_IMPLS:
             raise ConfigError(f"websocket_impl must be asyncio or aiohttp, not {websocket_impl!r}")
@@ -138,7 +143,11 @@ class Connection:
         if local_addr is None:
             local_addr = source_address(http)
         self.local_addr = local_addr
-        self.session = ClientSession(self.option.first)
+        try:
+            self.parser = get_parser(parser)
+        except LocalProtocolError as exc:
+            raise ConfigError(exc.detail) from None
+        self.session = ClientSession(self.option.first, parser=self.parser)
         self.sockets: dict[str, Socket] = {}
         self.close_reason: DisconnectReason | None = None
         self.close_detail = ""

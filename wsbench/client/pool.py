@@ -65,7 +65,7 @@ class ClientPool:
 
     Args:
         url: the server.
-        namespaces, transports, path, reconnection, timeout, websocket_impl: as for
+        namespaces, transports, path, reconnection, timeout, websocket_impl, parser: as for
             :func:`~wsbench.client.api.connect`.
         auth: the CONNECT payload, or a function of the client index returning it.
         local_addresses: source addresses to spread over; default: 127.0.0.x for
@@ -88,8 +88,10 @@ class ClientPool:
         per_address: int = DEFAULT_PER_ADDRESS,
         fd_reserve: int = 64,
         websocket_impl: str = "asyncio",
+        parser: str | None = None,
     ) -> None:
         self.url = url
+        self.parser = parser
         self.namespaces = list(namespaces)
         self.auth = auth
         self.option = parse_transports(transports)
@@ -172,6 +174,7 @@ class ClientPool:
                 index=index,
                 websocket_impl=self.websocket_impl,
                 local_addr=(source, 0) if source is not None else None,
+                parser=self.parser,
             )
         finally:
             self._pending -= 1
