@@ -291,7 +291,9 @@ class ClientFlow:
 
         t0 = now_ns()
         try:
-            reply = requests.post(f"{self.base_url}/notifications", json=a.body, timeout=a.timeout)
+            headers = {"Authorization": f"Bearer {a.token}"} if a.token else None
+            reply = requests.post(f"{self.base_url}/notifications", json=a.body,
+                                  headers=headers, timeout=a.timeout)
         except requests.RequestException as exc:
             self.judge.report("http", "POST /notifications", None, 0, str(exc))
             return i.CallReply(None, f"{type(exc).__name__} {exc}")

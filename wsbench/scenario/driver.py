@@ -286,11 +286,16 @@ class Driver:
         self.oracle.observe_delivery(stamp, client, ns, now, event)
 
     async def post_notification(
-        self, client: int, body: dict[str, Any], timeout: float
+        self, client: int, body: dict[str, Any], timeout: float, token: str | None = None
     ) -> interp.CallReply:
-        """``POST /notifications`` (the I/O of a ``notify`` step): its status, or why not."""
+        """``POST /notifications`` (the I/O of a ``notify`` step): its status, or why not.
+
+        ``token``: sent as ``Authorization: Bearer`` (the scenario's admin token).
+        """
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        url = f"{self.url}/notifications"
         try:
-            async with self.http_for(client).post(f"{self.url}/notifications", json=body) as r:
+            async with self.http_for(client).post(url, json=body, headers=headers) as r:
                 await r.read()
                 return interp.CallReply([r.status])
         except Exception as exc:  # documented boundary: a failed POST is a measured failure

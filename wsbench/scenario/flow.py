@@ -144,7 +144,7 @@ class VirtualUser:
         if cls is i.RestartServer:
             return await self.d.restart_server(a.downtime)
         if cls is i.PostNotification:
-            return await self.d.post_notification(self.index, a.body, a.timeout)
+            return await self.d.post_notification(self.index, a.body, a.timeout, a.token)
         raise TypeError(f"the asyncio shell cannot perform {cls.__name__}")
 
     # -- actions ------------------------------------------------------------------------------
@@ -160,6 +160,7 @@ class VirtualUser:
             reconnection=self.machine.policy,
             rng=self.machine.rng,
             timeout=d.connect_timeout,
+            parser=d.scenario.parser,
         )
         conn.on_close = d.closed
         return conn

@@ -58,7 +58,7 @@ from wsbench.protocol.reconnect import ReconnectPolicy
 from wsbench.scenario import model as m
 from wsbench.scenario.model import render_value
 from wsbench.scenario.stampkeys import Secondary, secondary_stamp
-from wsbench.scenario.tokens import connect_payload, user_id
+from wsbench.scenario.tokens import admin_token, connect_payload, user_id
 
 __all__ = [
     "Abort",
@@ -205,11 +205,13 @@ class RestartServer:
 
 @dataclass(frozen=True, slots=True)
 class PostNotification:
-    """``POST /notifications`` with ``body`` (JSON). Reply: :class:`CallReply`
-    (``args`` = [HTTP status] or None with ``error``)."""
+    """``POST /notifications`` with ``body`` (JSON), with ``Authorization: Bearer token``
+    when ``token`` is set (the scenario has ``auth.jwt``: an admin token). Reply:
+    :class:`CallReply` (``args`` = [HTTP status] or None with ``error``)."""
 
     body: dict[str, Any]
     timeout: float
+    token: str | None = None
 
 
 # -- the process side ------------------------------------------------------------------------
@@ -744,7 +746,8 @@ class UserMachine:
             deadline_ns=sent + int(step.within * _S), event="notification",
         )
         host.emitted("/", "notification", False)
-        reply: CallReply = yield PostNotification(body, step.within + 5.0)
+        token = admin_token(self.scenario.auth, self.values)
+        reply: CallReply = yield PostNotification(body, step.within + 5.0, token)
         if reply.args is None:
             host.connect_error(f"POST /notifications: {reply.error}")
         elif reply.args[0] != 201:

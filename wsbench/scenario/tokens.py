@@ -13,7 +13,9 @@ about 20 µs each), never all up front, so memory does not grow with ``clients``
 
 :func:`user_id` extracts the user a payload names (``userId`` claim or key), which
 the driver needs to know which sockets the server puts in the room ``user:<id>``
-(the notifications contract).
+(the notifications contract). :func:`admin_token` is the bearer token a ``notify``
+step's ``POST /notifications`` carries when the scenario has ``auth.jwt`` (a server with
+``--jwt-secret`` accepts posts from admins only).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 from wsbench.scenario.model import Auth, TokenMode, render_value
 
-__all__ = ["connect_payload", "mint", "user_id"]
+__all__ = ["admin_token", "connect_payload", "mint", "user_id"]
 
 _WRONG_SECRET = "wsbench-this-is-not-the-scenario-secret"
 
@@ -66,6 +68,19 @@ def connect_payload(
     if extra:
         payload.update(render_value(dict(extra), values))
     return payload or None
+
+
+def admin_token(auth: Auth, values: Mapping[str, Any]) -> str | None:
+    """The token a ``notify`` step sends as ``Authorization: Bearer`` (None: no ``auth.jwt``).
+
+    A server started with ``--jwt-secret`` lets only an admin post notifications: the
+    client's own claims (rendered) with ``admin: true``, signed with the scenario's secret.
+    """
+    if auth.jwt is None:
+        return None
+    claims = render_value(dict(auth.jwt.claims), values)
+    claims["admin"] = True
+    return mint(auth.jwt.secret, claims, auth.jwt.expires_in)
 
 
 def user_id(auth: Auth, values: Mapping[str, Any]) -> str | None:
