@@ -28,6 +28,7 @@ import yaml
 
 from wsbench.exceptions import OptionError, ScenarioError, ScenarioErrors
 from wsbench.oracle import ViolationKind
+from wsbench.protocol.parser import PARSER_NAMES
 from wsbench.scenario import model as m
 from wsbench.scenario.steps import read_steps
 from wsbench.scenario.yamlnode import Defaults, Node, parse_duration
@@ -197,6 +198,7 @@ _TOP = (
     "target",
     "server",
     "transport",
+    "parser",
     "path",
     "clients",
     "arrival",
@@ -273,6 +275,7 @@ def _read(top: Node) -> m.Scenario | None:
         target=read("target", _target, "embedded"),
         transport=read("transport", lambda n: m.Transport(n.text(tuple(m.Transport))),
                        m.Transport.WEBSOCKET),
+        parser=read("parser", lambda n: n.text(PARSER_NAMES), "default"),
         path=read("path", lambda n: n.text(), "/socket.io/"),
         arrival=read("arrival", _arrival, m.Arrival()),
         duration=read("duration", lambda n: n.duration(True), 30.0),

@@ -398,6 +398,7 @@ class Scenario:
     description: str = ""
     server: ServerSettings = ServerSettings()
     transport: Transport = Transport.WEBSOCKET
+    parser: str = "default"  #: the Socket.IO parser: "default" (JSON) or "msgpack"
     path: str = "/socket.io/"
     arrival: Arrival = Arrival()
     seed: int = 0
@@ -503,4 +504,6 @@ def server_args(scenario: Scenario) -> list[str]:
         args += ["--max-rooms", str(s.max_rooms)]
     for fault in s.faults:
         args += ["--fault", fault]
+    if scenario.parser != "default":
+        args += ["--parser", scenario.parser]
     return args

@@ -32,10 +32,10 @@ import re
 
 import aiohttp
 
-from wsbench.exceptions import ConnectFailed, RemoteProtocolError
+from wsbench.exceptions import ConnectFailed, ParserMismatch, RemoteProtocolError, WsbenchError
 from wsbench.protocol.engineio import OpenInfo
 
-__all__ = ["preflight", "NotSocketIO", "MAX_BODY", "TIMEOUT_S"]
+__all__ = ["preflight", "parser_check", "NotSocketIO", "MAX_BODY", "TIMEOUT_S"]
 
 MAX_BODY = 64 * 1024  #: bytes of the handshake answer read at most
 TIMEOUT_S = 2.0  #: the whole preflight, connection to last byte
@@ -137,6 +137,31 @@ async def preflight(
     answered += f" ({_excerpt(body, ctype)})"
     meaning = _meaning(status, body, path) or "not a Socket.IO handshake"
     raise NotSocketIO(url, requested, answered, meaning)
+
+
+async def parser_check(
+    url: str, path: str, parser: str, transports: str, timeout: float = TIMEOUT_S
+) -> None:
+    """One Socket.IO CONNECT to ``/`` with the scenario's parser: a server speaking the other
+    parser fails the run here with one line (:class:`ParserMismatch`), not with every client.
+
+    Any other outcome (connected, refused by auth, timed out) is left to the run to judge.
+
+    Raises:
+        ParserMismatch: the server closed on our CONNECT and answers the other parser's.
+    """
+    from wsbench.client.api import connect
+
+    try:
+        client = await connect(
+            url, path=path, parser=parser, transports=transports, reconnection=False,
+            timeout=timeout,
+        )
+    except ParserMismatch:
+        raise
+    except (WsbenchError, TimeoutError, OSError):
+        return
+    await client.close()
 
 
 def _open_info(body: str) -> OpenInfo | None:

@@ -58,7 +58,7 @@ from wsbench.metrics import (
 from wsbench.metrics.sections import encode
 from wsbench.scenario.loader import Overrides, apply_overrides, load_scenario
 from wsbench.scenario.model import Scenario, Transport, server_args
-from wsbench.scenario.preflight import preflight
+from wsbench.scenario.preflight import parser_check, preflight
 from wsbench.scenario.progress import Progress
 from wsbench.scenario.thresholds import evaluate
 
@@ -144,6 +144,7 @@ async def run_async(scenario: Scenario, options: RunOptions, *, uvloop: bool = F
     try:
         websocket_only = scenario.transport is Transport.WEBSOCKET
         await preflight(url, scenario.path, websocket_only=websocket_only)
+        await parser_check(url, scenario.path, scenario.parser, scenario.transport.value)
         return await _drive(scenario, options, url, server, progress, say, messages, uvloop)
     finally:
         if server is not None:

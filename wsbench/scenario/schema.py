@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from wsbench.oracle import Semantics, ViolationKind
+from wsbench.protocol.parser import PARSER_NAMES
 from wsbench.scenario.model import FaultKind, ThinkKind, TokenMode, Transport
 
 __all__ = ["build_schema"]
@@ -267,6 +268,7 @@ def build_schema() -> dict[str, Any]:
                 }
             ),
             "transport": {"enum": [str(t) for t in Transport]},
+            "parser": {"enum": list(PARSER_NAMES)},
             "path": TEXT,
             "clients": {"type": "integer", "minimum": 1},
             "arrival": _obj(
