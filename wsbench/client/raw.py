@@ -8,12 +8,17 @@ Engine.IO or Socket.IO: bytes in, bytes out, each one recorded in a
 :class:`Transcript` with the websockets log prefixes (``>`` sent, ``<`` received,
 ``=`` state, ``x`` close, ``!`` error, ``%`` automatic pong).
 
-One :class:`RawProbe` owns one aiohttp ``ClientSession`` (``TCPConnector(limit=0)``:
-WebSockets hold their connector slot for life, research conformance.md §4) and
-closes every socket it opened on exit. A :class:`RawWebSocket` reads in a task of
-its own so that it can answer Engine.IO pings (``2`` -> ``3``) while the caller is
-busy: a server must never be able to pass a check just because the probe went
-silent and the heartbeat timed out (conformance.md §1.6 #2).
+One :class:`RawProbe` owns one aiohttp ``ClientSession`` for HTTP
+(``TCPConnector(limit=0)``, research conformance.md §4) and closes every socket it
+opened on exit. A :class:`RawWebSocket` is wsbench's own RFC 6455 transport
+(:class:`~wsbench.client.wsprotocol.ProtocolTransport`), so its frames are parsed
+by the shared sans-I/O codec (:mod:`wsbench.protocol.websocket`) that ``wsbench
+run`` and ``wsbench locust`` use: a server that sends a masked frame, bad UTF-8 or
+a bad close code is judged by the same rules everywhere (the socket closes with
+the RFC's code and the transcript says why). Frames are handed over as they are
+parsed, without an await each, so the probe answers Engine.IO pings (``2`` ->
+``3``) while the caller is busy: a server must never be able to pass a check just
+because the probe went silent and the heartbeat timed out (conformance.md §1.6 #2).
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from wsbench.exceptions import ConnectFailed
+from wsbench.client.wsprotocol import ProtocolTransport
+from wsbench.exceptions import ConnectFailed, HandshakeRejected
 
 __all__ = [
     "CLOSED",
     "DEFAULT_CONTENT_TYPE",
+    "MAX_FRAME",
     "RawProbe",
     "RawResponse",
     "RawWebSocket",
@@ -45,6 +52,9 @@ DEFAULT_CONTENT_TYPE = "text/plain;charset=UTF-8"
 """What a browser's ``fetch(url, {body: "..."})`` sends; aiohttp would send octet-stream."""
 
 _PREVIEW = 300
+# The probe reads any frame a check could meet (checks judge sizes themselves); the bound
+# only keeps a hostile server from making it buffer without end (1009 beyond, like run/locust).
+MAX_FRAME = 64 * 1024 * 1024
 
 
 class _Closed:
@@ -166,7 +176,7 @@ class RawWebSocket:
         self.closed_at_ms: float | None = None
         self.pings = 0
         self._closing = False
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: ProtocolTransport | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
 
@@ -174,7 +184,7 @@ class RawWebSocket:
     def closed(self) -> bool:
         return self.closed_at_ms is not None
 
-    def _start(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    def _start(self, ws: ProtocolTransport) -> None:
         self._ws = ws
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
@@ -184,47 +194,38 @@ class RawWebSocket:
             self.transcript.add(self.channel, "x", how)
             self._queue.put_nowait(CLOSED)
 
+    def _on_frame(self, data: str | bytes) -> bool:
+        """Each message, as the codec parses it (no await between frames of one read)."""
+        self.transcript.add(self.channel, "<", render(data))
+        if data == "2":
+            self.pings += 1
+            if self.auto_pong and self._ws is not None:
+                self._ws.send(["3"])
+                self.transcript.add(self.channel, "%", "3")
+        self._queue.put_nowait(data)
+        return True
+
     async def _read(self) -> None:
         assert self._ws is not None
         ws = self._ws
-        try:
-            while True:
-                msg = await ws.receive()
-                if msg.type is aiohttp.WSMsgType.TEXT:
-                    self.transcript.add(self.channel, "<", render(msg.data))
-                    if msg.data == "2":
-                        self.pings += 1
-                        if self.auto_pong:
-                            await ws.send_str("3")
-                            self.transcript.add(self.channel, "%", "3")
-                    self._queue.put_nowait(msg.data)
-                elif msg.type is aiohttp.WSMsgType.BINARY:
-                    self.transcript.add(self.channel, "<", render(msg.data))
-                    self._queue.put_nowait(bytes(msg.data))
-                else:
-                    code = ws.close_code
-                    self.close_code = code
-                    extra = f" {msg.extra}" if msg.extra else ""
-                    who = "closed by probe" if self._closing else "closed by server"
-                    self._mark_closed(f"{who}, code {code}{extra}".rstrip())
-                    return
-        except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
-            self.close_code = ws.close_code
-            self._mark_closed(f"connection lost: {exc!r}")
+        result = await ws.read_loop(self._on_frame)
+        self.close_code = ws.close_code if ws.close_code is not None else 1006
+        if result.violation is not None:
+            self._mark_closed(f"server broke RFC 6455: {result.detail}")
+        elif result.detail.startswith("websocket closed"):
+            who = "closed by probe" if self._closing else "closed by server"
+            reason = result.detail.partition("): ")[2]
+            self._mark_closed(f"{who}, code {self.close_code} {reason}".rstrip())
+        else:
+            self._mark_closed(f"connection lost: {result.detail}")
 
     async def send(self, data: str | bytes) -> bool:
         """Send one text or binary frame. Returns False (and records it) if already closed."""
         if self._ws is None or self.closed or self._ws.closed:
             self.transcript.add(self.channel, "!", f"not sent (closed): {render(data)}")
             return False
-        try:
-            if isinstance(data, str):
-                await self._ws.send_str(data)
-            else:
-                await self._ws.send_bytes(bytes(data))
-        except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
-            self.transcript.add(self.channel, "!", f"send failed: {exc!r}")
-            return False
+        self._ws.send([data if isinstance(data, str) else bytes(data)])
+        await asyncio.sleep(0)  # a turn of the loop, as an awaited write gave
         self.transcript.add(self.channel, ">", render(data))
         return True
 
@@ -300,6 +301,7 @@ class RawWebSocket:
         if self._ws is not None and not self._ws.closed:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._ws.close(), 1.0)
+            self._ws.abort()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(BaseException):
@@ -442,30 +444,31 @@ class RawProbe:
         Raises:
             ConnectFailed: nothing listens at the address.
         """
-        session = self._require_session()
+        self._require_session()  # sockets belong to an open probe (closed on exit)
         url = self.url(path, query, scheme="ws")
         channel = self.transcript.channel("ws")
         sock = RawWebSocket(self.transcript, channel, auto_pong)
         self._sockets.append(sock)
         self.transcript.add(channel, "=", f"open {url.raw_path_qs}")
+        budget = timeout if timeout is not None else self.timeout
         try:
-            async with asyncio.timeout(timeout if timeout is not None else self.timeout):
-                ws = await session.ws_connect(
-                    url, autoping=False, autoclose=True, max_msg_size=0, compress=0
+            async with asyncio.timeout(budget):
+                ws = await ProtocolTransport.open(
+                    str(url), max_msg_size=MAX_FRAME, timeout=budget + 1.0
                 )
-        except aiohttp.WSServerHandshakeError as exc:
+        except HandshakeRejected as exc:
             sock.handshake_status = exc.status
             sock._mark_closed(f"upgrade refused: HTTP {exc.status}")
             return sock
-        except aiohttp.ClientConnectorError as exc:
-            self.transcript.add(channel, "!", f"cannot connect: {exc}")
-            raise ConnectFailed(self.base_url, str(exc.os_error or exc)) from None
         except TimeoutError:
             sock._mark_closed("no upgrade answer in time")
             return sock
-        except (aiohttp.ClientError, ConnectionError) as exc:
-            sock._mark_closed(f"upgrade failed: {exc!r}")
-            return sock
+        except ConnectFailed as exc:
+            if "connection lost" in str(exc):  # connected, then dropped during the upgrade
+                sock._mark_closed(f"upgrade failed: {exc}")
+                return sock
+            self.transcript.add(channel, "!", f"cannot connect: {exc}")
+            raise ConnectFailed(self.base_url, str(exc)) from None
         sock.handshake_status = 101
         self.transcript.add(channel, "=", "HTTP 101 upgraded")
         sock._start(ws)
