@@ -17,7 +17,10 @@ Every step kind runs here as under ``wsbench run``: ``stall`` pauses reading the
 packet, and after an unplanned close the shell reconnects on the machine's backoff
 (:meth:`~wsbench.scenario.interpreter.UserMachine.reconnect_delay`) as the asyncio client
 does; ``fault: restart_server`` calls the ``restart`` hook the Locust integration gives
-(absent: counted and warned, as ``wsbench run`` does for a target it did not start).
+(the control channel to ``wsbench locust``, which owns the embedded server, or on a worker
+a request to the master: :mod:`wsbench.integrations.control`; absent: counted and warned,
+as ``wsbench run`` does for a target it did not start). ``notify`` posts with the admin
+bearer token the machine minted when the scenario has ``auth.jwt``.
 
 Received packets are handled in the connection's reader (:meth:`_on_event`): each push
 goes to the judge (unless the machine says a recovered session replays it), acks go to
@@ -373,8 +376,8 @@ class ClientFlow:
 
     def restarted(self, up_ns: int | None) -> None:
         if up_ns is None:
-            _warn_once("restart", "wsbench locust: restart_server skipped: this process did "
-                       "not start the embedded server")
+            _warn_once("restart", "wsbench locust: restart_server skipped: no embedded server "
+                       "this run can restart (a --host target, or the restart failed)")
             self.judge.metrics.incr("restarts_skipped")
         else:
             self.judge.metrics.incr("server_restarts")
