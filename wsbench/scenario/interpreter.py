@@ -38,7 +38,12 @@ What the interpreter does itself, so both runtimes judge alike:
   every wanted namespace is back, bounded by ``reconnect_within``. When to reconnect is
   :attr:`UserMachine.policy` (socket.io-client's backoff, :mod:`wsbench.protocol.reconnect`)
   for every runtime: the asyncio client applies it inside its connection; the gevent shell
-  asks :meth:`UserMachine.reconnect_delay` after each unplanned close.
+  asks :meth:`UserMachine.reconnect_delay` after each unplanned close. Who restarts the
+  server is the shell's business (``wsbench run``: the parent owning the embedded server;
+  ``wsbench locust``: the process that started it, over a control channel);
+* *notifications* — a ``notify`` step's expectation on the ``user:<id>`` room, and
+  :class:`PostNotification` carries an admin bearer token
+  (:func:`~wsbench.scenario.tokens.admin_token`) when the scenario has ``auth.jwt``.
 
 The per-delivery path stays out of the generator: a shell's listener hands a stamped push
 straight to the oracle, consulting only :meth:`UserMachine.replayed` (a recovering session
