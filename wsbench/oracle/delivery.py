@@ -77,6 +77,24 @@ class _Emit:
         "delivered",
         "missing",
     )
+    stamp: Stamp
+    sender: Hashable | None
+    sender_sock: SocketKey | None
+    namespace: str
+    event: str
+    semantics: Semantics
+    rooms: tuple[str, ...]
+    base: frozenset[SocketKey]
+    excluded: SocketKey | None
+    extra: SocketKey | None
+    size: int
+    sent_ns: int
+    at_ns: int
+    deadline_ns: int
+    volatile: bool
+    ordered: bool
+    delivered: dict[SocketKey, int]  # socket -> latency, ns
+    missing: frozenset[SocketKey]
 
     def in_audience(self, sock: SocketKey) -> bool:
         return (sock in self.base and sock != self.excluded) or sock == self.extra
@@ -84,6 +102,11 @@ class _Emit:
 
 class _Ack:
     __slots__ = ("client", "namespace", "event", "sent_ns", "deadline_ns")
+    client: Hashable
+    namespace: str
+    event: str
+    sent_ns: int
+    deadline_ns: int
 
 
 class DeliveryOracle:

@@ -96,8 +96,8 @@ class Membership:
             if sid is not None:
                 self._by_sid.pop((ns, sid), None)
                 self._cache.pop((ns, sid), None)
-            for room in self._pending_of.pop(key, ()):
-                self._discard_pending(client, ns, room)
+            for pending in self._pending_of.pop(key, ()):
+                self._discard_pending(client, ns, pending)
             self._down_since[key] = now_ns
             self._touch(key, ns, None, now_ns)
 

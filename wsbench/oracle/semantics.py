@@ -74,6 +74,7 @@ def audience(
     if semantics is Semantics.SOCKET:
         return frozenset({(to, namespace)}) if m.is_connected(to, namespace) else frozenset()
     if semantics is Semantics.SENDER:
-        ok = sender is not None and m.is_connected(sender, namespace)
-        return frozenset({sender_sock}) if ok else frozenset()
+        if sender_sock is None or not m.is_connected(sender, namespace):
+            return frozenset()
+        return frozenset({sender_sock})
     return frozenset().union(*(m.sockets(ns) for ns in m.namespaces()))  # ALL_NAMESPACES

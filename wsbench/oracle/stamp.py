@@ -117,7 +117,7 @@ def embed_stamp(payload: Any, stamp: Stamp, key: str | None = "auto") -> Any:
     object appended. Numbers and booleans cannot carry a stamp and raise ValueError.
     """
     if isinstance(payload, dict) and key is not None:
-        target = key
+        target: str | None = key
         if key == "auto":
             target = next((k for k in CARRIER_KEYS if k in payload), None)
         if target is not None:
