@@ -207,8 +207,8 @@ class LatencyHistogram:
         hdr = self._hdr
         value = hdr.get_value_from_index(index)
         if percentile:
-            return hdr.get_highest_equivalent_value(value)
-        return hdr.get_lowest_equivalent_value(value)
+            return int(hdr.get_highest_equivalent_value(value))
+        return int(hdr.get_lowest_equivalent_value(value))
 
     def percentile(self, p: float) -> int:
         """Value in µs at percentile ``p`` (0–100): HDR's highest equivalent value."""
@@ -246,7 +246,8 @@ class LatencyHistogram:
     def encode(self) -> str:
         """HDR's compressed base64 histoblob (V2), the transport format between processes."""
         self._sync()
-        return self._hdr.encode().decode("ascii")
+        blob: bytes = self._hdr.encode()
+        return blob.decode("ascii")
 
     @classmethod
     def decode(cls, blob: str | bytes, clamped: int = 0) -> LatencyHistogram:

@@ -42,7 +42,7 @@ except ImportError:  # pragma: no cover - Windows
 try:  # optional: preferred when present, required for other pids
     import psutil
 except ImportError:  # pragma: no cover - psutil is present in the dev environment
-    psutil = None
+    psutil = None  # type: ignore[assignment]
 
 __all__ = ["ProcessSample", "ProcessSampler"]
 

@@ -181,11 +181,11 @@ class Metrics:
             if ring and ring[-1][0] == t:
                 delta += ring.pop()[1]
             ring.append((t, delta))
-        for name, value in self._gauges.items():
-            ring = self._gseries.setdefault(name, deque(maxlen=self.max_points))
-            if ring and ring[-1][0] == t:
-                ring.pop()
-            ring.append((t, value))
+        for name, gauge in self._gauges.items():
+            gring = self._gseries.setdefault(name, deque(maxlen=self.max_points))
+            if gring and gring[-1][0] == t:
+                gring.pop()
+            gring.append((t, gauge))
 
     @staticmethod
     def _push_point(ring: deque[IntervalPoint], point: IntervalPoint) -> None:

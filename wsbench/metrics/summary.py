@@ -240,4 +240,5 @@ def _check(data: Any, where: str, spec: dict[str, tuple[Any, bool]]) -> None:
 def schema() -> dict[str, Any]:
     """The JSON Schema of the run summary (``wsbench/metrics/summary.schema.json``)."""
     text = resources.files(__package__).joinpath("summary.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
