@@ -25,6 +25,8 @@ from reference_server.config import ServerConfig
 from reference_server.deadlines import BodyTimeout, answer_and_close, handler_factory, read_body
 from reference_server.engine import EngineEndpoint
 from reference_server.namespaces import admin, chat, custom, main
+from reference_server.namespaces.admin import CONTRACT_NAMESPACES
+from reference_server.redis_adapter import ClusterUnavailable, RedisAdapter, RedisLink
 from reference_server.sio import SocketIOServer
 from reference_server.state import AppState, normalize_user_id
 from reference_server.transport import EngineConnection
@@ -53,6 +55,7 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     # the notifications endpoint answers 413 itself; engine.io POSTs are read with their own limit
     app = web.Application(client_max_size=config.max_payload + 1)
     io = SocketIOServer(config)
+    link = _cluster(config, io)
     state = AppState(config, io)
     for module in (main, chat, admin, custom):
         module.install(state)
@@ -64,6 +67,8 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     async def on_startup(app: web.Application) -> None:
         loop = asyncio.get_running_loop()
         io.loop_time = loop.time
+        if link is not None:
+            await link.start()  # before the start line; ClusterUnavailable stops the start
         interval = config.app_heartbeat_interval / 1000
         if interval > 0:
 
@@ -82,6 +87,8 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
             for conn in list(endpoint.connections.values()):
                 conn.close(DisconnectReason.SERVER_SHUTTING_DOWN)
         await asyncio.sleep(0)
+        if link is not None:
+            await link.close()
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
@@ -93,6 +100,17 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
 
 
 HEARTBEAT_KEY = web.AppKey("wsbench_heartbeat", list)
+
+
+def _cluster(config: ServerConfig, io: SocketIOServer) -> RedisLink | None:
+    """With ``--adapter``: the Redis link, and a :class:`RedisAdapter` for every contract
+    namespace (created before the namespace modules install their handlers)."""
+    if config.adapter is None:
+        return None
+    link = RedisLink(config.adapter)
+    for name in CONTRACT_NAMESPACES:
+        io.of(name).adapter = RedisAdapter(name, config, link)
+    return link
 
 
 class _Notifications:
@@ -238,6 +256,9 @@ def run(config: ServerConfig | None = None) -> int:
             uvloop.run(serve(config))
         else:
             asyncio.run(serve(config))
+    except ClusterUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 1

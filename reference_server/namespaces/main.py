@@ -3,6 +3,8 @@ triggers, live documents, notifications, app heartbeat, and the room security ru
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from reference_server.namespaces.common import (
@@ -15,10 +17,22 @@ from reference_server.namespaces.common import (
     require_object,
     require_room,
 )
+from reference_server.redis_adapter import (
+    fetch_sockets,
+    node_id,
+    on_server_side,
+    server_side_emit_with_ack,
+    sockets_join,
+    sockets_leave,
+)
 from reference_server.sio import Socket
 from reference_server.state import DOC_ID_MAX_CHARS, AppState
 
 __all__ = ["install"]
+
+CLUSTER_PING = "cluster ping"
+"""The server-side event of ``cluster emit`` (docs/events.md "Cluster triggers")."""
+_TASKS: set[asyncio.Task[None]] = set()
 
 RESERVED_PREFIXES = ("doc:", "user:", "#")
 FOREIGN_SOCKET_ID = '"to" is the id of a socket in another namespace (ids are per namespace)'
@@ -277,9 +291,75 @@ def install(state: AppState) -> None:
         ):
             handle(socket, event, fn)
         handle(socket, "request ack", request_ack, wants_ack=True)
+        install_cluster_triggers(socket, main)
 
     main.on_connection = on_connection
     assert ROOM_MAX_CHARS == 128
+
+    # every other node answers `cluster emit` with its id and the data (docs/events.md)
+    def cluster_ping(data: Any = None, *, ack: Callable[[Any], None] | None = None) -> None:
+        if ack is not None:
+            ack({"node": node_id(main.adapter), "data": data})
+
+    on_server_side(main.adapter, CLUSTER_PING, cluster_ping)
+
+
+def install_cluster_triggers(socket: Socket, main: Any) -> None:
+    """docs/events.md "Cluster triggers": fetchSockets, socketsJoin/Leave, serverSideEmit."""
+
+    def later(ack: Any, work: Callable[[], Awaitable[Any]]) -> object:
+        async def run() -> None:
+            try:
+                result = await work()
+            except TimeoutError as exc:
+                result = {"ok": False, "error": str(exc)}
+            if ack is not None:
+                ack(result)
+
+        task = asyncio.get_running_loop().create_task(run())
+        _TASKS.add(task)
+        task.add_done_callback(_TASKS.discard)
+        return DEFERRED
+
+    def cluster_sockets(payload: Any = None, *, ack: Any = None) -> object:
+        query = {} if payload is None else payload
+        require(is_object(query), "payload must be an object {room?}")
+        rooms = [require_room(query["room"])] if "room" in query else []
+
+        async def work() -> dict[str, Any]:
+            found = await fetch_sockets(main.adapter, rooms)
+            listed = sorted(
+                ({"id": s["id"], "rooms": sorted(s.get("rooms") or [])} for s in found),
+                key=lambda s: s["id"],
+            )
+            return {"ok": True, "sockets": listed}
+
+        return later(ack, work)
+
+    def cluster_join_leave(join: bool) -> Callable[..., None]:
+        def run(payload: Any = None) -> None:
+            p = require_object(payload, "room")
+            room = require_room(p["room"])
+            require(not room.startswith(RESERVED_PREFIXES), f'room "{room}" uses a reserved prefix')
+            targets = [require_room(p["target"], "target")] if "target" in p else []
+            (sockets_join if join else sockets_leave)(main.adapter, targets, [room])
+
+        return run
+
+    def cluster_emit(payload: Any = None, *, ack: Any = None) -> object:
+        p = require_object(payload, "data")
+
+        async def work() -> dict[str, Any]:
+            answers = await server_side_emit_with_ack(main.adapter, CLUSTER_PING, p["data"])
+            answers = sorted(answers, key=lambda a: str(a.get("node")) if is_object(a) else "")
+            return {"ok": True, "responses": answers}
+
+        return later(ack, work)
+
+    handle(socket, "cluster sockets", cluster_sockets, wants_ack=True)
+    handle(socket, "cluster join", cluster_join_leave(True))
+    handle(socket, "cluster leave", cluster_join_leave(False))
+    handle(socket, "cluster emit", cluster_emit, wants_ack=True)
 
 
 def heartbeat_round(state: AppState) -> None:

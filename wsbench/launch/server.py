@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -83,6 +84,11 @@ class ServerDied:
 class ServerSpec:
     """What to start: ``command --host HOST --port PORT args...`` printing a ``ready`` line.
 
+    Programs with other conventions (Redis, HAProxy: the embedded cluster) set ``address``
+    (how the interface and port are passed; ``()`` for none), ``url`` (the URL, formatted
+    with ``host`` and ``port``, when the start line carries none) and ``probe`` (ready once
+    a TCP connection to ``host:port`` succeeds, for a program that prints no start line).
+
     Attributes:
         command: the program and its first arguments.
         args: options after ``--host``/``--port``.
@@ -91,6 +97,9 @@ class ServerSpec:
         cwd: the working directory of the child (default: ours).
         name: how messages name it ("embedded reference server").
         ready: a regular expression for its start line; group 1 is its base URL.
+        address: the options naming the interface and port, ``{host}``/``{port}`` filled in.
+        url: the URL template (``redis://{host}:{port}``) when ``ready`` captures none.
+        probe: ready when ``host:port`` accepts a connection (``port`` must be fixed).
     """
 
     command: tuple[str, ...]
@@ -100,6 +109,9 @@ class ServerSpec:
     cwd: str | None = None
     name: str = "server"
     ready: str = LISTENING
+    address: tuple[str, ...] = ("--host", "{host}", "--port", "{port}")
+    url: str = ""
+    probe: bool = False
 
     def __post_init__(self) -> None:
         if not self.command:
@@ -114,13 +126,16 @@ class ServerSpec:
             pattern = re.compile(self.ready)
         except re.error as exc:
             raise ConfigError(f"bad start-line pattern {self.ready!r}: {exc}") from None
-        if pattern.groups < 1:
+        if pattern.groups < 1 and not self.url:
             raise ConfigError(f"the start-line pattern {self.ready!r} must capture the URL")
+        if self.probe and (not self.port or not self.url):
+            raise ConfigError("a probed server needs a fixed port and a url template")
 
     def argv(self, port: int | None = None) -> list[str]:
         """The command line, with ``port`` instead of the spec's if given."""
         port = self.port if port is None else port
-        return [*self.command, "--host", self.host, "--port", str(port), *self.args]
+        address = [a.format(host=self.host, port=port) for a in self.address]
+        return [*self.command, *address, *self.args]
 
     def with_args(self, *args: str) -> ServerSpec:
         """The same spec with ``args`` appended to its options."""
@@ -234,7 +249,8 @@ class _Child:
                     line = raw.decode("utf-8", "replace").strip()
                     found = self.ready.search(line)
                     if found:
-                        self.banner, self.url = line, found.group(1)
+                        self.banner = line
+                        self.url = found.group(1) if self.ready.groups else line
                         self.started.set()
         finally:
             self.started.set()
@@ -329,7 +345,12 @@ class Server:
             self._child = child
             child.thread.start()
             threading.Thread(target=self._watch, args=(child,), daemon=True).start()
-            timed_out = not child.started.wait(timeout)
+            if self.spec.probe:
+                timed_out = not self._probe(child, timeout)
+            else:
+                timed_out = not child.started.wait(timeout)
+                if child.url and self.spec.url:
+                    child.url = self.spec.url.format(host=self.spec.host, port=self.port)
             if timed_out or not child.url:
                 self._terminate(child, STOP_GRACE)
                 said = (
@@ -345,6 +366,22 @@ class Server:
             self.url, self.banner = child.url, child.banner
             self.port = int(child.url.rsplit(":", 1)[1].split("/")[0])
             return self.url
+
+    def _probe(self, child: _Child, timeout: float) -> bool:
+        """Wait until ``host:port`` accepts a connection (or the child exits); False on timeout."""
+        deadline = now_ns() + int(timeout * 1e9)
+        while child.proc.poll() is None:
+            try:
+                with socket.create_connection((self.spec.host, self.port), timeout=0.5):
+                    child.url = self.spec.url.format(host=self.spec.host, port=self.port)
+                    child.banner = f"{self.spec.name} accepts connections on {child.url}"
+                    return True
+            except OSError:
+                if now_ns() > deadline:
+                    return False
+                with contextlib.suppress(subprocess.TimeoutExpired):  # returns early on an exit
+                    child.proc.wait(0.02)  # poll again shortly: a readiness probe, not a verdict
+        return True  # it exited: reported below as "exited before its start line"
 
     def _watch(self, child: _Child) -> None:
         code = child.proc.wait()

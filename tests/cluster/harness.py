@@ -1,0 +1,155 @@
+"""A delivery experiment over a cluster: clients on every node, rooms, counted copies.
+
+:func:`experiment` connects ``per_node`` clients to every node URL, puts them in rooms ``r1``
+/ ``r2`` / both (by index), sends ``count`` broadcasts of one behaviour from client 0 and
+counts, per client, the copies of every message. Completion is a condition, never a sleep:
+after the sends, a ``cluster emit`` round trip from the sender's node proves that every other
+node has read everything the sender's node published before it (Redis delivers each
+subscriber's messages in publish order), then markers go out and the experiment waits until
+every client has one (a dropped marker is why there are three).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.conftest import scaled, until
+from wsbench.client.api import Client, connect
+
+BEHAVIOURS = ("all", "room", "rooms", "room-others")
+MARKERS = 3
+
+
+def rooms_of(index: int) -> tuple[str, ...]:
+    return (("r1",), ("r2",), ("r1", "r2"))[index % 3]
+
+
+@dataclass
+class Tally:
+    """What one client received: copies per message number, markers seen."""
+
+    index: int
+    node: int
+    rooms: tuple[str, ...]
+    copies: Counter[int] = field(default_factory=Counter)
+    markers: set[int] = field(default_factory=set)
+
+    def on_event(self, data: Any = None, *rest: Any) -> None:
+        if isinstance(data, dict) and "marker" in data:
+            self.markers.add(data["marker"])
+        elif isinstance(data, dict) and "i" in data:
+            self.copies[data["i"]] += 1
+
+
+@dataclass
+class Outcome:
+    """Per behaviour: expected recipients and what each client got."""
+
+    behaviour: str
+    count: int
+    tallies: list[Tally]
+    expected: dict[int, bool]  # client index -> must receive every message
+
+    @property
+    def duplicates(self) -> int:
+        return sum(n - 1 for t in self.tallies for n in t.copies.values() if n > 1)
+
+    @property
+    def lost(self) -> int:
+        return sum(
+            1
+            for t in self.tallies
+            if self.expected[t.index]
+            for i in range(self.count)
+            if t.copies[i] == 0
+        )
+
+    @property
+    def leaked(self) -> int:
+        return sum(sum(t.copies.values()) for t in self.tallies if not self.expected[t.index])
+
+    @property
+    def delivered(self) -> int:
+        return sum(sum(t.copies.values()) for t in self.tallies)
+
+    def summary(self) -> str:
+        return (
+            f"{self.behaviour}: {self.count} sends, {self.delivered} copies, "
+            f"{self.duplicates} duplicates, {self.lost} lost, {self.leaked} leaked"
+        )
+
+
+def expected_for(behaviour: str, tally: Tally) -> bool:
+    if behaviour == "all":
+        return True
+    if behaviour == "room":
+        return "r1" in tally.rooms
+    if behaviour == "rooms":
+        return True  # every client is in r1 or r2
+    if behaviour == "room-others":
+        return "r1" in tally.rooms and tally.index != 0
+    raise ValueError(behaviour)
+
+
+def trigger(behaviour: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return {
+        "all": ("broadcast all", {"data": data}),
+        "room": ("broadcast room", {"room": "r1", "data": data}),
+        "rooms": ("broadcast rooms", {"rooms": ["r1", "r2"], "data": data}),
+        "room-others": ("broadcast room others", {"room": "r1", "data": data}),
+    }[behaviour]
+
+
+class Fleet:
+    """Clients on every node, in their rooms."""
+
+    def __init__(self, clients: list[Client], tallies: list[Tally]) -> None:
+        self.clients = clients
+        self.tallies = tallies
+
+    @classmethod
+    async def open(cls, urls: Sequence[str], per_node: int = 3, **options: Any) -> Fleet:
+        clients: list[Client] = []
+        tallies: list[Tally] = []
+        for _ in range(per_node):
+            for node, url in enumerate(urls):
+                index = len(clients)
+                client = await connect(url, **options)
+                tally = Tally(index, node, rooms_of(index))
+                client.socket().on("event", tally.on_event)
+                for room in tally.rooms:
+                    reply = await client.socket().call("join", room, timeout=scaled(5))
+                    assert reply == {"ok": True, "room": room}, reply
+                clients.append(client)
+                tallies.append(tally)
+        return cls(clients, tallies)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
+
+    def reset(self) -> None:
+        for tally in self.tallies:
+            tally.copies.clear()
+            tally.markers.clear()
+
+    async def run(self, behaviour: str, count: int, sender: int = 0) -> Outcome:
+        """Send ``count`` broadcasts of ``behaviour`` from client ``sender``; count the copies."""
+        self.reset()
+        socket = self.clients[sender].socket()
+        for i in range(count):
+            event, payload = trigger(behaviour, {"b": behaviour, "i": i})
+            socket.emit(event, payload)
+        # every other node has read what the sender's node published before this answer
+        await socket.call("cluster emit", {"data": "barrier"}, timeout=scaled(10))
+        for m in range(MARKERS):
+            socket.emit("broadcast all", {"data": {"marker": m}})
+        await until(lambda: all(t.markers for t in self.tallies), 10)
+        expected = {t.index: expected_for(behaviour, t) for t in self.tallies}
+        snapshot = [
+            Tally(t.index, t.node, t.rooms, Counter(t.copies), set(t.markers)) for t in self.tallies
+        ]
+        return Outcome(behaviour, count, snapshot, expected)
