@@ -222,7 +222,7 @@ class ClientSession(NamespaceLayer):
             elif head == "43":
                 if self.state is OPEN and not self._awaiting and self._fast_ack(message):
                     return
-            self._receive_text(message, now)  # type: ignore[arg-type]
+            self._receive_text(message, now)
         elif self.state is CLOSED:
             return
         elif self.state is OPENING:
@@ -230,6 +230,7 @@ class ClientSession(NamespaceLayer):
         elif self.transport == POLLING:
             self._fail("raw binary on polling", DisconnectReason.TRANSPORT_ERROR, message)
         else:
+            assert not isinstance(message, str)
             self._receive_sio(bytes(message))
 
     def receive_closed(

@@ -80,7 +80,8 @@ CONNECTED = NamespaceState.CONNECTED
 EIO_SPEC = "engine.io-protocol v4"
 SIO_SPEC = "socket.io-protocol v5"
 
-_scan = json.scanner.make_scanner(STRICT_JSON)  # type: ignore[attr-defined]
+# typeshed types make_scanner's argument as a make_scanner; it is the decoder whose options it reads
+_scan = json.scanner.make_scanner(STRICT_JSON)  # type: ignore[arg-type]
 _SCAN_ERRORS = (StopIteration, ValueError, RecursionError)
 
 FastEvent = tuple[str, Any, list[Any], "int | None"]

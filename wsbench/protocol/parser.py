@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any, Final, Protocol
 
-import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
+import msgpack  # ships no type hints: ignore_missing_imports in pyproject's [tool.mypy]
 
 from wsbench.exceptions import LocalProtocolError, RemoteProtocolError
 from wsbench.protocol.socketio import (

@@ -239,10 +239,11 @@ class ServerSession:
                 EventReceived(namespace, packet.data[0], list(packet.data[1:]), packet.id)
             )
         else:  # ACK / BINARY_ACK
-            key = (namespace, packet.id)
-            if key in self._acks:
+            ack_id = packet.id
+            key = (namespace, ack_id)
+            if ack_id is not None and key in self._acks:
                 del self._acks[key]
-                self._events.append(AckReceived(namespace, packet.id, list(packet.data)))
+                self._events.append(AckReceived(namespace, ack_id, list(packet.data)))
             # socket.io Socket.onack: an unknown (or timed-out) id is ignored
 
     # -- answers and emits -------------------------------------------------------------
