@@ -31,6 +31,7 @@ from reference_server.sio import SocketIOServer
 from reference_server.state import AppState, normalize_user_id
 from reference_server.transport import EngineConnection
 from wsbench.protocol.events import DisconnectReason, MessageReceived, SessionEvent
+from wsbench.protocol.server import EioServerSession
 from wsbench.protocol.socketio import loads as strict_loads
 
 __all__ = ["create_app", "run", "serve", "ServerConfig", "STATE_KEY"]
@@ -45,8 +46,9 @@ class EchoSink:
     """``/engine.io/``: every message is sent back as is, text as text, binary as binary."""
 
     def on_event(self, conn: EngineConnection, event: SessionEvent) -> None:
-        if isinstance(event, MessageReceived):
-            conn.session.send_message(event.data)
+        session = conn.session
+        if isinstance(event, MessageReceived) and isinstance(session, EioServerSession):
+            session.send_message(event.data)
 
 
 def create_app(config: ServerConfig | None = None) -> web.Application:
@@ -250,7 +252,7 @@ def run(config: ServerConfig | None = None) -> int:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        uvloop = None
+        uvloop = None  # type: ignore[assignment]
     try:
         if uvloop is not None:
             uvloop.run(serve(config))

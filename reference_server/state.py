@@ -58,8 +58,11 @@ class AppState:
         token = auth.get("token")
         if not isinstance(token, str) or not token:
             raise ConnectError("Authentication error")
+        secret = self.config.jwt_secret
+        if secret is None:  # the middleware is installed only with --jwt-secret
+            raise ConnectError("Authentication error")
         try:
-            claims = jwt.decode(token, self.config.jwt_secret, algorithms=["HS256"])
+            claims = jwt.decode(token, secret, algorithms=["HS256"])
         except jwt.PyJWTError:
             if not self.config.has_fault("accept-bad-token"):
                 raise ConnectError("Invalid token") from None

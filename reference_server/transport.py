@@ -281,9 +281,10 @@ class EngineConnection:
         else:
             data = packet.polling
         if self._reorder:
-            data = self._maybe_swap(data)
-            if data is None:
+            swapped = self._maybe_swap(data)
+            if swapped is None:
                 return True
+            data = swapped
         self._write_data(data)
         return True
 

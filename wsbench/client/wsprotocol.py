@@ -189,7 +189,8 @@ class ProtocolTransport(FrameParser, asyncio.Protocol):
     def resume_writing(self) -> None:
         self._write_paused = False
 
-    data_received = FrameParser.feed  # every complete frame of the chunk; the rest is kept
+    # every complete frame of the chunk; the rest is kept (asyncio ignores feed's bool result)
+    data_received = FrameParser.feed  # type: ignore[assignment]
 
     def _gather(self, data: bytes) -> bytes | None:
         """The codec's slow path; before the frames, the 101 answer is read here."""
@@ -294,7 +295,7 @@ class ProtocolTransport(FrameParser, asyncio.Protocol):
         tr = self._tr
         if len(messages) == 1:
             m = messages[0]
-            if type(m) is str:
+            if isinstance(m, str):
                 tr.write(encode_frame(OP_TEXT, m.encode()))
             else:
                 tr.write(encode_frame(OP_BINARY, bytes(m)))
