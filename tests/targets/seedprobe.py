@@ -193,8 +193,11 @@ async def admin_announcement(url: str) -> str | None:
     admin.emit("broadcast", "hello", ns="/admin")
     await barrier(admin, listener)
     await closing(admin, listener)
-    got = listener.events("announcement")
-    return None if got == [["hello"]] else f"a / socket got {got} for one broadcast"
+    for who, p in (("another connection's", listener), ("the sender's own", admin)):
+        got = p.events("announcement")
+        if got != [["hello"]]:
+            return f"{who} / socket got {got} for one broadcast"
+    return None
 
 
 async def token_required(url: str) -> str | None:
