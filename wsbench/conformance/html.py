@@ -119,9 +119,13 @@ def write_html(folder: Path, index: dict[str, Any]) -> Path:
                 if res.get("time_to_close_ms") is not None
                 else ""
             )
+            why = (  # the matrix says why a check did not run, not only on hover
+                f"<br><small>{escape(res.get('reason', ''))}</small>"
+                if res["verdict"] == "UNIMPLEMENTED" else ""
+            )
             cells.append(
                 f"<td class='{escape(res['verdict'])}' title='{escape(res.get('reason', ''))}'>"
-                f"<a href='{escape(href)}'>{escape(res['verdict'])}</a></td>"
+                f"<a href='{escape(href)}'>{escape(res['verdict'])}</a>{why}</td>"
                 f"<td class='{escape(close)}'>{escape(close)}{escape(code)}{ttc}</td>"
             )
         official = escape(", ".join(meta.get("official", [])))

@@ -126,7 +126,7 @@ def build_args(plan: ArgPlan, values: dict[str, Any]) -> list[Any]:
         if role == "object" and _get(args, p.steps) is not None:
             continue
         _set(args, p.steps, value)
-    if plan.spread and not args:
+    if (plan.spread or "$args" in plan.paths) and not args:
         args = [values["stamp"]]
     return args
 
@@ -203,6 +203,7 @@ class Experiment:
     note: str = ""
     _events: set[tuple[str, str]] | None = None
     _filled: int = 0
+    _tasks: list[Any] = field(default_factory=list)
     _cursor: dict[str, int] = field(default_factory=dict)
     _stampless: dict[tuple[str, str, Any], Any] = field(default_factory=dict)
 
@@ -346,13 +347,17 @@ async def _run(ctx: CheckContext, app: App, spec: EventSpec) -> Experiment:
             _match(exp, peers, before, run)
             return exp._filled >= upto[j] and all(f.done() for i, f in futures.items() if i <= j)
 
+        stalled = False
         for i, (name, args) in enumerate(sends):
             # at most WINDOW sends in flight: wait (bounded) until the effects of send
             # i - WINDOW are in, so neither side's buffers decide the verdict
             if i % 16 == 0:
                 await asyncio.sleep(0)  # let the readers run (and answer the heartbeat)
-                if i >= WINDOW:
-                    await _until_any(peers, lambda j=i - WINDOW: caught_up(j), ctx.deliver_within)
+                if i >= WINDOW and not stalled:
+                    # one bound for the whole run: what has not come by then is lost, and
+                    # waiting again per window would only stretch the run
+                    stalled = not await _until_any(
+                        peers, lambda j=i - WINDOW: caught_up(j), ctx.deliver_within)
             if exp.outcomes[i].ack is not None:
                 futures[i] = await sender.ask(name, *args, ns=ns)
             else:
@@ -450,6 +455,9 @@ def _match(exp: Experiment, peers: Iterable[Peer], before: dict[str, int], run: 
         new = peer.events[start:]
         exp._cursor[role] = start + len(new)
         for r in new:
+            if r.ack_id is not None and (r.namespace, r.name) in events:
+                # the file says the server asks for this ack (wants_ack): answer it
+                exp._tasks.append(asyncio.ensure_future(peer.ack(r, "wsbench")))
             if (r.namespace, r.name) not in events:
                 continue
             text = json.dumps(list(r.args))
