@@ -221,11 +221,15 @@ def locust_command(
 @click.option("--html", type=click.Path(file_okay=False), help="Write the HTML report into this folder.")
 @click.option("--timeout-factor", default=1.0, show_default=True, type=click.FloatRange(0.1, 100),
               help="Multiply every wait (slow machines).")
+@click.option("--parser", type=click.Choice(["default", "msgpack"]), default="default",
+              show_default=True,
+              help="The Socket.IO parser the target speaks ('embedded' is started with it); on "
+                   "msgpack the checks' literal packets are re-encoded on the wire.")
 @click.pass_context
 def conform_command(
     ctx: click.Context, targets: tuple[str, ...], tiers: str | None, cases: tuple[str, ...],
     exclude: tuple[str, ...], jwt_secret: str | None, app_file: str | None, junit: str | None,
-    json_path: str | None, html: str | None, timeout_factor: float,
+    json_path: str | None, html: str | None, timeout_factor: float, parser: str,
 ) -> None:
     """Conformance gate: Engine.IO v4 / Socket.IO v5 checks, the event contract, security, load.
 
@@ -234,6 +238,7 @@ def conform_command(
       wsbench conform --target http://127.0.0.1:3000 --tier engineio,socketio --junit conf.xml
       wsbench conform --target http://a:3000 --target http://b:3000 --html report/
       wsbench conform --target http://127.0.0.1:3000 --app scenarios/apps/seed.yaml
+      wsbench conform --target embedded --parser msgpack --tier engineio,socketio
 
     Exit status: 0 nothing FAILED, 1 a check FAILED, 4 a target is unreachable, 2 usage.
     Catalog: docs/conformance.md.
@@ -242,7 +247,7 @@ def conform_command(
 
     with errors_to_exit_codes(_traceback(ctx)):
         status = conform(targets, tiers, cases, exclude, jwt_secret, junit, json_path, html,
-                         timeout_factor, app=app_file)
+                         timeout_factor, app=app_file, parser=parser)
     sys.exit(status)
 
 

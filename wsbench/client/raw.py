@@ -26,9 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from yarl import URL
@@ -45,6 +45,7 @@ __all__ = [
     "RawWebSocket",
     "Transcript",
     "WireRecord",
+    "WireTranslator",
     "render",
 ]
 
@@ -160,17 +161,46 @@ class RawResponse:
         return None
 
 
+class WireTranslator(Protocol):
+    """Re-encodes the default parser's literal packets for a target on another parser.
+
+    One per connection (it may hold a packet until its attachments are written); see
+    :mod:`wsbench.conformance.translate`. ``outgoing`` returns ``None`` to send a frame as
+    it is, ``[]`` to hold it, else the frames to send; ``incoming`` the frames a reader
+    gets for one received frame; the ``*_payload`` pair does the same for polling bodies.
+    """
+
+    name: str
+
+    def outgoing(self, frame: str | bytes) -> list[str | bytes] | None: ...
+
+    def incoming(self, frame: str | bytes) -> list[str | bytes]: ...
+
+    def outgoing_payload(self, body: str) -> str: ...
+
+    def incoming_payload(self, body: str) -> str: ...
+
+
 class RawWebSocket:
     """One raw WebSocket: send any frame, read frames, see the close code and its time.
 
     Use :meth:`RawProbe.websocket` to open one. If the server refused the upgrade
-    the socket starts closed, with :attr:`handshake_status` set.
+    the socket starts closed, with :attr:`handshake_status` set. With a ``translator``
+    the frames a caller sends and reads are translated (the transcript shows both the
+    wire, ``>``/``<``, and the caller's side, ``~``).
     """
 
-    def __init__(self, transcript: Transcript, channel: str, auto_pong: bool) -> None:
+    def __init__(
+        self,
+        transcript: Transcript,
+        channel: str,
+        auto_pong: bool,
+        translator: WireTranslator | None = None,
+    ) -> None:
         self.transcript = transcript
         self.channel = channel
         self.auto_pong = auto_pong
+        self.translator = translator
         self.handshake_status: int | None = None
         self.close_code: int | None = None
         self.closed_at_ms: float | None = None
@@ -208,7 +238,7 @@ class RawWebSocket:
     async def _read(self) -> None:
         assert self._ws is not None
         ws = self._ws
-        result = await ws.read_loop(self._on_frame)
+        result = await ws.read_loop(self._on_frame if self.translator is None else self._on_wire)
         self.close_code = ws.close_code if ws.close_code is not None else 1006
         if result.violation is not None:
             self._mark_closed(f"server broke RFC 6455: {result.detail}")
@@ -219,8 +249,37 @@ class RawWebSocket:
         else:
             self._mark_closed(f"connection lost: {result.detail}")
 
+    def _on_wire(self, data: str | bytes) -> bool:
+        """:meth:`_on_frame` through the translator: the wire frame, then what callers read."""
+        assert self.translator is not None
+        frames = self.translator.incoming(data)
+        if frames == [data]:
+            return self._on_frame(data)
+        self.transcript.add(self.channel, "<", render(data))
+        for frame in frames:
+            self.transcript.add(self.channel, "~", f"read as {render(frame)}")
+            self._queue.put_nowait(frame)
+        return True
+
     async def send(self, data: str | bytes) -> bool:
-        """Send one text or binary frame. Returns False (and records it) if already closed."""
+        """Send one text or binary frame. Returns False (and records it) if already closed.
+
+        With a translator the frame is re-encoded first (held while attachments are due).
+        """
+        if self.translator is not None:
+            wire = self.translator.outgoing(data)
+            if wire is not None:
+                how = "held for the next" if not wire else "sent as"
+                self.transcript.add(
+                    self.channel, "~", f"{render(data)} {how} {self.translator.name} packet"
+                )
+                sent = True
+                for item in wire:
+                    sent = await self._send_frame(item) and sent
+                return sent
+        return await self._send_frame(data)
+
+    async def _send_frame(self, data: str | bytes) -> bool:
         if self._ws is None or self.closed or self._ws.closed:
             self.transcript.add(self.channel, "!", f"not sent (closed): {render(data)}")
             return False
@@ -327,14 +386,21 @@ class RawProbe:
         base_url: ``http://host:port`` (a path prefix is kept).
         transcript: where to record; a new one by default.
         timeout: default seconds for one HTTP request or WebSocket opening handshake.
+        translator: makes one :class:`WireTranslator` per WebSocket and per request (the
+            target speaks another parser than the literal frames the caller writes).
     """
 
     def __init__(
-        self, base_url: str, transcript: Transcript | None = None, timeout: float = 5.0
+        self,
+        base_url: str,
+        transcript: Transcript | None = None,
+        timeout: float = 5.0,
+        translator: Callable[[], WireTranslator] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.transcript = transcript if transcript is not None else Transcript()
         self.timeout = timeout
+        self.translator = translator
         self._session: aiohttp.ClientSession | None = None
         self._sockets: list[RawWebSocket] = []
 
@@ -394,6 +460,12 @@ class RawProbe:
         session = self._require_session()
         url = self.url(path, query)
         channel = self.transcript.channel(method.upper())
+        translator = self.translator() if self.translator is not None else None
+        if translator is not None and isinstance(body, str):
+            wire_body = translator.outgoing_payload(body)
+            if wire_body != body:
+                self.transcript.add(channel, "~", f"{render(body)} sent as {translator.name}")
+                body = wire_body
         data = body.encode("utf-8") if isinstance(body, str) else body
         sent_headers = dict(headers or {})
         if data is not None and content_type is not None:
@@ -423,6 +495,11 @@ class RawProbe:
                         "<",
                         f"HTTP {resp.status} [{ctype}] {render(raw.decode('utf-8', 'replace'))}",
                     )
+                    if translator is not None and resp.status == 200:
+                        read = translator.incoming_payload(raw.decode("utf-8", "replace"))
+                        if read != raw.decode("utf-8", "replace"):
+                            self.transcript.add(channel, "~", f"read as {render(read)}")
+                            raw = read.encode("utf-8")
                     return RawResponse(resp.status, raw, dict(resp.headers), "", elapsed)
         except aiohttp.ClientConnectorError as exc:
             self.transcript.add(channel, "!", f"cannot connect: {exc}")
@@ -447,7 +524,12 @@ class RawProbe:
         self._require_session()  # sockets belong to an open probe (closed on exit)
         url = self.url(path, query, scheme="ws")
         channel = self.transcript.channel("ws")
-        sock = RawWebSocket(self.transcript, channel, auto_pong)
+        sock = RawWebSocket(
+            self.transcript,
+            channel,
+            auto_pong,
+            self.translator() if self.translator is not None else None,
+        )
         self._sockets.append(sock)
         self.transcript.add(channel, "=", f"open {url.raw_path_qs}")
         budget = timeout if timeout is not None else self.timeout

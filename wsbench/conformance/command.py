@@ -108,11 +108,15 @@ def conform(
     factor: float = 1.0,
     parallel: int = 4,
     app: str | None = None,
+    parser: str = "default",
 ) -> int:
     """Run the gate; returns the exit status (0 nothing FAILED, 1 something did).
 
     ``app``: an app file (docs/apps.md); its generated checks replace the built-in
     contract, security and load tiers (the wire tiers stay).
+    ``parser``: the Socket.IO parser of every target (``embedded`` is started with it);
+    on ``msgpack`` the literal packets of the checks are translated
+    (:mod:`wsbench.conformance.translate`).
     """
     checks = app_checks(parse_tiers(tiers), cases, exclude, app) if app else select(
         parse_tiers(tiers), cases, exclude)
@@ -122,13 +126,15 @@ def conform(
         specs = []
         for target in targets:
             if target == "embedded":
-                specs.append(stack.enter_context(embedded_targets()))
+                specs.append(stack.enter_context(embedded_targets(parser=parser)))
             else:
                 if not target.startswith(("http://", "https://")):
                     raise click.BadParameter(
                         f"{target!r} is not an http(s) URL or 'embedded'", param_hint="--target"
                     )
-                specs.append(TargetSpec(target.rstrip("/"), jwt_secret=jwt_secret))
+                specs.append(
+                    TargetSpec(target.rstrip("/"), jwt_secret=jwt_secret, parser=parser)
+                )
         names = [s.label for s in specs]
         if len(set(names)) != len(names):
             raise click.BadParameter("the same target is given twice", param_hint="--target")

@@ -57,6 +57,7 @@ class TargetInfo:
         factor: timeout multiplier for slow machines.
         triggers: the trigger capability probes of this run (see
             :func:`wsbench.conformance.peer.offers`), cached per target.
+        parser: the Socket.IO parser the target speaks (``default`` or ``msgpack``).
     """
 
     url: str
@@ -72,6 +73,7 @@ class TargetInfo:
     quiet_window: float = 0.15
     factor: float = 1.0
     triggers: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    parser: str = "default"
 
 
 def parse_open(text: str) -> dict[str, Any] | None:
@@ -102,7 +104,12 @@ class CheckContext:
         if url == self.probe.base_url:
             return self.probe
         if url not in self.extra_probes:
-            probe = RawProbe(url, self.probe.transcript, timeout=self.probe.timeout)
+            probe = RawProbe(
+                url,
+                self.probe.transcript,
+                timeout=self.probe.timeout,
+                translator=self.probe.translator,
+            )
             await probe.__aenter__()
             self.extra_probes[url] = probe
         return self.extra_probes[url]

@@ -53,6 +53,7 @@ wsbench conform --target http://127.0.0.1:3000 --tier engineio,socketio --junit 
 wsbench conform --target http://a:3000 --target http://b:3000 --json index.json --html report/
 wsbench conform --target http://127.0.0.1:3000 --cases 'sio.message.*' --exclude-cases S23
 wsbench conform --target http://127.0.0.1:3000 --jwt-secret "$SECRET"   # enables the auth checks
+wsbench conform --target embedded --parser msgpack --tier engineio,socketio
 ```
 
 Exit status: **0** nothing FAILED, **1** a check FAILED, **4** a target is unreachable
@@ -62,6 +63,19 @@ reference server (and a twin with `--jwt-secret` and `--recovery` for the auth a
 checks) on free loopback ports with the official suites' heartbeat (300/200 ms), through
 `wsbench.launch`; if one does not start (no start line within 15 s times
 `WSBENCH_TIMEOUT_FACTOR`, or it exits first) the gate exits 1 quoting its exit code and stderr.
+
+`--parser msgpack` checks a target on the official `socket.io-msgpack-parser` (`embedded` is
+started with it; a target on the other parser fails the preflight in one line, exit 4). The
+checks still state their packets as the default parser's literal text; the raw probe
+re-encodes each one as the msgpack map the official parser sends (one binary message;
+attachments in place as `bin`) and renders each msgpack packet it receives back as the default
+parser's frames, over WebSocket and polling (`b` base64 records). A malformed packet stays
+malformed the same way (`42{}` keeps its object payload, `42abc[...]` becomes `"id":"abc"`,
+`4abc` an unknown type); JavaScript `undefined` reads as `JSON.stringify` writes it (a key
+left out). Transcripts show the real frames (`>`/`<`) and, on `~` lines, the text the check
+wrote or read. Engine.IO tier checks go untranslated (Engine.IO is below the parser). The
+attachment rules (count, placeholder range, text while attachments are due) have no msgpack
+equivalent and are UNIMPLEMENTED there, with the reason.
 
 What a target needs: the `engineio` and `socketio` tiers need only the official harness app
 (echo at `/engine.io/`, `auth`/`message-back`/`message-with-ack` on `/` and `/custom`);
@@ -167,6 +181,9 @@ def render() -> str:
         ids = index.get(label, [])
         out.append(f"| {label} | {', '.join(f'`{i}`' for i in ids) or '**missing**'} |")
     out.append("")
+    from wsbench.conformance.checks.app_family import catalog_markdown
+
+    out.append(catalog_markdown())
     out.append("## Faults and the checks that catch them\n")
     out.append(
         "`python -m reference_server --fault NAME` breaks one promise of the contract; "

@@ -34,13 +34,27 @@ SUITE_OPTIONS: tuple[str, ...] = (
 
 
 @contextlib.contextmanager
-def embedded_targets(extra: Sequence[str] = (), name: str = "embedded") -> Iterator[TargetSpec]:
-    """Start the reference server and its auth+recovery twin; yield the target spec."""
+def embedded_targets(
+    extra: Sequence[str] = (), name: str = "embedded", parser: str = "default"
+) -> Iterator[TargetSpec]:
+    """Start the reference server and its auth+recovery twin; yield the target spec.
+
+    ``parser``: both servers are started with ``--parser`` (``default`` or ``msgpack``).
+    """
     secret = secrets.token_hex(16)
+    if parser != "default":
+        extra = (*extra, "--parser", parser)
     with (
         Server(reference_server(*SUITE_OPTIONS, *extra)) as main,
         Server(
             reference_server(*SUITE_OPTIONS, "--jwt-secret", secret, "--recovery", *extra)
         ) as aux,
     ):
-        yield TargetSpec(main.url, name, auth_url=aux.url, auth_secret=secret, recovery_url=aux.url)
+        yield TargetSpec(
+            main.url,
+            name,
+            auth_url=aux.url,
+            auth_secret=secret,
+            recovery_url=aux.url,
+            parser=parser,
+        )

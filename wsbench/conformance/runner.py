@@ -18,9 +18,17 @@ from dataclasses import dataclass, field
 
 from wsbench.client.raw import RawProbe, Transcript
 from wsbench.conformance.context import CheckContext, Limits, TargetInfo, parse_open
-from wsbench.conformance.model import TIER_ORDER, CheckResult, CloseVerdict, Finding, Verdict
+from wsbench.conformance.model import (
+    TIER_ORDER,
+    CheckResult,
+    CloseVerdict,
+    Finding,
+    Tier,
+    Verdict,
+)
 from wsbench.conformance.registry import Check
-from wsbench.exceptions import ConnectFailed, HandshakeRejected
+from wsbench.conformance.translate import MsgpackTranslator, translator_factory
+from wsbench.exceptions import ConnectFailed, HandshakeRejected, ParserMismatch, WsbenchError
 
 __all__ = ["TargetSpec", "TargetReport", "preflight", "run_target", "run_all"]
 
@@ -42,6 +50,8 @@ class TargetSpec:
         auth_secret: the secret of ``auth_url``.
         recovery_url: a server with connection state recovery on (default: ``auth_url``
             when the embedded target started one with recovery, else ``url``).
+        parser: the Socket.IO parser the target speaks (``default`` or ``msgpack``); on
+            msgpack the checks' literal packets are translated (:mod:`.translate`).
     """
 
     url: str
@@ -50,6 +60,7 @@ class TargetSpec:
     auth_url: str | None = None
     auth_secret: str | None = None
     recovery_url: str | None = None
+    parser: str = "default"
 
     @property
     def label(self) -> str:
@@ -107,6 +118,8 @@ async def preflight(spec: TargetSpec, factor: float = 1.0) -> TargetInfo:
     Raises:
         ConnectFailed: nothing answers at the address.
         HandshakeRejected: ``/socket.io/`` does not answer an Engine.IO v4 handshake.
+        ParserMismatch: the target closes on a CONNECT in ``spec.parser`` and answers one
+            in the other parser (one line naming the parser to run with).
     """
     async with RawProbe(spec.url, timeout=5.0 * factor) as probe:
         resp = await probe.request("GET", "/socket.io/", "EIO=4&transport=polling")
@@ -123,6 +136,7 @@ async def preflight(spec: TargetSpec, factor: float = 1.0) -> TargetInfo:
         )
         echo = await probe.request("GET", "/engine.io/", "EIO=4&transport=polling")
         eio_echo = echo.status == 200 and parse_open(echo.text) is not None
+    await parser_check(spec, factor)
     return TargetInfo(
         url=spec.url,
         name=spec.label,
@@ -136,7 +150,40 @@ async def preflight(spec: TargetSpec, factor: float = 1.0) -> TargetInfo:
         deliver_within=deliver_bound(limits, factor),
         quiet_window=QUIET_WINDOW * factor,
         factor=factor,
+        parser=spec.parser,
     )
+
+
+async def parser_check(spec: TargetSpec, factor: float) -> None:
+    """One CONNECT to ``/`` in the target's parser over polling; a mismatch raises.
+
+    Any other outcome (connected, refused by auth, timed out) is left to the checks.
+
+    Raises:
+        ParserMismatch: the target speaks the other parser.
+    """
+    from wsbench.client.api import connect
+
+    auth = None
+    if spec.jwt_secret:
+        from wsbench.conformance.sio import mint_token
+
+        auth = {"token": mint_token(spec.jwt_secret, {"userId": "wsbench-conform"})}
+    try:
+        client = await connect(
+            spec.url, parser=spec.parser, transports="polling", reconnection=False,
+            timeout=5.0 * factor, auth=auth,
+        )
+    except ParserMismatch:
+        raise
+    except (WsbenchError, TimeoutError, OSError):
+        return
+    await client.close()
+
+
+def _translator(info: TargetInfo, chk: Check) -> type[MsgpackTranslator] | None:
+    """Engine.IO is below the parser: its checks go untranslated."""
+    return None if chk.spec.tier is Tier.ENGINEIO else translator_factory(info.parser)
 
 
 async def run_check(info: TargetInfo, chk: Check) -> CheckResult:
@@ -144,7 +191,10 @@ async def run_check(info: TargetInfo, chk: Check) -> CheckResult:
     transcript = Transcript()
     started = time.monotonic()
     verdict, reason = Verdict.OK, ""
-    async with RawProbe(info.url, transcript, timeout=5.0 * info.factor) as probe:
+    translator = _translator(info, chk)
+    async with RawProbe(
+        info.url, transcript, timeout=5.0 * info.factor, translator=translator
+    ) as probe:
         ctx = CheckContext(info, probe)
         try:
             async with asyncio.timeout(chk.spec.timeout * info.factor):
