@@ -463,3 +463,57 @@ def generate(app: App) -> list[Check]:
                                    f"{app.source} (derived)", timeout=30.0, exclusive=True), run))
     return out
 
+
+
+def catalog_markdown() -> str:
+    """The app-generated family for docs/conformance.md (the behaviours and probes)."""
+    out = [
+        "## App checks (`--app FILE`)\n",
+        "`wsbench conform --target URL --app FILE` replaces the `contract`, `security` and "
+        "`load` tiers with checks generated from an app file ([apps.md](apps.md)); the wire "
+        "tiers stay. Per declared event and behaviour one check `app.<namespace>.<event>."
+        "<behaviour>` (namespace `/` is `root`, other characters `-`); the HTML matrix groups "
+        "them per event and shows, for each UNIMPLEMENTED one, why it did not run (no ack "
+        "declared, no push that excludes the sender, no join event to set the rooms up...). "
+        f"Every behaviour of an event is judged on one experiment of {MESSAGES} sends (a fault "
+        "hitting 1 message in 100 escapes with probability 0.99^460 < 1 %; each check's reason "
+        "and `details.sent` state the number): four sockets (A the sender, B in every target "
+        "room, C in another room, D in none), rooms joined through the file's own join event "
+        "and confirmed as the file says (its ack, its push to the joiner, or by effect: a "
+        "probe the joiner sends through the room comes back), sends pipelined (at most 128 in "
+        "flight), each stamped where the file says a client value lands in the copy. What each "
+        "send must cause is the semantics engine's outcome; copies without a stamp (`user "
+        "joined` carrying the joiner's sid) are matched by the engine's payload expectation. "
+        "The run waits on \"every expected copy and ack arrived\" (one delivery bound from the "
+        "handshake), then the quiet window. Membership events are sent as join / probe / leave "
+        "/ probe cycles of the sender with B already in the room.\n",
+        "| behaviour | tier | sentence | runs when the file declares |",
+        "| --- | --- | --- | --- |",
+    ]
+    needs = {
+        "exactly-once": "a push", "payload": "a push",
+        "sender-exclusion": "a push to others / room_others / rooms_others",
+        "no-leak": "a push narrower than the namespace (sender, socket, room...)",
+        "room-isolation": "a push to a room named by an argument",
+        "one-copy": "a push to rooms / rooms_others", "ack": "an ack",
+        "joins": "join: (and a leave and a room push of the namespace)",
+        "leaves": "leave: (and a join and a room push of the namespace)",
+        "order": "a push carrying a client value",
+    }
+    for b in BEHAVIOURS:
+        out.append(f"| `{b.name}` | {b.tier} | {b.title.format(event='EVENT')} | "
+                   f"{needs.get(b.name, '-')} |")
+    out.append("")
+    out.append("| probe | sentence |")
+    out.append("| --- | --- |")
+    for name, title, _ in SECURITY:
+        out.append(f"| `app.security.{name}` | {title} |")
+    out.append("")
+    out.append(
+        "`app.security.sid-room-hijack` is judged by outcome: whatever the join answered, the "
+        "socket that asked to join a room named like another socket's id must receive none of "
+        f"{MESSAGES} private messages to that socket (the engine's audience before the join). "
+        "`--app scenarios/apps/reference.yaml` against the reference server or its Node twin: "
+        "0 FAILED, and each `--fault` of the table below is caught by the app check naming "
+        "the behaviour (tests/conformance/test_app.py).\n")
+    return "\n".join(out)
