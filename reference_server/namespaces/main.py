@@ -221,6 +221,21 @@ def install(state: AppState) -> None:
             socket.emit("ack request", p["data"], callback=answered, timeout=timeout)
             return DEFERRED
 
+        def broadcast_with_ack(payload: Any = None, *, ack: Any = None) -> object:
+            # io.to(room).timeout(ms).emit('ack request', data, (err, responses) => ...)
+            p = require_object(payload, "data")
+            timeout = p.get("timeout", 5000)
+            require(is_int(timeout, 1, 60000), "timeout must be an integer from 1 to 60000 ms")
+            rooms = (require_room(p["room"]),) if "room" in p else ()
+            targets = main.adapter.recipients(rooms, ())
+            collect = BroadcastAcks(len(targets), ack)
+            if targets:
+                collect.timer = socket.conn.loop.call_later(timeout / 1000, collect.expire)
+            for target in targets:
+                target.emit("ack request", p["data"], callback=collect.answered, timeout=timeout)
+            collect.settle()
+            return DEFERRED
+
         # seed "Live Updates"
         def subscribe_document(doc_id: Any = None) -> dict[str, Any]:
             require_doc_id(doc_id)
@@ -291,6 +306,7 @@ def install(state: AppState) -> None:
         ):
             handle(socket, event, fn)
         handle(socket, "request ack", request_ack, wants_ack=True)
+        handle(socket, "broadcast with ack", broadcast_with_ack, wants_ack=True)
         install_cluster_triggers(socket, main)
 
     main.on_connection = on_connection
@@ -302,6 +318,51 @@ def install(state: AppState) -> None:
             ack({"node": node_id(main.adapter), "data": data})
 
     on_server_side(main.adapter, CLUSTER_PING, cluster_ping)
+
+
+class BroadcastAcks:
+    """The answers of one ``broadcast with ack`` (socket.io's ``(err, responses)`` callback).
+
+    One answer (the first argument of the recipient's ACK, ``None`` if none) per recipient,
+    in arrival order; it settles when every recipient answered, or at the timeout with the
+    answers that came (a recipient that disconnected meanwhile is simply missing). Each
+    recipient's own ack id and timeout belong to its session (so nothing outlives it);
+    their timeouts and disconnect errors are not answers.
+    """
+
+    __slots__ = ("expected", "ack", "responses", "timer", "done")
+
+    def __init__(self, expected: int, ack: Callable[..., None] | None) -> None:
+        self.expected, self.ack = expected, ack
+        self.responses: list[Any] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.done = False
+
+    def answered(self, err: Exception | None, args: list[Any]) -> None:
+        if err is None and not self.done:
+            self.responses.append(args[0] if args else None)
+            self.settle()
+
+    def settle(self) -> None:
+        if not self.done and len(self.responses) >= self.expected:
+            self._finish(timed_out=False)
+
+    def expire(self) -> None:
+        if not self.done:
+            self._finish(timed_out=True)
+
+    def _finish(self, timed_out: bool) -> None:
+        self.done = True
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.ack is not None:
+            self.ack({
+                "ok": True,
+                "recipients": self.expected,
+                "responses": self.responses,
+                "timedOut": timed_out,
+                "missing": self.expected - len(self.responses),
+            })  # fmt: skip
 
 
 def install_cluster_triggers(socket: Socket, main: Any) -> None:

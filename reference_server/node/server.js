@@ -469,6 +469,27 @@ function createApp(options) {
       });
     });
 
+    handle(socket, "broadcast with ack", (payload) => {
+      const { data, timeout = 5000 } = requireObject(payload, ["data"]);
+      require_(isInt(timeout, 1, 60000), "timeout must be an integer from 1 to 60000 ms");
+      const room = "room" in payload ? requireRoom(payload.room) : undefined;
+      // this server's recipients, counted as the emit goes out (socket.io does not tell)
+      const recipients = room === undefined ? main.sockets.size : (main.adapter.rooms.get(room)?.size ?? 0);
+      const target = room === undefined ? main : main.to(room);
+      return new Promise((resolve) => {
+        target.timeout(timeout).emit("ack request", data, (err, responses) => {
+          const answers = Array.isArray(responses) ? responses.map((r) => (r === undefined ? null : r)) : [];
+          resolve({
+            ok: true,
+            recipients,
+            responses: answers,
+            timedOut: Boolean(err),
+            missing: Math.max(0, recipients - answers.length),
+          });
+        });
+      });
+    });
+
     // seed "Live Updates"
     handle(socket, "subscribe document", (docId) => {
       requireDocId(docId);

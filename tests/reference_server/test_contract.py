@@ -148,6 +148,37 @@ async def test_request_ack_both_outcomes(clients):
     }
 
 
+async def test_broadcast_with_ack_collects_one_answer_per_recipient(clients):
+    a, b, c = await clients(), await clients(), await clients()
+    for cl, answer in ((a, "from-a"), (b, "from-b")):
+        await cl.call("join", "bwa")
+        cl.auto_ack = [answer]
+    for cl in (a, b):
+        cl.take("user joined")
+    got = await a.call("broadcast with ack", {"room": "bwa", "data": {"q": 1}})
+    assert sorted(got.pop("responses")) == ["from-a", "from-b"], got
+    assert got == {"ok": True, "recipients": 2, "timedOut": False, "missing": 0}
+    for cl, received in ((a, [[{"q": 1}]]), (b, [[{"q": 1}]]), (c, [])):
+        await cl.barrier()
+        assert cl.take("ack request") == received
+    # nobody in the room: answered at once, nothing missing
+    assert await a.call("broadcast with ack", {"room": "empty", "data": 1}) == {
+        "ok": True, "recipients": 0, "responses": [], "timedOut": False, "missing": 0,
+    }  # fmt: skip
+
+
+async def test_broadcast_with_ack_timeout_reports_partial_answers(clients):
+    a, b, c = await clients(), await clients(), await clients()
+    a.auto_ack, b.auto_ack = ["a"], ["b"]  # c never answers
+    started = time.monotonic()
+    got = await a.call("broadcast with ack", {"data": "all?", "timeout": 300})
+    assert time.monotonic() - started >= 0.25
+    assert sorted(got.pop("responses")) == ["a", "b"], got
+    assert got == {"ok": True, "recipients": 3, "timedOut": True, "missing": 1}
+    await c.barrier()
+    assert c.take("ack request") == [["all?"]]
+
+
 async def test_live_documents(clients):
     a, b = await clients(), await clients()
     doc = f"d{time.monotonic_ns()}"
@@ -227,6 +258,8 @@ async def test_admin_announcement_reaches_every_namespace(clients):
         ("broadcast rooms", {"rooms": [], "data": 1}),
         ("broadcast volatile", {"data": 1, "count": 0}),
         ("request ack", {"data": 1, "timeout": 0}),
+        ("broadcast with ack", {"data": 1, "timeout": 60001}),
+        ("broadcast with ack", {"room": "", "data": 1}),
         ("update document", {"docId": "d", "changes": 1}),
         ("private message", {"to": "x"}),
     ],
