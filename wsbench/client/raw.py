@@ -121,6 +121,14 @@ class Transcript:
             return
         self.records.append(WireRecord(round(self.elapsed_ms(), 1), channel, direction, text))
 
+    def add_frame(self, channel: str, direction: str, data: str | bytes) -> None:
+        """:meth:`add` of ``render(data)``, rendered only if the record is kept (load checks
+        receive thousands of frames past the limit)."""
+        if len(self.records) >= self.limit:
+            self.dropped += 1
+            return
+        self.add(channel, direction, render(data))
+
     def channel(self, prefix: str) -> str:
         self._counter += 1
         return f"{prefix}#{self._counter}"
@@ -205,6 +213,8 @@ class RawWebSocket:
         self.close_code: int | None = None
         self.closed_at_ms: float | None = None
         self.pings = 0
+        #: transcript time (ms) of the last Engine.IO ping received, None before the first
+        self.last_ping_ms: float | None = None
         self._closing = False
         self._ws: ProtocolTransport | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -226,9 +236,10 @@ class RawWebSocket:
 
     def _on_frame(self, data: str | bytes) -> bool:
         """Each message, as the codec parses it (no await between frames of one read)."""
-        self.transcript.add(self.channel, "<", render(data))
+        self.transcript.add_frame(self.channel, "<", data)
         if data == "2":
             self.pings += 1
+            self.last_ping_ms = self.transcript.elapsed_ms()
             if self.auto_pong and self._ws is not None:
                 self._ws.send(["3"])
                 self.transcript.add(self.channel, "%", "3")

@@ -114,6 +114,15 @@ async def _lose_and_recover(ctx: CheckContext) -> tuple[str, str, str, RawWebSoc
     return sid, pid_, missed, ws, last_offset
 
 
+async def _next_not_app_ping(ctx: CheckContext, ws: RawWebSocket, what: str) -> str | bytes:
+    """The next frame but the contract's app-level heartbeat: an app ``ping`` emitted while
+    the socket was away is a missed packet too, and may be replayed before or after ours."""
+    while True:
+        frame = await ctx.recv(ws, what)
+        if not (isinstance(frame, str) and frame.startswith('42["ping"')):
+            return frame
+
+
 @check(
     "sio.recovery.replays-missed-before-connect",
     "replays the packets missed while disconnected before the CONNECT answer",
@@ -124,12 +133,12 @@ async def _lose_and_recover(ctx: CheckContext) -> tuple[str, str, str, RawWebSoc
 )
 async def replay(ctx: CheckContext) -> str:
     _, _, missed, ws, _ = await _lose_and_recover(ctx)
-    frame = await ctx.recv(ws, "the replayed event")
+    frame = await _next_not_app_ping(ctx, ws, "the replayed event")
     ctx.expect(
         isinstance(frame, str) and frame.startswith(f'42["event","{missed}","'),
         f'expected the missed 42["event","{missed}",<offset>] first, got {frame!r}',
     )
-    answer = await ctx.recv(ws, "CONNECT answer")
+    answer = await _next_not_app_ping(ctx, ws, "CONNECT answer")
     ctx.expect(
         isinstance(answer, str) and answer.startswith("40{"),
         f"expected the CONNECT answer next, got {answer!r}",
