@@ -38,6 +38,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "sio_parser",
     "sio_recovery",
     "contract_broadcast",
+    "contract_acks",
     "contract_rooms",
     "contract_apps",
     "contract_auth",
