@@ -98,6 +98,15 @@ too. The containment checks (`security.limits.*`) and `load.acks.within-timeout`
 with exactly their arguments), so a harness-only target is still measured on what they are
 named for.
 
+The load tier keeps the checker idle enough to judge: senders are paced (a few thousand
+deliveries, far more than a 1% fault needs) and the checker records how long its own event
+loop stalled. When the server closes crowd connections without a DISCONNECT during the load
+(its heartbeat timing out on an overloaded machine: a starved checker's late pongs, or pongs
+the server was too busy to read), or a minority of acks is late while the checker itself
+stalled more than a quarter of the ack bound, the run cannot tell a slow server from a
+starved checker: INFORMATIONAL, with the numbers in the result details. A DISCONNECT, a
+leak, a duplicate, an inversion or a server late on most acks is always FAILED.
+
 ## Verdicts
 
 | verdict | meaning | gate |
