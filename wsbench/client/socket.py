@@ -35,6 +35,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 from wsbench.client.acks import AckDeadlines
@@ -46,6 +47,7 @@ from wsbench.protocol.events import (
     ConnectRefused,
     Disconnected,
 )
+from wsbench.protocol.retry import RetryAction, RetryQueue, SendTry
 
 __all__ = ["SessionHost", "Socket"]
 
@@ -53,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[..., Any]
 AckCallback = Callable[[list[Any] | None], Any]
+RetryCallback = Callable[[list[Any] | None, int], Any]
+TryCallback = Callable[[int], Any]
 
 
 class SessionHost(Protocol):
@@ -83,7 +87,7 @@ class Socket:
     __slots__ = (
         "namespace", "sid", "connected", "recovered", "refused", "received",
         "_host", "_session", "_handlers", "_any", "_waiters", "_acks", "_deadlines",
-        "_connect_waiter",
+        "_connect_waiter", "_retry", "retried",
     )  # fmt: skip
 
     def __init__(self, host: SessionHost, namespace: str) -> None:
@@ -101,6 +105,8 @@ class Socket:
         self._acks: dict[int, Any] = {}  # ack id -> Future (call) or callback
         self._deadlines = AckDeadlines(host.loop, self._acks, self._expire)
         self._connect_waiter: asyncio.Future[None] | None = None
+        self._retry: RetryQueue | None = None  # created by the first emit_with_retries
+        self.retried = 0  #: tries beyond the first of emit_with_retries
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
@@ -126,6 +132,58 @@ class Socket:
             self._deadlines.add(ack_id, timeout, event)
         self._host.flush()
         return ack_id
+
+    def emit_with_retries(
+        self,
+        event: str,
+        *args: Any,
+        retries: int,
+        timeout: float,
+        callback: RetryCallback | None = None,
+        on_try: TryCallback | None = None,
+    ) -> None:
+        """At-least-once, as socket.io-client's ``retries`` + ``ackTimeout`` (see
+        :mod:`wsbench.protocol.retry`): queued behind this socket's earlier such emits, sent
+        with an ack, re-sent (same arguments, new ack id) when no ACK came within
+        ``timeout`` s, at most ``retries`` times more. ``callback(args, tries)`` gets the
+        settling ACK's arguments, or None after the last try (or when the socket is gone);
+        ``on_try(try_number)`` is called as each try leaves (1 = the first).
+        """
+        if self._retry is None:
+            self._retry = RetryQueue(connected=self.connected)
+        self._run_retry(
+            self._retry.push(event, list(args), retries, timeout, (callback, on_try))
+        )
+
+    def _run_retry(self, actions: list[RetryAction]) -> None:
+        for action in actions:
+            if isinstance(action, SendTry):
+                entry, attempt = action.entry, action.attempt
+                if attempt > 1:
+                    self.retried += 1
+                on_try = entry.token[1]  # type: ignore[index]
+                if on_try is not None:
+                    self._call(on_try, [attempt])
+                self.emit_with_ack_callback(
+                    entry.event,
+                    *entry.args,
+                    callback=partial(self._retry_outcome, entry.seq, attempt),
+                    timeout=entry.timeout,
+                )
+            else:
+                callback = action.token[0]  # type: ignore[index]
+                if callback is not None:
+                    self._call(callback, [action.args, action.attempts])
+
+    def _retry_outcome(self, seq: int, attempt: int, args: list[Any] | None) -> None:
+        queue = self._retry
+        if queue is None:
+            return
+        if args is None:
+            why = "operation has timed out" if self.connected else "socket has been disconnected"
+            self._run_retry(queue.failed(seq, attempt, why))
+        else:
+            self._run_retry(queue.answered(seq, attempt, args))
 
     async def call(self, event: str, *args: Any, timeout: float | None = None) -> Any:
         """Send with an ack and wait for it; returns the ACK's first argument (``emitWithAck``).
@@ -303,6 +361,8 @@ class Socket:
             self.recovered = ev.recovered
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+            if self._retry is not None:
+                self._run_retry(self._retry.connected())
             self._lifecycle("connect")
         elif isinstance(ev, ConnectRefused):
             self.connected = False
@@ -313,7 +373,11 @@ class Socket:
             self._lifecycle("connect_error", self.refused)
         else:
             self.connected = False
+            if self._retry is not None:
+                self._retry.disconnected()
             self._fail_acks(ev.reason.value)
+            if self._retry is not None and not ev.reason.reconnects:
+                self._run_retry(self._retry.clear(ev.reason.value))
             if not ev.reason.reconnects and waiter is not None and not waiter.done():
                 waiter.set_exception(ConnectionClosed(ev.reason.value))
                 waiter.exception()
@@ -325,7 +389,11 @@ class Socket:
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionClosed(reason))
             waiter.exception()
+        if self._retry is not None:
+            self._retry.disconnected()
         self._fail_acks(reason)
+        if self._retry is not None:
+            self._run_retry(self._retry.clear(reason))
 
     def _fail_acks(self, reason: str) -> None:
         entries = list(self._acks.values())
