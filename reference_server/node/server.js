@@ -26,7 +26,8 @@ const USAGE = `usage: node server.js [options]
   --header-timeout MS          request head deadline (server.headersTimeout), 0 = none (10000)
   --body-timeout MS            body deadline: server.requestTimeout = header + body, 0 = none (30000)
   --idle-timeout MS            keep-alive idle deadline (server.keepAliveTimeout), 0 = none (60000)
-  --parser NAME                Socket.IO parser: default or msgpack (socket.io-msgpack-parser) (default)`;
+  --parser NAME                Socket.IO parser: default or msgpack (socket.io-msgpack-parser) (default)
+  --adapter redis://HOST:PORT  join a cluster through Redis (@socket.io/redis-adapter); none = one node`;
 
 const ROOM_MAX_CHARS = 128;
 const DOC_ID_MAX_CHARS = 120;
@@ -34,6 +35,7 @@ const RESERVED_PREFIXES = ["doc:", "user:", "#"];
 const NOTIFICATIONS_PER_USER = 1000;
 const MAX_JSON_DEPTH = 100; // as wsbench.protocol.socketio.MAX_JSON_DEPTH
 const CONTRACT_NAMESPACES = ["/", "/chat", "/admin", "/custom"];
+const CLUSTER_PING = "cluster ping";
 
 function parseOptions(argv) {
   const intOption = { type: "string" };
@@ -57,6 +59,7 @@ function parseOptions(argv) {
       "body-timeout": { ...intOption, default: "30000" },
       "idle-timeout": { ...intOption, default: "60000" },
       parser: { type: "string", default: "default" },
+      adapter: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -69,6 +72,9 @@ function parseOptions(argv) {
     if (!/^\d+$/.test(text)) throw new Error(`--${name} must be a non-negative integer, got "${text}"`);
     return Number(text);
   };
+  if (values.adapter !== undefined && values.recovery) {
+    throw new Error("--recovery is node-local: not with --adapter (the Redis adapter carries no offsets)");
+  }
   return {
     host: values.host,
     port: integer("port"),
@@ -87,7 +93,23 @@ function parseOptions(argv) {
     bodyTimeout: integer("body-timeout"),
     idleTimeout: integer("idle-timeout"),
     parser: parserOption(values.parser),
+    adapter: adapterOption(values.adapter),
   };
+}
+
+// --adapter: a Redis URL (as the Python server's --adapter); null = the in-memory adapter
+function adapterOption(url) {
+  if (url === undefined) return null;
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = null;
+  }
+  if (!parsed || parsed.protocol !== "redis:" || !parsed.hostname) {
+    throw new Error(`--adapter must be redis://HOST:PORT, got "${url}"`);
+  }
+  return url;
 }
 
 // --parser: the official parsers, as the options of new Server() take them.
@@ -218,6 +240,10 @@ function createApp(options) {
   });
 
   const main = io.of("/");
+  // every other node answers `cluster emit` with its id and the data (docs/events.md)
+  main.on(CLUSTER_PING, (data, ack) => {
+    if (typeof ack === "function") ack({ node: main.adapter.uid || "local", data });
+  });
   const chat = io.of("/chat");
   const admin = io.of("/admin");
   const custom = io.of("/custom");
@@ -458,6 +484,39 @@ function createApp(options) {
       const target = room === undefined ? socket.volatile : main.volatile.to(requireRoom(room));
       for (let i = 0; i < count; i++) target.emit("event", data);
     });
+    // cluster triggers (docs/events.md "Cluster triggers"): the adapter's cluster operations
+    handle(socket, "cluster sockets", async (payload) => {
+      const query = payload === undefined || payload === null ? {} : payload;
+      require_(isObject(query), "payload must be an object {room?}");
+      const operator = query.room === undefined ? main : main.in(requireRoom(query.room));
+      const found = await operator.fetchSockets();
+      const sockets = found
+        .map((s) => ({ id: s.id, rooms: [...s.rooms].sort() }))
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      return { ok: true, sockets };
+    });
+    for (const [event, join] of [["cluster join", true], ["cluster leave", false]]) {
+      handle(socket, event, (payload) => {
+        const p = requireObject(payload, ["room"]);
+        const room = requireRoom(p.room);
+        require_(!RESERVED_PREFIXES.some((prefix) => room.startsWith(prefix)), `room "${room}" uses a reserved prefix`);
+        const operator = p.target === undefined ? main : main.in(requireRoom(p.target, "target"));
+        if (join) operator.socketsJoin(room);
+        else operator.socketsLeave(room);
+      });
+    }
+    handle(socket, "cluster emit", async (payload) => {
+      const { data } = requireObject(payload, ["data"]);
+      let responses;
+      try {
+        responses = await main.serverSideEmitWithAck(CLUSTER_PING, data);
+      } catch (err) {
+        return { ok: false, error: String((err && err.message) || err) };
+      }
+      const key = (a) => (isObject(a) ? String(a.node) : "");
+      responses.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+      return { ok: true, responses };
+    });
     handle(socket, "request ack", (payload) => {
       const { data, timeout = 5000 } = requireObject(payload, ["data"]);
       require_(isInt(timeout, 1, 60000), "timeout must be an integer from 1 to 60000 ms");
@@ -468,7 +527,6 @@ function createApp(options) {
         });
       });
     });
-
     handle(socket, "broadcast with ack", (payload) => {
       const { data, timeout = 5000 } = requireObject(payload, ["data"]);
       require_(isInt(timeout, 1, 60000), "timeout must be an integer from 1 to 60000 ms");
@@ -668,7 +726,31 @@ function createApp(options) {
     io.close(() => callback());
     httpServer.closeAllConnections?.();
   };
-  return { httpServer, close };
+  return { httpServer, close, io };
+}
+
+/** --adapter: the official Redis adapter on two `redis` clients (publish, subscribe). */
+async function joinCluster(io, url) {
+  const { createClient } = require("redis");
+  const { createAdapter } = require("@socket.io/redis-adapter");
+  let connected = false; // the first connect fails fast; later outages are retried (bounded backoff)
+  const reconnectStrategy = (retries, err) => (connected ? Math.min(50 * 2 ** retries, 1000) : err);
+  const pub = createClient({ url, socket: { reconnectStrategy } });
+  const sub = pub.duplicate();
+  let down = false;
+  for (const client of [pub, sub]) {
+    client.on("error", (err) => {
+      if (!down) process.stderr.write(`redis adapter ${url} unreachable: ${err.message}\n`);
+      down = true;
+    });
+    client.on("ready", () => {
+      down = false;
+    });
+  }
+  await Promise.all([pub.connect(), sub.connect()]);
+  connected = true;
+  io.adapter(createAdapter(pub, sub));
+  return [pub, sub];
 }
 
 function main() {
@@ -684,10 +766,17 @@ function main() {
     process.stderr.write(`cannot listen on ${options.host}:${options.port}: ${err.message}\n`);
     process.exit(1);
   });
-  app.httpServer.listen(options.port, options.host, () => {
-    const { port } = app.httpServer.address();
-    process.stdout.write(`wsbench node twin listening on http://${options.host}:${port}\n`);
-  });
+  const listen = () =>
+    app.httpServer.listen(options.port, options.host, () => {
+      const { port } = app.httpServer.address();
+      process.stdout.write(`wsbench node twin listening on http://${options.host}:${port}\n`);
+    });
+  if (options.adapter) {
+    joinCluster(app.io, options.adapter).then(listen, (err) => {
+      process.stderr.write(`cannot reach the Redis adapter at ${options.adapter}: ${err.message}\n`);
+      process.exit(1);
+    });
+  } else listen();
   let stopping = false;
   const stop = () => {
     if (stopping) return;

@@ -12,8 +12,9 @@ every client has one (a dropped marker is why there are three).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,22 @@ from wsbench.client.api import Client, connect
 
 BEHAVIOURS = ("all", "room", "rooms", "room-others")
 MARKERS = 3
+
+
+async def eventually(
+    fetch: Callable[[], Awaitable[Any]], holds: Callable[[Any], bool], seconds: float = 10.0
+) -> Any:
+    """Ask ``fetch()`` again until ``holds(answer)`` or the (scaled) deadline; the last answer.
+
+    For state that travels through Redis (a ``socketsJoin`` applied by another node): each
+    ask is a full round trip, so this waits on the condition, not on a sleep.
+    """
+    deadline = time.monotonic() + scaled(seconds)
+    answer = await fetch()
+    while not holds(answer) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+        answer = await fetch()
+    return answer
 
 
 def rooms_of(index: int) -> tuple[str, ...]:
@@ -83,7 +100,7 @@ class Outcome:
         )
 
 
-def expected_for(behaviour: str, tally: Tally) -> bool:
+def expected_for(behaviour: str, tally: Tally, sender: int = 0) -> bool:
     if behaviour == "all":
         return True
     if behaviour == "room":
@@ -91,7 +108,7 @@ def expected_for(behaviour: str, tally: Tally) -> bool:
     if behaviour == "rooms":
         return True  # every client is in r1 or r2
     if behaviour == "room-others":
-        return "r1" in tally.rooms and tally.index != 0
+        return "r1" in tally.rooms and tally.index != sender
     raise ValueError(behaviour)
 
 
@@ -148,7 +165,7 @@ class Fleet:
         for m in range(MARKERS):
             socket.emit("broadcast all", {"data": {"marker": m}})
         await until(lambda: all(t.markers for t in self.tallies), 10)
-        expected = {t.index: expected_for(behaviour, t) for t in self.tallies}
+        expected = {t.index: expected_for(behaviour, t, sender) for t in self.tallies}
         snapshot = [
             Tally(t.index, t.node, t.rooms, Counter(t.copies), set(t.markers)) for t in self.tallies
         ]
