@@ -21,6 +21,15 @@ e.g. a ``/chat`` username)::
 
     "hello ~wsb:r1.17.42:17:42:1234567890123~"
 
+Binary form, for a payload (or carrier value) that is bytes: bytes cannot hold a key or
+a mark, so the value becomes a small header object with the bytes beside the stamp::
+
+    {"_wsb": {"id": "r1.17.42", ...}, "bin": b"..."}
+
+On the default parser the bytes go as an attachment (BINARY_EVENT), on msgpack as
+``bin`` in place; a server that re-emits the carrier verbatim returns both, so the copy is
+judged like a text one.
+
 The contract echoes payloads verbatim but often *inside* a field: ``broadcast *``
 triggers re-emit ``data``; ``room message`` and ``private message`` wrap ``message``;
 ``/chat`` ``message`` wraps ``text``; ``update document`` wraps ``changes``. So
@@ -37,6 +46,7 @@ from typing import Any
 
 __all__ = [
     "STAMP_KEY",
+    "BINARY_KEY",
     "STRING_MARK",
     "CARRIER_KEYS",
     "Stamp",
@@ -45,6 +55,8 @@ __all__ = [
 ]
 
 STAMP_KEY = "_wsb"
+#: Where a stamped binary value travels: ``{"_wsb": stamp, "bin": <bytes>}``.
+BINARY_KEY = "bin"
 STRING_MARK = "~wsb:"
 #: Keys the contract echoes verbatim inside a server-built object, most likely first.
 CARRIER_KEYS: tuple[str, ...] = ("data", "message", "text", "changes", "username")
@@ -114,7 +126,8 @@ def embed_stamp(payload: Any, stamp: Stamp, key: str | None = "auto") -> Any:
 
     Rules per value: an object gets the ``_wsb`` key; a string gets the string form
     appended after a space; ``None`` becomes ``{"_wsb": ...}``; a list gets the stamp
-    object appended. Numbers and booleans cannot carry a stamp and raise ValueError.
+    object appended; bytes become the header object ``{"_wsb": ..., "bin": <bytes>}``.
+    Numbers and booleans cannot carry a stamp and raise ValueError.
     """
     if isinstance(payload, dict) and key is not None:
         target: str | None = key
@@ -138,6 +151,8 @@ def _embed_value(value: Any, stamp: Stamp) -> Any:
         return {STAMP_KEY: stamp.to_json()}
     if isinstance(value, list):
         return [*value, {STAMP_KEY: stamp.to_json()}]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {STAMP_KEY: stamp.to_json(), BINARY_KEY: bytes(value)}
     raise ValueError(f"a {type(value).__name__} payload cannot carry a stamp")
 
 

@@ -20,6 +20,7 @@ executor (and every Locust worker) agrees.
 from __future__ import annotations
 
 import dataclasses
+import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ __all__ = [
     "TEMPLATE_VARS",
     "Template",
     "render_value",
+    "Binary",
+    "MAX_BINARY",
     "Transport",
     "ThinkKind",
     "FaultKind",
@@ -126,11 +129,39 @@ class Template:
         return "".join(out)
 
 
+#: The largest binary value a scenario may declare (bytes).
+MAX_BINARY = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    """A binary payload value: ``{bytes: N}`` (random) or ``{bytes: N, fill: "ab"}`` (templated).
+
+    Rendered to ``bytes`` per step execution: random bytes drawn from the step's seeded
+    choices (reproducible with ``seed``), or ``fill`` (a string, placeholders allowed) encoded
+    as UTF-8 and repeated to exactly ``size`` bytes. Travels as msgpack ``bin`` on the msgpack
+    parser and as an attachment (BINARY_EVENT) on the default one.
+    """
+
+    size: int
+    fill: Template | str | None = None
+
+    def render(self, values: Mapping[str, Any], rand: Callable[[int], int] | None = None) -> bytes:
+        if self.fill is None:
+            seed = rand(1 << 30) if rand is not None else 0
+            return random.Random(seed).randbytes(self.size)
+        text = self.fill.render(values, rand) if isinstance(self.fill, Template) else self.fill
+        unit = text.encode("utf-8") or b"\0"
+        return (unit * (self.size // len(unit) + 1))[: self.size]
+
+
 def render_value(
     value: Any, values: Mapping[str, Any], rand: Callable[[int], int] | None = None
 ) -> Any:
-    """Render every :class:`Template` in a JSON-like value (lists, dicts, scalars)."""
+    """Render every :class:`Template` and :class:`Binary` in a JSON-like value."""
     if isinstance(value, Template):
+        return value.render(values, rand)
+    if isinstance(value, Binary):
         return value.render(values, rand)
     if isinstance(value, dict):
         return {k: render_value(v, values, rand) for k, v in value.items()}

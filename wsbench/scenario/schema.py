@@ -15,7 +15,7 @@ from typing import Any
 
 from wsbench.oracle import Semantics, ViolationKind
 from wsbench.protocol.parser import PARSER_NAMES
-from wsbench.scenario.model import FaultKind, ThinkKind, TokenMode, Transport
+from wsbench.scenario.model import MAX_BINARY, FaultKind, ThinkKind, TokenMode, Transport
 
 __all__ = ["build_schema"]
 
@@ -45,6 +45,32 @@ def _ref(name: str) -> dict[str, str]:
 
 def _step(name: str, body: dict[str, Any]) -> dict[str, Any]:
     return _obj({name: body}, (name,))
+
+
+BINARY: dict[str, Any] = {
+    "description": "binary value: {bytes: N} random bytes, {bytes: N, fill: text} the text "
+    "repeated to N bytes (placeholders allowed in fill)",
+    "type": "object",
+    "properties": {
+        "bytes": {"type": "integer", "minimum": 1, "maximum": MAX_BINARY},
+        "fill": {"type": "string", "minLength": 1},
+    },
+    "required": ["bytes"],
+    "additionalProperties": False,
+}
+PAYLOAD: dict[str, Any] = {
+    "description": "any JSON value; an object with a 'bytes' key is a binary value",
+    "anyOf": [
+        _ref("binary"),
+        {
+            "type": "object",
+            "not": {"required": ["bytes"]},
+            "additionalProperties": _ref("payload"),
+        },
+        {"type": "array", "items": _ref("payload")},
+        {"type": ["string", "number", "boolean", "null"]},
+    ],
+}
 
 
 def build_schema() -> dict[str, Any]:
@@ -100,8 +126,8 @@ def build_schema() -> dict[str, Any]:
                 {
                     "event": TEXT,
                     "namespace": NAMESPACE,
-                    "data": {},
-                    "args": {"type": "array"},
+                    "data": _ref("payload"),
+                    "args": {"type": "array", "items": _ref("payload")},
                     "ack": {"type": "boolean"},
                     "ack_timeout": DURATION,
                     "expect": {"type": "array", "items": expect},
@@ -318,7 +344,12 @@ def build_schema() -> dict[str, Any]:
                 }
             ),
         },
-        "$defs": {"steps": {"type": "array", "items": _ref("step"), "minItems": 1}, "step": step},
+        "$defs": {
+            "steps": {"type": "array", "items": _ref("step"), "minItems": 1},
+            "step": step,
+            "payload": PAYLOAD,
+            "binary": BINARY,
+        },
     }
 
 

@@ -53,10 +53,31 @@ def _payload(where: Node, v: Any) -> Any:
     if isinstance(v, list):
         return [_payload(where, x) for x in v]
     if isinstance(v, dict):
+        if "bytes" in v:
+            return _binary(where, v)
         return {str(k): _payload(where, x) for k, x in v.items()}
     if v is None or isinstance(v, (bool, int, float)):
         return v
     raise where.error(f"expected a JSON value, got a {type(v).__name__}")
+
+
+def _binary(where: Node, v: dict[Any, Any]) -> m.Binary:
+    """``{bytes: N}`` or ``{bytes: N, fill: "text"}``: a binary value (see :class:`m.Binary`)."""
+    extra = sorted(str(k) for k in v if k not in ("bytes", "fill"))
+    if extra:
+        raise where.error(
+            f"a binary value takes only 'bytes' and 'fill', got {', '.join(extra)} "
+            "(a payload key named 'bytes' is not allowed)"
+        )
+    size = v["bytes"]
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= m.MAX_BINARY:
+        raise where.error(f"'bytes' must be an integer from 1 to {m.MAX_BINARY}, got {size!r}")
+    fill = v.get("fill")
+    if fill is None:
+        return m.Binary(size)
+    if not isinstance(fill, str) or not fill:
+        raise where.error(f"'fill' must be a non-empty string, got {fill!r}")
+    return m.Binary(size, _template(where, fill))
 
 
 @dataclass(frozen=True, slots=True)
