@@ -147,6 +147,11 @@ class DeliveryOracle:
         self._ack_heap: list[tuple[int, int, Hashable]] = []
         self._acks_settled: dict[Hashable, bool] = {}  # True: answered, False: timed out
         self._counter = 0
+        #: stamp id (primary) -> tries beyond the first the sender reported (``retried``)
+        self._retried: dict[str, int] = {}
+        #: (stamp id, socket) -> duplicate copies accepted as retries
+        self._retry_copies: dict[tuple[str, SocketKey], int] = {}
+        self.retries = self.retry_duplicates = 0
         self.emits = self.closed_emits = 0
         self.expected = self.delivered = self.missing = 0
         self.volatile_expected = self.volatile_delivered = self.volatile_drops = 0
@@ -232,6 +237,8 @@ class DeliveryOracle:
         if e is None:
             return self._observe_closed(stamp, sock, recv_ns, event)
         if sock in e.delivered:
+            if self._retry_copy(stamp.id, sock):
+                return Observation(Outcome.RETRY_DUPLICATE)
             self._violate(V.DUPLICATE, e, sock, recv_ns, event, "copy received twice")
             return Observation(Outcome.DUPLICATE)
         if not e.in_audience(sock):
@@ -293,6 +300,8 @@ class DeliveryOracle:
             )
             return Observation(Outcome.LATE, recv_ns - e.sent_ns)
         if e.in_audience(sock):
+            if self._retry_copy(stamp.id, sock):
+                return Observation(Outcome.RETRY_DUPLICATE)
             self._violate(V.DUPLICATE, e, sock, recv_ns, event, "copy received after close")
             return Observation(Outcome.DUPLICATE)
         return self._outside(e, sock, recv_ns, event)
@@ -306,6 +315,37 @@ class DeliveryOracle:
             for old in list(self._order)[: max(1, self.max_order_pairs // 10)]:
                 del self._order[old]
         self._order[key] = stamp.seq
+        return True
+
+    # -- at-least-once retries ----------------------------------------------------
+
+    def retried(self, stamp_id: str, attempt: int) -> None:
+        """The sender re-sent the emit stamped ``stamp_id`` (try ``attempt``, 2 = the first
+        retry) with the same payload, as socket.io-client's ``retries`` do. Each retry
+        lets every audience socket receive one more copy (a *retry duplicate*, counted, not
+        a violation), as every expectation registered under the stamp (``id|event`` too);
+        a copy beyond the tries is a ``duplicate``, as is any copy of an emit never retried.
+        """
+        if attempt < 2:
+            return
+        self.retries += 1
+        key = stamp_id.partition("|")[0]
+        self._retried[key] = max(self._retried.get(key, 0), attempt - 1)
+        while len(self._retried) > self.closed_memory:
+            del self._retried[next(iter(self._retried))]
+
+    def _retry_copy(self, stamp_id: str, sock: SocketKey) -> bool:
+        allowed = self._retried.get(stamp_id.partition("|")[0], 0)
+        if not allowed:
+            return False
+        key = (stamp_id, sock)
+        used = self._retry_copies.get(key, 0)
+        if used >= allowed:
+            return False
+        self._retry_copies[key] = used + 1
+        while len(self._retry_copies) > self.closed_memory * 4:
+            del self._retry_copies[next(iter(self._retry_copies))]
+        self.retry_duplicates += 1
         return True
 
     # -- acks --------------------------------------------------------------------

@@ -30,6 +30,7 @@ class Outcome(StrEnum):
     SENDER_INCLUDED = "sender_included"
     LATE = "late"
     UNKNOWN_STAMP = "unknown_stamp"
+    RETRY_DUPLICATE = "retry_duplicate"  # a copy of a re-sent emit (``retried``)
     ACK_OK = "ack_ok"
     ACK_LATE = "ack_late"
     ACK_DUPLICATE = "ack_duplicate"
