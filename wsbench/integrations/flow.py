@@ -223,6 +223,7 @@ class ClientFlow:
             runtime=self.runtime,
             on_event=self._on_event,
             timeout=timeout,
+            parser=self.scenario.parser,
         )
 
     def _open(self, a: i.Open) -> i.ConnectReply:

@@ -44,6 +44,7 @@ from wsbench.metrics import now_ns
 from wsbench.protocol.client import ClientSession, polling_payloads
 from wsbench.protocol.engineio import RECORD_SEPARATOR
 from wsbench.protocol.events import Closed, DisconnectReason, Opened, SessionEvent
+from wsbench.protocol.parser import Parser, get_parser
 from wsbench.protocol.websocket import (
     DEFAULT_MAX_SIZE,
     OP_CLOSE,
@@ -90,6 +91,7 @@ class Connection:
         runtime: concurrency primitives (see :class:`Runtime`).
         on_event: called in the reader with each session event and its receive time (ns).
         timeout: seconds for the handshake and for each HTTP request.
+        parser: the Socket.IO parser (``default`` or ``msgpack``: the scenario's ``parser``).
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class Connection:
         runtime: Runtime,
         on_event: Callable[[SessionEvent, int], None],
         timeout: float = 10.0,
+        parser: str | Parser | None = None,
     ) -> None:
         self.base_url = base_url
         self.path = path
@@ -109,7 +112,7 @@ class Connection:
         self.on_event = on_event
         self.timeout = timeout
         first = "polling" if transport.startswith("polling") else "websocket"
-        self.session = ClientSession(first)
+        self.session = ClientSession(first, parser=get_parser(parser))
         self._ws: Any = None
         self._http: Any = None
         self._write_lock = runtime.lock()
