@@ -51,7 +51,7 @@ from wsbench.protocol.events import (
 )
 from wsbench.scenario import interpreter as i
 from wsbench.scenario import model as m
-from wsbench.scenario.walk import expected_events
+from wsbench.scenario.walk import correlations, expected_events
 
 __all__ = ["ClientFlow", "StopFlow"]
 
@@ -124,6 +124,8 @@ class ClientFlow:
         if scenario.name not in _judged:  # events some expectation names: only those are judged
             _judged[scenario.name] = frozenset().union(*expected_events(scenario).values())
         judge.judged_events.update(_judged[scenario.name])
+        if scenario.app is not None and not judge.correlations:
+            judge.correlations.update(correlations(scenario.app))
         secondary = None if judge.recording else judge._secondary
         self.machine = i.UserMachine(scenario, group, self.index, self, peer_index, secondary)
 

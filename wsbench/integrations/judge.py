@@ -60,6 +60,7 @@ from wsbench.oracle import (
 )
 from wsbench.scenario.journal import JournalWriter, RecordingOracle
 from wsbench.scenario.judge import Secondary
+from wsbench.scenario.walk import correlation_key
 
 __all__ = ["Report", "Judge", "WorkerOracle", "PAYLOAD_FORMAT", "KIND_TEXT", "MASTER_RUN",
            "CLIENTS_PER_WORKER"]
@@ -231,6 +232,9 @@ class Judge:
         #: events some emit's ``expect`` names; other stamped pushes (e.g. /chat ``user left``,
         #: which echoes the username a ``join`` stamped) are counted, not judged
         self.judged_events: set[str] = set()
+        #: (namespace, event) -> where its unstamped copies carry a correlation key
+        #: (:mod:`wsbench.scenario.derive`; set from the scenario's app file)
+        self.correlations: dict[tuple[str, str], tuple[int | str, ...]] = {}
 
     @property
     def recording(self) -> bool:
@@ -275,6 +279,13 @@ class Judge:
         metrics = self.metrics
         metrics.incr("deliveries")
         stamp = find_stamp(args)
+        if stamp is None and self.correlations and event in self.judged_events:
+            place = self.correlations.get((namespace, event))
+            key = correlation_key(place, namespace, event, args) if place is not None else None
+            if key is not None:  # an unstamped push the app file correlates (user joined)
+                self.oracle.observe_correlated(key, client, namespace, recv_ns, event)
+                self.report("sio-recv", entry_name(namespace, event), None, size, None)
+                return
         if stamp is None or event not in self.judged_events:
             metrics.incr("recv.unstamped")
             self.report("sio-recv", entry_name(namespace, event), None, size, None)

@@ -36,6 +36,7 @@ forgotten first) and the violation samples.
 from __future__ import annotations
 
 import heapq
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable
 
 from wsbench.oracle.fanout import FanoutRecord, FanoutStats
@@ -152,6 +153,11 @@ class DeliveryOracle:
         #: (stamp id, socket) -> duplicate copies accepted as retries
         self._retry_copies: dict[tuple[str, SocketKey], int] = {}
         self.retries = self.retry_duplicates = 0
+        #: (stamp id, event) -> sockets that must not get that copy (``forbid``)
+        self._forbidden: OrderedDict[tuple[str, str], frozenset[SocketKey]] = OrderedDict()
+        #: correlation key -> the stamps of the emits a push carrying that key may be a copy of
+        self._corr: OrderedDict[str, deque[Stamp]] = OrderedDict()
+        self.forbidden_registered = self.correlated = 0
         self.emits = self.closed_emits = 0
         self.expected = self.delivered = self.missing = 0
         self.volatile_expected = self.volatile_delivered = self.volatile_drops = 0
@@ -234,6 +240,17 @@ class DeliveryOracle:
         """Classify one stamped copy received by ``receiver``'s socket in ``namespace``."""
         sock = (receiver, namespace)
         e = self._open.get(stamp.id)
+        if self._forbidden:
+            bad = self._forbidden.get((stamp.id.partition("|")[0], event))
+            if bad is not None:
+                if sock in bad:
+                    self._record(V.FORBIDDEN_DELIVERY, stamp, sock, recv_ns, event,
+                                 "a negative expectation forbids this socket the event")
+                    return Observation(Outcome.FORBIDDEN)
+                known = e if e is not None else self._closed.get(stamp.id)
+                if known is None or known.event != event:
+                    self.optional_deliveries += 1  # not forbidden, and no positive expectation
+                    return Observation(Outcome.OPTIONAL)
         if e is None:
             return self._observe_closed(stamp, sock, recv_ns, event)
         if sock in e.delivered:
@@ -316,6 +333,96 @@ class DeliveryOracle:
                 del self._order[old]
         self._order[key] = stamp.seq
         return True
+
+    # -- negative expectations and correlation -----------------------------------
+
+    def forbid(
+        self,
+        stamp_id: str,
+        namespace: str,
+        event: str,
+        who: str,
+        *,
+        sender: Hashable | None = None,
+        rooms: Iterable[str] = (),
+    ) -> int:
+        """Copies of ``event`` carrying stamp ``stamp_id`` must not reach ``who`` in
+        ``namespace``, as of the membership now: ``sender``, ``others`` (every socket of
+        the namespace but the sender), ``all``, or ``non_members`` (of ``rooms``; a socket
+        whose membership of them is pending is spared). The audience of an emit already
+        registered for this stamp and event is never protected (``others`` of a private
+        message: everyone but the sender and its addressee). A copy to a protected socket
+        is a ``forbidden_delivery``. Returns how many sockets are protected."""
+        m = self.membership
+        everyone = {
+            (c, namespace)
+            for c, _ in audience(m, Semantics.NAMESPACE_ALL, namespace, (), None, None)
+        }
+        sender_sock = (sender, namespace) if sender is not None else None
+        if who == "sender":
+            bad = {sender_sock} if sender_sock is not None else set()
+        elif who == "others":
+            bad = everyone - {sender_sock}
+        elif who == "all":
+            bad = everyone
+        elif who == "non_members":
+            rooms = tuple(rooms)
+            members = {(c, namespace) for c, _ in
+                       audience(m, Semantics.ROOMS, namespace, rooms, None, sender)}
+            bad = {s for s in everyone - members
+                   if not m.is_pending(s[0], namespace, None)
+                   and not any(m.is_pending(s[0], namespace, r) for r in rooms)}
+        else:
+            raise ValueError(f"forbid: who is sender, others, all or non_members, not {who!r}")
+        for positive in (self._open.get(stamp_id), self._open.get(f"{stamp_id}|{event}")):
+            if positive is not None and positive.event == event:  # its audience may have it
+                bad = {s for s in bad if not positive.in_audience(s)}
+        key = (stamp_id, event)
+        self._forbidden[key] = frozenset(bad)
+        self.forbidden_registered += 1
+        while len(self._forbidden) > self.closed_memory:
+            self._forbidden.popitem(last=False)
+        return len(bad)
+
+    def correlate(self, key: str, stamp: Stamp) -> None:
+        """A push that carries no stamp but ``key`` (e.g. ``user joined`` carrying the
+        joiner's sid) is a copy of the emit registered under ``stamp`` (see
+        :meth:`observe_correlated`)."""
+        q = self._corr.get(key)
+        if q is None:
+            q = self._corr[key] = deque(maxlen=32)
+            while len(self._corr) > self.closed_memory:
+                self._corr.popitem(last=False)
+        q.append(stamp)
+        self.correlated += 1
+
+    def observe_correlated(
+        self, key: str, receiver: Hashable, namespace: str, recv_ns: int, event: str = ""
+    ) -> Observation:
+        """An unstamped copy carrying ``key``: matched to the oldest open emit correlated
+        with ``key`` whose audience has this socket without a copy yet, else judged as a
+        copy of the newest (a duplicate, a leak, the sender included, late)."""
+        sock = (receiver, namespace)
+        q = self._corr.get(key)
+        if not q:
+            self.violations.add(Violation(
+                V.UNEXPECTED_EVENT, key, None, sock, namespace, event, None,
+                "an unstamped push that no emit of the scenario explains", recv_ns))
+            return Observation(Outcome.UNCORRELATED)
+        chosen = None
+        for st in q:
+            e = self._open.get(st.id)
+            if e is not None and sock not in e.delivered and e.in_audience(sock):
+                chosen = st
+                break
+        if chosen is None:
+            for st in q:  # a copy the membership in flux allows
+                e = self._open.get(st.id)
+                if (e is not None and sock not in e.delivered and sock != e.sender_sock
+                        and self._may_receive(e, sock)):
+                    chosen = st
+                    break
+        return self.observe_delivery(chosen or q[-1], receiver, namespace, recv_ns, event)
 
     # -- at-least-once retries ----------------------------------------------------
 

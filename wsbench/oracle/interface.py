@@ -103,6 +103,23 @@ class Oracle(Protocol):
         self, stamp: Stamp, receiver: Hashable, namespace: str, recv_ns: int, event: str = ""
     ) -> object: ...
 
+    def forbid(
+        self,
+        stamp_id: str,
+        namespace: str,
+        event: str,
+        who: str,
+        *,
+        sender: Hashable | None = None,
+        rooms: Iterable[str] = (),
+    ) -> int: ...
+
+    def correlate(self, key: str, stamp: Stamp) -> None: ...
+
+    def observe_correlated(
+        self, key: str, receiver: Hashable, namespace: str, recv_ns: int, event: str = ""
+    ) -> object: ...
+
     def expect_ack(
         self,
         key: Hashable,

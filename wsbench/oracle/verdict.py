@@ -31,6 +31,8 @@ class Outcome(StrEnum):
     LATE = "late"
     UNKNOWN_STAMP = "unknown_stamp"
     RETRY_DUPLICATE = "retry_duplicate"  # a copy of a re-sent emit (``retried``)
+    FORBIDDEN = "forbidden_delivery"
+    UNCORRELATED = "uncorrelated"
     ACK_OK = "ack_ok"
     ACK_LATE = "ack_late"
     ACK_DUPLICATE = "ack_duplicate"

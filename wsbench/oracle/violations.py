@@ -60,6 +60,9 @@ class ViolationKind(StrEnum):
     MALFORMED_FRAME = "malformed_frame"
     #: an expected connect or reconnect was refused or failed (reported by the driver)
     CONNECT_FAILED = "connect_failed"
+    #: a socket a negative expectation protects got the event (``must_not``, the app
+    #: file's ``never:``): e.g. a private message read by another socket
+    FORBIDDEN_DELIVERY = "forbidden_delivery"
 
 
 @dataclass(frozen=True, slots=True)

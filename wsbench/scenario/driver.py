@@ -56,7 +56,7 @@ from wsbench.scenario.judge import latency_sinks
 from wsbench.scenario.model import Scenario
 from wsbench.scenario.progress import Status
 from wsbench.scenario.stampkeys import Secondary
-from wsbench.scenario.walk import expected_events, max_within
+from wsbench.scenario.walk import correlation_key, correlations, expected_events, max_within
 
 __all__ = ["Driver", "close_key", "expected_events"]
 
@@ -118,6 +118,7 @@ class Driver:
         groups = scenario.assign_groups()
         self.offsets = scenario.arrival_offsets()
         self._secondary = Secondary()
+        self._correlations = correlations(scenario.app)
         self.stopping = False
         peers = interp.PeerIndex(self.client_ids, self.membership.is_connected)
         secondary = self._secondary if self.journal is None else None  # a child's judge keys
@@ -275,6 +276,11 @@ class Driver:
     def observe(self, client: int, ns: str, event: str, args: tuple[Any, ...]) -> None:
         stamp = find_stamp(args)
         if stamp is None:
+            place = self._correlations.get((ns, event)) if self._correlations else None
+            if place is not None:  # an unstamped push the app file correlates (user joined)
+                key = correlation_key(place, ns, event, args)
+                if key is not None:
+                    self.oracle.observe_correlated(key, client, ns, now_ns(), event)
             return
         now = now_ns()
         if self._secondary:

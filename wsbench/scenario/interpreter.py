@@ -57,13 +57,17 @@ from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from wsbench.app import Sock, View
+from wsbench.app import outcome as app_outcome
 from wsbench.oracle import Semantics, Stamp, ViolationKind, embed_stamp
+from wsbench.oracle.stamp import find_stamp
 from wsbench.protocol.events import DisconnectReason
 from wsbench.protocol.reconnect import ReconnectPolicy
 from wsbench.scenario import model as m
 from wsbench.scenario.model import render_value
 from wsbench.scenario.stampkeys import Secondary, secondary_stamp
 from wsbench.scenario.tokens import admin_token, connect_payload, user_id
+from wsbench.scenario.walk import correlation_key, correlations
 
 __all__ = [
     "Abort",
@@ -327,7 +331,10 @@ class UserMachine:
         self.down_since: dict[str, int] = {}
         self.replay: dict[str, tuple[int, int]] = {}
         self.connection = False  #: whether the flow holds a connection (opened, not closed)
-        self.acks_pending: dict[Hashable, tuple[str, str]] = {}  #: key -> (ns, event)
+        #: key -> (ns, event, the app's expected ack or None)
+        self.acks_pending: dict[Hashable, tuple[str, str, Any]] = {}
+        self.app = scenario.app
+        self.correlations = correlations(scenario.app) if scenario.app is not None else {}
         self.values: dict[str, Any] = {
             "client": index,
             "group": group.name,
@@ -422,9 +429,15 @@ class UserMachine:
         pending = self.acks_pending.pop(key, None)
         if pending is None or args is None:
             return  # timed out or disconnected: the oracle's sweep judges it
-        ns, event = pending
+        ns, event, expected = pending
         first = args[0] if args else None
-        if isinstance(first, dict) and first.get("ok") is False:
+        if expected is not None:  # the app file says what the ack carries
+            wrong = expected.mismatch(args)
+            if wrong is not None:
+                self.host.ack_observed(key, ns, event, now, False, f"ack {wrong}")
+            else:
+                self.host.ack_observed(key, ns, event, now, True, "")
+        elif isinstance(first, dict) and first.get("ok") is False:
             self.host.ack_observed(key, ns, event, now, False, f"refused: {first.get('error')}")
         else:
             self.host.ack_observed(key, ns, event, now, True, "")
@@ -686,6 +699,9 @@ class UserMachine:
             host.count("steps_skipped_disconnected")
             return
         room = render_value(step.room, self.values, self._picker())
+        if self.app is not None:
+            yield from self.app_join_leave(step, join, room)
+            return
         target = (
             f"doc:{room}" if step.event in ("subscribe document", "unsubscribe document") else room
         )
@@ -707,6 +723,61 @@ class UserMachine:
             if answer["room"] != target:
                 self.membership.cancel_pending(index, ns, target)
             target = answer["room"]
+        rooms = self.rooms.setdefault(ns, [])
+        if join:
+            self.membership.joined(index, ns, target, self.now)
+            if target not in rooms:
+                rooms.append(target)
+            self.values["room"] = target
+        else:
+            self.membership.left(index, ns, target, self.now)
+            if target in rooms:
+                rooms.remove(target)
+            self.values["room"] = rooms[-1] if rooms else ""
+
+    def app_join_leave(self, step: m.Join | m.Leave, join: bool, room: Any) -> Program:
+        """A join/leave as the app file says: the room it changes, the pushes it causes
+        (``user joined`` correlated by the joiner's sid), how it is confirmed: an ack (its
+        payload checked), a push to the sender (``joined``, waited for), or nothing (the
+        change is taken as done at the step's ``ack_timeout``: the deadline by which the
+        file's fire-and-forget join must have taken effect)."""
+        host, index, ns = self.host, self.index, step.namespace
+        args = [room]
+        self.seq += 1
+        oc = self.derived(ns, step.event, args, None, self.now, step.ack_timeout, None)
+        if oc is None or oc.refused is not None:
+            host.violation(V.ACK_MISMATCH, index, ns, step.event,
+                           f"{step.event} {room!r}: the app file says "
+                           + (f"the server refuses it ({oc.refused})" if oc is not None
+                              else "nothing it can judge"))
+            return
+        change = next((c for c in oc.changes if c.kind == ("join" if join else "leave")), None)
+        target = change.room if change is not None else str(room)
+        how = change.confirmed_by if change is not None else "none"
+        if join:
+            self.membership.join_requested(index, ns, target, self.now)
+        if how == "ack":
+            reply: CallReply = yield Call(ns, step.event, args, step.ack_timeout)
+            if reply.args is None:
+                host.violation(V.ACK_TIMEOUT, index, ns, step.event,
+                               f"{step.event} {room!r}: {reply.error}")
+                return  # its fate is unknown: the room stays pending
+            wrong = oc.ack.mismatch(reply.args) if oc.ack is not None else None
+            if wrong is not None:
+                host.violation(V.ACK_MISMATCH, index, ns, step.event,
+                               f"{step.event} {room!r}: ack {wrong}")
+        elif how != "none":  # a push to the sender confirms it
+            yield Emit(ns, step.event, args)
+            got = yield WaitPush(ns, how, 1, step.ack_timeout)
+            if got < 1:
+                host.violation(V.MISSING, index, ns, how,
+                               f"{step.event} {room!r}: no {how!r} confirming it within "
+                               f"{step.ack_timeout:g} s")
+                return  # unconfirmed: the room stays pending
+        else:
+            yield Emit(ns, step.event, args)
+            yield Sleep(self.now + int(step.ack_timeout * _S))
+        host.emitted(ns, step.event, how == "ack")
         rooms = self.rooms.setdefault(ns, [])
         if join:
             self.membership.joined(index, ns, target, self.now)
@@ -786,21 +857,105 @@ class UserMachine:
             data = render_value(step.data, values, pick)
             args = [] if data is None and step.stamp is None else [data]
         sent = intended if intended is not None else self.now
+        derive = self.app is not None and not step.expect
+        want_ack, expected_ack = step.ack, None
         if step.stamp is not None:
             stamp = Stamp.new(host.run_id, self.index, self.seq, sent)
             args[0] = embed_stamp(args[0] if args else None, stamp, step.stamp)
             for k, exp in enumerate(step.expect):
                 self.expect(stamp, k, exp, ns, peer, pick)
+            if derive:
+                result = self.derived(ns, step.event, args, stamp, sent, step.within, peer)
+                if result is not None:
+                    want_ack, expected_ack = result.ack is not None, result.ack
+            for mn in step.must_not:
+                rooms = tuple(str(render_value(r, values, pick)) for r in mn.rooms)
+                host.oracle.forbid(stamp.id, mn.namespace or ns, mn.event, mn.to,
+                                   sender=self.index, rooms=rooms or tuple(self.rooms.get(ns, ())))
         ack = None
-        if step.ack:
+        if want_ack:
             self.acks += 1
             ack = (self.index, ns, self.acks)
-            self.acks_pending[ack] = (ns, step.event)
+            self.acks_pending[ack] = (ns, step.event, expected_ack)
             host.oracle.expect_ack(
                 ack, self.index, ns, sent, int(step.ack_timeout * _S), step.event
             )
-        host.emitted(ns, step.event, step.ack)
+        host.emitted(ns, step.event, want_ack)
         return Emit(ns, step.event, args, ack, step.ack_timeout)
+
+    # -- expectations derived from the app file ----------------------------------------------
+
+    def view(self, ns: str) -> View:
+        """The engine's view: this socket (sid, rooms); the audience is the oracle's."""
+        sid = self.membership.sid(self.index, ns) or self.values.get("sid") or ""
+        return View([Sock(ns, sid, frozenset(self.rooms.get(ns, ())), self.user)])
+
+    def derived(self, ns: str, event: str, args: list[Any], stamp: Stamp | None, sent: int,
+                within: float, peer: int | None) -> Any:
+        """Register what the app file says ``event(*args)`` causes: each push judged by the
+        stamp it carries, or correlated (``user joined`` carrying the sender's sid), the
+        ``never:`` declarations. Returns the engine's outcome (None: not derivable)."""
+        host = self.host
+        app = self.app
+        assert app is not None
+        view = self.view(ns)
+        sid = next(iter(view.sids(ns)), "")
+        oc = app_outcome(app, view, ns, sid, event, args, user=self.user)
+        if not oc.declared or oc.unknown is not None:
+            host.count("derived.not_derivable")
+            return None
+        deadline = sent + int(within * _S)
+        done: set[tuple[str, str]] = set()
+        first = True
+        carrier: dict[str, str] = {}  #: event -> the stamp id its copies are judged by
+        for p in oc.pushes:
+            home = ns if p.to is Semantics.ALL_NAMESPACES else p.namespace
+            if (home, p.event) in done:
+                continue
+            if p.copies != 1:
+                host.count("derived.repeated_not_judged")
+                continue
+            to = None
+            if p.to is Semantics.SOCKET:  # addressed by sid: the peer the step chose
+                to = peer
+                if to is None:
+                    continue
+            sem = Semantics.NAMESPACE_ALL if (home != ns and p.to in (
+                Semantics.ALL, Semantics.OTHERS)) else p.to
+            sender = self.index if sem is not Semantics.NAMESPACE_ALL else None
+            example = p.payload.example()
+            key_stamp: Stamp | None = None
+            corr_key: str | None = None
+            corr = self.correlations.get((home, p.event))
+            if stamp is not None and find_stamp(example) is not None:
+                key_stamp = stamp if first else secondary_stamp(stamp, p.event)
+                if not first and self.secondary is not None:
+                    self.secondary.register(stamp.id, p.event)
+                first = False
+            elif corr is not None:
+                corr_key = correlation_key(corr, home, p.event, example)
+                if corr_key is None:
+                    continue
+                self.seq += 1
+                key_stamp = Stamp.new(host.run_id, self.index, self.seq, sent)
+            else:
+                host.count("derived.unstamped_not_judged")
+                continue
+            host.oracle.expect_emit(
+                key_stamp, sender, home, sem, rooms=p.rooms, to=to, at_ns=self.now,
+                deadline_ns=deadline, volatile=p.volatile, event=p.event,
+            )
+            if corr_key is not None:
+                host.oracle.correlate(corr_key, key_stamp)
+            carrier[p.event] = key_stamp.id.partition("|")[0]
+            done.add((home, p.event))
+        spec = app.event(ns, event)
+        for n in spec.never if spec is not None else ():
+            stamp_id = carrier.get(n.event) or (stamp.id if stamp is not None else None)
+            if stamp_id is not None:
+                host.oracle.forbid(stamp_id, ns, n.event, str(n.who), sender=self.index,
+                                   rooms=tuple(r for p in oc.pushes for r in p.rooms))
+        return oc
 
     def expect(
         self,

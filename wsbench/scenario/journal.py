@@ -86,6 +86,9 @@ class Op:
     STOPPED = 13
     FINAL = 14
     END = 15
+    FORBID = 16
+    CORRELATE = 17
+    CORR_DELIVERY = 18
 
 
 #: Per record kind, the positions (in ``(t, op, *args)``) of times on the recorder's
@@ -102,6 +105,8 @@ TIME_FIELDS: dict[int, tuple[int, ...]] = {
     Op.EXPECT_ACK: (5,),
     Op.ACK: (3,),
     Op.VIOLATION: (10,),
+    Op.CORRELATE: (6,),  # the stamp's sent_ns
+    Op.CORR_DELIVERY: (5,),  # recv_ns
 }
 _DELIVERY_SENT = 5
 
@@ -374,6 +379,27 @@ class RecordingOracle:
             recv_ns,
             event,
         )
+
+    def forbid(
+        self,
+        stamp_id: str,
+        namespace: str,
+        event: str,
+        who: str,
+        *,
+        sender: Hashable | None = None,
+        rooms: Iterable[str] = (),
+    ) -> int:
+        self.journal.add(Op.FORBID, stamp_id, namespace, event, who, sender, tuple(rooms))
+        return -1
+
+    def correlate(self, key: str, stamp: Stamp) -> None:
+        self.journal.add(Op.CORRELATE, key, stamp.id, stamp.sender, stamp.seq, stamp.sent_ns)
+
+    def observe_correlated(
+        self, key: str, receiver: Hashable, namespace: str, recv_ns: int, event: str = ""
+    ) -> None:
+        self.journal.add(Op.CORR_DELIVERY, key, receiver, namespace, recv_ns, event)
 
     def expect_ack(
         self,

@@ -192,6 +192,14 @@ class Judge:
                 volatile=volatile,
                 event=event,
             )
+        elif op == Op.FORBID:
+            sid, ns, event, who, sender, rooms = rec[2:]
+            oracle.forbid(sid, ns, event, who, sender=sender, rooms=rooms)
+        elif op == Op.CORRELATE:
+            key, sid, s, q, sent = rec[2:]
+            oracle.correlate(key, Stamp(sid, s, q, sent))
+        elif op == Op.CORR_DELIVERY:
+            oracle.observe_correlated(*rec[2:])
         elif op == Op.EXPECT_ACK:
             oracle.expect_ack(*rec[2:])
         elif op == Op.ACK:

@@ -208,6 +208,7 @@ _TOP = (
     "defaults",
     "groups",
     "thresholds",
+    "app",
 )
 
 
@@ -282,6 +283,7 @@ def _read(top: Node) -> m.Scenario | None:
         seed=read("seed", lambda n: n.integer(), 0),
         thresholds=read("thresholds", _thresholds, m.Thresholds()),
     )
+    app, app_path = read("app", _app, (None, ""))
     if top.errors:
         return None  # cross-checks on half-read sections would only add noise
     if clients is None:
@@ -289,10 +291,77 @@ def _read(top: Node) -> m.Scenario | None:
     if auth.jwt is not None and server.jwt_secret is None:
         server = m.ServerSettings(**{**_fields(server), "jwt_secret": auth.jwt.secret})
     scenario = m.Scenario(
-        **fields, server=server, clients=clients, auth=auth, groups=groups, source=top.source
+        **fields, server=server, clients=clients, auth=auth, groups=groups, source=top.source,
+        app=app, app_path=app_path,
     )
     _check_groups(scenario, k["groups"])
+    if app is not None:
+        _check_app(scenario, k["groups"])
     return scenario
+
+
+def _app(n: Node) -> tuple[Any, str]:
+    """``app: FILE`` (relative to the scenario file): the loaded app file, and its path.
+
+    The app file's own mistakes are reported with its file, line and key path."""
+    from wsbench.app import load_app
+
+    rel = n.text()
+    base = Path(n.source).parent if n.source and not n.source.startswith("<") else Path.cwd()
+    path = Path(rel) if Path(rel).is_absolute() else base / rel
+    if not path.is_file():
+        raise n.error(f"app file {rel!r} not found (looked for {path})")
+    try:
+        return load_app(path), str(path)
+    except ScenarioErrors as exc:
+        for e in exc.errors:
+            n.record(e)
+        raise n.error(f"the app file {rel!r} is invalid (its mistakes are listed)") from None
+    except ScenarioError as exc:
+        raise n.error(f"app file {rel!r}: {exc.message}") from None
+
+
+def _check_app(s: m.Scenario, where: Node) -> None:
+    """Every emit that derives its expectations, and every join/leave, names an event the
+    app file declares; an ``ack: true`` on an event the file never acks is a mistake
+    (an ack is never invented)."""
+    from wsbench.scenario.steps import walk_steps as walk
+
+    app = s.app
+    assert app is not None
+    for g in s.groups:
+        for step in walk(g.flow):
+            if isinstance(step, (m.Emit, m.Join, m.Leave)):
+                spec = app.event(step.namespace, step.event)
+                label = f"{type(step).__name__.lower()} {step.event!r}"
+                loc, _, key_path = step.where.partition(" ")
+                file, _, line = loc.rpartition(":")
+
+                def error(text: str, file: str = file, line: str = line,
+                          key_path: str = key_path) -> ScenarioError:
+                    if not line.isdigit():
+                        return where.error(text)
+                    return ScenarioError(text, file, int(line), key_path)
+
+                if spec is None:
+                    if isinstance(step, m.Emit) and step.expect:
+                        continue  # explicit expectations: the file is not consulted
+                    ns = app.namespace(step.namespace)
+                    known = ", ".join(e.name for e in ns.events) if ns is not None else ""
+                    raise error(
+                        f"{label}: the app file {s.app_path} declares no event {step.event!r} "
+                        f"in namespace {step.namespace!r}"
+                        + (f" (declared: {known})" if known else " (no such namespace)")
+                    )
+                if isinstance(step, m.Emit) and step.ack and not step.expect and spec.ack is None:
+                    raise error(
+                        f"{label}: ack: true, but the app file {s.app_path} says the server "
+                        f"never acks {step.event!r} (line {spec.line})"
+                    )
+                if isinstance(step, m.Join) and spec.join is None:
+                    raise error(f"{label}: the app file says {step.event!r} joins no room")
+                if isinstance(step, m.Leave) and spec.leave is None:
+                    raise error(f"{label}: the app file says {step.event!r} leaves no room")
 
 
 def _fields(obj: Any) -> dict[str, Any]:

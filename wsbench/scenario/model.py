@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from wsbench.app.model import App
 from wsbench.oracle import Semantics
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "JwtAuth",
     "Auth",
     "Expect",
+    "MustNot",
     "Connect",
     "Emit",
     "Listen",
@@ -255,6 +257,18 @@ class Expect:
 
 
 @dataclass(frozen=True, slots=True)
+class MustNot:
+    """A negative expectation of an emit: ``event`` (carrying this emit's stamp, or
+    correlated to it) must not reach ``to``: ``sender``, ``others`` (every socket of the
+    namespace but the sender), ``all``, or ``non_members`` of ``rooms``."""
+
+    event: str
+    to: str = "others"
+    namespace: str | None = None
+    rooms: tuple[Template | str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Connect:
     namespaces: tuple[str, ...] = ("/",)
     token: TokenMode = TokenMode.DEFAULT
@@ -275,6 +289,8 @@ class Emit:
     expect: tuple[Expect, ...] = ()
     stamp: str | None = "auto"  #: "auto", a carrier key, or None for no stamp
     peer: str | None = None  #: random | next | previous
+    must_not: tuple[MustNot, ...] = ()
+    within: float = 2.0  #: deadline of the expectations derived from the app file
     where: str = field(default="", compare=False)
 
 
@@ -435,6 +451,9 @@ class Scenario:
     seed: int = 0
     auth: Auth = Auth()
     thresholds: Thresholds = Thresholds()
+    #: the app file (``app:``): emits without ``expect`` derive theirs from it
+    app: App | None = field(default=None, compare=False)
+    app_path: str = ""
     source: str = field(default="", compare=False)
 
     @property

@@ -12,7 +12,10 @@ group's ``namespace``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import yaml
 
 from wsbench.oracle import Semantics
 from wsbench.scenario import model as m
@@ -118,7 +121,10 @@ def _expect(n: Node, d: Defaults, default_event: str, namespace: str) -> m.Expec
 def _emit(n: Node | None, d: Defaults, where: str) -> m.Emit:
     assert n is not None
     k = n.mapping(
-        ("event", "namespace", "data", "args", "ack", "ack_timeout", "expect", "stamp", "peer"),
+        (
+            "event", "namespace", "data", "args", "ack", "ack_timeout", "expect", "stamp",
+            "peer", "must_not",
+        ),
         required=("event",),
     )
     if "data" in k and "args" in k:
@@ -139,7 +145,38 @@ def _emit(n: Node | None, d: Defaults, where: str) -> m.Emit:
         expect=tuple(_expect(x, d, event, ns) for x in expects),
         stamp=stamp,
         peer=k["peer"].text(("random", "next", "previous")) if "peer" in k else None,
+        must_not=tuple(_must_not(x, ns) for x in _one_or_many(k["must_not"]))
+        if "must_not" in k
+        else (),
+        within=d.within,
         where=where,
+    )
+
+
+MUST_NOT_TO = ("sender", "others", "all", "non_members")
+
+
+def _one_or_many(n: Node) -> list[Node]:
+    return n.items() if isinstance(n.node, yaml.SequenceNode) else [n]
+
+
+def _must_not(n: Node, namespace: str) -> m.MustNot:
+    """``must_not: {event, to: sender|others|all|non_members, room(s), namespace}``."""
+    if n.is_scalar():
+        return m.MustNot(n.text(), "others", namespace)
+    k = n.mapping(("event", "to", "namespace", "room", "rooms"), required=("event",))
+    to = k["to"].text(MUST_NOT_TO) if "to" in k else "others"
+    rooms: tuple[m.Template | str, ...] = ()
+    if "room" in k and "rooms" in k:
+        raise k["rooms"].error("use 'room' or 'rooms', not both")
+    if "room" in k:
+        rooms = (k["room"].template(),)
+    elif "rooms" in k:
+        rooms = tuple(r.template() for r in k["rooms"].items())
+    if rooms and to != "non_members":
+        raise (k.get("room") or k["rooms"]).error("rooms only apply to to: non_members")
+    return m.MustNot(
+        k["event"].text(), to, k["namespace"].namespace() if "namespace" in k else namespace, rooms
     )
 
 
@@ -278,3 +315,12 @@ STEPS: dict[str, Callable[[Node | None, Defaults, str], m.Step]] = {
     "fault": _fault,
     "stall": _stall,
 }
+
+
+def walk_steps(steps: tuple[Any, ...]) -> Iterator[Any]:
+    """Every step of a flow, nested ones (loop, every) after their parent."""
+    for step in steps:
+        yield step
+        inner = getattr(step, "steps", None)
+        if inner:
+            yield from walk_steps(inner)

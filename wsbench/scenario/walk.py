@@ -4,17 +4,35 @@
 are searched for a stamp on receipt (the rest are just counted). :func:`max_within` —
 the longest ``within``/``ack_timeout`` of the scenario: how long the end-of-run drain
 may have to wait for in-flight emits.
+
+With an app file (``app:``, :mod:`wsbench.scenario.interpreter` derives expectations from
+it): :func:`correlations` — the pushes that carry no client value but the sender's sid
+(``user joined`` carrying ``$sender.sid``), per ``(namespace, event)``, with where the
+copy carries it; such a copy has no stamp, :func:`correlation_key` reads the sid out of a
+received copy and the oracle matches it to the emit (the join) that caused it
+(:meth:`~wsbench.oracle.DeliveryOracle.observe_correlated`). :func:`derived_events` — per
+namespace, every event a derived expectation, a ``must_not`` or a ``never:`` names.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from wsbench.app import App
+from wsbench.app.model import PushSpec
+from wsbench.app.paths import Template, carried
 from wsbench.oracle import Semantics
 from wsbench.scenario import model as m
 from wsbench.scenario.model import Scenario
 
-__all__ = ["expected_events", "max_within", "walk"]
+__all__ = [
+    "correlation_key",
+    "correlations",
+    "derived_events",
+    "expected_events",
+    "max_within",
+    "walk",
+]
 
 
 def walk(steps: tuple[Any, ...]):
@@ -46,6 +64,8 @@ def expected_events(scenario: Scenario) -> dict[str, frozenset[str]]:
                         out.setdefault(exp.namespace or step.namespace, set()).add(exp.event)
             elif type(step).__name__ == "Notify":
                 out.setdefault("/", set()).add("notification")
+    for ns, events in derived_events(scenario).items():
+        out.setdefault(ns, set()).update(events)
     return {ns: frozenset(events) for ns, events in out.items()}
 
 
@@ -57,7 +77,99 @@ def max_within(scenario: Scenario) -> float:
                 best = max(best, exp.within)
             if isinstance(step, m.Emit) and step.ack:
                 best = max(best, step.ack_timeout)
+            if scenario.app is not None and isinstance(step, (m.Emit, m.Join, m.Leave)):
+                best = max(best, step.ack_timeout, getattr(step, "within", 0.0))
             within = getattr(step, "within", None)
             if type(step).__name__ == "Notify" and within:
                 best = max(best, within)
     return best
+
+Place = tuple[int | str, ...]
+
+
+def _sid_place(args: tuple[Template, ...] | None) -> Place | None:
+    """Where the pushed argument list carries exactly ``$sender.sid``."""
+
+    def find(t: Template, at: Place) -> Place | None:
+        if t.kind == "ref":
+            p = t.value
+            return at if (p.root == "sender" and p.steps == ("sid",)) else None
+        for key, sub in t.items:
+            got = find(sub, (*at, key))
+            if got is not None:
+                return got
+        return None
+
+    for i, t in enumerate(args or ()):
+        got = find(t, (i,))
+        if got is not None:
+            return got
+    return None
+
+
+def _pushes(app: App) -> list[tuple[str, PushSpec]]:
+    out = []
+    for ns in app.namespaces:
+        for e in ns.events:
+            out.extend((ns.name, p) for p in e.push)
+    return out
+
+
+def correlations(app: App | None) -> dict[tuple[str, str], Place]:
+    """``(namespace, event)`` -> where its copies carry the sender's sid, for the pushes
+    that carry no client value (nothing a stamp could ride)."""
+    out: dict[tuple[str, str], Place] = {}
+    if app is None:
+        return out
+    for home, p in _pushes(app):
+        if p.spread or carried(p.args, p.spread):
+            continue
+        place = _sid_place(p.args)
+        if place is None:
+            continue
+        key = (p.namespace or home, p.event)
+        out.setdefault(key, place)
+    return out
+
+
+def correlation_key(place: Place, namespace: str, event: str, args: Any) -> str | None:
+    """The correlation key of a copy (``None``: it does not carry a sid there)."""
+    value: Any = list(args)
+    for step in place:
+        if isinstance(step, int) and isinstance(value, list) and 0 <= step < len(value):
+            value = value[step]
+        elif isinstance(step, str) and isinstance(value, dict) and step in value:
+            value = value[step]
+        else:
+            return None
+    if not isinstance(value, str):
+        return None
+    return f"{namespace}\x1f{event}\x1f{value}"
+
+
+def derived_events(scenario: m.Scenario) -> dict[str, set[str]]:
+    """Per namespace, the events derived expectations and negative ones name."""
+    out: dict[str, set[str]] = {}
+    app = scenario.app
+    namespaces = {"/"} | {ns.name for ns in app.namespaces} if app is not None else {"/"}
+    for g in scenario.groups:
+        for step in walk(g.flow):
+            if isinstance(step, m.Emit):
+                for mn in step.must_not:
+                    out.setdefault(mn.namespace or step.namespace, set()).add(mn.event)
+            if app is None or not isinstance(step, (m.Emit, m.Join, m.Leave)):
+                continue
+            if isinstance(step, m.Emit) and step.expect:
+                continue
+            spec = app.event(step.namespace, step.event)
+            if spec is None:
+                continue
+            for p in spec.push:
+                if p.to is Semantics.ALL_NAMESPACES:
+                    for ns in namespaces:
+                        out.setdefault(ns, set()).add(p.event)
+                else:
+                    out.setdefault(p.namespace or step.namespace, set()).add(p.event)
+            for n in spec.never:
+                out.setdefault(step.namespace, set()).add(n.event)
+    return out

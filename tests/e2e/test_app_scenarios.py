@@ -1,0 +1,92 @@
+"""Scenarios that name an app file (``app:``): expectations derived from it, negative
+expectations (``must_not``), and ``user joined`` correlated to the join that caused it,
+on the embedded reference server, correct and with a ``--fault``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.conftest import run_text, violations
+
+REFERENCE = Path(__file__).resolve().parents[2] / "scenarios" / "apps" / "reference.yaml"
+
+DERIVED = """
+app: {app}
+clients: 16
+duration: 4s
+arrival: {{rate: 100}}
+{server}
+groups:
+  - flow:
+      - connect: /
+      - join: "room-{{rand:2}}"
+      - think: 1s
+      - emit: {{event: room message, data: {{room: "{{room}}", message: "hi {{client}}"}}}}
+      - join: {{room: "lobby", event: join room}}
+      - think: 500ms
+      - emit:
+          event: private message
+          peer: random
+          data: {{to: "{{peer_sid}}", message: {{text: psst}}}}
+          must_not: {{event: private message, to: others}}
+"""
+
+EXPLICIT = """
+clients: 16
+duration: 4s
+arrival: {{rate: 100}}
+{server}
+groups:
+  - flow:
+      - connect: /
+      - join: "room-{{rand:2}}"
+      - think: 1s
+      - emit:
+          event: room message
+          data: {{room: "{{room}}", message: "hi {{client}}"}}
+          ack: true
+          expect: [{{event: message, to: room}}]
+      - join: {{room: "lobby", event: join room}}
+      - think: 500ms
+      - emit:
+          event: private message
+          peer: random
+          data: {{to: "{{peer_sid}}", message: {{text: psst}}}}
+          ack: true
+          expect: [{{event: private message, to: socket}}]
+"""
+
+
+def _run(tmp_path: Path, text: str, fault: str | None = None):
+    server = f"server: {{faults: [{fault}]}}" if fault else ""
+    return run_text(text.format(server=server, app=REFERENCE), tmp_path / (fault or "ok"))
+
+
+def test_derived_expectations_pass_on_the_reference_server_as_explicit_ones_do(tmp_path):
+    derived = _run(tmp_path / "d", DERIVED).summary
+    explicit = _run(tmp_path / "e", EXPLICIT).summary
+    assert violations(derived) == {} == violations(explicit)
+    d, e = derived.sections.delivery, explicit.sections.delivery
+    assert d.delivery_ratio == 1.0 == e.delivery_ratio
+    # derived: room message + private message (stamped), user joined (correlated), acks
+    # as the file declares them; explicit: the two stamped emits only
+    assert d.expected > e.expected
+    assert d.acks.expected == e.acks.expected
+
+
+def test_user_joined_to_the_joiner_is_caught_by_correlation(tmp_path):
+    # the fault includes the sender in every "to others" broadcast: the joiner gets its
+    # own `user joined`, a push that carries no stamp, only the joiner's sid
+    out = _run(tmp_path, DERIVED, "broadcast-to-sender").summary
+    assert violations(out).get("sender_included", 0) > 0
+    samples = out.sections.delivery.violations.samples
+    assert any(v.event == "user joined" for v in samples if v.kind == "sender_included")
+
+
+def test_a_private_message_read_by_another_socket_is_a_forbidden_delivery(tmp_path):
+    out = _run(tmp_path, DERIVED, "room-leak").summary
+    got = violations(out)
+    assert got.get("forbidden_delivery", 0) > 0
+    samples = out.sections.delivery.violations.samples
+    forbidden = [v for v in samples if v.kind == "forbidden_delivery"]
+    assert forbidden and all(v.event == "private message" for v in forbidden)
