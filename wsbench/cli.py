@@ -209,7 +209,8 @@ def locust_command(
 @click.option("--target", "targets", multiple=True, required=True, metavar="URL",
               help="Server to check (http://host:port), or 'embedded' for the reference server. Repeatable.")
 @click.option("--tier", "tiers", metavar="LIST",
-              help="Comma-separated tiers: engineio,socketio,contract,security,load (default: all).")
+              help="Comma-separated tiers: engineio,socketio,contract,security,load,cluster (default: "
+                   "all but cluster; with --cluster: cluster).")
 @click.option("--cases", multiple=True, metavar="GLOB", help="Only checks whose id (or official label, e.g. S27) matches.")
 @click.option("--exclude-cases", "exclude", multiple=True, metavar="GLOB", help="Skip checks matching GLOB.")
 @click.option("--jwt-secret", metavar="S", help="The HS256 secret the target verifies (enables the auth checks).")
@@ -225,11 +226,20 @@ def locust_command(
               show_default=True,
               help="The Socket.IO parser the target speaks ('embedded' is started with it); on "
                    "msgpack the checks' literal packets are re-encoded on the wire.")
+@click.option("--cluster", is_flag=True,
+              help="The targets are the nodes of ONE cluster (one URL: its load balancer); "
+                   "runs the cluster tier (docs/conformance.md).")
+@click.option("--nodes", type=click.IntRange(min=2), metavar="N",
+              help="With --target embedded: start a cluster of N nodes (Redis + HAProxy) and "
+                   "run the cluster tier against it.")
+@click.option("--node-kind", type=click.Choice(["python", "node", "mixed"]), default="python",
+              show_default=True, help="The embedded cluster's nodes: reference server, Node twin, or both.")
 @click.pass_context
 def conform_command(
     ctx: click.Context, targets: tuple[str, ...], tiers: str | None, cases: tuple[str, ...],
     exclude: tuple[str, ...], jwt_secret: str | None, app_file: str | None, junit: str | None,
     json_path: str | None, html: str | None, timeout_factor: float, parser: str,
+    cluster: bool, nodes: int | None, node_kind: str,
 ) -> None:
     """Conformance gate: Engine.IO v4 / Socket.IO v5 checks, the event contract, security, load.
 
@@ -239,12 +249,24 @@ def conform_command(
       wsbench conform --target http://a:3000 --target http://b:3000 --html report/
       wsbench conform --target http://127.0.0.1:3000 --app scenarios/apps/seed.yaml
       wsbench conform --target embedded --parser msgpack --tier engineio,socketio
+      wsbench conform --target http://127.0.0.1:3001 --target http://127.0.0.1:3002 --cluster
+      wsbench conform --target embedded --nodes 3
 
     Exit status: 0 nothing FAILED, 1 a check FAILED, 4 a target is unreachable, 2 usage.
     Catalog: docs/conformance.md.
     """
     from wsbench.conformance.command import conform
 
+    if cluster or nodes is not None:
+        from wsbench.conformance.cluster import conform_cluster
+
+        if app_file:
+            raise click.UsageError("--app and --cluster do not combine (yet)")
+        with errors_to_exit_codes(_traceback(ctx)):
+            status = conform_cluster(targets, tiers, cases, exclude, jwt_secret, junit, json_path,
+                                     html, timeout_factor, parser=parser, nodes=nodes,
+                                     node_kind=node_kind)  # fmt: skip
+        sys.exit(status)
     with errors_to_exit_codes(_traceback(ctx)):
         status = conform(targets, tiers, cases, exclude, jwt_secret, junit, json_path, html,
                          timeout_factor, app=app_file, parser=parser)

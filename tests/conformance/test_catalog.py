@@ -6,7 +6,14 @@ import re
 
 from wsbench.conformance import docs
 from wsbench.conformance.model import Tier
-from wsbench.conformance.registry import FAULTS, catalog, fault_index, official_index, select
+from wsbench.conformance.registry import (
+    ADAPTER_FAULTS,
+    FAULTS,
+    catalog,
+    fault_index,
+    official_index,
+    select,
+)
 
 PREFIX = {
     Tier.ENGINEIO: "eio.",
@@ -14,6 +21,7 @@ PREFIX = {
     Tier.CONTRACT: "contract.",
     Tier.SECURITY: "security.",
     Tier.LOAD: "load.",
+    Tier.CLUSTER: "cluster.",
 }
 
 
@@ -40,6 +48,15 @@ def test_every_official_case_is_carried_under_its_official_name() -> None:
 
 def test_every_fault_is_caught_by_some_check() -> None:
     assert all(fault_index()[f] for f in FAULTS)
+    # the Redis adapter's faults by the cluster tier (tests/cluster/test_cluster_tier.py)
+    assert all(fault_index()[f] for f in ADAPTER_FAULTS)
+    assert {c.spec.tier for f in ADAPTER_FAULTS for c in catalog()
+            if c.spec.id in fault_index()[f]} == {Tier.CLUSTER}  # fmt: skip
+
+
+def test_the_cluster_tier_runs_only_when_asked_for() -> None:
+    assert Tier.CLUSTER not in {c.spec.tier for c in select()}
+    assert {c.spec.tier for c in select(["cluster"])} == {Tier.CLUSTER}
 
 
 def test_selection_by_tier_glob_and_official_label() -> None:
@@ -60,3 +77,6 @@ def test_the_gate_knows_every_fault_of_the_reference_server() -> None:
     from reference_server.config import FAULTS as SERVER_FAULTS
 
     assert tuple(FAULTS) == tuple(SERVER_FAULTS)
+    from reference_server.config import ADAPTER_FAULTS as SERVER_ADAPTER_FAULTS
+
+    assert tuple(ADAPTER_FAULTS) == tuple(SERVER_ADAPTER_FAULTS)

@@ -29,6 +29,7 @@ __all__ = [
     "CheckResult",
     "Finding",
     "TIER_ORDER",
+    "DEFAULT_TIERS",
 ]
 
 
@@ -40,9 +41,13 @@ class Tier(StrEnum):
     CONTRACT = "contract"
     SECURITY = "security"
     LOAD = "load"
+    CLUSTER = "cluster"
 
 
 TIER_ORDER: tuple[Tier, ...] = tuple(Tier)
+DEFAULT_TIERS: tuple[Tier, ...] = tuple(t for t in Tier if t is not Tier.CLUSTER)
+"""What ``wsbench conform`` runs without ``--tier``: the cluster tier only runs on a cluster
+(``--cluster`` or ``--target embedded --nodes N``), where it is the default."""
 
 
 class Verdict(StrEnum):

@@ -18,12 +18,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from wsbench.conformance.model import TIER_ORDER, CheckSpec, Tier
+from wsbench.conformance.model import DEFAULT_TIERS, TIER_ORDER, CheckSpec, Tier
 
 if TYPE_CHECKING:
     from wsbench.conformance.context import CheckContext
 
-__all__ = ["Check", "check", "catalog", "select", "CHECK_MODULES", "FAULTS"]
+__all__ = ["Check", "check", "catalog", "select", "CHECK_MODULES", "FAULTS", "ADAPTER_FAULTS"]
 
 CheckFn = Callable[["CheckContext"], Awaitable[str | None]]
 
@@ -44,6 +44,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "contract_auth",
     "security",
     "load",
+    "cluster",
 )
 
 FAULTS: tuple[str, ...] = (
@@ -59,6 +60,13 @@ FAULTS: tuple[str, ...] = (
     "private-room-join",
 )
 """The reference server's ``--fault`` names (docs/events.md "Faults")."""
+
+ADAPTER_FAULTS: tuple[str, ...] = (
+    "adapter-double-emit",
+    "adapter-drop-remote",
+    "adapter-publish-per-room",
+)
+"""The reference server's Redis adapter faults (need ``--adapter``: caught by the cluster tier)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +100,7 @@ def check(
     def register(fn: CheckFn) -> CheckFn:
         if id in _REGISTRY:
             raise ValueError(f"duplicate check id {id!r}")
-        unknown = set(catches) - set(FAULTS)
+        unknown = set(catches) - set(FAULTS) - set(ADAPTER_FAULTS)
         if unknown:
             raise ValueError(f"check {id!r} names unknown faults {sorted(unknown)}")
         spec_ = CheckSpec(
@@ -134,8 +142,9 @@ def select(
     """Checks of the given tiers whose id matches a ``cases`` glob and no ``exclude`` glob.
 
     A glob also matches an official case name (``E1``, ``S27``), like Autobahn's ``cases``.
+    No ``tiers``: every tier but ``cluster``, which only a cluster target can run.
     """
-    wanted = {Tier(t) for t in tiers} if tiers else set(Tier)
+    wanted = {Tier(t) for t in tiers} if tiers else set(DEFAULT_TIERS)
     cases = list(cases)
     exclude = list(exclude)
 
@@ -163,7 +172,7 @@ def official_index() -> dict[str, list[str]]:
 
 def fault_index() -> dict[str, list[str]]:
     """Fault name -> ids of the checks that catch it."""
-    index: dict[str, list[str]] = {f: [] for f in FAULTS}
+    index: dict[str, list[str]] = {f: [] for f in (*FAULTS, *ADAPTER_FAULTS)}
     for c in catalog():
         for fault in c.catches:
             index[fault].append(c.spec.id)

@@ -52,6 +52,9 @@ class TargetSpec:
             when the embedded target started one with recovery, else ``url``).
         parser: the Socket.IO parser the target speaks (``default`` or ``msgpack``); on
             msgpack the checks' literal packets are translated (:mod:`.translate`).
+        nodes: the URLs of a cluster's nodes (the cluster tier spreads its sockets over them).
+        balancer: the URL of a load balancer in front of a cluster (the cluster tier finds out
+            which node each socket landed on with the ``cluster emit`` trigger).
     """
 
     url: str
@@ -61,6 +64,8 @@ class TargetSpec:
     auth_secret: str | None = None
     recovery_url: str | None = None
     parser: str = "default"
+    nodes: tuple[str, ...] = ()
+    balancer: str | None = None
 
     @property
     def label(self) -> str:
@@ -151,6 +156,8 @@ async def preflight(spec: TargetSpec, factor: float = 1.0) -> TargetInfo:
         quiet_window=QUIET_WINDOW * factor,
         factor=factor,
         parser=spec.parser,
+        nodes=spec.nodes,
+        balancer=spec.balancer,
     )
 
 
