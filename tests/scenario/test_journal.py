@@ -131,3 +131,28 @@ def test_judge_waits_for_the_slowest_child(tmp_path) -> None:
     judge.poll()
     v = judge.oracle.verdict()
     assert v.emits == 1 and v.delivered == 1 and judge.settled
+
+
+def test_retries_are_journaled_and_judged_as_in_one_process(tmp_path) -> None:
+    """``retried`` goes through the journal (Op.RETRY): the judge accepts the copy of the
+    re-sent emit as a retry duplicate, and still flags a copy of an emit never re-sent."""
+    wa, wb = JournalWriter(tmp_path / "a.bin"), JournalWriter(tmp_path / "b.bin")
+    a, b = RecordingOracle(wa), RecordingOracle(wb)
+    t = now_ns()
+    for o, c in ((a, 1), (b, 2)):
+        o.membership.connect_requested(c, "/", t)
+        o.membership.connected(c, "/", f"s{c}", t)
+    retried, plain = Stamp.new("run", 1, 1, t), Stamp.new("run", 1, 2, t)
+    for s in (retried, plain):
+        a.expect_emit(s, 1, "/", Semantics.OTHERS, deadline_ns=t + 10 * S)
+    a.retried(retried.id, 2)
+    for s in (retried, retried, plain, plain):  # a second copy of each at client 2
+        b.observe_delivery(s, 2, "/", now_ns(), "event")
+    wa.close()
+    wb.close()
+    assert any(rec[1] == Op.RETRY for rec in JournalReader(wa.path).poll())
+    judge = Judge([wa.path, wb.path], origin_ns=t, origin_wall=0.0)
+    judge.finish(aborted=False)
+    oracle = judge.oracle
+    assert (oracle.retries, oracle.retry_duplicates) == (1, 1)
+    assert oracle.verdict().violations.counts == {"duplicate": 1}

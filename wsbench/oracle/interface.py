@@ -120,6 +120,8 @@ class Oracle(Protocol):
         self, key: str, receiver: Hashable, namespace: str, recv_ns: int, event: str = ""
     ) -> object: ...
 
+    def retried(self, stamp_id: str, attempt: int) -> None: ...
+
     def expect_ack(
         self,
         key: Hashable,

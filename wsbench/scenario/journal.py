@@ -7,7 +7,7 @@ may come from a client of another process, and so may the membership change that
 decides whether the copy was due. So a child does not judge at all. Its driver gets
 a :class:`RecordingOracle` instead of a :class:`~wsbench.oracle.DeliveryOracle`: the
 same verbs (membership changes, ``expect_emit``, ``observe_delivery``, acks,
-violations), each appended as a compact tuple to a :class:`JournalWriter`, stamped
+``retried`` (an at-least-once emit re-sent), violations), each appended as a compact tuple to a :class:`JournalWriter`, stamped
 with the **system-wide monotonic clock** (``time.monotonic_ns`` is one clock for
 every process of a host), at the moment of the call. Queries a client needs about
 its *own* sockets (is it connected, its sid, for ``peer:`` choices) are answered by
@@ -89,6 +89,7 @@ class Op:
     FORBID = 16
     CORRELATE = 17
     CORR_DELIVERY = 18
+    RETRY = 19
 
 
 #: Per record kind, the positions (in ``(t, op, *args)``) of times on the recorder's
@@ -400,6 +401,9 @@ class RecordingOracle:
         self, key: str, receiver: Hashable, namespace: str, recv_ns: int, event: str = ""
     ) -> None:
         self.journal.add(Op.CORR_DELIVERY, key, receiver, namespace, recv_ns, event)
+
+    def retried(self, stamp_id: str, attempt: int) -> None:
+        self.journal.add(Op.RETRY, stamp_id, attempt)
 
     def expect_ack(
         self,

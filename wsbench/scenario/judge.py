@@ -200,6 +200,8 @@ class Judge:
             oracle.correlate(key, Stamp(sid, s, q, sent))
         elif op == Op.CORR_DELIVERY:
             oracle.observe_correlated(*rec[2:])
+        elif op == Op.RETRY:
+            oracle.retried(*rec[2:])
         elif op == Op.EXPECT_ACK:
             oracle.expect_ack(*rec[2:])
         elif op == Op.ACK:
