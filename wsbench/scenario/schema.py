@@ -16,6 +16,7 @@ from typing import Any
 from wsbench.oracle import Semantics, ViolationKind
 from wsbench.protocol.parser import PARSER_NAMES
 from wsbench.scenario.model import MAX_BINARY, FaultKind, ThinkKind, TokenMode, Transport
+from wsbench.scenario.steps import MUST_NOT_TO
 
 __all__ = ["build_schema"]
 
@@ -90,6 +91,23 @@ def build_schema() -> dict[str, Any]:
             ),
         ]
     }
+    must_not = {
+        "description": "a negative expectation: the event (carrying this emit's stamp or "
+        "correlated to it) must not reach 'to' (default others)",
+        "oneOf": [
+            TEXT,
+            _obj(
+                {
+                    "event": TEXT,
+                    "to": {"enum": list(MUST_NOT_TO)},
+                    "namespace": NAMESPACE,
+                    "room": ROOM,
+                    "rooms": {"type": "array", "items": ROOM},
+                },
+                ("event",),
+            ),
+        ],
+    }
     limits = _obj({s: DURATION for s in ("p50", "p90", "p95", "p99", "p999", "max", "mean")})
     room_step = {
         "oneOf": [
@@ -133,6 +151,9 @@ def build_schema() -> dict[str, Any]:
                     "expect": {"type": "array", "items": expect},
                     "stamp": {"oneOf": [TEXT, {"const": False}]},
                     "peer": {"enum": ["random", "next", "previous"]},
+                    "must_not": {
+                        "oneOf": [_ref("must_not"), {"type": "array", "items": _ref("must_not")}]
+                    },
                 },
                 ("event",),
             ),
@@ -275,6 +296,12 @@ def build_schema() -> dict[str, Any]:
         "properties": {
             "name": TEXT,
             "description": TEXT,
+            "app": {
+                "description": "an app file (docs/apps.md), relative to the scenario file: "
+                "emits without expect derive theirs from it",
+                "type": "string",
+                "minLength": 1,
+            },
             "target": {
                 "oneOf": [{"const": "embedded"}, {"type": "string", "pattern": "^(https?|wss?)://"}]
             },
@@ -349,6 +376,7 @@ def build_schema() -> dict[str, Any]:
             "step": step,
             "payload": PAYLOAD,
             "binary": BINARY,
+            "must_not": must_not,
         },
     }
 
