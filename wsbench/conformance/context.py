@@ -22,7 +22,27 @@ from typing import Any, NoReturn
 from wsbench.client.raw import CLOSED, RawProbe, RawResponse, RawWebSocket, render
 from wsbench.conformance.model import CloseVerdict, Finding, Verdict
 
-__all__ = ["CheckContext", "Limits", "PollingSession", "TargetInfo", "parse_open"]
+__all__ = [
+    "APP_PING",
+    "APP_PONG",
+    "CheckContext",
+    "Limits",
+    "PollingSession",
+    "TargetInfo",
+    "is_app_ping",
+    "parse_open",
+]
+
+APP_PING = '42["ping"]'
+"""The event contract's app-level heartbeat on ``/`` (docs/events.md "App heartbeat")."""
+APP_PONG = '42["pong"]'
+"""The answer the contract asks for within one app-heartbeat interval."""
+
+
+def is_app_ping(frame: object) -> bool:
+    """Whether ``frame`` is the app heartbeat: :data:`APP_PING`, or with recovery on the same
+    event carrying its offset (``42["ping","<offset>"]``)."""
+    return isinstance(frame, str) and (frame == APP_PING or frame.startswith('42["ping",'))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +78,6 @@ class TargetInfo:
         triggers: the trigger capability probes of this run (see
             :func:`wsbench.conformance.peer.offers`), cached per target.
         parser: the Socket.IO parser the target speaks (``default`` or ``msgpack``).
-        nodes: the URLs of the cluster's nodes, when the target is a cluster given node by
-            node (``--cluster`` with several ``--target``, or an embedded cluster).
-        balancer: the URL of a load balancer in front of the cluster (``--cluster`` with one
-            ``--target``, or an embedded cluster's HAProxy), if there is one.
     """
 
     url: str
@@ -78,13 +94,6 @@ class TargetInfo:
     factor: float = 1.0
     triggers: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     parser: str = "default"
-    nodes: tuple[str, ...] = ()
-    balancer: str | None = None
-
-    @property
-    def cluster(self) -> bool:
-        """Whether the target was given as a cluster (its nodes or its balancer)."""
-        return bool(self.nodes) or self.balancer is not None
 
 
 def parse_open(text: str) -> dict[str, Any] | None:
@@ -109,6 +118,8 @@ class CheckContext:
     time_to_close_ms: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
     extra_probes: dict[str, RawProbe] = field(default_factory=dict)
+    #: app-level pings skipped (and answered) while waiting for the frames a check expects
+    app_pings: int = 0
 
     async def probe_for(self, url: str) -> RawProbe:
         """A probe on another server (auth/recovery twin) recording into this transcript."""
@@ -219,9 +230,37 @@ class CheckContext:
             self.fail(f"first frame is not an OPEN packet: {render(first)}")
         return ws, info
 
+    async def next_frame(
+        self,
+        ws: RawWebSocket,
+        within: float,
+        *,
+        skip_pings: bool = True,
+        answer_app_pings: bool = True,
+    ) -> str | bytes | None:
+        """The next frame but the contract's app heartbeat, as :meth:`RawWebSocket.recv` gives it.
+
+        The app-level ``ping`` (:func:`is_app_ping`, docs/events.md "App heartbeat") comes on the
+        server's own clock, so it can land between any request and its answer: it is never the
+        frame a check waits for. It is skipped, and answered with :data:`APP_PONG` as the
+        contract asks unless ``answer_app_pings`` is False (a socket that left ``/``).
+        ``within`` (seconds, already scaled) bounds the whole wait, skipped frames included.
+        Returns :data:`~wsbench.client.raw.CLOSED` once closed, None if nothing came in time.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            frame = await ws.recv(max(0.0, deadline - loop.time()), skip_pings=skip_pings)
+            if not is_app_ping(frame):
+                return frame
+            self.app_pings += 1
+            if answer_app_pings:
+                await ws.send(APP_PONG)
+
     async def recv(self, ws: RawWebSocket, what: str, timeout: float = 2.0) -> str | bytes:
-        """The next non-ping frame, FAILED if the socket closes or nothing comes in time."""
-        frame = await ws.recv(self.t(timeout))
+        """The next frame but Engine.IO pings and app pings (:meth:`next_frame`), FAILED if the
+        socket closes or nothing comes in time."""
+        frame = await self.next_frame(ws, self.t(timeout))
         if frame is CLOSED:
             self.fail(f"connection closed while waiting for {what}")
         if frame is None:

@@ -139,8 +139,9 @@ async def invalid_ack_id(ctx: CheckContext) -> str:
 
 
 async def _first_answer(ctx: CheckContext, ws: RawWebSocket, what: str) -> str | bytes:
-    """The server's first frame after a trigger; UNIMPLEMENTED if the target lacks it."""
-    frame = await ws.recv(ctx.t(2.0))
+    """The server's first frame after a trigger (app pings skipped and answered, as in every
+    wait of these checks); UNIMPLEMENTED if the target lacks it."""
+    frame = await ctx.next_frame(ws, ctx.t(2.0))
     if frame is None:
         await require(ctx, "request ack", ({"data": "probe"},))
     ctx.expect(frame is not CLOSED, f"connection closed while waiting for {what}")
@@ -225,7 +226,7 @@ async def volatile(ctx: CheckContext) -> str:
     await ws.send('421["broadcast volatile",{"data":"v","count":1000}]')
     delivered = 0
     while True:
-        frame = await ws.recv(ctx.t(2.0))
+        frame = await ctx.next_frame(ws, ctx.t(2.0))
         if frame is None:
             await require(ctx, "broadcast volatile", ({"data": "probe", "count": 1},))
             ctx.fail(f"no ack for 'broadcast volatile' within {ctx.t(2.0):.1f} s")

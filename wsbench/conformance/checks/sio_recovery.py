@@ -115,8 +115,9 @@ async def _lose_and_recover(ctx: CheckContext) -> tuple[str, str, str, RawWebSoc
 
 
 async def _next_not_app_ping(ctx: CheckContext, ws: RawWebSocket, what: str) -> str | bytes:
-    """The next frame but the contract's app-level heartbeat: an app ``ping`` emitted while
-    the socket was away is a missed packet too, and may be replayed before or after ours."""
+    """The next frame but the contract's app-level heartbeat (:meth:`CheckContext.recv` skips
+    it): an app ``ping`` emitted while the socket was away is a missed packet too, and may be
+    replayed before or after ours (with its offset: ``42["ping","<offset>"]``)."""
     while True:
         frame = await ctx.recv(ws, what)
         if not (isinstance(frame, str) and frame.startswith('42["ping"')):
