@@ -15,10 +15,10 @@ from pathlib import Path
 import click
 
 from wsbench.conformance.console import LiveConsole, summary
-from wsbench.conformance.embedded import embedded_targets
+from wsbench.conformance.embedded import embedded_app_target, embedded_targets
 from wsbench.conformance.model import Tier
 from wsbench.conformance.registry import Check, select
-from wsbench.conformance.runner import TargetReport, TargetSpec, run_all
+from wsbench.conformance.runner import TargetReport, TargetSpec, run_target
 from wsbench.exceptions import ConfigError
 
 __all__ = ["conform", "run_specs", "parse_tiers"]
@@ -72,9 +72,34 @@ def run_specs(
     factor: float = 1.0,
     parallel: int = 4,
     live: bool = True,
+    app_specs: dict[int, TargetSpec] | None = None,
 ) -> list[TargetReport]:
+    """Every target in turn. ``app_specs[i]``: where target ``i``'s app-file checks run
+    (the embedded target's default-heartbeat server); its results join target ``i``'s."""
     hook = LiveConsole(len(checks), len(specs)) if live else None
-    return asyncio.run(run_all(specs, checks, factor=factor, parallel=parallel, on_result=hook))
+    split = app_specs or {}
+
+    async def each() -> list[TargetReport]:
+        reports = []
+        for i, spec in enumerate(specs):
+            if i not in split:
+                reports.append(await run_target(
+                    spec, checks, factor=factor, parallel=parallel, on_result=hook))
+                continue
+            wire = [c for c in checks if c.spec.tier not in APP_TIERS]
+            made = [c for c in checks if c.spec.tier in APP_TIERS]
+            report = await run_target(spec, wire, factor=factor, parallel=parallel,
+                                      on_result=hook) if wire else None
+            app = await run_target(split[i], made, factor=factor, parallel=parallel,
+                                   on_result=hook)
+            merged = TargetReport(spec.label, spec.url, report.limits if report else app.limits)
+            for c in checks:
+                merged.results[c.spec.id] = (app if c.spec.tier in APP_TIERS else report
+                                             ).results[c.spec.id]  # type: ignore[union-attr]
+            reports.append(merged)
+        return reports
+
+    return asyncio.run(each())
 
 
 def write_outputs(
@@ -123,9 +148,15 @@ def conform(
     if not checks:
         raise ConfigError("no check matches the given --tier/--cases/--exclude-cases")
     with contextlib.ExitStack() as stack:
-        specs = []
+        specs: list[TargetSpec] = []
+        app_specs: dict[int, TargetSpec] = {}
         for target in targets:
             if target == "embedded":
+                if app and any(c.spec.tier in APP_TIERS for c in checks):
+                    # the app-file checks get a server with the default heartbeat
+                    # (embedded.py: the suites' 200 ms pingTimeout is for the wire tiers)
+                    app_specs[len(specs)] = stack.enter_context(
+                        embedded_app_target(parser=parser))
                 specs.append(stack.enter_context(embedded_targets(parser=parser)))
             else:
                 if not target.startswith(("http://", "https://")):
@@ -139,7 +170,7 @@ def conform(
         if len(set(names)) != len(names):
             raise click.BadParameter("the same target is given twice", param_hint="--target")
         click.echo(f"wsbench conform: {len(checks)} checks x {len(specs)} target(s)")
-        reports = run_specs(specs, checks, factor=factor, parallel=parallel)
+        reports = run_specs(specs, checks, factor=factor, parallel=parallel, app_specs=app_specs)
     summary(reports)
     write_outputs(reports, checks, junit, json_path, html)
     return 1 if any(r.failed for r in reports) else 0

@@ -23,7 +23,7 @@ from wsbench.conformance.sio import mint_token
 from wsbench.exceptions import ProtocolError
 from wsbench.protocol.socketio import SioDecoder, SioPacket, SioPacketType
 
-__all__ = ["Peer", "Received", "offers", "BASELINE"]
+__all__ = ["Peer", "Received", "offers", "until_any", "BASELINE"]
 
 BASELINE = "message-with-ack"
 """The official harness's acked event, which every target of the gate offers (S28)."""
@@ -61,6 +61,10 @@ class Peer:
         self.connect_answers: dict[str, Any] = {}
         self.events: list[Received] = []
         self.disconnected: list[str] = []
+        #: the server sent an Engine.IO CLOSE packet (``1``) before closing
+        self.eio_close = False
+        self.pings = 0  #: Engine.IO pings received (the raw WebSocket answered each on arrival)
+        self.last_ping_ms: float | None = None  #: transcript time of the last one
         self.violations: list[str] = []
         self._decoder = SioDecoder()
         self._acks: dict[tuple[str, int], asyncio.Future[list[Any]]] = {}
@@ -216,7 +220,7 @@ class Peer:
 
     async def _read(self) -> None:
         while True:
-            frame = await self.ws.recv(3600.0)
+            frame = await self.ws.recv(3600.0, skip_pings=False)
             if frame is CLOSED:
                 self.closed = True
                 self._changed.set()
@@ -225,6 +229,11 @@ class Peer:
                 continue
             if isinstance(frame, str):
                 if not frame.startswith("4"):
+                    if frame == "2":
+                        self.pings += 1
+                        self.last_ping_ms = self.ws.transcript.elapsed_ms()
+                    elif frame == "1":
+                        self.eio_close = True
                     continue
                 frame = frame[1:]
             try:
@@ -260,12 +269,60 @@ class Peer:
         elif p.type is SioPacketType.DISCONNECT:
             self.disconnected.append(p.namespace)
 
+    def close_reason(self) -> str:
+        """How the server ended this connection, for a check's reason (empty while open).
+
+        Names the WebSocket close code, whether an Engine.IO CLOSE packet or a Socket.IO
+        DISCONNECT came first, and how long before the close the probe got (and answered
+        at once, :class:`~wsbench.client.raw.RawWebSocket`'s auto-pong) its last ping.
+        """
+        if not self.closed:
+            return ""
+        ws = self.ws
+        parts = [f"close code {ws.close_code}"]
+        if self.eio_close:
+            parts.append("after an Engine.IO CLOSE packet")
+        elif self.disconnected:
+            parts.append(f"after a DISCONNECT of {', '.join(self.disconnected)}")
+        else:
+            parts.append("no Engine.IO CLOSE packet")
+        if self.last_ping_ms is not None and ws.closed_at_ms is not None:
+            parts.append(f"{ws.closed_at_ms - self.last_ping_ms:.0f} ms after the last of "
+                         f"{self.pings} pings, answered on arrival")
+        return ", ".join(parts)
+
     async def close(self) -> None:
         """Close the WebSocket first (the reader then sees CLOSED and ends), then the reader."""
         await self.ws.close()
         self._reader.cancel()
         with contextlib.suppress(BaseException):
             await self._reader
+
+
+async def until_any(peers: list[Peer], condition: Callable[[], bool], within: float) -> bool:
+    """Wait until ``condition()`` holds, re-testing after any peer's frame; False at ``within``.
+
+    Like :meth:`Peer.until` over several peers (``within`` already scaled); returns the
+    condition's value early once every peer is closed.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        remaining = deadline - loop.time()
+        if remaining <= 0 or all(p.closed for p in peers):
+            return condition()
+        waits = []
+        for p in peers:
+            p._changed.clear()
+            waits.append(asyncio.ensure_future(p._changed.wait()))
+        if condition():
+            for w in waits:
+                w.cancel()
+            return True
+        _, rest = await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        for w in rest:
+            w.cancel()
+    return True
 
 
 async def offers(ctx: CheckContext, event: str, args: tuple[Any, ...] = (), ns: str = "/") -> bool:

@@ -283,6 +283,27 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
 )
 
 
+def _closed(ctx: CheckContext, exp: Experiment, spec: EventSpec) -> None:
+    """A connection the server closed mid-run is reported as that, not as missing copies.
+
+    The probe answers every Engine.IO ping on arrival (``details.closed`` says how long
+    before the close it got the last one). Only when the probe's own event loop was held
+    longer than the target's pingTimeout is the close possibly the probe's doing: then the
+    verdict is INFORMATIONAL (inconclusive), never FAILED.
+    """
+    if not exp.closed:
+        return
+    ctx.details["closed"] = exp.closed
+    ctx.details["probe_stall_ms"] = exp.stall_ms
+    timeout = ctx.limits.ping_timeout
+    if exp.stall_ms >= timeout:
+        ctx.informational(
+            f"inconclusive: {exp.note}, but the probe's event loop stalled {exp.stall_ms:.0f} "
+            f"ms (pingTimeout {timeout} ms), so the close may be the probe's")
+    ctx.fail(f"{exp.note} of {spec.name!r} (the probe's event loop stalled at most "
+             f"{exp.stall_ms:.0f} ms, pingTimeout {timeout} ms)")
+
+
 def _event_check(app: App, spec: EventSpec, b: Behaviour) -> Check:
     cid = f"{event_id(spec)}.{b.name}"
     reason = b.applies(app, spec)
@@ -295,6 +316,7 @@ def _event_check(app: App, spec: EventSpec, b: Behaviour) -> Check:
         except Unrunnable as why:
             ctx.unimplemented(str(why))
         _record(ctx, exp, spec)
+        _closed(ctx, exp, spec)
         return b.judge(ctx, exp, spec)
 
     title = b.title.format(event=spec.name)

@@ -32,7 +32,7 @@ from wsbench.app.engine import ExpectedAck, ExpectedPush, Outcome, Sock, View, o
 from wsbench.app.model import App, ConditionKind, EventSpec, Semantics
 from wsbench.app.paths import Path, Template
 from wsbench.conformance.context import CheckContext
-from wsbench.conformance.peer import Peer
+from wsbench.conformance.peer import Peer, until_any
 from wsbench.oracle.semantics import ROOM_BASED
 
 __all__ = ["MESSAGES", "Experiment", "Unrunnable", "experiment", "plan_args", "ROLES"]
@@ -43,6 +43,9 @@ MESSAGES = 460
 ROLES = ("A", "B", "C", "D")
 WINDOW = 128
 """Sends in flight at most (the sender waits, bounded, for the effects of older ones)."""
+_SLICE = 0.005
+"""Seconds of computing (the engine's outcomes) between two turns of the event loop."""
+_TICK = 0.02
 _TOKEN = re.compile(r"wsb~([0-9a-f]{8})~(\d+)")
 _SID_KEYS = frozenset({"to", "sid", "socket", "socketid", "target", "recipient"})
 
@@ -201,6 +204,12 @@ class Experiment:
     waited: float = 0.0
     complete: bool = True
     note: str = ""
+    #: how the server ended connections during the run (role -> Peer.close_reason), empty
+    #: when every peer stayed connected
+    closed: dict[str, str] = field(default_factory=dict)
+    #: the longest the probe's own event loop was held (ms) during the run: a close after a
+    #: stall longer than the target's pingTimeout may be the probe's, not the target's
+    stall_ms: float = 0.0
     _events: set[tuple[str, str]] | None = None
     _filled: int = 0
     _tasks: list[Any] = field(default_factory=list)
@@ -295,8 +304,11 @@ async def _run(ctx: CheckContext, app: App, spec: EventSpec) -> Experiment:
     multi = any(p.to in (Semantics.ROOMS, Semantics.ROOMS_OTHERS) for p in spec.push)
     exp = Experiment(spec.name, ns)
     run = uuid.uuid4().hex[:8]
-    peers = [await Peer.open(ctx, namespaces, label=r) for r in ROLES]
+    stalls = _Stalls()
+    peers: list[Peer] = []
     try:
+        for r in ROLES:
+            peers.append(await Peer.open(ctx, namespaces, label=r))
         for r, p in zip(ROLES, peers, strict=True):
             exp.sids[r] = p.sids[ns]
         r1, r2, rx = f"r1-{run}", f"r2-{run}", f"rx-{run}"
@@ -313,10 +325,14 @@ async def _run(ctx: CheckContext, app: App, spec: EventSpec) -> Experiment:
                   "key": f"k-{run}"}
         sends: list[tuple[str, list[Any]]] = []
         after = ""
+        loop = asyncio.get_running_loop()
+        budget = loop.time() + _SLICE
         for i in range(MESSAGES * len(cycle)):
             e = cycle[i % len(cycle)]
-            if i % 64 == 0:
-                await asyncio.sleep(0)  # the peers stay responsive while this is computed
+            if loop.time() >= budget:
+                # the readers run (and the pings are answered) between slices
+                await asyncio.sleep(0)
+                budget = loop.time() + _SLICE
             stamp = f"wsb~{run}~{i}"
             args = build_args(plans[e.name], {**values, "stamp": stamp})
             o = outcome(app, view, ns, exp.sids["A"], e.name, args)
@@ -341,14 +357,23 @@ async def _run(ctx: CheckContext, app: App, spec: EventSpec) -> Experiment:
             total += sum(p.copies * len(p.recipients) for p in o.pushes if not p.volatile)
             upto.append(total)
         needed = total
-        loop = asyncio.get_running_loop()
+
+        def gone() -> bool:
+            # a connection the server closed decides the verdict (app_family._closed):
+            # nothing more to wait for
+            return any(p.closed for p in peers)
 
         def caught_up(j: int) -> bool:
             _match(exp, peers, before, run)
-            return exp._filled >= upto[j] and all(f.done() for i, f in futures.items() if i <= j)
+            return gone() or exp._filled >= upto[j] and all(
+                f.done() for i, f in futures.items() if i <= j)
 
         stalled = False
+        handed = 0
         for i, (name, args) in enumerate(sends):
+            if gone():
+                break
+            handed = i + 1
             # at most WINDOW sends in flight: wait (bounded) until the effects of send
             # i - WINDOW are in, so neither side's buffers decide the verdict
             if i % 16 == 0:
@@ -356,7 +381,7 @@ async def _run(ctx: CheckContext, app: App, spec: EventSpec) -> Experiment:
                 if i >= WINDOW and not stalled:
                     # one bound for the whole run: what has not come by then is lost, and
                     # waiting again per window would only stretch the run
-                    stalled = not await _until_any(
+                    stalled = not await until_any(
                         peers, lambda j=i - WINDOW: caught_up(j), ctx.deliver_within)
             if exp.outcomes[i].ack is not None:
                 futures[i] = await sender.ask(name, *args, ns=ns)
@@ -367,21 +392,43 @@ async def _run(ctx: CheckContext, app: App, spec: EventSpec) -> Experiment:
 
         def complete() -> bool:
             _match(exp, peers, before, run)
-            return exp._filled >= needed and all(f.done() for f in futures.values())
+            return gone() or exp._filled >= needed and all(f.done() for f in futures.values())
 
-        exp.complete = await _until_any(peers, complete, ctx.deliver_within)
+        exp.complete = await until_any(peers, complete, ctx.deliver_within)
         exp.waited = round(loop.time() - started, 3)
-        gone = [f"{p.label} (close code {p.ws.close_code})" for p in peers if p.closed]
-        if gone:
-            exp.note = f"the server closed {', '.join(gone)} during the sends"
         await ctx.quiet()
         _match(exp, peers, before, run)
         for i, f in futures.items():
             exp.acks[i] = f.result() if f.done() else None
+        exp.closed = {p.label: p.close_reason() for p in peers if p.closed}
+        if exp.closed:
+            exp.note = "the server closed the connection of " + "; ".join(
+                f"{r} ({why})" for r, why in exp.closed.items()) + (
+                f" after {handed} of {exp.sent} sends")
         return exp
     finally:
+        exp.stall_ms = round(stalls.worst * 1000, 1)
+        stalls.stop()
         for p in peers:
             await p.close()
+
+
+class _Stalls:
+    """The probe's own event-loop stalls: a ticker that records its worst lateness."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task = asyncio.ensure_future(self._tick())
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            t = loop.time()
+            await asyncio.sleep(_TICK)
+            self.worst = max(self.worst, loop.time() - t - _TICK)
+
+    def stop(self) -> None:
+        self._task.cancel()
 
 
 async def _setup_rooms(ctx: CheckContext, app: App, ns: str, peers: dict[str, Peer],
@@ -515,25 +562,3 @@ def _place(exp: Experiment, role: str, sid: str, r: Any, remaining: list[tuple[i
     else:
         verdict = "leak"
     exp.copies.append(Copy(role, r.name, r.namespace, i, r.args, verdict))
-
-
-async def _until_any(peers: list[Peer], condition: Any, within: float) -> bool:
-    """Wait until ``condition()`` holds, re-testing after any peer's frame; False at ``within``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        remaining = deadline - loop.time()
-        if remaining <= 0 or all(p.closed for p in peers):
-            return condition()
-        waits = []
-        for p in peers:
-            p._changed.clear()
-            waits.append(asyncio.ensure_future(p._changed.wait()))
-        if condition():
-            for w in waits:
-                w.cancel()
-            return True
-        _, rest = await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-        for w in rest:
-            w.cancel()
-    return True
