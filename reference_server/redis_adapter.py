@@ -200,10 +200,18 @@ class RedisLink:
         Raises:
             ClusterUnavailable: Redis did not answer within ``timeout`` seconds.
         """
+        import redis
         import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import ExponentialBackoff
 
         try:
-            self._pub = aioredis.Redis.from_url(self.url, socket_connect_timeout=timeout)
+            # a command on a connection Redis closed (it restarted) is retried on a new one
+            retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 3)
+            self._pub = aioredis.Redis.from_url(
+                self.url, socket_connect_timeout=timeout, retry=retry,
+                retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+            )  # fmt: skip
             self._sub_client = aioredis.Redis.from_url(
                 self.url, socket_connect_timeout=timeout, socket_timeout=None
             )
@@ -295,25 +303,38 @@ class RedisLink:
         failures = 0
         while not self._closed:
             try:
-                while not self._closed:
-                    message = await self._pubsub.get_message(timeout=None)
-                    if message is None:
-                        continue
-                    failures = 0
-                    self._dispatch(message)
+                message = await self._pubsub.get_message(timeout=None)
             except asyncio.CancelledError:
                 raise
             except (OSError, aioredis.RedisError) as exc:
                 self._down(exc)
-                await asyncio.sleep(_BACKOFF[min(failures, len(_BACKOFF) - 1)])
+                await self._resubscribe(failures)
                 failures += 1
-                with contextlib.suppress(Exception):
-                    await self._pubsub.aclose()
-                self._pubsub = self._sub_client.pubsub()
-                with contextlib.suppress(OSError, aioredis.RedisError):
-                    await self._subscribe_all()
+                continue
+            if message is None:
+                continue
+            failures = 0
+            try:
+                self._dispatch(message)
             except Exception:
                 log.exception("! Redis adapter: a message could not be handled")
+
+    async def _resubscribe(self, failures: int) -> None:
+        """Back off, then a fresh subscriber connection with every subscription (until it works:
+        a read on a pubsub without a connection would fail at once, spinning the loop)."""
+        import redis.asyncio as aioredis
+
+        while not self._closed:
+            await asyncio.sleep(_BACKOFF[min(failures, len(_BACKOFF) - 1)])
+            failures += 1
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+            self._pubsub = self._sub_client.pubsub()
+            try:
+                await self._subscribe_all()
+                return
+            except (OSError, aioredis.RedisError) as exc:
+                self._down(exc)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")

@@ -4,6 +4,7 @@ triggers, live documents, notifications, app heartbeat, and the room security ru
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,8 @@ from reference_server.sio import Socket
 from reference_server.state import DOC_ID_MAX_CHARS, AppState
 
 __all__ = ["install"]
+
+log = logging.getLogger(__name__)
 
 CLUSTER_PING = "cluster ping"
 """The server-side event of ``cluster emit`` (docs/events.md "Cluster triggers")."""
@@ -374,6 +377,9 @@ def install_cluster_triggers(socket: Socket, main: Any) -> None:
                 result = await work()
             except TimeoutError as exc:
                 result = {"ok": False, "error": str(exc)}
+            except Exception as exc:  # Redis unreachable: an answer, never a hung ack
+                log.warning("! cluster request failed: %s", exc)
+                result = {"ok": False, "error": f"cluster request failed: {exc}"}
             if ack is not None:
                 ack(result)
 

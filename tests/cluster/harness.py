@@ -129,13 +129,21 @@ class Fleet:
         self.tallies = tallies
 
     @classmethod
-    async def open(cls, urls: Sequence[str], per_node: int = 3, **options: Any) -> Fleet:
+    async def open(
+        cls,
+        urls: Sequence[str],
+        per_node: int = 3,
+        options_for: Callable[[int], dict[str, Any]] | None = None,
+        **options: Any,
+    ) -> Fleet:
+        """``per_node`` clients on every URL; ``options_for(index)`` adds per-client options."""
         clients: list[Client] = []
         tallies: list[Tally] = []
         for _ in range(per_node):
             for node, url in enumerate(urls):
                 index = len(clients)
-                client = await connect(url, **options)
+                extra = options_for(index) if options_for is not None else {}
+                client = await connect(url, **options, **extra)
                 tally = Tally(index, node, rooms_of(index))
                 client.socket().on("event", tally.on_event)
                 for room in tally.rooms:
