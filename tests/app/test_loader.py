@@ -111,3 +111,32 @@ def test_validate_cli_accepts_app_files_and_reports_their_mistakes(tmp_path):
     res = CliRunner().invoke(cli, ["validate", str(bad)])
     assert res.exit_code == 3
     assert f"{bad}:7: namespaces./.events.a.push[0].to" in res.output
+
+
+SID_ROOM = """app: t
+namespaces:
+  /:
+    events:
+      dm:
+        push:
+          - {event: dm, to: room_others, socket: "$args[0].whom", payload: "$args[0].text"}
+      yell:
+        push:
+          - {event: yell, to: room, room: "$args[0].to", payload: "$args[0].text"}
+"""
+
+
+def test_a_room_push_names_a_socket_id_room_with_socket_not_by_field_name():
+    from wsbench.conformance.checks.app_traffic import plan_args
+
+    app = loads_app(SID_ROOM, "t.yaml")
+    dm, yell = app.event("/", "dm"), app.event("/", "yell")
+    push = dm.push[0]
+    assert push.room is not None and push.socket is not None
+    assert str(push.room.value) == str(push.socket.value) == "$args[0].whom"
+    # the declaration decides, not the field's name
+    assert plan_args(dm).roles["$args[0].whom"] == "sid"
+    assert plan_args(yell).roles["$args[0].to"] == "room"
+    with pytest.raises(ScenarioErrors, match="not both"):
+        loads_app(SID_ROOM.replace('socket: "$args[0].whom"',
+                                   'socket: "$args[0].whom", room: r'), "t.yaml")

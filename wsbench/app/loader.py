@@ -116,11 +116,16 @@ def _push(n: Node, place: str) -> m.PushSpec:
     event = k["event"].text()
     to = m.Semantics(k["to"].text(m.TO_CHOICES))
     needs = _TARGET_KEY.get(to)
+    # socket.to(sid) / io.to(sid): a room kind whose room is the socket id a field names
+    by_sid = to in (m.Semantics.ROOM, m.Semantics.ROOM_OTHERS) and "socket" in k
+    if by_sid and "room" in k:
+        raise k["socket"].error(f"to: {to} takes 'room' (a room) or 'socket' (the room of a "
+                                "socket's id), not both")
     for key in ("room", "rooms", "socket"):
-        if key in k and key != needs:
+        if key in k and key != needs and not (by_sid and key == "socket"):
             raise k[key].error(f"'{key}' is for to: " + " or ".join(
                 str(s) for s, v in _TARGET_KEY.items() if v == key) + f", not {to}")
-    if needs and needs not in k:
+    if needs and needs not in k and not by_sid:
         raise n.error(f"to: {to} needs '{needs}' (a path or template naming the target)")
     args, spread = _args(k, place)
     namespace = k["namespace"].namespace() if "namespace" in k else None
@@ -145,7 +150,8 @@ def _push(n: Node, place: str) -> m.PushSpec:
         args=args,
         spread=spread,
         namespace=namespace,
-        room=_template(k["room"], place) if "room" in k else None,
+        room=_template(k["room" if "room" in k else "socket"], place)
+        if "room" in k or by_sid else None,
         rooms=_template(k["rooms"], place) if "rooms" in k else None,
         socket=_template(k["socket"], place) if "socket" in k else None,
         volatile=k["volatile"].boolean() if "volatile" in k else False,

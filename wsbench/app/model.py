@@ -80,7 +80,9 @@ class PushSpec:
     namespace: str | None = None  #: None: the event's namespace
     room: Template | None = None  #: room, room_others
     rooms: Template | None = None  #: rooms, rooms_others: a list
-    socket: Template | None = None  #: socket: the target sid
+    #: socket: the target sid; on room / room_others, the room is this sid's own room
+    #: (``socket.to(sid)``) and ``room`` holds the same template
+    socket: Template | None = None
     volatile: bool = False
     repeat: Template | None = None  #: how many copies (default 1)
     repeat_default: int = 1

@@ -47,7 +47,6 @@ _SLICE = 0.005
 """Seconds of computing (the engine's outcomes) between two turns of the event loop."""
 _TICK = 0.02
 _TOKEN = re.compile(r"wsb~([0-9a-f]{8})~(\d+)")
-_SID_KEYS = frozenset({"to", "sid", "socket", "socketid", "target", "recipient"})
 
 
 class Unrunnable(Exception):
@@ -90,10 +89,9 @@ def plan_args(spec: EventSpec) -> ArgPlan:
             for _, p in push.socket.refs():
                 put(p, "sid")
         if push.room is not None:
+            # a room push addressed to a socket's id room declares it with socket: (above)
             for _, p in push.room.refs():
-                last = p.steps[-1] if p.steps else ""
-                sid = isinstance(last, str) and last.lower() in _SID_KEYS
-                put(p, ("sid" if sid else "room") if push.room.kind == "ref" else "key")
+                put(p, "room" if push.room.kind == "ref" else "key")
         if push.rooms is not None:
             for _, p in push.rooms.refs():
                 put(p, "rooms")
