@@ -36,9 +36,19 @@ def _check_fault_steps(path, s) -> None:  # noqa: ANN001
         assert s.sections.delivery.delivery_ratio == 1.0  # reliable: all, in order
 
 
+def _need_cluster_tools(path) -> None:  # noqa: ANN001
+    """cluster.yaml starts Redis and HAProxy (tests/cluster/conftest.py's rule: fail in CI)."""
+    from tests.cluster.conftest import IN_CI
+    from wsbench.launch.cluster import haproxy_available, redis_available
+
+    if load_scenario(path).cluster and not IN_CI and not (redis_available() and haproxy_available()):
+        pytest.skip("an embedded cluster needs redis-server and haproxy (apt-get install)")
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("path", SCENARIOS, ids=IDS)
 def test_scenario_on_reference_server(path, tmp_path) -> None:
+    _need_cluster_tools(path)
     outcome = run_text(path.read_text(), tmp_path, **_short(path))
     s = outcome.summary
     assert (tmp_path / "summary.json").exists()
@@ -55,6 +65,8 @@ def test_scenario_on_reference_server(path, tmp_path) -> None:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("path", SCENARIOS, ids=IDS)
 def test_scenario_on_node_twin(path, tmp_path) -> None:
+    if load_scenario(path).cluster:
+        pytest.skip("starts its own cluster nodes (tests/cluster/ runs Node twin nodes)")
     outcome = run_text(
         path.read_text(), tmp_path, server=("node", str(NODE_SERVER)), **_short(path)
     )

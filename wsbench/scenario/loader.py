@@ -273,7 +273,7 @@ def _read(top: Node) -> m.Scenario | None:
     fields = dict(
         name=read("name", lambda n: n.text(), Path(top.source).stem),
         description=read("description", lambda n: n.text(), ""),
-        target=read("target", _target, "embedded"),
+        target=read("target", lambda n: _target_of(n)[0], "embedded"),
         transport=read("transport", lambda n: m.Transport(n.text(tuple(m.Transport))),
                        m.Transport.WEBSOCKET),
         parser=read("parser", lambda n: n.text(PARSER_NAMES), "default"),
@@ -290,9 +290,10 @@ def _read(top: Node) -> m.Scenario | None:
         clients = sum(g.count or 0 for g in groups) or 1
     if auth.jwt is not None and server.jwt_secret is None:
         server = m.ServerSettings(**{**_fields(server), "jwt_secret": auth.jwt.secret})
+    cluster, nodes = read("target", lambda n: _target_of(n)[1:], (0, ()))
     scenario = m.Scenario(
         **fields, server=server, clients=clients, auth=auth, groups=groups, source=top.source,
-        app=app, app_path=app_path,
+        app=app, app_path=app_path, cluster=cluster, nodes=nodes,
     )
     _check_groups(scenario, k["groups"])
     if app is not None:
@@ -366,6 +367,35 @@ def _check_app(s: m.Scenario, where: Node) -> None:
 
 def _fields(obj: Any) -> dict[str, Any]:
     return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
+
+
+MAX_NODES = 16
+
+
+def _target_of(n: Node) -> tuple[str, int, tuple[str, ...]]:
+    """``target``: (target, embedded cluster size, node URLs).
+
+    ``embedded`` / a URL; a list of node URLs (clients spread over them); or
+    ``{embedded: {nodes: N}}`` (Redis + N reference nodes + HAProxy, wsbench.launch.cluster).
+    """
+    if n.is_mapping():
+        k = n.mapping(("embedded",), required=("embedded",))
+        e = k["embedded"].mapping(("nodes",), required=("nodes",))
+        count = e["nodes"].integer(1)
+        if count > MAX_NODES:
+            raise e["nodes"].error(f"at most {MAX_NODES} embedded nodes, got {count}")
+        return "embedded", count, ()
+    if not n.is_scalar():
+        urls = [_target(item) for item in n.items()]
+        if not urls:
+            raise n.error("expected at least one node URL")
+        if "embedded" in urls:
+            raise n.error("a list of targets holds node URLs; an embedded cluster is "
+                          "{embedded: {nodes: N}}")  # fmt: skip
+        if len(set(urls)) != len(urls):
+            raise n.error("the same node URL is listed twice")
+        return urls[0], 0, tuple(u.rstrip("/") for u in urls)
+    return _target(n), 0, ()
 
 
 def _target(n: Node) -> str:

@@ -455,10 +455,35 @@ class Scenario:
     app: App | None = field(default=None, compare=False)
     app_path: str = ""
     source: str = field(default="", compare=False)
+    #: ``target: {embedded: {nodes: N}}``: an embedded cluster of N nodes (0: one server)
+    cluster: int = 0
+    #: the node URLs clients are spread over, round-robin by client index (``target: [urls]``,
+    #: or filled in by the runner once an embedded cluster is up); empty: every client on target
+    nodes: tuple[str, ...] = ()
+    #: a load balancer in front of ``nodes`` (the embedded cluster's HAProxy): polling goes there
+    balancer: str = ""
 
     @property
     def embedded(self) -> bool:
         return self.target == "embedded"
+
+    def url_for(self, client: int, default: str) -> str:
+        """The URL client ``client`` connects to: a node (round-robin by index) or ``default``.
+
+        WebSocket clients connect to their node directly; polling needs every request of a
+        session on one node, so it goes through the balancer when there is one.
+        """
+        if not self.nodes:
+            return default
+        if self.balancer and self.transport is not Transport.WEBSOCKET:
+            return self.balancer
+        return self.nodes[client % len(self.nodes)]
+
+    def node_of(self, client: int) -> int | None:
+        """The index of the node client ``client`` is on, when the driver knows it."""
+        if not self.nodes or (self.balancer and self.transport is not Transport.WEBSOCKET):
+            return None
+        return client % len(self.nodes)
 
     def replace(self, **changes: Any) -> Scenario:
         return dataclasses.replace(self, **changes)

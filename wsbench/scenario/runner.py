@@ -132,7 +132,16 @@ async def run_async(scenario: Scenario, options: RunOptions, *, uvloop: bool = F
         progress.message(text)
 
     server: AsyncServer | None = None
-    if scenario.embedded:
+    if scenario.embedded and scenario.cluster:
+        # Redis + N reference nodes + HAProxy; clients are spread over the nodes
+        from wsbench.launch.cluster import Cluster, ClusterSpec
+
+        cluster = Cluster(ClusterSpec.of(scenario.cluster, args=tuple(server_args(scenario))))
+        server = AsyncServer(cluster)
+        url = await server.start()
+        scenario = scenario.replace(nodes=tuple(cluster.node_urls), balancer=cluster.url)
+        say(cluster.banner)
+    elif scenario.embedded:
         spec = reference_server(*server_args(scenario))
         if options.server_command:
             spec = ServerSpec(tuple(options.server_command), spec.args, name=spec.name)

@@ -303,7 +303,19 @@ def build_schema() -> dict[str, Any]:
                 "minLength": 1,
             },
             "target": {
-                "oneOf": [{"const": "embedded"}, {"type": "string", "pattern": "^(https?|wss?)://"}]
+                "description": "embedded (the reference server), a URL, a list of node URLs "
+                "(clients spread over them), or {embedded: {nodes: N}} (an embedded cluster)",
+                "oneOf": [
+                    {"const": "embedded"},
+                    {"type": "string", "pattern": "^(https?|wss?)://"},
+                    {"type": "array", "minItems": 1, "uniqueItems": True,
+                     "items": {"type": "string", "pattern": "^(https?|wss?)://"}},
+                    {"type": "object", "additionalProperties": False, "required": ["embedded"],
+                     "properties": {"embedded": {
+                         "type": "object", "additionalProperties": False, "required": ["nodes"],
+                         "properties": {"nodes": {"type": "integer", "minimum": 1,
+                                                  "maximum": 16}}}}},
+                ]
             },
             "server": _obj(
                 {
