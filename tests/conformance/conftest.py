@@ -27,6 +27,16 @@ def non_ok(report: TargetReport) -> dict[str, str]:
     return {cid: str(r.verdict) for cid, r in report.results.items() if str(r.verdict) != "OK"}
 
 
+def overloaded(result) -> bool:  # type: ignore[no-untyped-def]
+    """A load check that could not judge on an overloaded machine (INFORMATIONAL, saying so):
+    as good as OK for a verdict map, since the gate passes it and it claims nothing."""
+    return (
+        result.id.startswith("load.")
+        and str(result.verdict) == "INFORMATIONAL"
+        and ("overloaded machine" in result.reason or "starved checker" in result.reason)
+    )
+
+
 def unexpected(report: TargetReport, expected: dict[str, str]) -> dict[str, str]:
     """Every check whose verdict differs from ``expected`` (default OK), with its reason.
 
@@ -36,6 +46,8 @@ def unexpected(report: TargetReport, expected: dict[str, str]) -> dict[str, str]
     out = {}
     for cid, r in report.results.items():
         want = expected.get(cid, "OK")
+        if want == "OK" and overloaded(r):
+            continue
         if str(r.verdict) != want:
             out[cid] = f"{r.verdict} (expected {want}): {r.reason}"
     for cid in expected:

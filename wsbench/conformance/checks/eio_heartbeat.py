@@ -20,6 +20,27 @@ SIO = "/socket.io/"
 SPEC = "engine.io-protocol v4 §Heartbeat (server pings every pingInterval, client answers within pingTimeout)"
 
 
+ATTEMPTS = 3
+"""Ping/pong rounds on fresh sessions before a close counts: a session the server closed
+although every pong was sent on time is a server fault only if it happens every time
+(on an overloaded machine a correct server may read a timely pong too late, once)."""
+
+
+async def _attempts(ctx: CheckContext, one) -> str:  # type: ignore[no-untyped-def]
+    """Run ``one`` (three ping/pong rounds) until it passes; FAILED with every reason if the
+    session is closed in each of :data:`ATTEMPTS` tries. Any other finding stands at once."""
+    reasons = []
+    for attempt in range(ATTEMPTS):
+        closed = await one()
+        if closed is None:
+            ctx.details["attempts"] = attempt + 1
+            return "three ping/pong rounds" + (f" (attempt {attempt + 1})" if attempt else "")
+        reasons.append(closed)
+        ctx.note(f"attempt {attempt + 1}: {closed}")
+    ctx.details["attempts"] = ATTEMPTS
+    ctx.fail(f"closed with pongs answered, {ATTEMPTS} times: " + "; ".join(reasons))
+
+
 def _cycle(ctx: CheckContext) -> float:
     """Seconds of one full heartbeat cycle, plus slack for a busy machine."""
     lim = ctx.limits
@@ -33,17 +54,22 @@ def _cycle(ctx: CheckContext) -> float:
     spec=SPEC,
     official=("E17", "S8"),
     official_name="sends ping/pong packets",
-    timeout=15.0,
+    timeout=30.0,
 )
 async def polling_ping_pong(ctx: CheckContext) -> str:
-    session = await ctx.polling(SIO)
-    for i in range(3):
-        resp = await session.get(timeout=_cycle(ctx), answer_pings=False)
-        ctx.expect_status(resp, 200, f"GET #{i + 1}")
-        ctx.expect_eq(resp.text, "2", f"GET #{i + 1} body")
-        resp = await session.post("3")
-        ctx.expect_status(resp, 200, f"POST pong #{i + 1}")
-    return "three ping/pong rounds over polling"
+    async def one() -> str | None:
+        session = await ctx.polling(SIO)
+        for i in range(3):
+            resp = await session.get(timeout=_cycle(ctx), answer_pings=False)
+            ctx.expect_status(resp, 200, f"GET #{i + 1}")
+            if resp.text == "1":
+                return f"GET #{i + 1} answered '1' (session closed)"
+            ctx.expect_eq(resp.text, "2", f"GET #{i + 1} body")
+            resp = await session.post("3")
+            ctx.expect_status(resp, 200, f"POST pong #{i + 1}")
+        return None
+
+    return await _attempts(ctx, one) + " over polling"
 
 
 @check(
@@ -72,16 +98,21 @@ async def polling_timeout(ctx: CheckContext) -> str:
     spec=SPEC,
     official=("E19", "S10"),
     official_name="sends ping/pong packets",
-    timeout=15.0,
+    timeout=30.0,
 )
 async def ws_ping_pong(ctx: CheckContext) -> str:
-    ws, _ = await ctx.ws_open(SIO, auto_pong=False)
-    for i in range(3):
-        frame = await ws.recv(_cycle(ctx), skip_pings=False)
-        ctx.expect(frame is not CLOSED, f"closed before ping #{i + 1}")
-        ctx.expect_eq(frame, "2", f"frame #{i + 1}")
-        await ws.send("3")
-    return "three ping/pong rounds over WebSocket"
+    async def one() -> str | None:
+        ws, _ = await ctx.ws_open(SIO, auto_pong=False)
+        for i in range(3):
+            frame = await ws.recv(_cycle(ctx), skip_pings=False)
+            if frame is CLOSED:
+                return f"closed before ping #{i + 1}"
+            ctx.expect_eq(frame, "2", f"frame #{i + 1}")
+            await ws.send("3")
+        await ws.close()
+        return None
+
+    return await _attempts(ctx, one) + " over WebSocket"
 
 
 @check(
