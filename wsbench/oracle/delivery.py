@@ -158,6 +158,13 @@ class DeliveryOracle:
         #: correlation key -> the stamps of the emits a push carrying that key may be a copy of
         self._corr: OrderedDict[str, deque[Stamp]] = OrderedDict()
         self.forbidden_registered = self.correlated = 0
+        #: stamp id -> (client, namespace, room, join): a change nothing else confirms, taken
+        #: as applied when the first copy of that emit (a push the change causes) arrives
+        self._confirm_by: OrderedDict[str, tuple[Hashable, str, str, bool]] = OrderedDict()
+        #: (client, namespace, room) -> (stamp id, join) of its newest unconfirmed change
+        self._change_of: OrderedDict[tuple[Hashable, str, str], tuple[str, bool]] = OrderedDict()
+        #: changes confirmed by an effect (a copy that proves the server applied them)
+        self.confirmed_by_effect = 0
         self.emits = self.closed_emits = 0
         self.expected = self.delivered = self.missing = 0
         self.volatile_expected = self.volatile_delivered = self.volatile_drops = 0
@@ -239,6 +246,8 @@ class DeliveryOracle:
     ) -> Observation:
         """Classify one stamped copy received by ``receiver``'s socket in ``namespace``."""
         sock = (receiver, namespace)
+        if self._confirm_by:
+            self._confirm_effect(stamp.id.partition("|")[0], recv_ns)
         e = self._open.get(stamp.id)
         if self._forbidden:
             bad = self._forbidden.get((stamp.id.partition("|")[0], event))
@@ -285,6 +294,8 @@ class DeliveryOracle:
             self.optional_deliveries += 1
             if e.ordered:
                 self._in_order(e.stamp, sock)
+            if e.semantics in ROOM_BASED:
+                self._joined_by_copy(e, sock, recv_ns)
             return Observation(Outcome.OPTIONAL)
         self._violate(V.LEAK, e, sock, recv_ns, event, f"not in the {e.semantics} audience")
         return Observation(Outcome.LEAK)
@@ -333,6 +344,62 @@ class DeliveryOracle:
                 del self._order[old]
         self._order[key] = stamp.seq
         return True
+
+    # -- membership confirmed by an effect ---------------------------------------
+
+    def confirm_by_copy(
+        self, stamp_id: str, client: Hashable, namespace: str, room: str, join: bool
+    ) -> None:
+        """A join (``join``) or leave of ``room`` that nothing confirms directly (the app
+        file's ``confirmed_by: none``) stays *pending* in the membership (copies to the
+        socket are optional, none required) until an effect shows the server applied it:
+        the first copy of the emit registered under ``stamp_id`` (a push the change
+        causes, e.g. ``user left`` to the room's other members) that anyone receives.
+        A pending join is also confirmed by the first copy of a push to that room the
+        socket receives (:meth:`observe_delivery`). Neither waits on a clock."""
+        self._confirm_by[stamp_id] = (client, namespace, room, join)
+        key = (client, namespace, room)
+        self._change_of.pop(key, None)
+        self._change_of[key] = (stamp_id, join)  # the newest change of the room wins
+        while len(self._confirm_by) > self.closed_memory:
+            self._confirm_by.popitem(last=False)
+        while len(self._change_of) > self.closed_memory:
+            self._change_of.popitem(last=False)
+
+    def _confirm_effect(self, stamp_id: str, recv_ns: int) -> None:
+        change = self._confirm_by.pop(stamp_id, None)
+        if change is None:
+            return
+        client, ns, room, join = change
+        m = self.membership
+        if self._change_of.get((client, ns, room)) != (stamp_id, join):
+            return  # a later change of that room superseded this one
+        del self._change_of[(client, ns, room)]
+        if not m.is_pending(client, ns, room):
+            return  # already confirmed, withdrawn, or the socket is gone
+        if join:
+            m.joined(client, ns, room, recv_ns)
+        else:
+            m.left(client, ns, room, recv_ns)
+        self.confirmed_by_effect += 1
+
+    def _joined_by_copy(self, e: _Emit, sock: SocketKey, recv_ns: int) -> None:
+        """A socket with a pending join of one of the emit's rooms got a copy of a push
+        to that room: the server has applied the join (a pending *leave*, a socket
+        still a confirmed member, proves nothing)."""
+        m = self.membership
+        client, ns = sock
+        mine = m.rooms_of(client, ns)
+        for r in e.rooms:
+            if r not in mine and m.is_pending(client, ns, r):
+                change = self._change_of.get((client, ns, r))
+                if change is not None:
+                    if not change[1]:
+                        continue  # its newest change is a leave
+                    del self._change_of[(client, ns, r)]
+                m.joined(client, ns, r, recv_ns)
+                self.confirmed_by_effect += 1
+                return
 
     # -- negative expectations and correlation -----------------------------------
 

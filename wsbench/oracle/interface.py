@@ -116,6 +116,10 @@ class Oracle(Protocol):
 
     def correlate(self, key: str, stamp: Stamp) -> None: ...
 
+    def confirm_by_copy(
+        self, stamp_id: str, client: Hashable, namespace: str, room: str, join: bool
+    ) -> None: ...
+
     def observe_correlated(
         self, key: str, receiver: Hashable, namespace: str, recv_ns: int, event: str = ""
     ) -> object: ...

@@ -335,6 +335,8 @@ class UserMachine:
         self.acks_pending: dict[Hashable, tuple[str, str, Any]] = {}
         self.app = scenario.app
         self.correlations = correlations(scenario.app) if scenario.app is not None else {}
+        #: the stamp ids the pushes of the last :meth:`derived` call are judged by
+        self.carriers: tuple[str, ...] = ()
         self.values: dict[str, Any] = {
             "client": index,
             "group": group.name,
@@ -738,13 +740,17 @@ class UserMachine:
     def app_join_leave(self, step: m.Join | m.Leave, join: bool, room: Any) -> Program:
         """A join/leave as the app file says: the room it changes, the pushes it causes
         (``user joined`` correlated by the joiner's sid), how it is confirmed: an ack (its
-        payload checked), a push to the sender (``joined``, waited for), or nothing (the
-        change is taken as done at the step's ``ack_timeout``: the deadline by which the
-        file's fire-and-forget join must have taken effect)."""
+        payload checked), a push to the sender (``joined``, waited for), or nothing: then
+        the change stays *pending* in the oracle's membership (copies to the socket are
+        optional, none required) until an effect confirms it, without waiting on a clock
+        (:meth:`~wsbench.oracle.DeliveryOracle.confirm_by_copy`: the first copy of a push the
+        change causes, e.g. ``user left`` reaching the room's other members, or for a join
+        the first copy of a push to the room reaching the joiner)."""
         host, index, ns = self.host, self.index, step.namespace
         args = [room]
         self.seq += 1
         oc = self.derived(ns, step.event, args, None, self.now, step.ack_timeout, None)
+        effects = self.carriers
         if oc is None or oc.refused is not None:
             host.violation(V.ACK_MISMATCH, index, ns, step.event,
                            f"{step.event} {room!r}: the app file says "
@@ -754,8 +760,7 @@ class UserMachine:
         change = next((c for c in oc.changes if c.kind == ("join" if join else "leave")), None)
         target = change.room if change is not None else str(room)
         how = change.confirmed_by if change is not None else "none"
-        if join:
-            self.membership.join_requested(index, ns, target, self.now)
+        self.membership.join_requested(index, ns, target, self.now)  # or leave: pending
         if how == "ack":
             reply: CallReply = yield Call(ns, step.event, args, step.ack_timeout)
             if reply.args is None:
@@ -774,18 +779,22 @@ class UserMachine:
                                f"{step.event} {room!r}: no {how!r} confirming it within "
                                f"{step.ack_timeout:g} s")
                 return  # unconfirmed: the room stays pending
-        else:
+        else:  # nothing answers it: pending until an effect confirms it
             yield Emit(ns, step.event, args)
-            yield Sleep(self.now + int(step.ack_timeout * _S))
+            for stamp_id in effects:
+                host.oracle.confirm_by_copy(stamp_id, index, ns, target, join)
+            host.count("joins_pending_until_effect")
         host.emitted(ns, step.event, how == "ack")
         rooms = self.rooms.setdefault(ns, [])
         if join:
-            self.membership.joined(index, ns, target, self.now)
+            if how != "none":
+                self.membership.joined(index, ns, target, self.now)
             if target not in rooms:
                 rooms.append(target)
             self.values["room"] = target
         else:
-            self.membership.left(index, ns, target, self.now)
+            if how != "none":
+                self.membership.left(index, ns, target, self.now)
             if target in rooms:
                 rooms.remove(target)
             self.values["room"] = rooms[-1] if rooms else ""
@@ -908,6 +917,7 @@ class UserMachine:
         done: set[tuple[str, str]] = set()
         first = True
         carrier: dict[str, str] = {}  #: event -> the stamp id its copies are judged by
+        self.carriers = ()
         for p in oc.pushes:
             home = ns if p.to is Semantics.ALL_NAMESPACES else p.namespace
             if (home, p.event) in done:
@@ -955,6 +965,7 @@ class UserMachine:
             if stamp_id is not None:
                 host.oracle.forbid(stamp_id, ns, n.event, str(n.who), sender=self.index,
                                    rooms=tuple(r for p in oc.pushes for r in p.rooms))
+        self.carriers = tuple(carrier.values())
         return oc
 
     def expect(

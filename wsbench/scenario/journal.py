@@ -90,6 +90,7 @@ class Op:
     CORRELATE = 17
     CORR_DELIVERY = 18
     RETRY = 19
+    CONFIRM_BY = 20
 
 
 #: Per record kind, the positions (in ``(t, op, *args)``) of times on the recorder's
@@ -404,6 +405,11 @@ class RecordingOracle:
 
     def retried(self, stamp_id: str, attempt: int) -> None:
         self.journal.add(Op.RETRY, stamp_id, attempt)
+
+    def confirm_by_copy(
+        self, stamp_id: str, client: Hashable, namespace: str, room: str, join: bool
+    ) -> None:
+        self.journal.add(Op.CONFIRM_BY, stamp_id, client, namespace, room, join)
 
     def expect_ack(
         self,

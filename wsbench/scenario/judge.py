@@ -202,6 +202,8 @@ class Judge:
             oracle.observe_correlated(*rec[2:])
         elif op == Op.RETRY:
             oracle.retried(*rec[2:])
+        elif op == Op.CONFIRM_BY:
+            oracle.confirm_by_copy(*rec[2:])
         elif op == Op.EXPECT_ACK:
             oracle.expect_ack(*rec[2:])
         elif op == Op.ACK:
