@@ -142,11 +142,27 @@ def serve(server_args: tuple[str, ...]) -> None:
     """Run the bundled reference server (options: wsbench serve --help).
 
     The same as ``python -m reference_server``: it implements every event of
-    docs/events.md and listens on 127.0.0.1:3000 by default.
+    docs/events.md and listens on 127.0.0.1:3000 by default. With ``--nodes N`` an
+    embedded cluster instead (Redis, N nodes, HAProxy: docs/cluster.md).
     """
     from reference_server.app import run
-    from reference_server.config import parse_args
+    from reference_server.config import build_parser, parse_args
+    from wsbench.launch.cluster import (
+        SERVE_HELP,
+        cluster_spec_from,
+        serve_cluster,
+        split_serve_args,
+    )
 
+    if "-h" in server_args or "--help" in server_args:
+        click.echo(build_parser(prog="wsbench serve").format_help() + "\n" + SERVE_HELP)
+        sys.exit(0)
+    with errors_to_exit_codes():
+        cluster, node_args = split_serve_args(server_args)
+        if cluster:
+            # a usage error exits 2 before anything starts (the cluster adds --adapter)
+            parse_args([*node_args, "--adapter", "redis://127.0.0.1:6379"], prog="wsbench serve")
+            sys.exit(serve_cluster(cluster_spec_from(cluster, node_args)))
     sys.exit(run(parse_args(list(server_args), prog="wsbench serve")))
 
 

@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from wsbench.exceptions import ConfigError, InvalidState
+from wsbench.exceptions import ConfigError, InvalidState, OptionError
 from wsbench.launch.server import (
     LOOPBACK,
     STOP_GRACE,
@@ -381,3 +381,103 @@ def _renamed(spec: ServerSpec, name: str) -> ServerSpec:
     from dataclasses import replace
 
     return replace(spec, name=name)
+
+
+# -- wsbench serve --nodes N --------------------------------------------------------------------
+
+SERVE_HELP = """\
+embedded cluster (wsbench serve only):
+  --nodes N             start an embedded cluster instead: Debian's redis-server on a free
+                        loopback port (no persistence), N nodes joined through it
+                        (--adapter), HAProxy in front; prints the balancer URL and every
+                        node URL, serves until SIGINT/SIGTERM (docs/cluster.md). The other
+                        options above go to every node (not --host/--port/--adapter).
+  --node-kind KIND      python (reference server), node (Node twin on the official
+                        @socket.io/redis-adapter) or mixed (alternating) (python)
+  --stickiness MODE     how HAProxy keeps a polling session on its node: cookie, source or
+                        none (none: polling fails with 400 "Session ID unknown") (cookie)
+"""
+
+
+def split_serve_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """Take ``--nodes``/``--node-kind``/``--stickiness`` (``--x V`` or ``--x=V``) out of
+    ``argv``; returns them (by name, without dashes) and the arguments left for the nodes."""
+    ours = {"--nodes", "--node-kind", "--stickiness"}
+    found: dict[str, str] = {}
+    rest: list[str] = []
+    items = iter(argv)
+    for item in items:
+        name, eq, value = item.partition("=")
+        if name in ours:
+            if not eq:
+                value = next(items, "")
+            if not value:
+                raise OptionError(name, "needs a value")
+            found[name[2:]] = value
+        else:
+            rest.append(item)
+    return found, rest
+
+
+def cluster_spec_from(options: dict[str, str], node_args: Sequence[str]) -> ClusterSpec:
+    """The :class:`ClusterSpec` of ``wsbench serve --nodes N [--node-kind K] [--stickiness S]``."""
+    count = int(options["nodes"]) if options["nodes"].isdigit() else 0
+    if count < 1:
+        raise OptionError("--nodes", f"expected an integer >= 1, got {options['nodes']!r}")
+    kind = options.get("node-kind", "python")
+    if kind not in (*NODE_KINDS, "mixed"):
+        raise OptionError("--node-kind", f"expected python, node or mixed, got {kind!r}")
+    stickiness = options.get("stickiness", "cookie")
+    if stickiness not in STICKINESS:
+        raise OptionError("--stickiness", f"expected {', '.join(STICKINESS)}, got {stickiness!r}")
+    for forbidden in ("--host", "--port", "--adapter"):
+        if any(a == forbidden or a.startswith(forbidden + "=") for a in node_args):
+            raise OptionError(forbidden, "is chosen by the cluster; not with --nodes")
+    python_only = []
+    args = list(node_args)
+    while "--fault" in args:  # faults exist on the Python nodes only
+        at = args.index("--fault")
+        python_only += args[at : at + 2]
+        del args[at : at + 2]
+    return ClusterSpec.of(
+        count, kind, args=tuple(args), python_args=tuple(python_only),
+        stickiness=stickiness,
+    )  # fmt: skip
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def serve_cluster(spec: ClusterSpec, out: Callable[[str], None] = _say) -> int:
+    """Run an embedded cluster until SIGINT/SIGTERM; 0, or 1 when one of its processes died."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    died: list[ServerDied] = []
+
+    def on_death(report: ServerDied) -> None:
+        died.append(report)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}  # fmt: skip
+    cluster = Cluster(spec)
+    cluster.on_death(on_death)
+    try:
+        cluster.start()
+        out(cluster.banner)
+        if cluster.balancer is not None:
+            out(f"  balancer  {cluster.url}  (HAProxy, {spec.stickiness} stickiness)")
+        for index, (kind, url) in enumerate(zip(spec.nodes, cluster.node_urls, strict=True)):
+            out(f"  node {index}    {url}  ({kind})")
+        out(f"  redis     {cluster.redis_url}")
+        stop.wait()
+    finally:
+        cluster.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for report in died:
+        out(f"the cluster stopped: {report}")
+    return 1 if died else 0
