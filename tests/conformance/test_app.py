@@ -99,6 +99,10 @@ def test_reference_server_passes_reference_yaml(reference: TargetSpec) -> None:
                 "app.security.unknown-namespace", "app.security.payload-size",
                 "app.root.request-ack.ack", "app.chat.typing.sender-exclusion"):
         assert cid in ok, (cid, report.results[cid].reason)
+    refusal = report.results["app.root.join-room.refusal"]
+    assert str(refusal.verdict) == "OK", refusal.reason
+    assert refusal.details["conditions"] == ["not_room", "other_sid", "reserved"]
+    assert refusal.details["sent"] == MESSAGES
     sent = report.results["app.root.broadcast-room.exactly-once"].details["sent"]
     assert sent == MESSAGES >= 459  # 1 - 0.99**459 >= 0.99
     assert f"{MESSAGES} sent" in report.results["app.root.broadcast-room.exactly-once"].reason
@@ -107,6 +111,7 @@ def test_reference_server_passes_reference_yaml(reference: TargetSpec) -> None:
 
 def test_fire_and_forget_ack_is_unimplemented_with_the_reason(reference: TargetSpec) -> None:
     report = run_app(reference, SEED, ("app.root.chat-message.*",))
+    assert "no refusal condition" in report.results["app.root.chat-message.refusal"].reason
     ack = report.results["app.root.chat-message.ack"]
     assert str(ack.verdict) == "UNIMPLEMENTED"
     assert "fire-and-forget" in ack.reason
@@ -148,7 +153,7 @@ FAULT_CHECKS = {
     "reorder": ("app.root.broadcast-all.order",),
     "drop-acks": ("app.root.chat-message.ack",),
     "ignore-leave": ("app.root.leave-room.leaves",),
-    "private-room-join": ("app.security.sid-room-hijack",),
+    "private-room-join": ("app.security.sid-room-hijack", "app.root.join-room.refusal"),
 }
 
 

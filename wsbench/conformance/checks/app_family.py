@@ -22,6 +22,7 @@ messages; judged by what it receives, whatever the join answered),
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -34,7 +35,7 @@ from wsbench.conformance.checks import app_traffic as traffic
 from wsbench.conformance.checks.app_traffic import MESSAGES, Experiment, Unrunnable
 from wsbench.conformance.context import CheckContext
 from wsbench.conformance.model import CheckSpec, Tier
-from wsbench.conformance.peer import Peer
+from wsbench.conformance.peer import Peer, until_any
 from wsbench.conformance.registry import Check
 from wsbench.oracle.semantics import EXCLUDES_SENDER, ROOM_BASED
 from wsbench.protocol.socketio import SioPacketType
@@ -51,6 +52,8 @@ class Behaviour:
     title: str  #: a sentence with {event}
     applies: Callable[[App, EventSpec], str | None]  #: None: runnable; else why not
     judge: Judge
+    #: a behaviour with its own traffic instead of the event's shared experiment
+    runs: Callable[[CheckContext, App, EventSpec], Awaitable[str]] | None = None
 
 
 def _slug(text: str) -> str:
@@ -130,6 +133,15 @@ def _stamped(app: App, spec: EventSpec) -> str | None:
            for p in spec.push):
         return None
     return f"no push of {spec.name!r} carries a value the client sent (no stamp to order by)"
+
+
+def _refusable(app: App, spec: EventSpec) -> str | None:
+    if not spec.refuse:
+        return f"the file declares no refusal condition for {spec.name!r}"
+    if app.refusal is None:
+        return (f"{spec.name!r} has refusal conditions, but the file does not say how a refusal "
+                "is signalled (top-level refusal: ack and/or push)")
+    return None
 
 
 def _joins(app: App, spec: EventSpec) -> str | None:
@@ -254,6 +266,116 @@ def _membership(kind: str) -> Judge:
     return judge
 
 
+def _violate(cond: Any, args: list[Any], sids: dict[str, str], stamp: str) -> list[Any] | None:
+    """``args`` changed so that ``cond`` holds (None: the check cannot make it hold)."""
+    from wsbench.app.model import ConditionKind as K
+
+    steps = cond.path.steps
+    if cond.path.root != "args" or not steps:
+        return None
+    bad: Any
+    if cond.kind is K.NOT_ROOM:
+        bad = "" if len(stamp) % 2 else "r" * ((cond.max or 128) + 1)
+    elif cond.kind is K.NOT_ROOMS:
+        bad = []
+    elif cond.kind is K.NOT_OBJECT:
+        bad = f"not-an-object {stamp}"
+    elif cond.kind is K.RESERVED and cond.prefixes:
+        bad = f"{cond.prefixes[0]}{stamp}"
+    elif cond.kind is K.OTHER_SID:
+        bad = sids["B"]
+    elif cond.kind is K.OWN_SID:
+        bad = sids["A"]
+    else:
+        return None  # foreign_sid needs a socket of another namespace only
+    out = copy.deepcopy(args)
+    try:
+        traffic._set(out, steps, bad)
+    except Unrunnable:
+        return None
+    return out
+
+
+async def _refusals(ctx: CheckContext, app: App, spec: EventSpec) -> str:
+    """Send the event :data:`MESSAGES` times with each declared condition made to hold in
+    turn; every send must get the file's refusal signal (its ack, its push to the sender)
+    and cause nothing the event does otherwise (none of its pushes reaches anyone)."""
+    ns = spec.namespace
+    peers = [await Peer.open(ctx, (ns,), label=r) for r in "AB"]
+    a, b = peers
+    try:
+        sids = {"A": a.sids[ns], "B": b.sids[ns]}
+        view = View([Sock(ns, s) for s in sids.values()])
+        plan = traffic.plan_args(spec)
+        run = uuid.uuid4().hex[:8]
+        values = {"room": f"r-{run}", "rooms": [f"r-{run}"], "sid": sids["B"], "key": f"k-{run}"}
+        sends: list[tuple[list[Any], Any, str]] = []
+        skipped: set[str] = set()
+        for i in range(MESSAGES):
+            cond = spec.refuse[i % len(spec.refuse)]
+            stamp = f"wsb~{run}~{i}"
+            args = _violate(cond, traffic.build_args(plan, {**values, "stamp": stamp}), sids, stamp)
+            o = None if args is None else outcome(app, view, ns, sids["A"], spec.name, args)
+            if o is None or not o.refused:
+                skipped.add(f"{cond.kind} {cond.path}")
+                continue
+            sends.append((args, o, str(cond.kind)))
+        if not sends:
+            ctx.unimplemented(f"none of {spec.name!r}'s refusal conditions can be made to hold "
+                              f"by the check ({', '.join(sorted(skipped))})")
+        normal = {p.event for p in spec.push} - {p.event for o in (sends[0][1],) for p in o.pushes}
+        before = {p.label: len(p.events) for p in peers}
+        futures = []
+        for args, o, _ in sends:
+            if o.ack is not None:
+                futures.append((o, await a.ask(spec.name, *args, ns=ns)))
+            else:
+                await a.emit(spec.name, *args, ns=ns)
+        want = sum(len(o.pushes) for _, o, _ in sends)
+        signal = {p.event for _, o, _ in sends for p in o.pushes}
+
+        def signals() -> list[Any]:
+            return [e for e in a.events[before["A"]:] if e.name in signal and e.namespace == ns]
+
+        def done() -> bool:
+            return len(signals()) >= want and all(f.done() for _, f in futures)
+
+        await until_any(peers, done, ctx.deliver_within)
+        await ctx.quiet()
+        kinds = sorted({k for _, _, k in sends})
+        ctx.details.update(sent=len(sends), conditions=kinds, skipped=sorted(skipped))
+        if any(p.closed for p in peers):
+            ctx.fail("the server closed the connection of " + "; ".join(
+                f"{p.label} ({p.close_reason()})" for p in peers if p.closed)
+                + f" during {len(sends)} refused {spec.name!r}")
+        did = [(p.label, e.name) for p in peers for e in p.events[before[p.label]:]
+               if e.name in normal and e.namespace == ns]
+        if did:
+            ctx.fail(f"{len(did)} copies of {did[0][1]!r} reached {did[0][0]} after refused "
+                     f"{spec.name!r} ({len(sends)} sent, conditions {', '.join(kinds)}): the "
+                     "server did what the event does instead of refusing it")
+        missing = [o for o, f in futures if not f.done()]
+        if missing:
+            ctx.fail(f"{len(missing)} of {len(futures)} refused {spec.name!r} got no ack "
+                     f"(the file's refusal ack), waited {ctx.deliver_within:.1f} s")
+        wrong = [(o.ack.mismatch(f.result())) for o, f in futures  # type: ignore[union-attr]
+                 if o.ack.mismatch(f.result())]  # type: ignore[union-attr]
+        if wrong:
+            ctx.fail(f"{len(wrong)} refusal acks of {spec.name!r} differ from the file: {wrong[0]}")
+        got = signals()
+        if len(got) < want:
+            ctx.fail(f"the sender got {len(got)} of {want} refusal pushes "
+                     f"({', '.join(sorted(signal))}) for {len(sends)} refused {spec.name!r}")
+        bad = [e for e in got if all(p.mismatch(e.args) for _, o, _ in sends[:1] for p in o.pushes)]
+        if bad:
+            ctx.fail(f"a refusal push differs from the file: {bad[0].name!r} {list(bad[0].args)!r:.120}")
+        return (f"{len(sends)} sends with a refusal condition holding ({', '.join(kinds)}): each "
+                f"refused as the file declares, none did what {spec.name!r} does")
+    finally:
+        for p in peers:
+            await p.close()
+
+
 BEHAVIOURS: tuple[Behaviour, ...] = (
     Behaviour("exactly-once", Tier.CONTRACT,
               "'{event}' reaches each declared recipient exactly once", _pushes, _exactly_once),
@@ -278,6 +400,9 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
     Behaviour("leaves", Tier.CONTRACT,
               "after '{event}' the sender no longer gets the room's messages", _leaves,
               _membership("leave")),
+    Behaviour("refusal", Tier.CONTRACT,
+              "'{event}' under each declared refusal condition is refused as the file says "
+              "and does nothing else", _refusable, lambda ctx, exp, spec: "", _refusals),
     Behaviour("order", Tier.LOAD,
               "'{event}' copies reach each recipient in the sender's order", _stamped, _order),
 )
@@ -311,6 +436,8 @@ def _event_check(app: App, spec: EventSpec, b: Behaviour) -> Check:
     async def run(ctx: CheckContext) -> str:
         if reason is not None:
             ctx.unimplemented(reason)
+        if b.runs is not None:
+            return await b.runs(ctx, app, spec)
         try:
             exp = await traffic.experiment(ctx, app, spec)
         except Unrunnable as why:
@@ -521,6 +648,7 @@ def catalog_markdown() -> str:
         "joins": "join: (and a leave and a room push of the namespace)",
         "leaves": "leave: (and a join and a room push of the namespace)",
         "order": "a push carrying a client value",
+        "refusal": "refuse: conditions and the top-level refusal signal",
     }
     for b in BEHAVIOURS:
         out.append(f"| `{b.name}` | {b.tier} | {b.title.format(event='EVENT')} | "
