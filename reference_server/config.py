@@ -24,6 +24,7 @@ FAULTS = (
     "drop-deliveries",
     "reorder",
     "drop-acks",
+    "drop-some-acks",
     "late-acks",
     "ignore-leave",
     "accept-bad-token",

@@ -206,6 +206,11 @@ class Socket:
         config = self.nsp.server.config
         if config.has_fault("drop-acks") or not self.connected:
             return
+        if config.has_fault("drop-some-acks"):  # every 10th ACK of the server, counted
+            server = self.nsp.server
+            server.acks_counted += 1
+            if server.acks_counted % 10 == 0:
+                return
         args = list(args)
         if config.has_fault("late-acks"):
             self.conn.loop.call_later(2.0, self._send_ack_now, ack_id, args)
@@ -258,6 +263,7 @@ class SocketIOServer:
         self.config = config
         self.namespaces: dict[str, Namespace] = {}
         self.loop_time: Callable[[], float] = lambda: 0.0
+        self.acks_counted = 0  #: ACKs to client events so far (the drop-some-acks fault)
 
     def now(self) -> float:
         return self.loop_time()

@@ -54,6 +54,7 @@ FAULTS: tuple[str, ...] = (
     "drop-deliveries",
     "reorder",
     "drop-acks",
+    "drop-some-acks",
     "late-acks",
     "ignore-leave",
     "accept-bad-token",

@@ -49,6 +49,7 @@ from wsbench.protocol.events import (
     EventReceived,
     ProtocolViolation,
 )
+from wsbench.protocol.retry import RetryAction, RetryQueue, SendTry
 from wsbench.scenario import interpreter as i
 from wsbench.scenario import model as m
 from wsbench.scenario.walk import correlations, expected_events
@@ -119,6 +120,10 @@ class ClientFlow:
         self._wake = runtime.event()
         self._acks: dict[tuple[str, int], Hashable] = {}  # (ns, ack id) -> the machine's key
         self._calls: dict[tuple[str, int], list[Any]] = {}  # (ns, ack id) -> [args or None]
+        #: at-least-once emits (``retries``): one socket.io-client retry queue per namespace,
+        #: and (ns, ack id) -> (queue entry, try) of each try in flight
+        self._retry: dict[str, RetryQueue] = {}
+        self._tries: dict[tuple[str, int], tuple[int, int]] = {}
         self._connects: dict[str, tuple[str, str] | None] = {}
         self._arrivals: dict[tuple[str, str], int] = {}
         if scenario.name not in _judged:  # events some expectation names: only those are judged
@@ -157,7 +162,7 @@ class ClientFlow:
     @property
     def pending_acks(self) -> int:
         """Acks this client still waits for."""
-        return len(self._acks) + len(self._calls)
+        return len(self._acks) + len(self._calls) + sum(len(q) for q in self._retry.values())
 
     def _perform(self, a: Any) -> Any:  # noqa: C901 - the dispatch
         cls = type(a)
@@ -258,6 +263,13 @@ class ClientFlow:
         conn = self.conn
         if conn is None:
             return
+        if a.retries and a.ack is not None:
+            queue = self._retry.get(a.namespace)
+            if queue is None:
+                queue = self._retry[a.namespace] = RetryQueue(a.namespace in self.machine.up)
+            self._run_retry(a.namespace, queue.push(a.event, a.args, a.retries, a.ack_timeout,
+                                                    a.ack))
+            return
         try:
             ack_id = conn.session.emit(a.namespace, a.event, *a.args, ack=a.ack is not None)
         except WsbenchError as exc:
@@ -266,6 +278,40 @@ class ClientFlow:
         if ack_id is not None and a.ack is not None:
             self._acks[(a.namespace, ack_id)] = a.ack
         conn.flush()
+
+    def _run_retry(self, ns: str, actions: list[RetryAction]) -> None:
+        """Perform the retry queue's actions: send a try (with its ack timeout), or settle."""
+        machine = self.machine
+        for action in actions:
+            if isinstance(action, SendTry):
+                entry, attempt = action.entry, action.attempt
+                machine.on_try(entry.token, attempt)
+                conn = self.conn
+                if conn is None:
+                    continue
+                try:
+                    ack_id = conn.session.emit(ns, entry.event, *entry.args, ack=True)
+                except WsbenchError as exc:
+                    self.violation(V.PAYLOAD_MISMATCH, self.index, ns, entry.event, str(exc))
+                    continue
+                assert ack_id is not None
+                self._tries[(ns, ack_id)] = (entry.seq, attempt)
+                conn.flush()
+                self.runtime.spawn(self._try_expired, ns, ack_id, entry.timeout)
+            else:
+                machine.on_ack(action.token, action.args, now_ns(), action.attempts)
+
+    def _try_expired(self, ns: str, ack_id: int, timeout: float) -> None:
+        self.runtime.sleep(timeout)
+        try_ = self._tries.pop((ns, ack_id), None)
+        queue = self._retry.get(ns)
+        if try_ is None or queue is None or self.stopped:
+            return
+        conn = self.conn
+        if conn is not None:
+            conn.session.cancel_ack(ns, ack_id)
+        why = "operation has timed out" if ns in self.machine.up else "socket has been disconnected"
+        self._run_retry(ns, queue.failed(*try_, why))
 
     def _call(self, a: i.Call) -> i.CallReply:
         conn = self.conn
@@ -316,6 +362,14 @@ class ClientFlow:
             wake.clear()
             wake.wait(min(remaining, 0.5))
 
+    def _answer_later(self, conn: Connection, ns: str, ack_id: int, reply: list[Any],
+                      delay: float) -> None:
+        """Answer a server ack request after the group's ``answer_acks.delay``."""
+        self.runtime.sleep(delay)
+        if self.conn is conn and conn.is_open and ns in self.machine.up:
+            conn.session.ack(ns, ack_id, reply)
+            conn.flush()
+
     def _reconnect_later(self, reason: str) -> None:
         """An unplanned close: reconnect on the machine's backoff, like the asyncio client."""
         delay = self.machine.reconnect_delay(reason)
@@ -360,6 +414,9 @@ class ClientFlow:
 
     def reconnect_failed(self) -> None:
         self.judge.metrics.incr("reconnects_failed")
+
+    def record(self, name: str, latency_ns: int) -> None:
+        self.judge.metrics.record_ns(name, latency_ns)
 
     def emitted(self, ns: str, event: str, acked: bool) -> None:
         if acked:
@@ -407,12 +464,24 @@ class ClientFlow:
             self._arrivals[key] = self._arrivals.get(key, 0) + 1
             if event.ack_id is not None and conn is not None:
                 reply = event.args[:1] if event.args else []
-                conn.session.ack(ns, event.ack_id, reply)
+                group = self.group
+                if not group.answer_acks:
+                    pass  # answer_acks: false, a recipient that never answers
+                elif group.ack_delay > 0:
+                    self.runtime.spawn(self._answer_later, conn, ns, event.ack_id, reply,
+                                       group.ack_delay)
+                else:
+                    conn.session.ack(ns, event.ack_id, reply)
             elif name == "ping" and ns == "/" and conn is not None:
                 conn.session.emit("/", "pong")
             self._wake.set()
         elif kind is AckReceived:
             ident = (event.namespace, event.id)
+            try_ = self._tries.pop(ident, None) if self._tries else None
+            if try_ is not None:
+                queue = self._retry[event.namespace]
+                self._run_retry(event.namespace, queue.answered(*try_, event.args))
+                return
             call = self._calls.get(ident)
             if call is not None:
                 call[0], call[1] = event.args, True
@@ -424,6 +493,9 @@ class ClientFlow:
         elif kind is Connected:
             if machine.on_connected(event.namespace, event.sid, event.recovered, recv_ns):
                 self._wake.set()
+            queue = self._retry.get(event.namespace)
+            if queue is not None:  # socket.io-client re-sends the head on (re)connect
+                self._run_retry(event.namespace, queue.connected())
             if event.namespace in self._connects:
                 self._connects[event.namespace] = ("connected", "")
             self._wake.set()
@@ -433,11 +505,15 @@ class ClientFlow:
             self._wake.set()
         elif kind is Disconnected:
             machine.on_disconnected(event.namespace, str(event.reason), recv_ns)
+            if event.namespace in self._retry:
+                self._retry[event.namespace].disconnected()
             self._wake.set()
         elif kind is Closed:
             reason = str(event.reason)
             for ns in list(machine.up):
                 machine.on_disconnected(ns, reason, recv_ns)
+            for queue in self._retry.values():
+                queue.disconnected()
             for waiter in self._calls.values():
                 waiter[0], waiter[1] = None, True  # answered: the connection closed
             self._acks.clear()  # lost with the transport: the oracle's sweep judges them

@@ -29,6 +29,8 @@ from .sections import (
     Herd,
     Latency,
     Reconnection,
+    Retries,
+    RetryLatency,
     RunInfo,
     Sections,
     ServerInfo,
@@ -36,6 +38,7 @@ from .sections import (
     Violations,
     ViolationSample,
     Volatile,
+    retries_section,
 )
 from .summary import SCHEMA_VERSION, Environment, RunSummary, Target, schema
 
@@ -64,6 +67,9 @@ __all__ = [
     "Delivery",
     "Latency",
     "Acks",
+    "Retries",
+    "RetryLatency",
+    "retries_section",
     "Volatile",
     "Violations",
     "ViolationSample",

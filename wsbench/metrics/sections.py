@@ -49,6 +49,9 @@ __all__ = [
     "ViolationSample",
     "Violations",
     "FanoutClass",
+    "RetryLatency",
+    "Retries",
+    "retries_section",
     "Delivery",
     "Connections",
     "Herd",
@@ -160,6 +163,71 @@ class FanoutClass:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryLatency:
+    """Percentiles (ms) of one HDR histogram of the run's merged metrics (``ack_first_try``
+    or ``ack_retried``: first send to the settling ACK of an at-least-once emit)."""
+
+    count: int = 0
+    mean_ms: float = 0.0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    min_ms: float = 0.0
+    max_ms: float = 0.0
+    extra: Mapping[str, Any] = _extra()
+    absent: frozenset[str] = _absent()
+
+
+@dataclass(frozen=True, slots=True)
+class Retries:
+    """At-least-once emits (``retries`` in a scenario): how many were re-sent and what that
+    cost (``sections.delivery.retries``). ``retry_rate`` = ``emits_retried`` / ``emits``
+    (the emits that had retries); ``first_try`` / ``retried`` are the latencies of the emits
+    settled at the first try and after a re-send."""
+
+    emits: int = 0
+    emits_retried: int = 0
+    retries: int = 0
+    exhausted: int = 0  #: gave up after every try
+    retry_duplicates: int = 0
+    retry_rate: float = 0.0
+    first_try: RetryLatency = field(default_factory=RetryLatency)
+    retried: RetryLatency = field(default_factory=RetryLatency)
+    extra: Mapping[str, Any] = _extra()
+    absent: frozenset[str] = _absent()
+
+
+def retries_section(metrics: Any, retry_duplicates: int) -> Retries:
+    """The :class:`Retries` of a run from its merged :class:`~wsbench.metrics.Metrics`
+    (counters ``emits_at_least_once``, ``emits_retried``, ``retries``,
+    ``emits_retries_exhausted``; histograms ``ack_first_try``, ``ack_retried``) and the
+    oracle's count of accepted retry copies."""
+
+    def latency(name: str) -> RetryLatency:
+        if name not in metrics.histogram_names:
+            return RetryLatency()
+        h = metrics.histogram(name)
+        if not h.count:
+            return RetryLatency()
+        p = h.percentiles()
+        return RetryLatency(h.count, round(h.mean / 1000.0, 3), p["p50"] / 1000.0,
+                            p["p95"] / 1000.0, p["p99"] / 1000.0, h.min / 1000.0,
+                            p["max"] / 1000.0)
+
+    emits, retried = metrics.counter("emits_at_least_once"), metrics.counter("emits_retried")
+    return Retries(
+        emits=emits,
+        emits_retried=retried,
+        retries=metrics.counter("retries"),
+        exhausted=metrics.counter("emits_retries_exhausted"),
+        retry_duplicates=retry_duplicates,
+        retry_rate=round(retried / emits, 6) if emits else 0.0,
+        first_try=latency("ack_first_try"),
+        retried=latency("ack_retried"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """The delivery oracle's verdict (``sections.delivery``)."""
 
@@ -177,6 +245,7 @@ class Delivery:
     acks: Acks = field(default_factory=Acks)
     violations: Violations = field(default_factory=Violations)
     fanout: tuple[FanoutClass, ...] = ()
+    retries: Retries = field(default_factory=Retries)
     extra: Mapping[str, Any] = _extra()
     absent: frozenset[str] = _absent()
 

@@ -722,4 +722,6 @@ class DeliveryOracle:
             acks,
             self.violations.summary(),
             self.fanout.buckets(),
+            retries=self.retries,
+            retry_duplicates=self.retry_duplicates,
         )

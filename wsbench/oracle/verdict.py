@@ -136,6 +136,8 @@ class OracleVerdict:
     acks: AckSummary
     violations: ViolationSummary
     fanout: tuple[FanoutBucket, ...]
+    retries: int = 0  #: re-sends of at-least-once emits the senders reported (``retried``)
+    retry_duplicates: int = 0  #: copies accepted because their emit was re-sent
 
     @property
     def volatile_ratio(self) -> float:

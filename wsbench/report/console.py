@@ -41,6 +41,28 @@ def fmt_ms(value: float | None) -> str:
     return f"{value:,.0f}"
 
 
+def retry_rows(delivery: Delivery) -> list[list[str]]:
+    """The at-least-once rows (retry rate, what re-sends cost); none without such emits."""
+    r = delivery.retries
+    if not r.emits:
+        return []
+    first, again = r.first_try, r.retried
+
+    def cost(lat: Any) -> str:
+        if not lat.count:
+            return "-"
+        return f"{lat.count:,} emits, p50 {lat.p50_ms:.1f} ms, p99 {lat.p99_ms:.1f} ms"
+
+    return [
+        ["retry rate (emits re-sent / with retries)",
+         f"{r.retry_rate * 100:.2f}% ({r.emits_retried:,} of {r.emits:,})"],
+        ["re-sends / gave up", f"{r.retries:,} / {r.exhausted:,}"],
+        ["retry duplicates (accepted)", f"{r.retry_duplicates:,}"],
+        ["latency, settled at the first try", cost(first)],
+        ["latency, settled after a re-send", cost(again)],
+    ]
+
+
 def fmt_ratio(delivery: Delivery) -> str:
     """The delivery ratio as a percentage, or ``n/a`` when nothing was expected."""
     if not delivery.expected:
@@ -146,6 +168,7 @@ def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
                     ["lost while away", f"{dl.lost_while_away:,}"],
                     ["acks ok / expected", f"{acks.ok:,} / {acks.expected:,}"],
                     ["ack timeouts", f"{acks.timeouts:,}"],
+                    *retry_rows(dl),
                     ["violations", f"{vio.total:,}"],
                 ],
             ),

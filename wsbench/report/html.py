@@ -30,6 +30,7 @@ from wsbench.report.console import (
     fmt_ms,
     fmt_ratio,
     latency_rows,
+    retry_rows,
 )
 from wsbench.report.data import FANOUT_COLUMNS, fanout_rows
 
@@ -163,6 +164,7 @@ def _delivery(summary: RunSummary) -> str:
         ["optional deliveries (membership in flux)", f"{dl.optional_deliveries:,}"],
         ["acks ok / expected", f"{acks.ok:,} / {acks.expected:,}"],
         ["ack timeouts / late", f"{acks.timeouts:,} / {acks.late:,}"],
+        *retry_rows(dl),
         ["violations", f"{vio.total:,}"],
     ]
     out = _table(["delivery oracle", ""], rows)

@@ -231,6 +231,9 @@ class Driver:
     def count(self, name: str, n: int = 1) -> None:
         self.metrics.incr(name, n)
 
+    def record(self, name: str, latency_ns: int) -> None:
+        self.metrics.record_ns(name, latency_ns)
+
     def connect_time(self, namespaces: Any, latency_ns: int) -> None:
         self.connect_recorder(latency_ns)
 

@@ -210,7 +210,10 @@ class VirtualUser:
             sock.on("disconnect", lambda reason: self._lifecycle(
                 machine.on_disconnected(ns, reason, now_ns())))
             if ns == "/":
-                sock.on("ack request", _first_arg)
+                group = self.group
+                if group.answer_acks:  # answered with its data, after answer_acks.delay
+                    sock.on("ack request", _answer_later(group.ack_delay)
+                            if group.ack_delay > 0 else _first_arg)
                 sock.on("ping", lambda *_: sock.emit("pong"))
         return sock
 
@@ -233,6 +236,18 @@ class VirtualUser:
             on_ack(key, args, now_ns())
 
         d.pending_acks += 1
+        if a.retries:  # at-least-once: socket.io-client's retries + ackTimeout
+            machine = self.machine
+
+            def settled(args: list[Any] | None, tries: int) -> None:
+                d.pending_acks -= 1
+                machine.on_ack(key, args, now_ns(), tries)
+
+            sock.emit_with_retries(
+                a.event, *a.args, retries=a.retries, timeout=a.ack_timeout, callback=settled,
+                on_try=lambda attempt: machine.on_try(key, attempt),
+            )
+            return
         sock.emit_with_ack_callback(
             a.event, *a.args, callback=callback, timeout=a.ack_timeout * 2 + 1
         )
@@ -294,6 +309,17 @@ class VirtualUser:
 
 def _first_arg(*args: Any) -> Any:
     return args[0] if args else None
+
+
+def _answer_later(delay: float) -> Callable[..., Any]:
+    """An ``ack request`` listener that answers after ``delay`` s (the group's
+    ``answer_acks.delay``: a slow recipient of a broadcast with ack)."""
+
+    async def answer(*args: Any) -> Any:
+        await asyncio.sleep(delay)
+        return args[0] if args else None
+
+    return answer
 
 
 def _is_limit(exc: BaseException) -> bool:

@@ -97,6 +97,7 @@ ROOM_SEMANTICS = frozenset(
     {Semantics.ROOM, Semantics.ROOMS, Semantics.ROOM_OTHERS, Semantics.ROOMS_OTHERS}
 )
 V = ViolationKind
+_WITHOUT_SENDER = {Semantics.ROOM: Semantics.ROOM_OTHERS, Semantics.ROOMS: Semantics.ROOMS_OTHERS}
 
 
 # -- actions (out) and replies (in) ------------------------------------------------------------
@@ -134,13 +135,20 @@ class ConnectReply:
 class Emit:
     """Send ``event`` with ``args`` on ``namespace``; with ``ack`` ask for an acknowledgement,
     to be handed to :meth:`UserMachine.on_ack` (``None`` after ``ack_timeout`` s or a
-    disconnect). Reply: None."""
+    disconnect). Reply: None.
+
+    With ``retries`` the emit is at-least-once (socket.io-client's ``retries`` +
+    ``ackTimeout``, :mod:`wsbench.protocol.retry`): the shell queues it on the socket's
+    :class:`~wsbench.protocol.retry.RetryQueue`, reports each try to
+    :meth:`UserMachine.on_try` and the settling ACK (or None after the last try) to
+    :meth:`UserMachine.on_ack` with the number of tries."""
 
     namespace: str
     event: str
     args: list[Any]
     ack: tuple[Hashable, ...] | None = None
     ack_timeout: float = 0.0
+    retries: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +248,7 @@ class Host(Protocol):
     def reconnected(self, latency_ns: int, now: int) -> None: ...
     def reconnect_failed(self) -> None: ...
     def emitted(self, ns: str, event: str, acked: bool) -> None: ...
+    def record(self, name: str, latency_ns: int) -> None: ...
     def ack_observed(self, key: Hashable, ns: str, event: str, now: int, ok: bool,
                      detail: str) -> None: ...
     def limit_reached(self, message: str) -> None: ...
@@ -331,8 +340,10 @@ class UserMachine:
         self.down_since: dict[str, int] = {}
         self.replay: dict[str, tuple[int, int]] = {}
         self.connection = False  #: whether the flow holds a connection (opened, not closed)
-        #: key -> (ns, event, the app's expected ack or None)
+        #: key -> (ns, event, the app's (or expect_ack's) expected ack or None)
         self.acks_pending: dict[Hashable, tuple[str, str, Any]] = {}
+        #: key of an at-least-once emit -> (its stamp id or None, when it was first sent)
+        self.retrying: dict[Hashable, tuple[str | None, int]] = {}
         self.app = scenario.app
         self.correlations = correlations(scenario.app) if scenario.app is not None else {}
         #: the stamp ids the pushes of the last :meth:`derived` call are judged by
@@ -426,8 +437,27 @@ class UserMachine:
             self.down_since[ns] = now
         return self._wake()
 
-    def on_ack(self, key: Hashable, args: list[Any] | None, now: int) -> None:
-        """An acknowledgement asked for by :class:`Emit` arrived (None: none will)."""
+    def on_try(self, key: Hashable, attempt: int) -> None:
+        """Try ``attempt`` of the at-least-once emit ``key`` leaves (1 = the first send):
+        each retry is told to the oracle, which then accepts one more copy per recipient."""
+        if attempt < 2:
+            return
+        self.host.count("retries")
+        if attempt == 2:
+            self.host.count("emits_retried")
+        retry = self.retrying.get(key)
+        if retry is not None and retry[0] is not None:
+            self.host.oracle.retried(retry[0], attempt)
+
+    def on_ack(self, key: Hashable, args: list[Any] | None, now: int, tries: int = 0) -> None:
+        """An acknowledgement asked for by :class:`Emit` arrived (None: none will); ``tries``:
+        how many sends an at-least-once emit took (its latency, from the first send to the
+        settling ACK, goes to ``ack_first_try`` or ``ack_retried``)."""
+        retry = self.retrying.pop(key, None)
+        if retry is not None and args is not None:
+            self.host.record("ack_first_try" if tries <= 1 else "ack_retried", now - retry[1])
+        elif retry is not None:
+            self.host.count("emits_retries_exhausted")
         pending = self.acks_pending.pop(key, None)
         if pending is None or args is None:
             return  # timed out or disconnected: the oracle's sweep judges it
@@ -882,15 +912,22 @@ class UserMachine:
                 host.oracle.forbid(stamp.id, mn.namespace or ns, mn.event, mn.to,
                                    sender=self.index, rooms=rooms or tuple(self.rooms.get(ns, ())))
         ack = None
+        if step.expect_ack is not None:
+            expected_ack = step.expect_ack
         if want_ack:
             self.acks += 1
             ack = (self.index, ns, self.acks)
             self.acks_pending[ack] = (ns, step.event, expected_ack)
+            # at-least-once: the ack may come after every try's timeout
+            tries = step.retries + 1
+            if step.retries:
+                self.retrying[ack] = (stamp.id if step.stamp is not None else None, sent)
+                host.count("emits_at_least_once")
             host.oracle.expect_ack(
-                ack, self.index, ns, sent, int(step.ack_timeout * _S), step.event
+                ack, self.index, ns, sent, int(step.ack_timeout * tries * _S), step.event
             )
         host.emitted(ns, step.event, want_ack)
-        return Emit(ns, step.event, args, ack, step.ack_timeout)
+        return Emit(ns, step.event, args, ack, step.ack_timeout, step.retries if want_ack else 0)
 
     # -- expectations derived from the app file ----------------------------------------------
 
@@ -933,6 +970,16 @@ class UserMachine:
             sem = Semantics.NAMESPACE_ALL if (home != ns and p.to in (
                 Semantics.ALL, Semantics.OTHERS)) else p.to
             sender = self.index if sem is not Semantics.NAMESPACE_ALL else None
+            # the sender's own copy of a room push follows the engine (the membership
+            # *after* the event): a joiner of ``join`` gets its ``user joined`` (it is in the
+            # room when the server emits), a leaver of ``leave`` does not get its ``user
+            # left`` (io.to(room) after socket.leave): then the sender is excluded
+            include_sender = False
+            if home == ns and sem in (Semantics.ROOM, Semantics.ROOMS):
+                if sid in p.recipients or sid in p.may:
+                    include_sender = True
+                else:
+                    sem = _WITHOUT_SENDER[sem]
             example = p.payload.example()
             key_stamp: Stamp | None = None
             corr_key: str | None = None
@@ -954,6 +1001,7 @@ class UserMachine:
             host.oracle.expect_emit(
                 key_stamp, sender, home, sem, rooms=p.rooms, to=to, at_ns=self.now,
                 deadline_ns=deadline, volatile=p.volatile, event=p.event,
+                include_sender=include_sender,
             )
             if corr_key is not None:
                 host.oracle.correlate(corr_key, key_stamp)

@@ -30,7 +30,7 @@ from wsbench.exceptions import OptionError, ScenarioError, ScenarioErrors
 from wsbench.oracle import ViolationKind
 from wsbench.protocol.parser import PARSER_NAMES
 from wsbench.scenario import model as m
-from wsbench.scenario.steps import read_steps
+from wsbench.scenario.steps import answer_acks, read_steps
 from wsbench.scenario.yamlnode import Defaults, Node, parse_duration
 
 __all__ = [
@@ -173,7 +173,8 @@ def _limits(metric: str, n: Node) -> tuple[m.LatencyLimit, ...]:
 
 
 def _group(n: Node, index: int, d: Defaults) -> m.Group:
-    k = n.mapping(("name", "weight", "count", "namespace", "on_finish", "flow"), required=("flow",))
+    k = n.mapping(("name", "weight", "count", "namespace", "on_finish", "answer_acks", "flow"),
+                  required=("flow",))
     if "weight" in k and "count" in k:
         raise k["count"].error("a group has 'weight' or 'count', not both")
     if "namespace" in k:
@@ -183,12 +184,15 @@ def _group(n: Node, index: int, d: Defaults) -> m.Group:
     def read(key: str, reader: Any, default: Any) -> Any:
         return k[key].recover(lambda: reader(k[key]), default) if key in k else default
 
+    answer, ack_delay = read("answer_acks", answer_acks, (True, 0.0))
     return m.Group(
         name=read("name", lambda x: x.text(), f"group{index}"),
         flow=read("flow", lambda x: read_steps(x, d), ()),
         weight=read("weight", lambda x: x.number(0.0), None),
         count=read("count", lambda x: x.integer(0), None),
         on_finish=read("on_finish", lambda x: x.text(("hold", "disconnect")), "hold"),
+        answer_acks=answer,
+        ack_delay=ack_delay,
     )
 
 

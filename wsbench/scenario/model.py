@@ -49,6 +49,7 @@ __all__ = [
     "Auth",
     "Expect",
     "MustNot",
+    "AckExpect",
     "Connect",
     "Emit",
     "Listen",
@@ -269,6 +270,35 @@ class MustNot:
 
 
 @dataclass(frozen=True, slots=True)
+class AckExpect:
+    """What the ack of a ``broadcast with ack`` trigger must say (``expect_ack``): every
+    recipient answered (``answers`` None: ``responses`` == ``recipients``, ``missing`` 0),
+    or exactly ``answers`` answers came; ``timed_out``, when given, must equal ``timedOut``
+    (default: false with ``answers: all``, not judged with a number)."""
+
+    answers: int | None = None
+    timed_out: bool | None = None
+
+    def mismatch(self, args: list[Any] | None) -> str | None:
+        """Why the ack's arguments break this expectation (None: they do not)."""
+        first = args[0] if args else None
+        if not isinstance(first, dict) or not isinstance(first.get("responses"), list):
+            return f"no 'responses' list in the ack: {first!r:.120}"
+        got, recipients = len(first["responses"]), first.get("recipients")
+        timed_out = first.get("timedOut")
+        if self.answers is None:
+            if got != recipients or first.get("missing", 0):
+                return f"{got} of {recipients} recipients answered (missing {first.get('missing')})"
+        elif got != self.answers:
+            return f"{got} answers (of {recipients} recipients), expected {self.answers}"
+        want = self.timed_out if self.timed_out is not None else (
+            False if self.answers is None else None)
+        if want is not None and timed_out is not want:
+            return f"timedOut {timed_out!r}, expected {want!r}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class Connect:
     namespaces: tuple[str, ...] = ("/",)
     token: TokenMode = TokenMode.DEFAULT
@@ -291,6 +321,10 @@ class Emit:
     peer: str | None = None  #: random | next | previous
     must_not: tuple[MustNot, ...] = ()
     within: float = 2.0  #: deadline of the expectations derived from the app file
+    #: at-least-once (socket.io-client's ``retries`` + ``ackTimeout``): re-sent with the same
+    #: payload when no ack came within ``ack_timeout``, at most ``retries`` times more
+    retries: int = 0
+    expect_ack: AckExpect | None = None  #: what the ack must say (broadcast with ack)
     where: str = field(default="", compare=False)
 
 
@@ -415,6 +449,10 @@ class Group:
     weight: float | None = None
     count: int | None = None
     on_finish: str = "hold"  #: hold (stay connected until the run ends) | disconnect
+    #: ``answer_acks``: whether this group's clients answer the server's ack requests
+    #: (``ack request`` of ``request ack`` / ``broadcast with ack``), and after what delay
+    answer_acks: bool = True
+    ack_delay: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

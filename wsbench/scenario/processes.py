@@ -56,9 +56,11 @@ from wsbench.metrics import (
     Latency,
     Metrics,
     Reconnection,
+    Retries,
     Violations,
     ViolationSample,
     Volatile,
+    retries_section,
 )
 from wsbench.oracle import DeliveryOracle, OracleVerdict
 from wsbench.oracle.verdict import LatencySummary
@@ -95,8 +97,9 @@ def _latency(s: LatencySummary) -> Latency:
     return Latency(s.count, s.min_ns / 1e6, s.mean_ns / 1e6, s.max_ns / 1e6)
 
 
-def delivery_section(v: OracleVerdict) -> Delivery:
-    """The oracle's verdict as the run summary's ``delivery`` section."""
+def delivery_section(v: OracleVerdict, metrics: Metrics | None = None) -> Delivery:
+    """The oracle's verdict as the run summary's ``delivery`` section (``retries`` from the
+    run's merged ``metrics`` when given)."""
     return Delivery(
         emits=v.emits,
         open_emits=v.open_emits,
@@ -132,6 +135,8 @@ def delivery_section(v: OracleVerdict) -> Delivery:
             )  # fmt: skip
             for b in v.fanout
         ),
+        retries=retries_section(metrics, v.retry_duplicates)
+        if metrics is not None else Retries(retry_duplicates=v.retry_duplicates),
     )
 
 
@@ -169,7 +174,7 @@ def assemble(
     return RunResult(
         run_id=run_id,
         metrics=metrics,
-        delivery=delivery_section(verdict),
+        delivery=delivery_section(verdict, metrics),
         groups=groups,
         connect_errors_total=sum(errors.values()),
         connections=Connections(

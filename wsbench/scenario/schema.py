@@ -151,6 +151,16 @@ def build_schema() -> dict[str, Any]:
                     "expect": {"type": "array", "items": expect},
                     "stamp": {"oneOf": [TEXT, {"const": False}]},
                     "peer": {"enum": ["random", "next", "previous"]},
+                    "retries": {"type": "integer", "minimum": 0, "maximum": 100},
+                    "expect_ack": _obj(
+                        {
+                            "answers": {
+                                "oneOf": [{"const": "all"}, {"type": "integer", "minimum": 0}]
+                            },
+                            "timed_out": {"type": "boolean"},
+                        },
+                        ("answers",),
+                    ),
                     "must_not": {
                         "oneOf": [_ref("must_not"), {"type": "array", "items": _ref("must_not")}]
                     },
@@ -263,6 +273,9 @@ def build_schema() -> dict[str, Any]:
             "count": {"type": "integer", "minimum": 0},
             "namespace": NAMESPACE,
             "on_finish": {"enum": ["hold", "disconnect"]},
+            "answer_acks": {
+                "oneOf": [{"type": "boolean"}, _obj({"delay": DURATION}, ("delay",))]
+            },
             "flow": _ref("steps"),
         },
         ("flow",),

@@ -21,7 +21,7 @@ from wsbench.oracle import Semantics
 from wsbench.scenario import model as m
 from wsbench.scenario.yamlnode import AlreadyReported, Defaults, Node
 
-__all__ = ["STEPS", "read_steps"]
+__all__ = ["STEPS", "MAX_RETRIES", "read_steps", "answer_acks"]
 
 
 Reader = Callable[["Node | None", Defaults, str], m.Step]
@@ -123,7 +123,7 @@ def _emit(n: Node | None, d: Defaults, where: str) -> m.Emit:
     k = n.mapping(
         (
             "event", "namespace", "data", "args", "ack", "ack_timeout", "expect", "stamp",
-            "peer", "must_not",
+            "peer", "must_not", "retries", "expect_ack",
         ),
         required=("event",),
     )
@@ -135,12 +135,20 @@ def _emit(n: Node | None, d: Defaults, where: str) -> m.Emit:
         raw = k["stamp"].value()
         stamp = None if raw is False or raw == "none" else k["stamp"].text()
     expects = k["expect"].items() if "expect" in k else []
+    retries = k["retries"].recover(lambda: _retries(k["retries"]), 0) if "retries" in k else 0
+    expect_ack = (
+        k["expect_ack"].recover(lambda: _expect_ack(k["expect_ack"]), None)
+        if "expect_ack" in k else None
+    )
+    ack = k["ack"].boolean() if "ack" in k else (retries > 0 or expect_ack is not None)
+    if not ack and (retries or expect_ack is not None):
+        raise k["ack"].error("'retries' and 'expect_ack' need an ack: drop 'ack: false'")
     return m.Emit(
         event,
         namespace=ns,
         data=k["data"].payload() if "data" in k else None,
         args=tuple(a.payload() for a in k["args"].items()) if "args" in k else None,
-        ack=k["ack"].boolean() if "ack" in k else False,
+        ack=ack,
         ack_timeout=k["ack_timeout"].duration(True) if "ack_timeout" in k else d.ack_timeout,
         expect=tuple(_expect(x, d, event, ns) for x in expects),
         stamp=stamp,
@@ -149,8 +157,39 @@ def _emit(n: Node | None, d: Defaults, where: str) -> m.Emit:
         if "must_not" in k
         else (),
         within=d.within,
+        retries=retries,
+        expect_ack=expect_ack,
         where=where,
     )
+
+
+#: The most re-sends one emit may ask for (socket.io-client has no bound; this keeps a typo
+#: from turning one emit into a flood).
+MAX_RETRIES = 100
+
+
+def _retries(n: Node) -> int:
+    v = n.integer(0)
+    if v > MAX_RETRIES:
+        raise n.error(f"expected at most {MAX_RETRIES} retries, got {v}")
+    return v
+
+
+def _expect_ack(n: Node) -> m.AckExpect:
+    """``expect_ack: {answers: all | N, timed_out: bool}`` (the ack of broadcast with ack)."""
+    k = n.mapping(("answers", "timed_out"), required=("answers",))
+    raw = k["answers"].value()
+    answers = None if raw == "all" else k["answers"].integer(0)
+    timed_out = k["timed_out"].boolean() if "timed_out" in k else None
+    return m.AckExpect(answers, timed_out)
+
+
+def answer_acks(n: Node) -> tuple[bool, float]:
+    """A group's ``answer_acks``: ``false`` (never answer), or ``{delay: D}``."""
+    if n.value() is False or n.value() is True:
+        return bool(n.value()), 0.0
+    k = n.mapping(("delay",), required=("delay",))
+    return True, k["delay"].duration()
 
 
 MUST_NOT_TO = ("sender", "others", "all", "non_members")

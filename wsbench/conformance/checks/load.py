@@ -253,7 +253,7 @@ async def rooms(ctx: CheckContext) -> str:
     needs=("contract",),
     exclusive=True,
     timeout=60.0,
-    catches=("drop-acks", "late-acks"),
+    catches=("drop-acks", "drop-some-acks", "late-acks"),
 )
 async def acks(ctx: CheckContext) -> str:
     crowd = await _crowd(ctx, CLIENTS)
