@@ -28,7 +28,8 @@ from typing import Any
 
 from wsbench.exceptions import ConfigError
 from wsbench.integrations.judge import MASTER_RUN
-from wsbench.metrics import Metrics
+from wsbench.metrics import Metrics, retries_section
+from wsbench.metrics.sections import encode
 
 __all__ = ["Aggregate", "TABLE_STRUCTURE"]
 
@@ -253,6 +254,7 @@ class Aggregate:
                     "samples": list(self.samples),
                 },
                 "fanout": [self._bucket(a) for a in v["audiences"]],
+                "retries": self._retries(),
             },
             "generator": {
                 "driver": "locust",
@@ -264,6 +266,11 @@ class Aggregate:
                 "sources": {k: dict(src) for k, src in self.sources.items()},
             },
         }
+
+    def _retries(self) -> dict[str, Any]:
+        """At-least-once emits: the merged counters and HDR histograms (``retries``)."""
+        m = self.metrics if self.metrics is not None else Metrics()
+        return encode(retries_section(m, m.counter("oracle.retry_duplicates")))  # type: ignore[no-any-return]
 
     def _bucket(self, a: dict[str, Any]) -> dict[str, Any]:
         """An audience row in the shape of :meth:`FanoutBucket.to_dict`, plus percentiles."""

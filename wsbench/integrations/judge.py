@@ -107,6 +107,7 @@ _VERDICT_COUNTERS = (
     "volatile_drops",
     "lost_while_away",
     "optional_deliveries",
+    "retry_duplicates",
 )
 
 
