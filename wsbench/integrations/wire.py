@@ -27,7 +27,10 @@ WebSocket connections share the runtime's :class:`~wsbench.integrations.frames.P
 when it has one (one green thread for all sockets); otherwise, and for polling, each
 connection has its own reader green thread. Writes come from the user's green thread and
 from the reader; a lock keeps frames (and polling POSTs, which Engine.IO forbids
-to overlap) whole.
+to overlap) whole. Each :meth:`Connection.flush` writes from a green thread of its own that
+the caller waits for: Locust kills the users' green threads when a run stops, and a write
+cut there (a POST still connecting, half a frame) would lose messages the oracle already
+counts as sent (their deliveries then "missing", their acks never answered).
 """
 
 from __future__ import annotations
@@ -210,6 +213,11 @@ class Connection:
         messages = self.session.messages_to_send()
         if not messages:
             return
+        done = self.runtime.event()
+        self.runtime.spawn(self._write, messages, done)
+        done.wait(None)  # a kill of the caller here leaves the write running to its end
+
+    def _write(self, messages: list[Any], done: Any) -> None:
         try:
             with self._write_lock:
                 if self.session.transport == "websocket" and self._ws is not None:
@@ -223,6 +231,8 @@ class Connection:
                     self._post(messages)
         except Exception as exc:  # noqa: BLE001 - a dead transport is an event, not a crash
             self._lost(f"write failed: {exc}")
+        finally:
+            done.set()
 
     def _post(self, messages: list[Any]) -> None:
         info = self.session.info
