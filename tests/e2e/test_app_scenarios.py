@@ -90,3 +90,46 @@ def test_a_private_message_read_by_another_socket_is_a_forbidden_delivery(tmp_pa
     samples = out.sections.delivery.violations.samples
     forbidden = [v for v in samples if v.kind == "forbidden_delivery"]
     assert forbidden and all(v.event == "private message" for v in forbidden)
+
+
+JOIN_LEAVE = """
+app: {app}
+clients: 16
+duration: 5s
+arrival: {{rate: 100}}
+{server}
+groups:
+  - flow:
+      - connect: /
+      - loop:
+          count: 3
+          steps:
+            - join: {{room: "room-{{rand:2}}", event: join room}}
+            - think: 300ms
+            - emit: {{event: room message, data: {{room: "{{room}}", message: "hi {{client}}"}}}}
+            - leave: {{room: "{{room}}", event: leave room}}
+            - join: {{room: "lobby", event: join}}
+            - think: 100ms
+            - leave: {{room: "lobby", event: leave}}
+"""
+
+
+def test_a_leaver_is_not_owed_its_own_user_left_nor_a_joiner_denied_its_user_joined(tmp_path):
+    # issue 11 #3 item 3: the 'missing' on `user left` under broadcast-to-sender were a
+    # derivation bug, not the fault: `leave` emits io.to(room) AFTER socket.leave, so the
+    # leaver is not in the audience (the engine's membership after the event), while the
+    # oracle's audience, computed before the change, still held it: every leaver was
+    # 'missing' its own copy, fault or not. A joiner of `join` is owed its `user joined`.
+    out = _run(tmp_path, JOIN_LEAVE).summary
+    assert violations(out) == {}
+    d = out.sections.delivery
+    assert d.delivery_ratio == 1.0 and d.expected > 0
+
+
+def test_broadcast_to_sender_on_joins_and_leaves_is_sender_included_only(tmp_path):
+    # the fault adds the sender to `socket.to(room)`: the joiner of `join room` gets its own
+    # `user joined` (and the leaver of `leave room` its `user left`): sender_included, and
+    # no recipient is missing anything
+    out = _run(tmp_path, JOIN_LEAVE, "broadcast-to-sender").summary
+    got = violations(out)
+    assert got.get("sender_included", 0) > 0 and set(got) == {"sender_included"}

@@ -348,6 +348,7 @@ class RecordingOracle:
         deadline_ns: int,
         volatile: bool = False,
         event: str = "",
+        include_sender: bool = False,
     ) -> int:
         self.journal.add(
             Op.EMIT,
@@ -364,6 +365,7 @@ class RecordingOracle:
             deadline_ns,
             volatile,
             event,
+            include_sender,
         )
         return -1
 

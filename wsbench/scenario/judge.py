@@ -177,7 +177,8 @@ class Judge:
                 stamp = self._secondary.key(stamp, event)
             oracle.observe_delivery(stamp, receiver, ns, recv_ns, event)
         elif op == Op.EMIT:
-            _, _, sid, s, q, sent, sender, ns, sem, rooms, to, at, deadline, volatile, event = rec
+            _, _, sid, s, q, sent, sender, ns, sem, rooms, to, at, deadline, volatile, event = rec[:15]
+            include_sender = bool(rec[15]) if len(rec) > 15 else False
             if "|" in sid:
                 self._secondary.register(sid.split("|", 1)[0], event)
             oracle.expect_emit(
@@ -191,6 +192,7 @@ class Judge:
                 deadline_ns=deadline,
                 volatile=volatile,
                 event=event,
+                include_sender=include_sender,
             )
         elif op == Op.FORBID:
             sid, ns, event, who, sender, rooms = rec[2:]
