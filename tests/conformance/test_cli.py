@@ -68,3 +68,27 @@ def test_two_targets_write_matrix_outputs(
     page = (out_html / "index.html").read_text()
     assert "sio.connect.unknown-namespace" in page and page.count("FAILED") >= 2
     assert list(out_html.glob("*/sio.connect.unknown-namespace.html"))
+
+
+def test_default_tiers_leave_the_cluster_tier_out(reference: TargetSpec, tmp_path: Path) -> None:
+    """Without --tier a single server is not judged by the 9 cluster checks (they used to be
+    listed UNIMPLEMENTED); they run only with --cluster or --target embedded --nodes N."""
+    from wsbench.conformance.command import parse_tiers
+    from wsbench.conformance.model import Tier
+
+    assert Tier.CLUSTER not in parse_tiers(None)
+    out_json = tmp_path / "i.json"
+    result = CliRunner().invoke(cli, ["conform", "--target", reference.url, "--cases", "cluster.*",
+                                      "--cases", "E1", "--json", str(out_json)])
+    assert result.exit_code == 0, result.output
+    ran = json.loads(out_json.read_text())["results"][reference.url]
+    assert "eio.handshake.polling.opens-session" in ran  # E1
+    assert not [cid for cid in ran if cid.startswith("cluster.")], sorted(ran)
+    assert "cluster." not in result.output
+
+
+def test_cluster_tier_on_a_single_server_is_a_usage_error() -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+    result = CliRunner().invoke(cli, ["conform", "--target", url, "--tier", "cluster"])
+    assert result.exit_code == 2, result.output
+    assert "--cluster" in result.output and "--nodes" in result.output

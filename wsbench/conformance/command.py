@@ -16,7 +16,7 @@ import click
 
 from wsbench.conformance.console import LiveConsole, summary
 from wsbench.conformance.embedded import embedded_app_target, embedded_targets
-from wsbench.conformance.model import Tier
+from wsbench.conformance.model import DEFAULT_TIERS, Tier
 from wsbench.conformance.registry import Check, select
 from wsbench.conformance.runner import TargetReport, TargetSpec, run_target
 from wsbench.exceptions import ConfigError
@@ -49,9 +49,30 @@ def app_checks(
     return wire + made
 
 
+def resolve_parser(given: str | None, app_file: str | None) -> str:
+    """The parser of the run: ``--parser`` if given, else the app file's ``parser:``, else
+    ``default``; both given and different is a usage error that names both."""
+    declared = None
+    if app_file:
+        from wsbench.app import load_app
+
+        declared = load_app(app_file).parser
+    if given is not None and declared is not None and given != declared:
+        raise click.UsageError(
+            f"--parser {given} contradicts the app file's 'parser: {declared}' ({app_file}); "
+            "drop --parser or change the file"
+        )
+    return given or declared or "default"
+
+
 def parse_tiers(text: str | None) -> list[Tier]:
+    """``--tier``: the given comma-separated tiers, or every tier but ``cluster``.
+
+    The cluster tier needs the nodes of a cluster, so it runs only with ``--cluster`` or
+    ``--target embedded --nodes N`` (conformance/cluster.py selects it by default there).
+    """
     if not text:
-        return list(Tier)
+        return list(DEFAULT_TIERS)
     tiers = []
     for part in text.split(","):
         part = part.strip()
@@ -133,7 +154,7 @@ def conform(
     factor: float = 1.0,
     parallel: int = 4,
     app: str | None = None,
-    parser: str = "default",
+    parser: str | None = None,
 ) -> int:
     """Run the gate; returns the exit status (0 nothing FAILED, 1 something did).
 
@@ -141,10 +162,18 @@ def conform(
     contract, security and load tiers (the wire tiers stay).
     ``parser``: the Socket.IO parser of every target (``embedded`` is started with it);
     on ``msgpack`` the literal packets of the checks are translated
-    (:mod:`wsbench.conformance.translate`).
+    (:mod:`wsbench.conformance.translate`). None: the app file's ``parser:``, else
+    ``default``; a ``parser`` that contradicts the app file's is a usage error.
     """
-    checks = app_checks(parse_tiers(tiers), cases, exclude, app) if app else select(
-        parse_tiers(tiers), cases, exclude)
+    parser = resolve_parser(parser, app)
+    wanted = parse_tiers(tiers)
+    if Tier.CLUSTER in wanted:
+        raise click.BadParameter(
+            "the cluster tier needs the nodes of a cluster: add --cluster (the targets are its "
+            "nodes, or one load balancer URL) or use --target embedded --nodes N",
+            param_hint="--tier",
+        )
+    checks = app_checks(wanted, cases, exclude, app) if app else select(wanted, cases, exclude)
     if not checks:
         raise ConfigError("no check matches the given --tier/--cases/--exclude-cases")
     with contextlib.ExitStack() as stack:

@@ -78,6 +78,10 @@ class TargetInfo:
         triggers: the trigger capability probes of this run (see
             :func:`wsbench.conformance.peer.offers`), cached per target.
         parser: the Socket.IO parser the target speaks (``default`` or ``msgpack``).
+        nodes: the URLs of the cluster's nodes, when the target is a cluster given node by
+            node (``--cluster`` with several ``--target``, or an embedded cluster).
+        balancer: the URL of a load balancer in front of the cluster (``--cluster`` with one
+            ``--target``, or an embedded cluster's HAProxy), if there is one.
     """
 
     url: str
@@ -94,6 +98,13 @@ class TargetInfo:
     factor: float = 1.0
     triggers: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     parser: str = "default"
+    nodes: tuple[str, ...] = ()
+    balancer: str | None = None
+
+    @property
+    def cluster(self) -> bool:
+        """Whether the target was given as a cluster (its nodes or its balancer)."""
+        return bool(self.nodes) or self.balancer is not None
 
 
 def parse_open(text: str) -> dict[str, Any] | None:
