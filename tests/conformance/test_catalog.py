@@ -80,3 +80,15 @@ def test_the_gate_knows_every_fault_of_the_reference_server() -> None:
     from reference_server.config import ADAPTER_FAULTS as SERVER_ADAPTER_FAULTS
 
     assert tuple(ADAPTER_FAULTS) == tuple(SERVER_ADAPTER_FAULTS)
+
+
+def test_the_fault_table_lists_the_adapter_faults_with_their_catching_checks() -> None:
+    from wsbench.conformance.registry import ADAPTER_FAULTS, fault_index
+
+    text = docs.render()
+    table = text[text.index("### Redis adapter faults"):]
+    assert set(docs.ADAPTER_FAULT_EFFECTS) == set(ADAPTER_FAULTS)
+    for fault in ADAPTER_FAULTS:
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{fault}` |"))
+        assert fault_index()[fault], f"no check catches {fault}"
+        assert all(f"`{cid}`" in row for cid in fault_index()[fault]), row

@@ -12,11 +12,26 @@ import sys
 from pathlib import Path
 
 from wsbench.conformance.model import TIER_ORDER
-from wsbench.conformance.registry import FAULTS, catalog, fault_index, official_index
+from wsbench.conformance.registry import (
+    ADAPTER_FAULTS,
+    FAULTS,
+    catalog,
+    fault_index,
+    official_index,
+)
 
 __all__ = ["render", "DOC_PATH", "main"]
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "conformance.md"
+
+ADAPTER_FAULT_EFFECTS: dict[str, str] = {
+    "adapter-double-emit": "publishes a broadcast AND emits it locally once more: every "
+    "recipient on the sender's node gets 2 copies",
+    "adapter-drop-remote": "drops about 1% of the cross-node messages: losses only between nodes",
+    "adapter-publish-per-room": "publishes a multi-room send once per room: a socket of another "
+    "node that is in k of the rooms gets k copies",
+}
+"""What each Redis adapter fault does, for the fault table (docs/cluster.md says the same)."""
 
 _OFFICIAL_ORDER = [f"E{i}" for i in range(1, 26)] + [f"S{i}" for i in range(1, 33)]
 
@@ -200,6 +215,21 @@ def render() -> str:
     faults = fault_index()
     for fault in FAULTS:
         out.append(f"| `{fault}` | {', '.join(f'`{i}`' for i in faults[fault]) or '**none**'} |")
+    out.append("")
+    out.append("### Redis adapter faults (the cluster tier)\n")
+    out.append(
+        "`python -m reference_server --adapter redis://HOST:PORT --fault NAME` breaks the "
+        "reference server's Redis adapter (docs/cluster.md); `wsbench serve --nodes N --fault NAME` "
+        "and `wsbench conform --target embedded --nodes N` start such a cluster. Only the cluster "
+        "tier can see these (a single server has no other node); it must FAIL on the listed "
+        "checks, naming the behaviour (proved by tests/cluster/test_cluster_tier.py). The scenario "
+        "`scenarios/cluster.yaml` fails on each of them too (docs/scenarios.md, Clusters).\n"
+    )
+    out.append("| fault | what it breaks | catching checks |")
+    out.append("| --- | --- | --- |")
+    for fault in ADAPTER_FAULTS:
+        ids = ", ".join(f"`{i}`" for i in faults[fault]) or "**none**"
+        out.append(f"| `{fault}` | {_cell(ADAPTER_FAULT_EFFECTS[fault])} | {ids} |")
     out.append("")
     return "\n".join(out)
 
