@@ -189,6 +189,8 @@ class Experiment:
     namespace: str
     sent: int = 0
     sids: dict[str, str] = field(default_factory=dict)  # role -> sid
+    #: sid -> role for the peers' sockets in the other namespaces a push reaches
+    other_sids: dict[str, str] = field(default_factory=dict)
     rooms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # role -> rooms
     outcomes: list[Outcome] = field(default_factory=list)
     #: per send: the event's name, or ``after EVENT`` for a room probe sent after a join/leave
@@ -215,7 +217,7 @@ class Experiment:
     _stampless: dict[tuple[str, str, Any], Any] = field(default_factory=dict)
 
     def role_of(self, sid: str) -> str:
-        return next((r for r, s in self.sids.items() if s == sid), sid)
+        return next((r for r, s in self.sids.items() if s == sid), self.other_sids.get(sid, sid))
 
     def pushes(self, i: int) -> tuple[ExpectedPush, ...]:
         return self.outcomes[i].pushes
@@ -309,6 +311,7 @@ async def _run(ctx: CheckContext, app: App, spec: EventSpec) -> Experiment:
             peers.append(await Peer.open(ctx, namespaces, label=r))
         for r, p in zip(ROLES, peers, strict=True):
             exp.sids[r] = p.sids[ns]
+            exp.other_sids.update({p.sids[n]: r for n in namespaces if n != ns})
         r1, r2, rx = f"r1-{run}", f"r2-{run}", f"rx-{run}"
         rooms: dict[str, tuple[str, ...]] = {r: () for r in ROLES}
         if needs_rooms:
@@ -505,6 +508,9 @@ def _match(exp: Experiment, peers: Iterable[Peer], before: dict[str, int], run: 
                 exp._tasks.append(asyncio.ensure_future(peer.ack(r, "wsbench")))
             if (r.namespace, r.name) not in events:
                 continue
+            # a push into another namespace (/admin's io.emit reaches /) lands on that
+            # namespace's socket of the peer: judge it by that socket's id
+            rsid = peer.sids.get(r.namespace, sid)
             text = json.dumps(list(r.args))
             tokens = _TOKEN.findall(text)
             mine = [int(i) for t, i in tokens if t == run]
@@ -516,16 +522,16 @@ def _match(exp: Experiment, peers: Iterable[Peer], before: dict[str, int], run: 
                     continue
                 cands = [(i, k) for k, p in enumerate(exp.pushes(i))
                          if (p.namespace, p.event) == (r.namespace, r.name)]
-                _place(exp, role, sid, r, cands, cands)
+                _place(exp, role, rsid, r, cands, cands)
                 continue
             key = (role, r.namespace, r.name)
             if key not in exp._stampless:
                 every = [(i, k) for i in range(exp.sent) for k, p in enumerate(exp.pushes(i))
                          if (p.namespace, p.event) == (r.namespace, r.name)]
                 exp._stampless[key] = ([c for c in every
-                                        if sid in exp.pushes(c[0])[c[1]].recipients], every)
+                                        if rsid in exp.pushes(c[0])[c[1]].recipients], every)
             remaining, every = exp._stampless[key]
-            _place(exp, role, sid, r, remaining, every, stampless=True)
+            _place(exp, role, rsid, r, remaining, every, stampless=True)
 
 
 def _place(exp: Experiment, role: str, sid: str, r: Any, remaining: list[tuple[int, int]],
