@@ -238,10 +238,10 @@ def locust_command(
 @click.option("--html", type=click.Path(file_okay=False), help="Write the HTML report into this folder.")
 @click.option("--timeout-factor", default=1.0, show_default=True, type=click.FloatRange(0.1, 100),
               help="Multiply every wait (slow machines).")
-@click.option("--parser", type=click.Choice(["default", "msgpack"]), default="default",
-              show_default=True,
+@click.option("--parser", type=click.Choice(["default", "msgpack"]), default=None,
               help="The Socket.IO parser the target speaks ('embedded' is started with it); on "
-                   "msgpack the checks' literal packets are re-encoded on the wire.")
+                   "msgpack the checks' literal packets are re-encoded on the wire. Default: the "
+                   "--app file's 'parser:', else default (a conflict with it is a usage error).")
 @click.option("--cluster", is_flag=True,
               help="The targets are the nodes of ONE cluster (one URL: its load balancer); "
                    "runs the cluster tier (docs/conformance.md).")
@@ -254,7 +254,7 @@ def locust_command(
 def conform_command(
     ctx: click.Context, targets: tuple[str, ...], tiers: str | None, cases: tuple[str, ...],
     exclude: tuple[str, ...], jwt_secret: str | None, app_file: str | None, junit: str | None,
-    json_path: str | None, html: str | None, timeout_factor: float, parser: str,
+    json_path: str | None, html: str | None, timeout_factor: float, parser: str | None,
     cluster: bool, nodes: int | None, node_kind: str,
 ) -> None:
     """Conformance gate: Engine.IO v4 / Socket.IO v5 checks, the event contract, security, load.
@@ -280,7 +280,7 @@ def conform_command(
             raise click.UsageError("--app and --cluster do not combine (yet)")
         with errors_to_exit_codes(_traceback(ctx)):
             status = conform_cluster(targets, tiers, cases, exclude, jwt_secret, junit, json_path,
-                                     html, timeout_factor, parser=parser, nodes=nodes,
+                                     html, timeout_factor, parser=parser or "default", nodes=nodes,
                                      node_kind=node_kind)  # fmt: skip
         sys.exit(status)
     with errors_to_exit_codes(_traceback(ctx)):

@@ -25,11 +25,21 @@ import yaml
 from wsbench.app import model as m
 from wsbench.app.paths import Path, Template, compile_template, parse_path
 from wsbench.exceptions import ScenarioError, ScenarioErrors
+from wsbench.protocol.parser import PARSER_NAMES
 from wsbench.yamlnode import AlreadyReported, Node
 
 __all__ = ["is_app_file", "is_app_text", "load_app", "loads_app"]
 
-_TOP = ("app", "description", "room_max", "auth", "unknown_namespace", "refusal", "namespaces")
+_TOP = (
+    "app",
+    "description",
+    "parser",
+    "room_max",
+    "auth",
+    "unknown_namespace",
+    "refusal",
+    "namespaces",
+)
 _NS = (
     "auth",
     "require_claims",
@@ -394,6 +404,7 @@ def _read(top: Node, source: str) -> m.App:
         else None,
         refusal=r(lambda: _refusal(k["refusal"]), None) if "refusal" in k else None,
         room_max=room_max,
+        parser=r(lambda: k["parser"].text(PARSER_NAMES), None) if "parser" in k else None,
     )
     _cross_check(app, top)
     return app

@@ -177,6 +177,8 @@ class App:
     unknown_namespace: str | None = None  #: CONNECT_ERROR message for an undeclared namespace
     refusal: RefusalSignal | None = None
     room_max: int = 128  #: default ``max`` of not_room
+    #: the Socket.IO parser the app speaks (``default``, ``msgpack``); None: not declared
+    parser: str | None = None
 
     def namespace(self, name: str) -> NamespaceSpec | None:
         for ns in self.namespaces:

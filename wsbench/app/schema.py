@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from wsbench.app.model import ConditionKind, Semantics, Who
+from wsbench.protocol.parser import PARSER_NAMES
 
 __all__ = ["build_schema", "schema_path"]
 
@@ -147,6 +148,7 @@ def build_schema() -> dict[str, Any]:
             {
                 "app": TEXT,
                 "description": TEXT,
+                "parser": {"enum": list(PARSER_NAMES)},
                 "room_max": {"type": "integer", "minimum": 1},
                 "auth": _obj(
                     {
