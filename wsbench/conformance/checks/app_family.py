@@ -37,6 +37,7 @@ from wsbench.conformance.context import CheckContext
 from wsbench.conformance.model import CheckSpec, Tier
 from wsbench.conformance.peer import Peer, until_any
 from wsbench.conformance.registry import Check
+from wsbench.conformance.sio import mint_token
 from wsbench.oracle.semantics import EXCLUDES_SENDER, ROOM_BASED
 from wsbench.protocol.socketio import SioPacketType
 
@@ -554,6 +555,34 @@ async def _unknown_namespace(app: App, ctx: CheckContext) -> str:
     return f"CONNECT to {ns} refused with {message!r}"
 
 
+async def _auth_refusals(app: App, ctx: CheckContext) -> str:
+    """Every namespace the file puts behind ``auth``: no token and a bad one are refused."""
+    guarded = [ns.name for ns in app.namespaces if ns.auth]
+    if app.auth is None or not guarded:
+        ctx.unimplemented(f"{app.name}: the file declares no auth on any namespace")
+    if not ctx.target.jwt_secret:
+        ctx.unimplemented(f"{app.name}: the file declares auth; give --jwt-secret to check it")
+    bad = mint_token(ctx.target.jwt_secret + "-not", {"userId": "wsbench-bad-signature"})
+    said = []
+    for ns in guarded:
+        for token, auth in (("missing", None), ("invalid", {"token": bad})):
+            want = expected_connect(app, ns, secret=True, token=token)
+            peer = await Peer.open(ctx, (), label=f"{token}-token")
+            try:
+                kind, data = await peer.connect(ns, auth)
+            finally:
+                await peer.close()
+            if kind is SioPacketType.CONNECT:
+                ctx.fail(f"CONNECT to {ns} with a {token} token was accepted "
+                         f"(the file says: refused with {want.message!r})")
+            message = data.get("message") if isinstance(data, dict) else data
+            if message != want.message:
+                ctx.non_strict(f"{ns}, {token} token: refused with {message!r} instead of the "
+                               f"file's {want.message!r}")
+            said.append(f"{ns} {token}: {message!r}")
+    return "refused: " + ", ".join(said)
+
+
 async def _payload_size(app: App, ctx: CheckContext) -> str:
     ns, event = None, None
     for spec in app.events():
@@ -590,6 +619,8 @@ SECURITY: tuple[tuple[str, str, Callable[[App, CheckContext], Awaitable[str]]], 
      _unknown_namespace),
     ("payload-size", "a frame over maxPayload closes that connection and nobody else's",
      _payload_size),
+    ("auth-refusals", "a CONNECT without a token, or with a badly signed one, is refused as "
+     "the file's auth says", _auth_refusals),
 )
 
 
