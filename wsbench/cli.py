@@ -330,8 +330,8 @@ def run_command(ctx: click.Context, scenario: str, target: str | None, clients: 
 def validate_command(ctx: click.Context, files: tuple[str, ...]) -> None:
     """Check scenario files and app files without connecting anywhere.
 
-    A file with a top-level `app:` key is an app file (docs/apps.md), any other a
-    scenario. Every mistake of every file is reported, one a line (FILE:LINE: key path:
+    A file with a top-level `app:` key and no `groups:` is an app file (docs/apps.md), any
+    other a scenario (a scenario may name its app file with `app:`). Every mistake of every file is reported, one a line (FILE:LINE: key path:
     what was expected), in line order within each file. Exit status: 0 every file is
     valid, 3 any mistake.
     """

@@ -113,6 +113,15 @@ def test_validate_cli_accepts_app_files_and_reports_their_mistakes(tmp_path):
     assert f"{bad}:7: namespaces./.events.a.push[0].to" in res.output
 
 
+def test_a_scenario_that_names_its_app_file_is_still_a_scenario():
+    from wsbench.app.loader import is_app_text
+
+    assert is_app_text("app: shop\nnamespaces: {/: {}}\n")
+    scenario = "app: apps/seed.yaml\ngroups: [{flow: [{connect: /}]}]\n"
+    assert not is_app_text(scenario)  # app: names the file; groups make it a scenario
+    assert not is_app_text("groups: []\n") and not is_app_text("- app\n")
+
+
 SID_ROOM = """app: t
 namespaces:
   /:

@@ -461,14 +461,19 @@ def load_app(path: str | FsPath) -> m.App:
 
 
 def is_app_text(text: str) -> bool:
-    """True when the YAML's top level is a mapping with an ``app`` key."""
+    """True when the YAML's top level is an app file's: an ``app`` key and no ``groups``.
+
+    A scenario may name its app file (``app: apps/seed.yaml``) but always has ``groups``;
+    an app file never has them.
+    """
     try:
         root = yaml.compose(text)
     except yaml.YAMLError:
         return False
     if not isinstance(root, yaml.MappingNode):
         return False
-    return any(isinstance(k, yaml.ScalarNode) and k.value == "app" for k, _ in root.value)
+    keys = {k.value for k, _ in root.value if isinstance(k, yaml.ScalarNode)}
+    return "app" in keys and "groups" not in keys
 
 
 def is_app_file(path: str | FsPath) -> bool:
