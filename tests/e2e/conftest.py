@@ -20,13 +20,20 @@ HAVE_NODE = (
 
 
 def run_text(
-    text: str, out: Path, *, server: tuple[str, ...] = (), processes: int = 1, **overrides
+    text: str,
+    out: Path,
+    *,
+    server: tuple[str, ...] = (),
+    processes: int = 1,
+    source: str = "<test>",
+    **overrides,
 ) -> RunOutcome:
-    """Run scenario YAML ``text`` with ``overrides`` (clients, duration...) into ``out``."""
+    """Run scenario YAML ``text`` with ``overrides`` (clients, duration...) into ``out``;
+    ``source``: the file it came from (an ``app:`` path is relative to it)."""
     from wsbench.client import run as run_loop
     from wsbench.scenario import Overrides
 
-    scenario = apply_overrides(loads_scenario(text, "<test>"), Overrides(**overrides))
+    scenario = apply_overrides(loads_scenario(text, source), Overrides(**overrides))
     opts = RunOptions(
         out=str(out), progress=False, plots=False, server_command=server, processes=processes
     )

@@ -49,7 +49,7 @@ def _need_cluster_tools(path) -> None:  # noqa: ANN001
 @pytest.mark.parametrize("path", SCENARIOS, ids=IDS)
 def test_scenario_on_reference_server(path, tmp_path) -> None:
     _need_cluster_tools(path)
-    outcome = run_text(path.read_text(), tmp_path, **_short(path))
+    outcome = run_text(path.read_text(), tmp_path, source=str(path), **_short(path))
     s = outcome.summary
     assert (tmp_path / "summary.json").exists()
     assert not s.partial, s.partial_reason
@@ -68,7 +68,8 @@ def test_scenario_on_node_twin(path, tmp_path) -> None:
     if load_scenario(path).cluster:
         pytest.skip("starts its own cluster nodes (tests/cluster/ runs Node twin nodes)")
     outcome = run_text(
-        path.read_text(), tmp_path, server=("node", str(NODE_SERVER)), **_short(path)
+        path.read_text(), tmp_path, server=("node", str(NODE_SERVER)), source=str(path),
+        **_short(path),
     )
     s = outcome.summary
     assert "node twin" in s.target.server
