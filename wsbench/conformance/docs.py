@@ -205,6 +205,9 @@ def render() -> str:
         ids = index.get(label, [])
         out.append(f"| {label} | {', '.join(f'`{i}`' for i in ids) or '**missing**'} |")
     out.append("")
+    from wsbench.conformance.checks.app_family import catalog_markdown
+
+    out.append(catalog_markdown())
     out.append("## Faults and the checks that catch them\n")
     out.append(
         "`python -m reference_server --fault NAME` breaks one promise of the contract; "
