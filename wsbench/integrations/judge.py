@@ -59,7 +59,7 @@ from wsbench.oracle import (
     find_stamp,
 )
 from wsbench.scenario.journal import JournalWriter, RecordingOracle
-from wsbench.scenario.judge import Secondary
+from wsbench.scenario.judge import NODE_HISTOGRAMS, Secondary
 from wsbench.scenario.walk import correlation_key
 
 __all__ = ["Report", "Judge", "WorkerOracle", "PAYLOAD_FORMAT", "KIND_TEXT", "MASTER_RUN",
@@ -216,7 +216,8 @@ class Judge:
         if journal is not None:
             self.new_journal(journal)
         else:
-            self.oracle = DeliveryOracle(on_fanout=self._on_fanout)
+            self.oracle = DeliveryOracle(on_fanout=self._on_fanout,
+                                         on_node_latency=self._on_node_latency)
             self.oracle.violations = _HookedLog(self._on_violation, SAMPLES_PER_KIND)
         self.metrics = Metrics()
         self._prefix = self.run_id + "."
@@ -378,6 +379,10 @@ class Judge:
             self.report(request_type_of(kind), name, None, 0, error)
         for observer in self.observers:
             observer(v, count)
+
+    def _on_node_latency(self, same_node: bool, ns: int) -> None:
+        """A cluster run's delivery latency, split by the recipient's node (NODE_HISTOGRAMS)."""
+        self.metrics.record_ns(NODE_HISTOGRAMS[0] if same_node else NODE_HISTOGRAMS[1], ns)
 
     def _on_fanout(self, record: FanoutRecord) -> None:
         if record.audience == 0:

@@ -23,6 +23,7 @@ from .registry import DEFAULT_MAX_POINTS, SNAPSHOT_FORMAT, IntervalPoint, Metric
 from .sections import (
     Acks,
     Connections,
+    CrossNode,
     Delivery,
     FanoutClass,
     Generator,
@@ -38,6 +39,7 @@ from .sections import (
     Violations,
     ViolationSample,
     Volatile,
+    cross_node_section,
     retries_section,
 )
 from .summary import SCHEMA_VERSION, Environment, RunSummary, Target, schema
@@ -70,6 +72,8 @@ __all__ = [
     "Retries",
     "RetryLatency",
     "retries_section",
+    "CrossNode",
+    "cross_node_section",
     "Volatile",
     "Violations",
     "ViolationSample",

@@ -52,6 +52,8 @@ __all__ = [
     "RetryLatency",
     "Retries",
     "retries_section",
+    "CrossNode",
+    "cross_node_section",
     "Delivery",
     "Connections",
     "Herd",
@@ -227,6 +229,51 @@ def retries_section(metrics: Any, retry_duplicates: int) -> Retries:
     )
 
 
+def _hist_latency(metrics: Any, name: str) -> RetryLatency:
+    """Percentiles (ms) of histogram ``name`` of merged ``metrics`` (zeros when it is empty)."""
+    if name not in metrics.histogram_names:
+        return RetryLatency()
+    h = metrics.histogram(name)
+    if not h.count:
+        return RetryLatency()
+    p = h.percentiles()
+    return RetryLatency(h.count, round(h.mean / 1000.0, 3), p["p50"] / 1000.0, p["p95"] / 1000.0,
+                        p["p99"] / 1000.0, h.min / 1000.0, p["max"] / 1000.0)
+
+
+@dataclass(frozen=True, slots=True)
+class CrossNode:
+    """A cluster run's delivery latency split by where the recipient was
+    (``sections.delivery.cross_node``, only when the clients were on more than one node):
+    ``same_node`` recipients on the sender's node, ``other_node`` recipients whose copy
+    crossed the adapter (Redis pub/sub). ``adapter_lag_*_ms`` = other-node minus same-node
+    percentile: what the adapter adds."""
+
+    nodes: int = 0
+    same_node: RetryLatency = field(default_factory=RetryLatency)
+    other_node: RetryLatency = field(default_factory=RetryLatency)
+    adapter_lag_p50_ms: float = 0.0
+    adapter_lag_p99_ms: float = 0.0
+    extra: Mapping[str, Any] = _extra()
+    absent: frozenset[str] = _absent()
+
+
+def cross_node_section(metrics: Any, nodes: int) -> CrossNode:
+    """The :class:`CrossNode` of a run from its merged :class:`~wsbench.metrics.Metrics`
+    (histograms ``delivery.same_node`` and ``delivery.other_node``, recorded by the oracle's
+    ``on_node_latency``) and the number of nodes its sockets were on."""
+    same = _hist_latency(metrics, "delivery.same_node")
+    other = _hist_latency(metrics, "delivery.other_node")
+    both = same.count and other.count
+    return CrossNode(
+        nodes=nodes,
+        same_node=same,
+        other_node=other,
+        adapter_lag_p50_ms=round(other.p50_ms - same.p50_ms, 3) if both else 0.0,
+        adapter_lag_p99_ms=round(other.p99_ms - same.p99_ms, 3) if both else 0.0,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """The delivery oracle's verdict (``sections.delivery``)."""
@@ -246,6 +293,8 @@ class Delivery:
     violations: Violations = field(default_factory=Violations)
     fanout: tuple[FanoutClass, ...] = ()
     retries: Retries = field(default_factory=Retries)
+    #: a cluster run's same-node / other-node latency (absent on one server)
+    cross_node: CrossNode = field(default_factory=CrossNode)
     extra: Mapping[str, Any] = _extra()
     absent: frozenset[str] = _absent()
 

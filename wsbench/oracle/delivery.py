@@ -77,6 +77,7 @@ class _Emit:
         "ordered",
         "delivered",
         "missing",
+        "node",
     )
     stamp: Stamp
     sender: Hashable | None
@@ -96,6 +97,7 @@ class _Emit:
     ordered: bool
     delivered: dict[SocketKey, int]  # socket -> latency, ns
     missing: frozenset[SocketKey]
+    node: int | None  # the sender's cluster node, when known
 
     def in_audience(self, sock: SocketKey) -> bool:
         return (sock in self.base and sock != self.excluded) or sock == self.extra
@@ -120,6 +122,9 @@ class DeliveryOracle:
         max_order_pairs: bound of the (sender, receiver socket) order table.
         on_latency: called with ("delivery" | "ack", ns) for every measured latency.
         on_fanout: called with each closed emit's :class:`FanoutRecord`.
+        on_node_latency: called with (same_node, ns) for every measured delivery whose
+            sender's and recipient's cluster nodes the membership knows: ``True`` when
+            both sockets are on one node, ``False`` when the copy crossed the adapter.
     """
 
     def __init__(
@@ -131,6 +136,7 @@ class DeliveryOracle:
         max_order_pairs: int = 500_000,
         on_latency: Callable[[str, int], None] | None = None,
         on_fanout: Callable[[FanoutRecord], None] | None = None,
+        on_node_latency: Callable[[bool, int], None] | None = None,
     ) -> None:
         self.membership = membership if membership is not None else Membership()
         self.violations = ViolationLog(samples_per_kind)
@@ -139,6 +145,9 @@ class DeliveryOracle:
         self.max_order_pairs = max_order_pairs
         self.on_latency = on_latency
         self.on_fanout = on_fanout
+        self.on_node_latency = on_node_latency
+        #: measured deliveries whose sender and recipient were on one node / on two nodes
+        self.same_node_deliveries = self.other_node_deliveries = 0
         self._open: dict[str, _Emit] = {}
         self._heap: list[tuple[int, int, str]] = []
         self._closed: dict[str, _Emit] = {}
@@ -233,6 +242,7 @@ class DeliveryOracle:
         e.at_ns = e.sent_ns if at_ns is None else at_ns
         e.deadline_ns, e.volatile, e.ordered = deadline_ns, volatile, ordered
         e.delivered, e.missing = {}, frozenset()
+        e.node = self.membership.node_of(sender, namespace) if sender is not None else None
         self.emits += 1
         self._open[stamp.id] = e
         self._counter += 1
@@ -280,9 +290,23 @@ class DeliveryOracle:
         self._latency.add(latency)
         if self.on_latency is not None:
             self.on_latency("delivery", latency)
+        if e.node is not None:
+            self._node_latency(e.node, sock, latency)
         if len(e.delivered) >= e.size:
             self._close(e)
         return Observation(outcome, latency)
+
+    def _node_latency(self, sender_node: int, sock: SocketKey, latency: int) -> None:
+        node = self.membership.node_of(*sock)
+        if node is None:
+            return
+        same = node == sender_node
+        if same:
+            self.same_node_deliveries += 1
+        else:
+            self.other_node_deliveries += 1
+        if self.on_node_latency is not None:
+            self.on_node_latency(same, latency)
 
     def _outside(self, e: _Emit, sock: SocketKey, recv_ns: int, event: str) -> Observation:
         if sock == e.sender_sock and e.excluded is not None:
@@ -724,4 +748,7 @@ class DeliveryOracle:
             self.fanout.buckets(),
             retries=self.retries,
             retry_duplicates=self.retry_duplicates,
+            nodes=self.membership.node_count(),
+            same_node_deliveries=self.same_node_deliveries,
+            other_node_deliveries=self.other_node_deliveries,
         )

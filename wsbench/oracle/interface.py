@@ -40,7 +40,9 @@ class MembershipUpdates(Protocol):
 
     def connect_requested(self, client: Hashable, namespace: str, now_ns: int = 0) -> None: ...
 
-    def connected(self, client: Hashable, namespace: str, sid: str, now_ns: int = 0) -> None: ...
+    def connected(
+        self, client: Hashable, namespace: str, sid: str, now_ns: int = 0, node: int | None = None
+    ) -> None: ...
 
     def disconnected(
         self, client: Hashable, namespace: str | None = None, now_ns: int = 0

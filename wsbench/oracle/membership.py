@@ -23,6 +23,10 @@ delivery to a socket whose membership changed after an emit was sent (the server
 have applied that change first); ``down_since_ns`` lets it count recipients that
 disconnected after an emit was sent as "lost while away" rather than drops.
 
+In a cluster each socket is on a *node* (the index of the server its client connected to,
+``Scenario.node_of``), given with the CONNECT reply and kept after a disconnect: the oracle
+splits delivery latency into same-node and other-node recipients (the adapter's lag).
+
 Member sets are returned as cached frozensets, invalidated on change, so thousands of
 emits to an unchanged room share one set object.
 """
@@ -53,6 +57,7 @@ class Membership:
         self._last_change: dict[SocketKey, int] = {}
         self._down_since: dict[SocketKey, int] = {}
         self._cache: dict[tuple[str, str | None], frozenset[SocketKey]] = {}
+        self._node: dict[SocketKey, int] = {}
 
     # -- changes ---------------------------------------------------------------
 
@@ -60,10 +65,15 @@ class Membership:
         """The client sent CONNECT for ``namespace``; the server has not answered yet."""
         self._set_pending(client, namespace, None, now_ns)
 
-    def connected(self, client: Hashable, namespace: str, sid: str, now_ns: int = 0) -> None:
-        """The server accepted the socket with ``sid`` (CONNECT reply)."""
+    def connected(
+        self, client: Hashable, namespace: str, sid: str, now_ns: int = 0, node: int | None = None
+    ) -> None:
+        """The server accepted the socket with ``sid`` (CONNECT reply); ``node``: the index of
+        the cluster node that holds it, when the driver knows it."""
         self._clear_pending(client, namespace, None)
         key = (client, namespace)
+        if node is not None:
+            self._node[key] = node
         old = self._sid.get(key)
         if old is not None:
             self._by_sid.pop((namespace, old), None)
@@ -133,6 +143,14 @@ class Membership:
 
     def sid(self, client: Hashable, namespace: str) -> str | None:
         return self._sid.get((client, namespace))
+
+    def node_of(self, client: Hashable, namespace: str) -> int | None:
+        """The cluster node of the socket (None: one server, or a node the driver cannot know)."""
+        return self._node.get((client, namespace))
+
+    def node_count(self) -> int:
+        """How many distinct cluster nodes the sockets were on (0: no node known)."""
+        return len(set(self._node.values()))
 
     def client_by_sid(self, namespace: str, sid: str) -> Hashable | None:
         return self._by_sid.get((namespace, sid))

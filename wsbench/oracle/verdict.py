@@ -138,6 +138,9 @@ class OracleVerdict:
     fanout: tuple[FanoutBucket, ...]
     retries: int = 0  #: re-sends of at-least-once emits the senders reported (``retried``)
     retry_duplicates: int = 0  #: copies accepted because their emit was re-sent
+    nodes: int = 0  #: cluster nodes the sockets were on (0: the driver knew no node)
+    same_node_deliveries: int = 0  #: measured copies to a socket on the sender's node
+    other_node_deliveries: int = 0  #: measured copies that crossed to another node
 
     @property
     def volatile_ratio(self) -> float:

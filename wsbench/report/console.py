@@ -27,7 +27,7 @@ from wsbench.report.data import (
     histogram_stats,
 )
 
-__all__ = ["table", "summary_lines", "render_summary", "fmt_ms", "fmt_ratio", "fmt_actual", "connections_text", "latency_rows"]
+__all__ = ["table", "summary_lines", "render_summary", "fmt_ms", "fmt_ratio", "fmt_actual", "connections_text", "latency_rows", "cross_node_rows"]
 
 
 def fmt_ms(value: float | None) -> str:
@@ -60,6 +60,25 @@ def retry_rows(delivery: Delivery) -> list[list[str]]:
         ["retry duplicates (accepted)", f"{r.retry_duplicates:,}"],
         ["latency, settled at the first try", cost(first)],
         ["latency, settled after a re-send", cost(again)],
+    ]
+
+
+def cross_node_rows(delivery: Delivery | None) -> list[list[str]]:
+    """A cluster run's delivery latency by recipient (same node as the sender / another node,
+    and the adapter's lag between them); none unless the sockets were on 2+ nodes."""
+    if delivery is None or "cross_node" in delivery.absent or delivery.cross_node.nodes < 2:
+        return []
+    x = delivery.cross_node
+
+    def row(name: str, lat: Any) -> list[str]:
+        return [name, f"{lat.count:,}", fmt_ms(lat.p50_ms), fmt_ms(lat.p95_ms),
+                fmt_ms(lat.p99_ms), fmt_ms(lat.max_ms)]
+
+    return [
+        row("same node", x.same_node),
+        row("other node", x.other_node),
+        ["adapter lag (other - same)", "", fmt_ms(x.adapter_lag_p50_ms), "",
+         fmt_ms(x.adapter_lag_p99_ms), ""],
     ]
 
 
@@ -211,6 +230,14 @@ def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
                     for b in fanout
                 ],
             ),
+        ]
+    cross = cross_node_rows(dl)
+    if cross:
+        lines += [
+            "",
+            f"cluster: delivery latency (ms) by recipient, {dl.cross_node.nodes} nodes "  # type: ignore[union-attr]
+            "(other node: the copy crossed the adapter)",
+            *table(["recipient", "copies", "p50", "p95", "p99", "max"], cross),
         ]
     rec = summary.sections.reconnection
     if rec is not None and (rec.reconnects or rec.failed):

@@ -52,7 +52,7 @@ from wsbench.scenario import interpreter as interp
 from wsbench.scenario import model as m
 from wsbench.scenario.flow import VirtualUser
 from wsbench.scenario.journal import JournalWriter, Op, RecordingOracle
-from wsbench.scenario.judge import latency_sinks
+from wsbench.scenario.judge import latency_sinks, node_latency_sink
 from wsbench.scenario.model import Scenario
 from wsbench.scenario.progress import Status
 from wsbench.scenario.stampkeys import Secondary
@@ -109,7 +109,8 @@ class Driver:
             self.journal = oracle.journal
         else:
             on_latency, on_fanout = latency_sinks(self.metrics)
-            self.oracle = DeliveryOracle(on_latency=on_latency, on_fanout=on_fanout)
+            self.oracle = DeliveryOracle(on_latency=on_latency, on_fanout=on_fanout,
+                                         on_node_latency=node_latency_sink(self.metrics))
         self._drain_hook = drain
         self.membership = self.oracle.membership
         self.connect_timeout = 20.0

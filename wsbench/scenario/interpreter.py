@@ -408,7 +408,8 @@ class UserMachine:
 
     def on_connected(self, ns: str, sid: str, recovered: bool, now: int) -> bool:
         host, membership = self.host, self.membership
-        membership.connected(self.index, ns, sid, now)
+        node = self.scenario.node_of(self.index) if isinstance(self.index, int) else None
+        membership.connected(self.index, ns, sid, now, node)
         self.up.add(ns)
         self._attempt = 0
         if ns == "/":

@@ -268,9 +268,14 @@ class RecordingMembership:
         self._j.add(Op.CONNECT_REQ, client, namespace, now_ns)
         self.local.connect_requested(client, namespace, now_ns)
 
-    def connected(self, client: Hashable, namespace: str, sid: str, now_ns: int = 0) -> None:
-        self._j.add(Op.CONNECTED, client, namespace, sid, now_ns)
-        self.local.connected(client, namespace, sid, now_ns)
+    def connected(
+        self, client: Hashable, namespace: str, sid: str, now_ns: int = 0, node: int | None = None
+    ) -> None:
+        if node is None:
+            self._j.add(Op.CONNECTED, client, namespace, sid, now_ns)
+        else:  # the socket's cluster node travels with it (the judge splits the latency by it)
+            self._j.add(Op.CONNECTED, client, namespace, sid, now_ns, node)
+        self.local.connected(client, namespace, sid, now_ns, node)
 
     def disconnected(self, client: Hashable, namespace: str | None = None, now_ns: int = 0) -> None:
         self._j.add(Op.DISCONNECTED, client, namespace, now_ns)

@@ -49,7 +49,7 @@ from wsbench.oracle.fanout import bucket_label
 from wsbench.scenario.journal import JournalReader, Op
 from wsbench.scenario.stampkeys import Secondary
 
-__all__ = ["Judge", "Secondary", "latency_sinks"]
+__all__ = ["Judge", "Secondary", "latency_sinks", "node_latency_sink", "NODE_HISTOGRAMS"]
 
 _SWEEP_NS = 100_000_000
 _INF = 1 << 62
@@ -85,6 +85,23 @@ def latency_sinks(
     return on_latency, on_fanout
 
 
+NODE_HISTOGRAMS = ("delivery.same_node", "delivery.other_node")
+"""The HDR histograms of a cluster run's delivery latency: recipients on the sender's node,
+and recipients on another node (their copy crossed the adapter). Named like every other
+histogram, so --processes children and distributed Locust workers merge them exactly."""
+
+
+def node_latency_sink(metrics: Metrics) -> Callable[[bool, int], None]:
+    """The oracle's ``on_node_latency`` callback, recording into :data:`NODE_HISTOGRAMS`."""
+    record = metrics.record_ns  # lazily: a run on one server has neither histogram
+    same, other = NODE_HISTOGRAMS
+
+    def on_node_latency(same_node: bool, ns: int) -> None:
+        record(same if same_node else other, ns)
+
+    return on_node_latency
+
+
 def _time(item: tuple[int, int, tuple[Any, ...]]) -> int:
     return item[0]
 
@@ -103,7 +120,8 @@ class Judge:
         self.metrics = Metrics(origin_ns=origin_ns, origin_wall=origin_wall)
         if oracle is None:
             on_latency, on_fanout = latency_sinks(self.metrics)
-            oracle = DeliveryOracle(on_latency=on_latency, on_fanout=on_fanout)
+            oracle = DeliveryOracle(on_latency=on_latency, on_fanout=on_fanout,
+                                    on_node_latency=node_latency_sink(self.metrics))
         self.oracle = oracle
         self.readers: list[Any] = []
         self.queues: list[deque[tuple[Any, ...]]] = []

@@ -50,6 +50,7 @@ from wsbench.exceptions import ConfigError
 from wsbench.metrics import (
     Acks,
     Connections,
+    CrossNode,
     Delivery,
     FanoutClass,
     Herd,
@@ -60,6 +61,7 @@ from wsbench.metrics import (
     Violations,
     ViolationSample,
     Volatile,
+    cross_node_section,
     retries_section,
 )
 from wsbench.oracle import DeliveryOracle, OracleVerdict
@@ -99,7 +101,9 @@ def _latency(s: LatencySummary) -> Latency:
 
 def delivery_section(v: OracleVerdict, metrics: Metrics | None = None) -> Delivery:
     """The oracle's verdict as the run summary's ``delivery`` section (``retries`` from the
-    run's merged ``metrics`` when given)."""
+    run's merged ``metrics`` when given; ``cross_node`` only when the sockets were on more
+    than one cluster node)."""
+    cluster = v.nodes > 1 and metrics is not None
     return Delivery(
         emits=v.emits,
         open_emits=v.open_emits,
@@ -137,6 +141,9 @@ def delivery_section(v: OracleVerdict, metrics: Metrics | None = None) -> Delive
         ),
         retries=retries_section(metrics, v.retry_duplicates)
         if metrics is not None else Retries(retry_duplicates=v.retry_duplicates),
+        # a cluster run (sockets on 2+ nodes): delivery latency same-node vs other-node
+        cross_node=cross_node_section(metrics, v.nodes) if cluster else CrossNode(),
+        absent=frozenset() if cluster else frozenset({"cross_node"}),
     )
 
 
