@@ -77,7 +77,6 @@ class _Emit:
         "ordered",
         "delivered",
         "missing",
-        "node",
     )
     stamp: Stamp
     sender: Hashable | None
@@ -97,10 +96,32 @@ class _Emit:
     ordered: bool
     delivered: dict[SocketKey, int]  # socket -> latency, ns
     missing: frozenset[SocketKey]
-    node: int | None  # the sender's cluster node, when known
 
     def in_audience(self, sock: SocketKey) -> bool:
         return (sock in self.base and sock != self.excluded) or sock == self.extra
+
+
+class _Forbid:
+    """Sockets a negative expectation protects, as a rule checked at delivery time: the
+    sockets of ``scope`` (a snapshot: the membership's cached frozensets are immutable)
+    but those ``spared`` and those in a positive audience. Registering one is O(rooms),
+    not O(namespace): ``must_not: {to: non_members}`` on every room emit of 1,800 sockets
+    cost 43 % of the main job's generator CPU when it built the set (bench/README.md)."""
+
+    __slots__ = ("scope", "spared", "audiences")
+
+    def __init__(self, scope: frozenset[SocketKey], spared: frozenset[SocketKey],
+                 audiences: tuple[tuple[frozenset[SocketKey], SocketKey | None,
+                                        SocketKey | None], ...]) -> None:
+        self.scope, self.spared, self.audiences = scope, spared, audiences
+
+    def __contains__(self, sock: SocketKey) -> bool:
+        if sock not in self.scope or sock in self.spared:
+            return False
+        for base, excluded, extra in self.audiences:  # a positive expectation's audience
+            if (sock in base and sock != excluded) or sock == extra:
+                return False
+        return True
 
 
 class _Ack:
@@ -122,9 +143,6 @@ class DeliveryOracle:
         max_order_pairs: bound of the (sender, receiver socket) order table.
         on_latency: called with ("delivery" | "ack", ns) for every measured latency.
         on_fanout: called with each closed emit's :class:`FanoutRecord`.
-        on_node_latency: called with (same_node, ns) for every measured delivery whose
-            sender's and recipient's cluster nodes the membership knows: ``True`` when
-            both sockets are on one node, ``False`` when the copy crossed the adapter.
     """
 
     def __init__(
@@ -136,7 +154,6 @@ class DeliveryOracle:
         max_order_pairs: int = 500_000,
         on_latency: Callable[[str, int], None] | None = None,
         on_fanout: Callable[[FanoutRecord], None] | None = None,
-        on_node_latency: Callable[[bool, int], None] | None = None,
     ) -> None:
         self.membership = membership if membership is not None else Membership()
         self.violations = ViolationLog(samples_per_kind)
@@ -145,9 +162,6 @@ class DeliveryOracle:
         self.max_order_pairs = max_order_pairs
         self.on_latency = on_latency
         self.on_fanout = on_fanout
-        self.on_node_latency = on_node_latency
-        #: measured deliveries whose sender and recipient were on one node / on two nodes
-        self.same_node_deliveries = self.other_node_deliveries = 0
         self._open: dict[str, _Emit] = {}
         self._heap: list[tuple[int, int, str]] = []
         self._closed: dict[str, _Emit] = {}
@@ -163,7 +177,7 @@ class DeliveryOracle:
         self._retry_copies: dict[tuple[str, SocketKey], int] = {}
         self.retries = self.retry_duplicates = 0
         #: (stamp id, event) -> sockets that must not get that copy (``forbid``)
-        self._forbidden: OrderedDict[tuple[str, str], frozenset[SocketKey]] = OrderedDict()
+        self._forbidden: OrderedDict[tuple[str, str], _Forbid] = OrderedDict()
         #: correlation key -> the stamps of the emits a push carrying that key may be a copy of
         self._corr: OrderedDict[str, deque[Stamp]] = OrderedDict()
         self.forbidden_registered = self.correlated = 0
@@ -242,7 +256,6 @@ class DeliveryOracle:
         e.at_ns = e.sent_ns if at_ns is None else at_ns
         e.deadline_ns, e.volatile, e.ordered = deadline_ns, volatile, ordered
         e.delivered, e.missing = {}, frozenset()
-        e.node = self.membership.node_of(sender, namespace) if sender is not None else None
         self.emits += 1
         self._open[stamp.id] = e
         self._counter += 1
@@ -290,23 +303,9 @@ class DeliveryOracle:
         self._latency.add(latency)
         if self.on_latency is not None:
             self.on_latency("delivery", latency)
-        if e.node is not None:
-            self._node_latency(e.node, sock, latency)
         if len(e.delivered) >= e.size:
             self._close(e)
         return Observation(outcome, latency)
-
-    def _node_latency(self, sender_node: int, sock: SocketKey, latency: int) -> None:
-        node = self.membership.node_of(*sock)
-        if node is None:
-            return
-        same = node == sender_node
-        if same:
-            self.same_node_deliveries += 1
-        else:
-            self.other_node_deliveries += 1
-        if self.on_node_latency is not None:
-            self.on_node_latency(same, latency)
 
     def _outside(self, e: _Emit, sock: SocketKey, recv_ns: int, event: str) -> Observation:
         if sock == e.sender_sock and e.excluded is not None:
@@ -443,37 +442,38 @@ class DeliveryOracle:
         whose membership of them is pending is spared). The audience of an emit already
         registered for this stamp and event is never protected (``others`` of a private
         message: everyone but the sender and its addressee). A copy to a protected socket
-        is a ``forbidden_delivery``. Returns how many sockets are protected."""
+        is a ``forbidden_delivery``. The protected sockets are kept as a rule over the
+        membership's snapshot (:class:`_Forbid`), never enumerated: returns -1 (not
+        counted, as the journal's :meth:`forbid` of a child process)."""
         m = self.membership
-        everyone = {
-            (c, namespace)
-            for c, _ in audience(m, Semantics.NAMESPACE_ALL, namespace, (), None, None)
-        }
         sender_sock = (sender, namespace) if sender is not None else None
+        none: frozenset[SocketKey] = frozenset()
         if who == "sender":
-            bad = {sender_sock} if sender_sock is not None else set()
-        elif who == "others":
-            bad = everyone - {sender_sock}
-        elif who == "all":
-            bad = everyone
+            scope = frozenset({sender_sock}) if sender_sock is not None else none
+            spared = none
+        elif who in ("others", "all"):
+            scope = m.sockets(namespace)  # cached, immutable: a snapshot
+            spared = frozenset({sender_sock}) if who == "others" and sender_sock else none
         elif who == "non_members":
             rooms = tuple(rooms)
-            members = {(c, namespace) for c, _ in
-                       audience(m, Semantics.ROOMS, namespace, rooms, None, sender)}
-            bad = {s for s in everyone - members
-                   if not m.is_pending(s[0], namespace, None)
-                   and not any(m.is_pending(s[0], namespace, r) for r in rooms)}
+            scope = m.sockets(namespace)
+            members = audience(m, Semantics.ROOMS, namespace, rooms, None, sender)
+            pending = set(m.pending_clients(namespace, None))
+            for r in rooms:
+                pending.update(m.pending_clients(namespace, r))
+            spared = members.union((c, namespace) for c in pending) if pending else members
         else:
             raise ValueError(f"forbid: who is sender, others, all or non_members, not {who!r}")
-        for positive in (self._open.get(stamp_id), self._open.get(f"{stamp_id}|{event}")):
-            if positive is not None and positive.event == event:  # its audience may have it
-                bad = {s for s in bad if not positive.in_audience(s)}
-        key = (stamp_id, event)
-        self._forbidden[key] = frozenset(bad)
+        audiences = tuple(
+            (positive.base, positive.excluded, positive.extra)
+            for positive in (self._open.get(stamp_id), self._open.get(f"{stamp_id}|{event}"))
+            if positive is not None and positive.event == event  # its audience may have it
+        )
+        self._forbidden[(stamp_id, event)] = _Forbid(scope, spared, audiences)
         self.forbidden_registered += 1
         while len(self._forbidden) > self.closed_memory:
             self._forbidden.popitem(last=False)
-        return len(bad)
+        return -1
 
     def correlate(self, key: str, stamp: Stamp) -> None:
         """A push that carries no stamp but ``key`` (e.g. ``user joined`` carrying the
@@ -748,7 +748,4 @@ class DeliveryOracle:
             self.fanout.buckets(),
             retries=self.retries,
             retry_duplicates=self.retry_duplicates,
-            nodes=self.membership.node_count(),
-            same_node_deliveries=self.same_node_deliveries,
-            other_node_deliveries=self.other_node_deliveries,
         )
