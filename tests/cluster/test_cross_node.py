@@ -20,6 +20,7 @@ from wsbench.metrics import Metrics, RunSummary
 from wsbench.oracle import DeliveryOracle, Semantics
 from wsbench.oracle.stamp import Stamp
 from wsbench.report.console import summary_lines
+from wsbench.report.html import render_html
 from wsbench.scenario.journal import JournalReader, JournalWriter, RecordingOracle
 from wsbench.scenario.judge import NODE_HISTOGRAMS, Judge, node_latency_sink
 
@@ -98,6 +99,8 @@ def test_cluster_scenario_reports_same_node_and_other_node_latency(processes, tm
     assert RunSummary.from_dict(data).to_dict() == data
     text = "\n".join(summary_lines(summary))
     assert "same node" in text and "other node" in text and "adapter lag" in text
+    page = render_html(summary)
+    assert "Cluster: delivery latency (ms) by recipient, 3 nodes" in page
 
 
 def test_a_single_server_run_has_no_cross_node_section(tmp_path) -> None:
@@ -108,3 +111,4 @@ def test_a_single_server_run_has_no_cross_node_section(tmp_path) -> None:
     data = json.loads((tmp_path / "summary.json").read_text())
     assert "cross_node" not in data["sections"]["delivery"]
     assert "adapter lag" not in "\n".join(summary_lines(outcome.summary))
+    assert "Cluster: delivery latency" not in render_html(outcome.summary)

@@ -26,6 +26,7 @@ from wsbench.metrics import Generator, RunInfo, RunSummary
 from wsbench.metrics.sections import encode
 from wsbench.report.console import (
     connections_text,
+    cross_node_rows,
     fmt_actual,
     fmt_ms,
     fmt_ratio,
@@ -195,6 +196,12 @@ def _delivery(summary: RunSummary) -> str:
                     for s in samples
                 ],
             )
+    cross = cross_node_rows(dl)
+    if cross:
+        out += (f"<h3>Cluster: delivery latency (ms) by recipient, {dl.cross_node.nodes} nodes</h3>"
+                "<p class=meta>other node: the copy crossed the adapter (Redis pub/sub); "
+                "adapter lag = other-node minus same-node percentile</p>"
+                + _table(["recipient", "copies", "p50", "p95", "p99", "max"], cross))
     fanout = fanout_rows(summary)
     if fanout:
         cols = [f"{who} {stat}" for who, stat in FANOUT_COLUMNS]
