@@ -105,6 +105,8 @@ class CheckSpec:
             ``jwt``, ``recovery``); checks whose needs are missing are UNIMPLEMENTED.
         timeout: seconds the whole check may take before it is FAILED.
         exclusive: run alone (timing-sensitive or heavy), not alongside other checks.
+        last: run after every other check of the run, alone: a check that may kill the
+            target (``app.security.malformed-payloads`` sends what crashed servers).
     """
 
     id: str
@@ -117,6 +119,7 @@ class CheckSpec:
     needs: tuple[str, ...] = ()
     timeout: float = 10.0
     exclusive: bool = False
+    last: bool = False
 
     @property
     def area(self) -> str:

@@ -3,7 +3,8 @@
 Per target: a preflight reads the handshake (limits, whether ``/engine.io/`` echoes) and
 fails fast with :class:`~wsbench.exceptions.ConnectFailed` when nothing answers. Then the
 checks run tier by tier; inside a tier several at a time (each has its own probe, sockets
-and transcript), except ``exclusive`` ones (timing-sensitive or heavy), which run alone. The runner is the
+and transcript), except ``exclusive`` ones (timing-sensitive or heavy), which run alone. Checks
+marked ``last`` (they may kill the target) run after every tier, one at a time. The runner is the
 boundary where anything a check raises becomes a result: a :class:`Finding` its verdict, a
 timeout or an unexpected exception a FAILED with a one-line reason (and a logged traceback).
 """
@@ -260,10 +261,13 @@ async def run_target(
     # One phase per tier: a tier's checks run side by side, but never beside another tier's
     # (a contract broadcast to every socket of / must not land in a literal-wire check).
     for tier in TIER_ORDER:
-        phase = [c for c in checks if c.spec.tier is tier]
+        phase = [c for c in checks if c.spec.tier is tier and not c.spec.last]
         await asyncio.gather(*(one(c) for c in phase if not c.spec.exclusive))
         for chk in (c for c in phase if c.spec.exclusive):
             await one(chk)
+    # a check that may crash the target runs when nothing else needs it any more
+    for chk in (c for c in checks if c.spec.last):
+        await one(chk)
     for chk in checks:
         report.results[chk.spec.id] = done[chk.spec.id]
     return report

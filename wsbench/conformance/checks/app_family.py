@@ -17,7 +17,9 @@ sender with a member already in the room and a stamped room probe after each cha
 Security probes derived from the file: ``app.security.sid-room-hijack`` (a socket that
 joins a room named like another socket's id must not thereby read that socket's private
 messages; judged by what it receives, whatever the join answered),
-``app.security.unknown-namespace`` and ``app.security.payload-size``.
+``app.security.unknown-namespace``, ``app.security.payload-size``, ``app.security.auth-refusals``
+and ``app.security.malformed-payloads`` (:mod:`.app_robustness`: every event with payloads of
+the wrong shape must leave the server alive; it runs after every other check).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 from wsbench.app.engine import Sock, View, expected_connect, outcome
 from wsbench.app.model import App, EventSpec, Semantics
+from wsbench.conformance.checks import app_robustness as robustness
 from wsbench.conformance.checks import app_traffic as traffic
 from wsbench.conformance.checks.app_traffic import MESSAGES, Experiment, Unrunnable
 from wsbench.conformance.context import CheckContext
@@ -641,6 +644,7 @@ def generate(app: App) -> list[Check]:
 
         out.append(Check(CheckSpec(f"app.security.{name}", title, Tier.SECURITY,
                                    f"{app.source} (derived)", timeout=30.0, exclusive=True), run))
+    out.append(robustness.check(app))  # last: the runner runs it after every other check
     return out
 
 
@@ -689,6 +693,7 @@ def catalog_markdown() -> str:
     out.append("| --- | --- |")
     for name, title, _ in SECURITY:
         out.append(f"| `app.security.{name}` | {title} |")
+    out.append(f"| `{robustness.CHECK_ID}` | {robustness.TITLE} (runs last) |")
     out.append("")
     out.append(
         "`app.security.sid-room-hijack` is judged by outcome: whatever the join answered, the "
