@@ -29,7 +29,7 @@ from wsbench.app import load_app
 from wsbench.cli import cli
 from wsbench.conformance.checks.app_family import BEHAVIOURS, generate
 from wsbench.conformance.checks.app_traffic import MESSAGES
-from wsbench.conformance.command import app_checks
+from wsbench.conformance.command import app_checks, parse_tiers
 from wsbench.conformance.embedded import APP_OPTIONS, embedded_app_target
 from wsbench.conformance.model import Tier
 from wsbench.conformance.runner import TargetReport, TargetSpec, run_all
@@ -56,12 +56,15 @@ def test_ids_are_per_event_and_behaviour_and_stable() -> None:
     app = load_app(SEED)
     ids = [c.spec.id for c in generate(app)]
     assert len(ids) == len(set(ids))
-    assert len(ids) == len(app.events()) * len(BEHAVIOURS) + 3
+    # the probes: sid-room-hijack, unknown-namespace, payload-size, auth-refusals, and
+    # malformed-payloads (app_robustness.py)
+    assert len(ids) == len(app.events()) * len(BEHAVIOURS) + 5
     assert "app.root.chat-message.exactly-once" in ids
     assert "app.root.join-room.sender-exclusion" in ids
     assert "app.chat.message.order" in ids
     assert {"app.security.sid-room-hijack", "app.security.unknown-namespace",
-            "app.security.payload-size"} <= set(ids)
+            "app.security.payload-size", "app.security.auth-refusals",
+            "app.security.malformed-payloads"} <= set(ids)
     assert ids == [c.spec.id for c in generate(load_app(SEED))]
     tiers = {c.spec.id: c.spec.tier for c in generate(app)}
     assert tiers["app.root.chat-message.order"] is Tier.LOAD
@@ -69,7 +72,9 @@ def test_ids_are_per_event_and_behaviour_and_stable() -> None:
 
 
 def test_app_replaces_contract_security_load_but_keeps_the_wire_tiers() -> None:
-    checks = app_checks(list(Tier), (), (), str(SEED))
+    # conform's selection without --tier (parse_tiers: every tier but cluster, which only a
+    # cluster target runs); --tier cluster without --cluster is a usage error before this
+    checks = app_checks(parse_tiers(None), (), (), str(SEED))
     tiers = {c.spec.tier for c in checks if not c.spec.id.startswith("app.")}
     assert tiers == {Tier.ENGINEIO, Tier.SOCKETIO}
     assert not [c for c in checks if c.spec.id.startswith(("contract.", "security.", "load."))]
