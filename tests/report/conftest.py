@@ -18,16 +18,23 @@ def build_summary(
     partial: bool = False,
     slow: float = 1.0,
     violations: int = 0,
+    nodes: int = 3,
 ) -> RunSummary:
-    """A run of ``seconds`` with delivery/ack/connect/reconnect/fan-out data."""
+    """A run of ``seconds`` with delivery/ack/connect/reconnect/fan-out data; with ``nodes``
+    > 1 a cluster run (same-node / other-node histograms, ``delivery.cross_node``)."""
     rng = random.Random(seed)
     m = Metrics(origin_ns=0, origin_wall=1_700_000_000.0)
     conns = 0
     for s in range(seconds):
         base = s * _S
         for _i in range(300):
-            m.record_ns("delivery", int(rng.lognormvariate(15.5, 0.6) * slow))
+            ns = int(rng.lognormvariate(15.5, 0.6) * slow)
+            m.record_ns("delivery", ns)
             m.incr("deliveries")
+            if nodes > 1:  # a third of the copies on the sender's node, the rest 2 ms later
+                same = rng.random() < 1 / nodes
+                m.record_ns("delivery.same_node" if same else "delivery.other_node",
+                            ns if same else ns + 2_000_000)
         for _i in range(50):
             m.record_ns("ack", int(rng.lognormvariate(14.8, 0.5) * slow))
             m.incr("acks")
@@ -130,6 +137,11 @@ def build_summary(
             },
         ],
     }
+    if nodes > 1:
+        from wsbench.metrics import cross_node_section
+        from wsbench.metrics.sections import encode
+
+        delivery["cross_node"] = encode(cross_node_section(m, nodes))
     sections = {
         "run": {
             "clients": 200,

@@ -201,3 +201,24 @@ def test_connection_counts_say_what_they_count(summary: RunSummary) -> None:
     s = replace(summary, sections=replace(summary.sections, connections=conns))
     assert f"  connections: {text}" in summary_lines(s)
     assert text in render_html(s, {})
+
+
+def test_cross_node_plot_only_for_a_cluster_run() -> None:
+    """issue 12 #3: same-node vs other-node latency is plotted when the sockets were on 2+
+    nodes, and a single-server run has no such plot (nor an empty one)."""
+    from wsbench.report.plots import plot_cross_node
+
+    cluster = build_summary(nodes=3)
+    fig = plot_cross_node(cluster)
+    assert fig is not None
+    left, right = fig.axes[:2]
+    labels = [line.get_label() for line in left.get_lines()]
+    assert labels[0].startswith("same node (n=") and labels[1].startswith("other node")
+    assert "adapter lag: p50 +" in left.get_title()
+    assert {line.get_label() for line in right.get_lines()} >= {"same node p99",
+                                                               "other node (via the adapter) p50"}
+    assert "cross_node" in render_all(cluster)
+    single = build_summary(nodes=1)
+    assert "cross_node" not in single.to_dict()["sections"]["delivery"]
+    assert plot_cross_node(single) is None
+    assert "cross_node" not in render_all(single)

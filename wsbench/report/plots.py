@@ -30,7 +30,11 @@ The plots:
 * ``reconnection`` — distribution of time to reconnect, and the
   thundering-herd shape: reconnections per second over the run;
 * ``generator`` — the driver's event-loop lag (p99 per second) and CPU percent
-  of the driver and of the embedded server, to show who was the bottleneck.
+  of the driver and of the embedded server, to show who was the bottleneck;
+* ``cross_node`` — a cluster run only (``sections.delivery.cross_node`` with 2+ nodes):
+  left, the latency CDFs of copies to recipients on the sender's node and on another node
+  (histograms ``delivery.same_node`` / ``delivery.other_node``; the gap is the adapter's
+  lag); right, their per-second p50 and p99 over the run.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ __all__ = [
     "plot_connections_throughput",
     "plot_reconnection",
     "plot_generator",
+    "plot_cross_node",
     "render_all",
     "to_png",
 ]
@@ -310,6 +315,48 @@ def plot_generator(summary: RunSummary) -> Figure | None:
     return fig
 
 
+_NODE_CURVES = (("delivery.same_node", "same node", "#1f77b4"),
+                ("delivery.other_node", "other node (via the adapter)", "#d62728"))
+
+
+def plot_cross_node(summary: RunSummary) -> Figure | None:
+    """Same-node vs other-node delivery latency of a cluster run (None on one server)."""
+    dl = summary.sections.delivery
+    if dl is None or "cross_node" in dl.absent or dl.cross_node.nodes < 2:
+        return None
+    hists = [(name, label, color, histogram(summary, name)) for name, label, color in _NODE_CURVES]
+    hists = [h for h in hists if h[3] is not None]
+    if not hists:
+        return None
+    x = dl.cross_node
+    fig, (left, right) = _figure(
+        2, f"Cluster: delivery latency by recipient, {x.nodes} nodes — " + _subtitle(summary))
+    for _name, label, color, hist in hists:
+        xs, ys = cdf(hist)
+        left.plot(xs, ys, lw=1.4, color=color, label=f"{label} (n={hist.count:,})")
+    left.set_xscale("log")
+    _plain_log(left, "x")
+    left.set_ylim(0, 1.02)
+    left.set_xlabel("time since intended send (ms, log)")
+    left.set_ylabel("fraction of copies")
+    left.set_title(f"adapter lag: p50 {x.adapter_lag_p50_ms:+.2f} ms, "
+                   f"p99 {x.adapter_lag_p99_ms:+.2f} ms", fontsize=10)
+    _legend(left, fontsize=8, loc="lower right")
+    for name, label, color, _hist in hists:
+        for stat, style in (("p50", "-"), ("p99", "--")):
+            s = latency_series(summary, name, f"{stat}_ms")
+            xs, ys = _points(s.t, s.values)
+            if xs:
+                right.plot(xs, ys, color=color, lw=1.2, ls=style, label=f"{label} {stat}")
+    right.set_yscale("log")
+    _plain_log(right)
+    right.set_xlabel("time since start (s)")
+    right.set_ylabel("latency (ms, log)")
+    right.set_title("per second", fontsize=10)
+    _legend(right, fontsize=8, loc="upper left")
+    return fig
+
+
 PLOTS = {
     "latency_over_time": plot_latency_over_time,
     "latency_distribution": plot_latency_distribution,
@@ -317,6 +364,7 @@ PLOTS = {
     "connections_throughput": plot_connections_throughput,
     "reconnection": plot_reconnection,
     "generator": plot_generator,
+    "cross_node": plot_cross_node,
 }
 """Every plot, by file stem, in report order."""
 
