@@ -3,7 +3,8 @@
 ``wsbench conform --target <seed server> --app scenarios/apps/seed.yaml`` (issue 11 items 4-5):
 
 - the correct build (tests/targets/seed/server.js, the seed verbatim): FAILED only on the seed's
-  real defects (the private-room hijack through joining another socket's id), every tier;
+  real defects (the private-room hijack through joining another socket's id, and the crash of
+  the whole process on a ``private message`` with a null payload), every tier;
 - the fixed copy (fixed.js): 0 FAILED, every tier;
 - each ``--fault`` variant: FAILED on a check that names the broken behaviour (``CAUGHT_BY``);
   the correct build fails none of those checks.
@@ -38,7 +39,10 @@ APP_TIERS = "contract,security,load"  # generated from --app, on socket.io's def
 
 # The seed's own defects, as the checks that find them are named (correct build only).
 DEFECTS = {"app.security.sid-room-hijack": "joining a room named like another socket's id "
-           "reads that socket's private messages"}  # fmt: skip
+           "reads that socket's private messages",
+           "app.security.malformed-payloads": "'private message' / 'room message' with a null "
+           "payload throw in the handler and the Node process exits"}  # fmt: skip
+CRASH = "app.security.malformed-payloads"  # runs last: the only check that may see the server die
 
 # fault -> (the checks a variant's run is limited to: its event's, as a --cases glob; the check,
 # an id pattern, that must FAIL on it, naming the broken behaviour). The correct build runs all.
@@ -91,9 +95,11 @@ def conform(build: str, tiers: str, cases: str | None = None) -> dict[str, tuple
         if run.returncode == 3 and "no check matches" in run.stderr:
             return {}  # conform has no such check (yet): the test of this build says which
         assert run.returncode in (0, 1), f"{build}: conform exited {run.returncode}: {run.stderr}"
-        assert server.running, f"{build}: the server died during the run: {server.stderr_tail()}"
         assert out.exists(), f"{build}: conform wrote no results: {run.stderr[-2000:]}"
         results = json.loads(out.read_text())["results"][server.url]
+        # the server may die only of the malformed payloads, which that check reports
+        assert server.running or results.get(CRASH, {}).get("verdict") == "FAILED", (
+            f"{build}: the server died during the run: {server.stderr_tail()}")
     return {cid: (r["verdict"], r["reason"]) for cid, r in results.items()}
 
 
@@ -140,6 +146,7 @@ def test_correct_build_fails_only_on_the_seeds_defects() -> None:
     assert set(got) == set(DEFECTS), got
     for cid in DEFECTS:
         assert results("correct")[cid][0] == "FAILED"
+    assert re.search(r"died after / '(private|room) message' with null", got[CRASH]), got[CRASH]
 
 
 def test_fixed_build_passes() -> None:
