@@ -702,4 +702,11 @@ def catalog_markdown() -> str:
         "`--app scenarios/apps/reference.yaml` against the reference server or its Node twin: "
         "0 FAILED, and each `--fault` of the table below is caught by the app check naming "
         "the behaviour (tests/conformance/test_app.py).\n")
+    out.append(
+        f"`{robustness.CHECK_ID}` sends every declared event with payloads of the wrong shape "
+        "and judges each send by outcome: a fresh socket must connect and round-trip the file's "
+        "echo within the delivery bound, and a bystander must stay connected; a dead server "
+        "or a dropped bystander is FAILED naming the event and payload. A crash kills the "
+        "target for every later check, so this check runs LAST, after every tier "
+        "(`CheckSpec.last`); the seed's own server fails it (tests/targets/README.md).\n")
     return "\n".join(out)
