@@ -27,6 +27,8 @@ from tests.conftest import ROOT, TIMEOUT_FACTOR
 from wsbench import launch
 from wsbench.app import load_app
 from wsbench.cli import cli
+from wsbench.conformance.checks import app_rooms as rooms_
+from wsbench.conformance.checks import app_traffic as traffic
 from wsbench.conformance.checks.app_family import BEHAVIOURS, generate
 from wsbench.conformance.checks.app_traffic import MESSAGES
 from wsbench.conformance.command import app_checks, parse_tiers
@@ -104,6 +106,15 @@ def test_reference_server_passes_reference_yaml(reference: TargetSpec) -> None:
                 "app.security.unknown-namespace", "app.security.payload-size",
                 "app.root.request-ack.ack", "app.chat.typing.sender-exclusion"):
         assert cid in ok, (cid, report.results[cid].reason)
+    # rooms built from a template (doc:{$args[0].docId}): named by the engine, joined with
+    # subscribe document (join room refuses the doc: prefix); these were UNIMPLEMENTED
+    for cid in DOCUMENT_OK:
+        assert cid in ok, (cid, report.results[cid].reason)
+    rooms = report.results["app.root.update-document.room-isolation"].details["rooms"]
+    assert rooms["B"][0].startswith("doc:k-") and rooms["C"][0].startswith("doc:kx-"), rooms
+    # the file says io.to('doc:X'): the updater is not excluded, so nothing to judge there
+    excl = report.results["app.root.update-document.sender-exclusion"]
+    assert str(excl.verdict) == "UNIMPLEMENTED" and "excludes the sender" in excl.reason
     refusal = report.results["app.root.join-room.refusal"]
     assert str(refusal.verdict) == "OK", refusal.reason
     assert refusal.details["conditions"] == ["not_room", "other_sid", "reserved"]
@@ -112,6 +123,38 @@ def test_reference_server_passes_reference_yaml(reference: TargetSpec) -> None:
     assert sent == MESSAGES >= 459  # 1 - 0.99**459 >= 0.99
     assert f"{MESSAGES} sent" in report.results["app.root.broadcast-room.exactly-once"].reason
     assert elapsed < 60 * TIMEOUT_FACTOR, elapsed
+
+
+DOCUMENT_OK = (
+    "app.root.update-document.exactly-once", "app.root.update-document.payload",
+    "app.root.update-document.no-leak", "app.root.update-document.room-isolation",
+    "app.root.update-document.ack", "app.root.update-document.order",
+    "app.root.subscribe-document.joins", "app.root.subscribe-document.exactly-once",
+    "app.root.subscribe-document.payload", "app.root.subscribe-document.ack",
+    "app.root.unsubscribe-document.leaves", "app.root.unsubscribe-document.ack",
+)
+
+
+def test_template_rooms_are_derived_from_the_engine_and_reached_through_a_join_that_can() -> None:
+    app = load_app(REFERENCE)
+    update = app.event("/", "update document")
+    subscribe = app.event("/", "subscribe document")
+    assert update is not None and subscribe is not None
+    assert rooms_.invert(subscribe.join, "doc:abc") == (subscribe.join.value[1], "abc")
+    assert rooms_.invert(subscribe.join, "chat:abc") is None
+    values, targets, elsewhere = traffic.derive_rooms(app, update, "0123abcd", False)
+    assert targets == ("doc:k-0123abcd",) and elsewhere == "doc:kx-0123abcd"
+    # the stamp lands in changes (an object the file copies whole into the copy)
+    args = traffic.build_args(traffic.plan_args(update), {**values, "stamp": "wsb~0123abcd~7"})
+    assert args == [{"docId": "k-0123abcd", "changes": {"wsb": "wsb~0123abcd~7"}}]
+    joins = [e for e in app.namespace("/").events if e.join is not None]
+    found = rooms_.first(app, joins, "doc:q", traffic._builder({"room": "doc:q", "key": "doc:q",
+                         "rooms": ["doc:q"], "sid": ""}, "x"), traffic._set, "join")
+    assert found is not None and found[0].name == "subscribe document"  # join room refuses doc:
+    assert found[1] == (((0,), "q"),)
+    join, leave, probe, _ = traffic.membership_plan(app, subscribe, "doc:q", values)
+    assert (join.name, leave.name) == ("subscribe document", "unsubscribe document")
+    assert probe.name == "room message"
 
 
 def test_fire_and_forget_ack_is_unimplemented_with_the_reason(reference: TargetSpec) -> None:
@@ -150,14 +193,15 @@ def test_server_close_is_reported_as_the_servers_close() -> None:
 # -- faults: each caught by the check naming the behaviour --------------------------------
 
 FAULT_CHECKS = {
-    "room-leak": ("app.root.broadcast-room.room-isolation", "app.root.room-message.no-leak"),
+    "room-leak": ("app.root.broadcast-room.room-isolation", "app.root.room-message.no-leak",
+                  "app.root.update-document.room-isolation"),
     "broadcast-to-sender": ("app.root.broadcast-others.sender-exclusion",
                             "app.root.broadcast-room-others.sender-exclusion"),
     "multi-room-duplicate": ("app.root.broadcast-rooms.one-copy",),
     "drop-deliveries": ("app.root.broadcast-all.exactly-once",),
     "reorder": ("app.root.broadcast-all.order",),
     "drop-acks": ("app.root.chat-message.ack",),
-    "ignore-leave": ("app.root.leave-room.leaves",),
+    "ignore-leave": ("app.root.leave-room.leaves", "app.root.unsubscribe-document.leaves"),
     "private-room-join": ("app.security.sid-room-hijack", "app.root.join-room.refusal"),
 }
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import signal
 import time
@@ -80,7 +79,7 @@ class RunOptions:
     duration: str | float | None = None  #: seconds, or text like 30s (see option_duration)
     seed: int | None = None
     out: str | None = None
-    processes: int | None = 1  #: None: chosen from the clients and cores (choose_processes)
+    processes: int = 1
     progress: bool = True
     plots: bool = True
     server_command: tuple[str, ...] = ()  #: start this instead of the Python reference server
@@ -135,9 +134,9 @@ async def run_async(scenario: Scenario, options: RunOptions, *, uvloop: bool = F
     server: AsyncServer | None = None
     if scenario.embedded and scenario.cluster:
         # Redis + N reference nodes + HAProxy; clients are spread over the nodes
-        from wsbench.launch.cluster import Cluster, spec_for
+        from wsbench.launch.cluster import Cluster, ClusterSpec
 
-        cluster = Cluster(spec_for(scenario.cluster, scenario.cluster_kind, server_args(scenario)))
+        cluster = Cluster(ClusterSpec.of(scenario.cluster, args=tuple(server_args(scenario))))
         server = AsyncServer(cluster)
         url = await server.start()
         scenario = scenario.replace(nodes=tuple(cluster.node_urls), balancer=cluster.url)
@@ -177,11 +176,8 @@ async def _drive(
     started_wall = wall_time()
     origin_ns = now_ns()
     interrupted = asyncio.Event()
-    from wsbench.scenario.processes import choose_processes, drive
+    from wsbench.scenario.processes import drive
 
-    processes, why = choose_processes(options.processes, scenario.clients, os.cpu_count())
-    options = dataclasses.replace(options, processes=processes)
-    say(why)
     controller = drive(
         scenario,
         url,
@@ -265,7 +261,7 @@ def _finish(context: _Context, result: RunResult, *, interrupted: bool) -> RunOu
             f"the load generator's event loop lagged (p99 {lag.percentile(99) / 1000:.0f} ms): "
             "latencies include the driver's own delay; use --processes or fewer clients"
         )
-    if cpu and max(cpu) > 90.0 * max(1, result.processes):
+    if cpu and max(cpu) > 90.0 * max(1, options.processes):
         warnings.append(
             f"the load generator used up to {max(cpu):.0f}% CPU (100 = one core, "
             f"{cores} cores here): it may be the bottleneck, not the server"
@@ -275,7 +271,7 @@ def _finish(context: _Context, result: RunResult, *, interrupted: bool) -> RunOu
             clients=scenario.clients,
             transport=scenario.transport.value,
             seed=scenario.seed,
-            processes=result.processes,
+            processes=options.processes,
             planned_duration_s=scenario.duration,
             groups=result.groups,
             source=scenario.source,

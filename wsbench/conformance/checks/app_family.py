@@ -118,6 +118,9 @@ def _rooms(app: App, spec: EventSpec) -> str | None:
                 p.room is not None and traffic._ref(p.room) is not None
                 and plan.roles.get(str(traffic._ref(p.room))) == "room")):
             return None
+        if p.to in ROOM_BASED and p.room is not None and p.room.kind == "splice" and any(
+                x.root == "args" for _, x in p.room.refs()):
+            return None  # a room built from an argument (doc:{$args[0].docId})
     return f"no push of {spec.name!r} goes to a room named by its arguments"
 
 

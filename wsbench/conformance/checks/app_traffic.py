@@ -31,6 +31,8 @@ from typing import Any
 from wsbench.app.engine import ExpectedAck, ExpectedPush, Outcome, Sock, View, outcome
 from wsbench.app.model import App, ConditionKind, EventSpec, Semantics
 from wsbench.app.paths import Path, Template
+from wsbench.conformance.checks import app_rooms as rooms_
+from wsbench.conformance.checks.app_rooms import Edits, apply
 from wsbench.conformance.context import CheckContext
 from wsbench.conformance.peer import Peer, until_any
 from wsbench.oracle.semantics import ROOM_BASED
@@ -109,7 +111,10 @@ def plan_args(spec: EventSpec) -> ArgPlan:
     for c in spec.refuse:
         if c.kind is ConditionKind.NOT_OBJECT:
             put(c.path, "object")
-            for k in c.keys:
+            # an object whatever else copies it whole (update document's changes): with no
+            # declared key the check's stamp goes in a key of its own, so the copy carries it
+            roles[str(c.path)] = "object"
+            for k in c.keys or ("wsb",):
                 put(Path(c.path.root, (*c.path.steps, k)), "stamp")
         elif c.kind is ConditionKind.NOT_ROOM:
             put(c.path, "stamp")
@@ -268,23 +273,67 @@ def _join_for(app: App, spec: EventSpec) -> EventSpec | None:
     return None
 
 
-def membership_plan(app: App, spec: EventSpec) -> tuple[EventSpec, EventSpec, EventSpec]:
-    """(join, leave, probe) events for a membership experiment, or Unrunnable."""
-    if spec.join is not None and _ref(spec.join) is None or spec.leave is not None and _ref(
-            spec.leave) is None:
-        raise Unrunnable(f"{spec.name!r} joins or leaves a room derived from its arguments "
-                         "(a template), which no room-addressed event of the file can reach")
-    join = spec if spec.join is not None else _join_for(app, spec)
-    leave = spec if spec.leave is not None else _leave_for(app, spec)
-    if join is None or leave is None:
+def _builder(values: dict[str, Any], stamp: str) -> Any:
+    return lambda e: build_args(plan_args(e), {**values, "stamp": stamp})
+
+
+def room_probe(app: App, ns: str, room: str,
+               values: dict[str, Any] | None = None) -> tuple[EventSpec, Edits] | None:
+    """An event of ``ns`` that sends a stamped copy to every member of ``room`` (the
+    engine says so for the arguments it is given), with the edits that address it."""
+    space = app.namespace(ns)
+    events = [e for e in (space.events if space else ()) if rooms_.is_room_push(e)]
+    vals = values or {"room": room, "rooms": [room], "sid": room, "key": room}
+    return rooms_.first(app, events, room, _builder(vals, "wsb~probe~0"), _set, "push")
+
+
+def membership_plan(app: App, spec: EventSpec, room: str, values: dict[str, Any]
+                    ) -> tuple[EventSpec, EventSpec, EventSpec, dict[str, Edits]]:
+    """(join, leave, probe, edits by event) for a membership experiment on ``room`` (the
+    room the engine says ``spec`` joins or leaves; a template's room included), or
+    Unrunnable. The other two events are the first of the file that the engine says join,
+    leave and push to that very room."""
+    build = _builder(values, "wsb~probe~0")
+    events = app.namespace(spec.namespace).events
+    found: dict[str, tuple[EventSpec, Edits] | None] = {}
+    for kind in ("join", "leave"):
+        own = spec.join if kind == "join" else spec.leave
+        pool = [spec] if own is not None else [e for e in events if getattr(e, kind) is not None]
+        found[kind] = rooms_.first(app, pool, room, build, _set, kind)
+    if found["join"] is None or found["leave"] is None:
+        missing = "leave" if found["leave"] is None else "join"
         raise Unrunnable(f"repeating {spec.name!r} {MESSAGES} times needs both a join and a "
-                         f"leave event of {spec.namespace} (the file has "
-                         f"{'no leave' if leave is None else 'no join'})")
-    probe = _room_probe(app, spec.namespace)
+                         f"leave of its room {room!r}: no event of {spec.namespace} {missing}s "
+                         "it (the engine refuses or names another room for every one)")
+    probe = room_probe(app, spec.namespace, room, values)
     if probe is None:
-        raise Unrunnable(f"no event of {spec.namespace} sends a stamped copy to a room's "
-                         "members, so whether the sender is in the room cannot be observed")
-    return join, leave, probe
+        raise Unrunnable(f"no event of {spec.namespace} sends a stamped copy to the members of "
+                         f"{room!r}, so whether the sender is in the room cannot be observed")
+    (join, jedits), (leave, ledits) = found["join"], found["leave"]  # type: ignore[misc]
+    edits = {join.name: jedits, leave.name: ledits, probe[0].name: probe[1]}
+    return join, leave, probe[0], edits
+
+
+def derive_rooms(app: App, spec: EventSpec, run: str, multi: bool
+                 ) -> tuple[dict[str, Any], tuple[str, ...], str]:
+    """(argument values by role, the rooms ``spec`` targets, a room of the same kind it
+    does not target), every room name as the engine resolves the file's template with the
+    arguments the check sends (``doc:{$args[0].docId}`` -> ``doc:k-RUN``). Sockets'
+    ids are filled in later (``values["sid"]``)."""
+    r1, r2, rx = f"r1-{run}", f"r2-{run}", f"rx-{run}"
+    values: dict[str, Any] = {"room": r1, "rooms": [r1, r2] if multi else [r1], "sid": "",
+                              "key": f"k-{run}"}
+    other: dict[str, Any] = {"room": rx, "rooms": [rx], "sid": "", "key": f"kx-{run}"}
+    build = _builder(values, f"wsb~{run}~0")
+    build_other = _builder(other, f"wsb~{run}~0")
+    if spec.join is not None or spec.leave is not None:
+        room = rooms_.changed_room(app, spec, build(spec))
+        targets: tuple[str, ...] = (room,) if room else (r1,)
+        elsewhere = rooms_.changed_room(app, spec, build_other(spec))
+    else:
+        targets = rooms_.pushed_rooms(app, spec, build(spec)) or ((r1, r2) if multi else (r1,))
+        elsewhere = next(iter(rooms_.pushed_rooms(app, spec, build_other(spec))), None)
+    return values, targets, elsewhere if elsewhere and elsewhere not in targets else rx
 
 
 async def _run(ctx: CheckContext, app: App, spec: EventSpec) -> Experiment:
@@ -293,17 +342,19 @@ async def _run(ctx: CheckContext, app: App, spec: EventSpec) -> Experiment:
         raise Unrunnable(f"the file declares nothing observable for {spec.name!r} (no push, no ack)")
     ns = spec.namespace
     cycle: tuple[EventSpec, ...] = (spec,)
+    run = uuid.uuid4().hex[:8]
+    multi = any(p.to in (Semantics.ROOMS, Semantics.ROOMS_OTHERS) for p in spec.push)
+    values, targets, elsewhere = derive_rooms(app, spec, run, multi)
+    edits: dict[str, Edits] = {}
     if membership:
-        join, leave, probe = membership_plan(app, spec)
+        join, leave, probe, edits = membership_plan(app, spec, targets[0], values)
         cycle = (join, probe, leave, probe)
     specs = {e.name: e for e in cycle}
     namespaces = tuple(dict.fromkeys(
         [ns, *(p.namespace for e in cycle for p in e.push if p.namespace)]))
     plans = {e.name: plan_args(e) for e in cycle}
     needs_rooms = membership or any(p.to in ROOM_BASED for p in spec.push)
-    multi = any(p.to in (Semantics.ROOMS, Semantics.ROOMS_OTHERS) for p in spec.push)
     exp = Experiment(spec.name, ns)
-    run = uuid.uuid4().hex[:8]
     stalls = _Stalls()
     peers: list[Peer] = []
     try:
@@ -312,18 +363,18 @@ async def _run(ctx: CheckContext, app: App, spec: EventSpec) -> Experiment:
         for r, p in zip(ROLES, peers, strict=True):
             exp.sids[r] = p.sids[ns]
             exp.other_sids.update({p.sids[n]: r for n in namespaces if n != ns})
-        r1, r2, rx = f"r1-{run}", f"r2-{run}", f"rx-{run}"
+        # B is in every room the event targets, A in the first (or in none, to join it),
+        # C in another room of the same kind (doc:kx-RUN beside doc:k-RUN), D in none
         rooms: dict[str, tuple[str, ...]] = {r: () for r in ROLES}
         if needs_rooms:
-            rooms["A"] = () if membership else (r1,)
-            rooms["B"] = (r1, r2) if multi else (r1,)
-            rooms["C"] = (rx,)
+            rooms["A"] = () if membership else targets[:1]
+            rooms["B"] = targets
+            rooms["C"] = (elsewhere,)
             await _setup_rooms(ctx, app, ns, dict(zip(ROLES, peers, strict=True)), rooms)
         exp.rooms = rooms
         view = View([Sock(ns, exp.sids[r], frozenset(rooms[r])) for r in ROLES]
                     + [Sock(n, p.sids[n]) for n in namespaces if n != ns for p in peers])
-        values = {"room": r1, "rooms": [r1, r2] if multi else [r1], "sid": exp.sids["B"],
-                  "key": f"k-{run}"}
+        values = {**values, "sid": exp.sids["B"]}
         sends: list[tuple[str, list[Any]]] = []
         after = ""
         loop = asyncio.get_running_loop()
@@ -336,6 +387,7 @@ async def _run(ctx: CheckContext, app: App, spec: EventSpec) -> Experiment:
                 budget = loop.time() + _SLICE
             stamp = f"wsb~{run}~{i}"
             args = build_args(plans[e.name], {**values, "stamp": stamp})
+            apply(args, edits.get(e.name, ()), _set)
             o = outcome(app, view, ns, exp.sids["A"], e.name, args)
             if o.unknown:
                 raise Unrunnable(f"the file does not say what {e.name}{args!r} does: {o.unknown}")
@@ -434,33 +486,41 @@ class _Stalls:
 
 async def _setup_rooms(ctx: CheckContext, app: App, ns: str, peers: dict[str, Peer],
                        rooms: dict[str, tuple[str, ...]]) -> None:
-    """Join each peer to its rooms through the file's join events, confirmed as it says."""
-    joins = [e for e in app.namespace(ns).events if e.join is not None and _ref(e.join)]
+    """Join each peer to its rooms through the file's join events, confirmed as it says:
+    for each room the first join event the engine says joins that very room (``doc:X``
+    through ``subscribe document`` ``X`` where ``join room`` refuses the prefix)."""
+    joins = [e for e in app.namespace(ns).events if e.join is not None]
     if not joins:
-        raise Unrunnable(f"no event of {ns} joins a room named by an argument, so the rooms "
-                         "this event sends to cannot be set up")
-    spec = joins[0]
-    jplan = plan_args(spec)
+        raise Unrunnable(f"no event of {ns} joins a room, so the rooms this event sends to "
+                         "cannot be set up")
     view = View([Sock(ns, p.sids[ns]) for p in peers.values()])
-    pending: list[tuple[Peer, str, Any]] = []
+    pending: list[tuple[Peer, str, Any, EventSpec]] = []
     for role, names in rooms.items():
         peer = peers[role]
         for room in names:
+            found = rooms_.first(app, joins, room, _builder(
+                {"room": room, "rooms": [room], "sid": room, "key": room}, room), _set, "join")
+            if found is None:
+                raise Unrunnable(f"no join event of {ns} joins {room!r} (the engine refuses "
+                                 f"or names another room for {', '.join(e.name for e in joins)})")
+            spec, jedits = found
+            jplan = plan_args(spec)
             args = build_args(jplan, {"room": room, "rooms": [room], "sid": room, "key": room,
                                       "stamp": room})
+            apply(args, jedits, _set)
             o = outcome(app, view, ns, peer.sids[ns], spec.name, args)
             if o.unknown or o.refused or not o.changes:
                 raise Unrunnable(f"cannot join {room!r} with {spec.name!r}: "
                                  f"{o.unknown or o.refused or 'no membership change'}")
             how = spec.confirmed_by
             if how == "ack":
-                pending.append((peer, room, await peer.ask(spec.name, *args, ns=ns)))
+                pending.append((peer, room, await peer.ask(spec.name, *args, ns=ns), spec))
             else:
                 n = len(peer.got(how, ns)) if how != "none" else 0
                 await peer.emit(spec.name, *args, ns=ns)
-                pending.append((peer, room, n))
+                pending.append((peer, room, n, spec))
             view = o.view_after or view
-    for peer, room, token in pending:
+    for peer, room, token, spec in pending:
         how = spec.confirmed_by
         if how == "ack":
             ok = await peer.until(lambda t=token: t.done(), ctx.deliver_within)
@@ -477,14 +537,16 @@ async def _setup_rooms(ctx: CheckContext, app: App, ns: str, peers: dict[str, Pe
 async def _confirm_by_effect(ctx: CheckContext, app: App, ns: str, peer: Peer, room: str) -> bool:
     """A join confirmed by nothing: the joiner sends a probe through the room (handled after
     its join on the same connection) and waits until it comes back to it."""
-    e = _room_probe(app, ns)
-    if e is None:
+    found = room_probe(app, ns, room)
+    if found is None:
         raise Unrunnable(f"joins of {ns} are confirmed by nothing and no event sends to a room "
                          "the joiner is in, so a join cannot be confirmed by its effect")
+    e, edits = found
     push = next(p for p in e.push if p.to is Semantics.ROOM)
     probe = f"wsb~probe~{uuid.uuid4().hex[:6]}"
     args = build_args(plan_args(e), {"room": room, "rooms": [room], "sid": room, "key": room,
                                      "stamp": probe})
+    apply(args, edits, _set)
     await peer.emit(e.name, *args, ns=ns)
     return await peer.until(
         lambda: any(probe in json.dumps(list(r.args)) for r in peer.got(push.event, ns)),
