@@ -131,6 +131,7 @@ class ClientFlow:
         judge.judged_events.update(_judged[scenario.name])
         if scenario.app is not None and not judge.correlations:
             judge.correlations.update(correlations(scenario.app))
+        judge.app = judge.app or scenario.app is not None
         secondary = None if judge.recording else judge._secondary
         self.machine = i.UserMachine(scenario, group, self.index, self, peer_index, secondary)
 
@@ -224,7 +225,7 @@ class ClientFlow:
 
     def _new_connection(self, timeout: float) -> Connection:
         return Connection(
-            self.base_url,
+            self.scenario.url_for(self.index, self.base_url),  # a cluster: this client's node
             path=self.scenario.path,
             transport=str(self.scenario.transport),
             runtime=self.runtime,

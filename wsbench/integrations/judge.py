@@ -108,6 +108,7 @@ _VERDICT_COUNTERS = (
     "lost_while_away",
     "optional_deliveries",
     "retry_duplicates",
+    "nodes",  # cluster nodes the sockets were on: only grows, so its deltas add up to it
 )
 
 
@@ -237,6 +238,10 @@ class Judge:
         #: (namespace, event) -> where its unstamped copies carry a correlation key
         #: (:mod:`wsbench.scenario.derive`; set from the scenario's app file)
         self.correlations: dict[tuple[str, str], tuple[int | str, ...]] = {}
+        #: the scenario names an app file: app-derived emits check each copy's payload, so a
+        #: worker journals the copies' args for the master (a plain scenario's journal does not
+        #: grow)
+        self.app = False
 
     @property
     def recording(self) -> bool:
@@ -280,20 +285,21 @@ class Judge:
         """A server push arrived at ``client``'s socket in ``namespace``."""
         metrics = self.metrics
         metrics.incr("deliveries")
-        stamp = find_stamp(args)
+        stamp = find_stamp(args, self.app)
         if stamp is None and self.correlations and event in self.judged_events:
             place = self.correlations.get((namespace, event))
             key = correlation_key(place, namespace, event, args) if place is not None else None
             if key is not None:  # an unstamped push the app file correlates (user joined)
-                self.oracle.observe_correlated(key, client, namespace, recv_ns, event)
+                self.oracle.observe_correlated(key, client, namespace, recv_ns, event, args)
                 self.report("sio-recv", entry_name(namespace, event), None, size, None)
                 return
         if stamp is None or event not in self.judged_events:
             metrics.incr("recv.unstamped")
             self.report("sio-recv", entry_name(namespace, event), None, size, None)
             return
-        if self.journal is not None:
-            self.oracle.observe_delivery(stamp, client, namespace, recv_ns, event)
+        if self.journal is not None:  # the copy's args travel only where a payload is checked
+            self.oracle.observe_delivery(stamp, client, namespace, recv_ns, event,
+                                         args if self.app else None)
             latency = self._latency(stamp, recv_ns)
             ms = latency / 1e6 if latency is not None else None
             self.report("sio-recv", entry_name(namespace, event), ms, size, None)
@@ -304,7 +310,8 @@ class Judge:
             metrics.incr("recv.foreign")
             self.report("sio-recv", entry_name(namespace, event), None, size, None)
             return
-        outcome, latency = self.oracle.observe_delivery(stamp, client, namespace, recv_ns, event)
+        outcome, latency = self.oracle.observe_delivery(stamp, client, namespace, recv_ns, event,
+                                                        args)
         if latency >= 0:
             metrics.record_ns("delivery", latency)
         if outcome in _OK:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import heapq
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable
+from typing import Any
 
 from wsbench.oracle.fanout import FanoutRecord, FanoutStats
 from wsbench.oracle.membership import Membership, SocketKey
@@ -53,6 +54,13 @@ from wsbench.oracle.verdict import (
 from wsbench.oracle.violations import Violation, ViolationKind, ViolationLog
 
 __all__ = ["Semantics", "Outcome", "Observation", "DeliveryOracle"]
+
+
+def _short(v: Any, limit: int = 160) -> str:
+    """A copy's arguments as evidence: ``repr``, blobs by size, at most ``limit`` chars."""
+    text = repr([f"<{len(a)} bytes>" if isinstance(a, (bytes, bytearray)) else a for a in v])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 V = ViolationKind
 
@@ -77,6 +85,8 @@ class _Emit:
         "ordered",
         "delivered",
         "missing",
+        "payload",
+        "node",
     )
     stamp: Stamp
     sender: Hashable | None
@@ -96,6 +106,8 @@ class _Emit:
     ordered: bool
     delivered: dict[SocketKey, int]  # socket -> latency, ns
     missing: frozenset[SocketKey]
+    payload: Any  # what each copy's argument list must be (``.mismatch(args)``), or None
+    node: int | None  # the sender's cluster node, when known
 
     def in_audience(self, sock: SocketKey) -> bool:
         return (sock in self.base and sock != self.excluded) or sock == self.extra
@@ -143,6 +155,9 @@ class DeliveryOracle:
         max_order_pairs: bound of the (sender, receiver socket) order table.
         on_latency: called with ("delivery" | "ack", ns) for every measured latency.
         on_fanout: called with each closed emit's :class:`FanoutRecord`.
+        on_node_latency: called with (same_node, ns) for every measured delivery whose
+            sender's and recipient's cluster nodes the membership knows: ``True`` when
+            both sockets are on one node, ``False`` when the copy crossed the adapter.
     """
 
     def __init__(
@@ -154,6 +169,7 @@ class DeliveryOracle:
         max_order_pairs: int = 500_000,
         on_latency: Callable[[str, int], None] | None = None,
         on_fanout: Callable[[FanoutRecord], None] | None = None,
+        on_node_latency: Callable[[bool, int], None] | None = None,
     ) -> None:
         self.membership = membership if membership is not None else Membership()
         self.violations = ViolationLog(samples_per_kind)
@@ -162,6 +178,9 @@ class DeliveryOracle:
         self.max_order_pairs = max_order_pairs
         self.on_latency = on_latency
         self.on_fanout = on_fanout
+        self.on_node_latency = on_node_latency
+        #: measured deliveries whose sender and recipient were on one node / on two nodes
+        self.same_node_deliveries = self.other_node_deliveries = 0
         self._open: dict[str, _Emit] = {}
         self._heap: list[tuple[int, int, str]] = []
         self._closed: dict[str, _Emit] = {}
@@ -214,6 +233,7 @@ class DeliveryOracle:
         ordered: bool = True,
         include_sender: bool = False,
         event: str = "",
+        payload: Any = None,
     ) -> int:
         """Register a stamped emit; return the size of its audience.
 
@@ -236,6 +256,10 @@ class DeliveryOracle:
             include_sender: the sender must receive it whatever its membership (the
                 contract's ``join``: the joiner is told too).
             event: the event name the recipients get (evidence only).
+            payload: what every copy's argument list must be: an object whose
+                ``mismatch(args)`` is None for a right copy, else where and how it differs
+                (the app engine's :class:`~wsbench.app.paths.Expect`). A copy that differs
+                is a ``payload_mismatch`` (when :meth:`observe_delivery` is given its args).
         """
         sender_sock = (sender, namespace) if sender is not None else None
         rooms = tuple(rooms)
@@ -256,6 +280,8 @@ class DeliveryOracle:
         e.at_ns = e.sent_ns if at_ns is None else at_ns
         e.deadline_ns, e.volatile, e.ordered = deadline_ns, volatile, ordered
         e.delivered, e.missing = {}, frozenset()
+        e.payload = payload
+        e.node = self.membership.node_of(sender, namespace) if sender is not None else None
         self.emits += 1
         self._open[stamp.id] = e
         self._counter += 1
@@ -265,9 +291,17 @@ class DeliveryOracle:
         return e.size
 
     def observe_delivery(
-        self, stamp: Stamp, receiver: Hashable, namespace: str, recv_ns: int, event: str = ""
+        self,
+        stamp: Stamp,
+        receiver: Hashable,
+        namespace: str,
+        recv_ns: int,
+        event: str = "",
+        args: Any = None,
     ) -> Observation:
-        """Classify one stamped copy received by ``receiver``'s socket in ``namespace``."""
+        """Classify one stamped copy received by ``receiver``'s socket in ``namespace``;
+        ``args``: the copy's argument list, checked against the emit's ``payload``
+        expectation if it has one (one ``mismatch`` walk per expected copy)."""
         sock = (receiver, namespace)
         if self._confirm_by:
             self._confirm_effect(stamp.id.partition("|")[0], recv_ns)
@@ -295,6 +329,12 @@ class DeliveryOracle:
         latency = recv_ns - e.sent_ns
         e.delivered[sock] = latency
         outcome = Outcome.DELIVERED
+        if e.payload is not None and args is not None:
+            wrong = e.payload.mismatch(list(args))
+            if wrong is not None:
+                where = "args" if wrong.startswith("[") else ""
+                self._violate(V.PAYLOAD_MISMATCH, e, sock, recv_ns, event,
+                              f"{where}{wrong} (copy: {_short(args)})")
         if e.ordered and not self._in_order(stamp, sock):
             self._violate(
                 V.OUT_OF_ORDER, e, sock, recv_ns, event, f"seq {stamp.seq} after a later one"
@@ -303,9 +343,23 @@ class DeliveryOracle:
         self._latency.add(latency)
         if self.on_latency is not None:
             self.on_latency("delivery", latency)
+        if e.node is not None:
+            self._node_latency(e.node, sock, latency)
         if len(e.delivered) >= e.size:
             self._close(e)
         return Observation(outcome, latency)
+
+    def _node_latency(self, sender_node: int, sock: SocketKey, latency: int) -> None:
+        node = self.membership.node_of(*sock)
+        if node is None:
+            return
+        same = node == sender_node
+        if same:
+            self.same_node_deliveries += 1
+        else:
+            self.other_node_deliveries += 1
+        if self.on_node_latency is not None:
+            self.on_node_latency(same, latency)
 
     def _outside(self, e: _Emit, sock: SocketKey, recv_ns: int, event: str) -> Observation:
         if sock == e.sender_sock and e.excluded is not None:
@@ -488,7 +542,13 @@ class DeliveryOracle:
         self.correlated += 1
 
     def observe_correlated(
-        self, key: str, receiver: Hashable, namespace: str, recv_ns: int, event: str = ""
+        self,
+        key: str,
+        receiver: Hashable,
+        namespace: str,
+        recv_ns: int,
+        event: str = "",
+        args: Any = None,
     ) -> Observation:
         """An unstamped copy carrying ``key``: matched to the oldest open emit correlated
         with ``key`` whose audience has this socket without a copy yet, else judged as a
@@ -513,7 +573,7 @@ class DeliveryOracle:
                         and self._may_receive(e, sock)):
                     chosen = st
                     break
-        return self.observe_delivery(chosen or q[-1], receiver, namespace, recv_ns, event)
+        return self.observe_delivery(chosen or q[-1], receiver, namespace, recv_ns, event, args)
 
     # -- at-least-once retries ----------------------------------------------------
 
@@ -748,4 +808,7 @@ class DeliveryOracle:
             self.fanout.buckets(),
             retries=self.retries,
             retry_duplicates=self.retry_duplicates,
+            nodes=self.membership.node_count(),
+            same_node_deliveries=self.same_node_deliveries,
+            other_node_deliveries=self.other_node_deliveries,
         )

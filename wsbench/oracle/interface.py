@@ -25,7 +25,7 @@ part of the protocol: only a judging oracle has one.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from wsbench.oracle.semantics import Semantics
 from wsbench.oracle.stamp import Stamp
@@ -99,10 +99,12 @@ class Oracle(Protocol):
         deadline_ns: int,
         volatile: bool = False,
         event: str = "",
+        payload: Any = None,
     ) -> int: ...
 
     def observe_delivery(
-        self, stamp: Stamp, receiver: Hashable, namespace: str, recv_ns: int, event: str = ""
+        self, stamp: Stamp, receiver: Hashable, namespace: str, recv_ns: int, event: str = "",
+        args: Any = None,
     ) -> object: ...
 
     def forbid(
@@ -123,7 +125,8 @@ class Oracle(Protocol):
     ) -> None: ...
 
     def observe_correlated(
-        self, key: str, receiver: Hashable, namespace: str, recv_ns: int, event: str = ""
+        self, key: str, receiver: Hashable, namespace: str, recv_ns: int, event: str = "",
+        args: Any = None,
     ) -> object: ...
 
     def retried(self, stamp_id: str, attempt: int) -> None: ...

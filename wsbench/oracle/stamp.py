@@ -169,12 +169,17 @@ def _stamp_in(value: Any) -> Stamp | None:
     return None
 
 
-def find_stamp(args: Any) -> Stamp | None:
+def find_stamp(args: Any, deep: bool = False) -> Stamp | None:
     """Find a stamp in the arguments of a received event, cheaply.
 
     ``args`` is the list of event arguments (without the event name), or a single
     value. Looks at each of the first :data:`MAX_ARGS_SCANNED` arguments, then one
     level into its carrier keys. Returns None when there is none (or it is malformed).
+
+    ``deep``: when that finds nothing, look one level into *every* key of an object
+    argument (a copy whose server renamed the carrier key, ``msg`` for ``message``, still
+    names its emit, so it is judged for its payload rather than lost as missing). Used for
+    the events of an app file's pushes; bounded by the keys of the first arguments.
     """
     values = args if isinstance(args, (list, tuple)) else (args,)
     for value in values[:MAX_ARGS_SCANNED]:
@@ -188,4 +193,12 @@ def find_stamp(args: Any) -> Stamp | None:
                     found = _stamp_in(inner)
                     if found is not None:
                         return found
+    if deep:
+        for value in values[:MAX_ARGS_SCANNED]:
+            if isinstance(value, dict):
+                for key, inner in value.items():
+                    if key not in CARRIER_KEYS and key != STAMP_KEY and inner is not None:
+                        found = _stamp_in(inner)
+                        if found is not None:
+                            return found
     return None

@@ -120,6 +120,10 @@ class Driver:
         self.offsets = scenario.arrival_offsets()
         self._secondary = Secondary()
         self._correlations = correlations(scenario.app)
+        self._payload_args = scenario.app is not None or self.journal is None
+        #: app-derived copies are searched for a stamp beyond the carrier keys when the fast
+        #: search finds none (a renamed key is a payload_mismatch, not a missing copy)
+        self._deep = scenario.app is not None
         self.stopping = False
         peers = interp.PeerIndex(self.client_ids, self.membership.is_connected)
         secondary = self._secondary if self.journal is None else None  # a child's judge keys
@@ -278,13 +282,13 @@ class Driver:
         return on_any
 
     def observe(self, client: int, ns: str, event: str, args: tuple[Any, ...]) -> None:
-        stamp = find_stamp(args)
+        stamp = find_stamp(args, self._deep)
         if stamp is None:
             place = self._correlations.get((ns, event)) if self._correlations else None
             if place is not None:  # an unstamped push the app file correlates (user joined)
                 key = correlation_key(place, ns, event, args)
                 if key is not None:
-                    self.oracle.observe_correlated(key, client, ns, now_ns(), event)
+                    self.oracle.observe_correlated(key, client, ns, now_ns(), event, args)
             return
         now = now_ns()
         if self._secondary:
@@ -293,7 +297,11 @@ class Driver:
             # a recovering session gets missed packets around its CONNECT answer
             self.replayed += 1  # sent while this socket was away, replayed by recovery
             return
-        self.oracle.observe_delivery(stamp, client, ns, now, event)
+        # the copy's args for the payload check of app-derived emits; a --processes child
+        # journals them only when the scenario has an app file (a journal of a plain one
+        # stays as small as it was)
+        self.oracle.observe_delivery(stamp, client, ns, now, event,
+                                     args if self._payload_args else None)
 
     async def post_notification(
         self, client: int, body: dict[str, Any], timeout: float, token: str | None = None

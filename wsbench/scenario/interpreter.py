@@ -1002,7 +1002,7 @@ class UserMachine:
             host.oracle.expect_emit(
                 key_stamp, sender, home, sem, rooms=p.rooms, to=to, at_ns=self.now,
                 deadline_ns=deadline, volatile=p.volatile, event=p.event,
-                include_sender=include_sender,
+                include_sender=include_sender, payload=p.payload,
             )
             if corr_key is not None:
                 host.oracle.correlate(corr_key, key_stamp)

@@ -47,6 +47,7 @@ from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from wsbench.app.paths import Expect
 from wsbench.metrics import now_ns
 from wsbench.oracle import Membership, Semantics, Stamp, Violation
 
@@ -61,6 +62,8 @@ __all__ = [
     "RecordingOracle",
     "RecordingMembership",
     "RecordingViolations",
+    "expect_data",
+    "expect_of",
 ]
 
 _LEN = struct.Struct("<I")
@@ -254,6 +257,22 @@ class JournalReader(JournalFeed):
             self._file.close()
 
 
+# -- payload expectations as builtin data ------------------------------------------------
+
+
+def expect_data(e: Expect) -> tuple[Any, ...]:
+    """An app engine :class:`~wsbench.app.paths.Expect` as nested builtin tuples (marshal
+    writes them): ``(kind, value, ((key, sub), ...))``. It travels with its EMIT record, so
+    the judge checks every copy's payload whichever process received it."""
+    return (e.kind, e.value, tuple((k, expect_data(sub)) for k, sub in e.items))
+
+
+def expect_of(data: tuple[Any, ...]) -> Expect:
+    """The inverse of :func:`expect_data`."""
+    kind, value, items = data
+    return Expect(kind, value, tuple((k, expect_of(sub)) for k, sub in items))
+
+
 # -- the child's side: the oracle's verbs, recorded -------------------------------------
 
 
@@ -354,7 +373,9 @@ class RecordingOracle:
         volatile: bool = False,
         event: str = "",
         include_sender: bool = False,
+        payload: Any = None,
     ) -> int:
+        extra = () if payload is None else (expect_data(payload),)
         self.journal.add(
             Op.EMIT,
             stamp.id,
@@ -371,11 +392,13 @@ class RecordingOracle:
             volatile,
             event,
             include_sender,
+            *extra,  # the payload expectation, only when there is one
         )
         return -1
 
     def observe_delivery(
-        self, stamp: Stamp, receiver: Hashable, namespace: str, recv_ns: int, event: str = ""
+        self, stamp: Stamp, receiver: Hashable, namespace: str, recv_ns: int, event: str = "",
+        args: Any = None,
     ) -> None:
         self.journal.add(
             Op.DELIVERY,
@@ -387,6 +410,7 @@ class RecordingOracle:
             namespace,
             recv_ns,
             event,
+            *(() if args is None else (list(args),)),  # the copy, for a payload check
         )
 
     def forbid(
@@ -406,9 +430,11 @@ class RecordingOracle:
         self.journal.add(Op.CORRELATE, key, stamp.id, stamp.sender, stamp.seq, stamp.sent_ns)
 
     def observe_correlated(
-        self, key: str, receiver: Hashable, namespace: str, recv_ns: int, event: str = ""
+        self, key: str, receiver: Hashable, namespace: str, recv_ns: int, event: str = "",
+        args: Any = None,
     ) -> None:
-        self.journal.add(Op.CORR_DELIVERY, key, receiver, namespace, recv_ns, event)
+        self.journal.add(Op.CORR_DELIVERY, key, receiver, namespace, recv_ns, event,
+                         *(() if args is None else (list(args),)))
 
     def retried(self, stamp_id: str, attempt: int) -> None:
         self.journal.add(Op.RETRY, stamp_id, attempt)

@@ -46,7 +46,7 @@ from wsbench.oracle import (
     ViolationKind,
 )
 from wsbench.oracle.fanout import bucket_label
-from wsbench.scenario.journal import JournalReader, Op
+from wsbench.scenario.journal import JournalReader, Op, expect_of
 from wsbench.scenario.stampkeys import Secondary
 
 __all__ = ["Judge", "Secondary", "latency_sinks", "node_latency_sink", "NODE_HISTOGRAMS"]
@@ -189,14 +189,16 @@ class Judge:
             return
         oracle = self.oracle
         if op == Op.DELIVERY:
-            _, _, sid, s, q, sent, receiver, ns, recv_ns, event = rec
+            _, _, sid, s, q, sent, receiver, ns, recv_ns, event = rec[:10]
             stamp = Stamp(sid, s, q, sent)
             if self._secondary:
                 stamp = self._secondary.key(stamp, event)
-            oracle.observe_delivery(stamp, receiver, ns, recv_ns, event)
+            oracle.observe_delivery(stamp, receiver, ns, recv_ns, event,
+                                    rec[10] if len(rec) > 10 else None)
         elif op == Op.EMIT:
             _, _, sid, s, q, sent, sender, ns, sem, rooms, to, at, deadline, volatile, event = rec[:15]
             include_sender = bool(rec[15]) if len(rec) > 15 else False
+            payload = expect_of(rec[16]) if len(rec) > 16 else None
             if "|" in sid:
                 self._secondary.register(sid.split("|", 1)[0], event)
             oracle.expect_emit(
@@ -211,6 +213,7 @@ class Judge:
                 volatile=volatile,
                 event=event,
                 include_sender=include_sender,
+                payload=payload,
             )
         elif op == Op.FORBID:
             sid, ns, event, who, sender, rooms = rec[2:]
