@@ -159,6 +159,12 @@ class Peer:
             async with asyncio.timeout(self.ctx.t(timeout)):
                 values = await fut
         except TimeoutError:
+            if self.closed:  # say why: the server closed this connection (code, heartbeat?)
+                self.ctx.fail(
+                    f"{self.label}: no ack for {event!r}: the server closed the connection "
+                    f"(code {self.ws.close_code}, {self.ws.pings} pings answered"
+                    f"{', none DISCONNECT' if ns not in self.disconnected else ', after DISCONNECT'})"
+                )
             await require(self.ctx, event, args, ns)
             self.ctx.fail(f"{self.label}: no ack for {event!r} within {self.ctx.t(timeout):.1f} s")
         return values[0] if values else None
@@ -287,8 +293,10 @@ class Peer:
         else:
             parts.append("no Engine.IO CLOSE packet")
         if self.last_ping_ms is not None and ws.closed_at_ms is not None:
-            parts.append(f"{ws.closed_at_ms - self.last_ping_ms:.0f} ms after the last of "
-                         f"{self.pings} pings, answered on arrival")
+            parts.append(
+                f"{ws.closed_at_ms - self.last_ping_ms:.0f} ms after the last of "
+                f"{self.pings} pings, answered on arrival"
+            )
         return ", ".join(parts)
 
     async def close(self) -> None:
