@@ -116,19 +116,21 @@ class _Emit:
 class _Forbid:
     """Sockets a negative expectation protects, as a rule checked at delivery time: the
     sockets of ``scope`` (a snapshot: the membership's cached frozensets are immutable)
-    but those ``spared`` and those in a positive audience. Registering one is O(rooms),
+    but those ``spared``, those of a ``pending`` client and those in a positive audience. Registering one is O(rooms),
     not O(namespace): ``must_not: {to: non_members}`` on every room emit of 1,800 sockets
     cost 43 % of the main job's generator CPU when it built the set (bench/README.md)."""
 
-    __slots__ = ("scope", "spared", "audiences")
+    __slots__ = ("scope", "spared", "pending", "audiences")
 
     def __init__(self, scope: frozenset[SocketKey], spared: frozenset[SocketKey],
+                 pending: frozenset[Hashable],
                  audiences: tuple[tuple[frozenset[SocketKey], SocketKey | None,
                                         SocketKey | None], ...]) -> None:
-        self.scope, self.spared, self.audiences = scope, spared, audiences
+        self.scope, self.spared, self.pending = scope, spared, pending
+        self.audiences = audiences
 
     def __contains__(self, sock: SocketKey) -> bool:
-        if sock not in self.scope or sock in self.spared:
+        if sock not in self.scope or sock in self.spared or sock[0] in self.pending:
             return False
         for base, excluded, extra in self.audiences:  # a positive expectation's audience
             if (sock in base and sock != excluded) or sock == extra:
@@ -501,7 +503,8 @@ class DeliveryOracle:
         counted, as the journal's :meth:`forbid` of a child process)."""
         m = self.membership
         sender_sock = (sender, namespace) if sender is not None else None
-        none: frozenset[SocketKey] = frozenset()
+        none: frozenset[Any] = frozenset()
+        pending = none
         if who == "sender":
             scope = frozenset({sender_sock}) if sender_sock is not None else none
             spared = none
@@ -511,11 +514,9 @@ class DeliveryOracle:
         elif who == "non_members":
             rooms = tuple(rooms)
             scope = m.sockets(namespace)
-            members = audience(m, Semantics.ROOMS, namespace, rooms, None, sender)
-            pending = set(m.pending_clients(namespace, None))
-            for r in rooms:
-                pending.update(m.pending_clients(namespace, r))
-            spared = members.union((c, namespace) for c in pending) if pending else members
+            spared = audience(m, Semantics.ROOMS, namespace, rooms, None, sender)
+            pending = m.pending_clients(namespace, None).union(
+                *(m.pending_clients(namespace, r) for r in rooms))  # C-level, no tuples
         else:
             raise ValueError(f"forbid: who is sender, others, all or non_members, not {who!r}")
         audiences = tuple(
@@ -523,7 +524,7 @@ class DeliveryOracle:
             for positive in (self._open.get(stamp_id), self._open.get(f"{stamp_id}|{event}"))
             if positive is not None and positive.event == event  # its audience may have it
         )
-        self._forbidden[(stamp_id, event)] = _Forbid(scope, spared, audiences)
+        self._forbidden[(stamp_id, event)] = _Forbid(scope, spared, pending, audiences)
         self.forbidden_registered += 1
         while len(self._forbidden) > self.closed_memory:
             self._forbidden.popitem(last=False)
