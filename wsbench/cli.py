@@ -92,6 +92,22 @@ class Duration(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+class Processes(click.ParamType):
+    """``auto`` (None: :func:`wsbench.scenario.processes.choose_processes`) or a number >= 1."""
+
+    name = "processes"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            return None
+        if text.isdigit() and int(text) >= 1:
+            return int(text)
+        self.fail(f"expected 'auto' or a number of processes >= 1, got {value!r}", param, ctx)
+
+
 class Target(click.ParamType):
     """``embedded`` or an http(s)/ws(s) URL."""
 
@@ -299,13 +315,15 @@ def conform_command(
               help="Override the run length: 15 (seconds), 500ms, 30s, 2m, 1h.")
 @click.option("--seed", type=int, help="Override the seed of every random choice.")
 @click.option("--out", type=click.Path(file_okay=False), help="Report folder (default reports/<scenario>/<time>/).")
-@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Split clients over N processes.")
+@click.option("--processes", type=Processes(), default="auto", show_default=True,
+              metavar="N|auto",
+              help="Split clients over N processes; auto: one per 1,000 clients, at most one "
+                   "per core (the choice is printed); --processes 1 forces one.")
 @click.option("--no-plots", is_flag=True, help="Write summary.json only (no PNG/HTML).")
 @click.option("--quiet", is_flag=True, help="No live progress line.")
 @click.pass_context
 def run_command(ctx: click.Context, scenario: str, target: str | None, clients: int | None,
-                duration: float | None, seed: int | None, out: str | None, processes: int,
+                duration: float | None, seed: int | None, out: str | None, processes: int | None,
                 no_plots: bool, quiet: bool) -> None:
     """Run a scenario: drive the clients, check delivery, write the report.
 

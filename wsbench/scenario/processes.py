@@ -74,7 +74,15 @@ from wsbench.scenario.progress import Status
 if TYPE_CHECKING:
     from wsbench.scenario.parent import MultiProcess
 
-__all__ = ["drive", "driver_result", "assemble", "delivery_section", "RunResult", "SingleProcess"]
+__all__ = [
+    "drive", "driver_result", "assemble", "delivery_section", "RunResult", "SingleProcess",
+    "CLIENTS_PER_PROCESS", "choose_processes",
+]
+
+#: Clients one driver process holds at the default scenario's mix (scenarios/chat.yaml: ~10
+#: deliveries/s and ~0.3 emits/s per client) with its event loop on time; measured in
+#: bench/README.md ("Main job"): 2,000 in one process saturated a core (CPU max 99 %).
+CLIENTS_PER_PROCESS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +232,23 @@ def driver_result(d: Driver) -> RunResult:
         partitioning="single process: one oracle sees every client",
         abort_reason=d.abort_reason,
     )
+
+
+def choose_processes(requested: int | None, clients: int, cores: int | None) -> tuple[int, str]:
+    """How many driver processes ``wsbench run`` uses, and why (one line to print).
+
+    ``requested`` is ``--processes``: a number is taken as given; ``None`` (the default,
+    ``--processes auto``) splits the clients when one process would saturate: one process
+    per :data:`CLIENTS_PER_PROCESS` clients, at most one per core, one on a single core."""
+    if requested is not None:
+        return requested, f"processes: {requested} (--processes {requested})"
+    cores = max(1, cores or 1)
+    if cores == 1 or clients <= CLIENTS_PER_PROCESS:
+        why = "1 core" if cores == 1 else f"{clients:,} clients <= {CLIENTS_PER_PROCESS:,}"
+        return 1, f"processes: 1 (auto: {why}; --processes N to split)"
+    n = min(cores, -(-clients // CLIENTS_PER_PROCESS))
+    return n, (f"processes: {n} (auto: {clients:,} clients > {CLIENTS_PER_PROCESS:,} per process, "
+               f"{cores} cores; --processes 1 forces one)")
 
 
 class SingleProcess:

@@ -15,7 +15,11 @@ Theory of operation
    :class:`~wsbench.exceptions.ConnectFailed` with one line naming what was requested,
    what came back and what it probably means (exit 4) before any client starts;
 4. drive the clients — in this process (:class:`~wsbench.scenario.driver.Driver`, on
-   uvloop) or split over ``--processes N`` (:mod:`wsbench.scenario.processes`);
+   uvloop) or split over ``--processes N`` (:mod:`wsbench.scenario.processes`); without
+   a number (``RunOptions.processes=None``, the command's ``--processes auto``)
+   :func:`~wsbench.scenario.processes.choose_processes` splits them when one process
+   would saturate (more than 1,000 clients on a multi-core machine), and the choice is
+   printed;
 5. judge thresholds on the merged results, build the
    :class:`~wsbench.metrics.RunSummary` and write ``reports/<scenario>/<timestamp>/``:
    ``summary.json`` first (so nothing measured is lost even if plotting fails), then the
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -79,7 +84,7 @@ class RunOptions:
     duration: str | float | None = None  #: seconds, or text like 30s (see option_duration)
     seed: int | None = None
     out: str | None = None
-    processes: int = 1
+    processes: int | None = 1  #: None: chosen from the clients and cores (choose_processes)
     progress: bool = True
     plots: bool = True
     server_command: tuple[str, ...] = ()  #: start this instead of the Python reference server
@@ -176,8 +181,11 @@ async def _drive(
     started_wall = wall_time()
     origin_ns = now_ns()
     interrupted = asyncio.Event()
-    from wsbench.scenario.processes import drive
+    from wsbench.scenario.processes import choose_processes, drive
 
+    processes, why = choose_processes(options.processes, scenario.clients, os.cpu_count())
+    options = dataclasses.replace(options, processes=processes)
+    say(why)
     controller = drive(
         scenario,
         url,
@@ -261,7 +269,7 @@ def _finish(context: _Context, result: RunResult, *, interrupted: bool) -> RunOu
             f"the load generator's event loop lagged (p99 {lag.percentile(99) / 1000:.0f} ms): "
             "latencies include the driver's own delay; use --processes or fewer clients"
         )
-    if cpu and max(cpu) > 90.0 * max(1, options.processes):
+    if cpu and max(cpu) > 90.0 * max(1, result.processes):
         warnings.append(
             f"the load generator used up to {max(cpu):.0f}% CPU (100 = one core, "
             f"{cores} cores here): it may be the bottleneck, not the server"
@@ -271,7 +279,7 @@ def _finish(context: _Context, result: RunResult, *, interrupted: bool) -> RunOu
             clients=scenario.clients,
             transport=scenario.transport.value,
             seed=scenario.seed,
-            processes=options.processes,
+            processes=result.processes,
             planned_duration_s=scenario.duration,
             groups=result.groups,
             source=scenario.source,
