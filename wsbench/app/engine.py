@@ -43,9 +43,14 @@ connection (``auth`` pushes) and a disconnection (``user left`` pushes).
 :func:`expected_connect` says whether a CONNECT is accepted and with which
 CONNECT_ERROR message (auth, claims, unknown namespaces).
 
+Bytes: an argument the file declares ``binary:`` is a value like any other, so a push or
+ack that copies it expects the sender's bytes, compared byte for byte
+(:meth:`~wsbench.app.paths.Expect.mismatch` names the first differing offset); ``$bytes``
+matches any blob the server makes up.
+
 "What the file allows": :func:`traits` describes each declared event (joins, leaves,
 acked, addressed by a field, announces, carries the client's message, volatile,
-cross-namespace, refusals); :func:`find` lists the events with a capability and, when
+cross-namespace, refusals, binary arguments); :func:`find` lists the events with a capability and, when
 none has it, the reason a check would give for UNIMPLEMENTED.
 """
 
@@ -601,6 +606,7 @@ class EventTraits:
     volatile: bool
     cross_namespace: bool
     refusals: tuple[ConditionKind, ...]
+    binary: bool = False  #: some arguments carry bytes (``binary:``)
 
 
 def traits(app: App) -> tuple[EventTraits, ...]:
@@ -643,6 +649,7 @@ def _traits(ns: NamespaceSpec, e: EventSpec) -> EventTraits:
         cross_namespace=any(p.namespace not in (None, ns.name)
                             or p.to is Semantics.ALL_NAMESPACES for p in e.push),
         refusals=tuple(c.kind for c in e.refuse),
+        binary=bool(e.binary),
     )
 
 
@@ -662,6 +669,7 @@ _REASONS = {
     "multi_room": "no push goes to several rooms at once (rooms, rooms_others)",
     "volatile": "no push is volatile",
     "cross_namespace": "no push reaches another namespace",
+    "binary": "no event of the app declares arguments that carry bytes ('binary:')",
 }
 
 

@@ -49,7 +49,8 @@ _NS = (
     "unsolicited",
     "events",
 )
-_EVENT = ("description", "join", "leave", "confirmed_by", "refuse", "push", "ack", "never")
+_EVENT = ("description", "join", "leave", "confirmed_by", "refuse", "push", "ack", "never",
+          "binary")
 _PUSH = (
     "event",
     "to",
@@ -272,6 +273,7 @@ def _event(name: str, n: Node, namespace: str, room_max: int) -> m.EventSpec:
         v = i.recover(read, None)
         if v:
             never.append(v)
+    binary = r(lambda: _binary(k["binary"], join, leave, push, refuse), ()) if "binary" in k else ()
     return m.EventSpec(
         name=name,
         namespace=namespace,
@@ -283,8 +285,51 @@ def _event(name: str, n: Node, namespace: str, room_max: int) -> m.EventSpec:
         push=push,
         ack=r(lambda: _ack(k["ack"]), None) if "ack" in k else None,
         never=tuple(never),
+        binary=binary,
         line=n.node.start_mark.line + 1,
     )
+
+
+def _binary(n: Node, join: Template | None, leave: Template | None,
+            push: tuple[m.PushSpec, ...], refuse: tuple[m.Condition, ...]) -> tuple[Path, ...]:
+    """``binary: PATH`` or ``[PATH, ...]``: the arguments that carry bytes.
+
+    A path names a part of ``$args``; it cannot also be a room, a socket id or an object the
+    event reads keys of (bytes have neither text nor keys)."""
+    items = n.items() if isinstance(n.node, yaml.SequenceNode) else [n]
+    if not items:
+        raise n.error("binary: give the path of an argument that carries bytes, or a list of them")
+    textual: dict[str, str] = {}  # path text -> what the event needs it to be
+    for what, t in (("the joined room", join), ("the left room", leave)):
+        for _, p in t.refs() if t is not None else ():
+            textual[str(p)] = what
+    for p in push:
+        for what, t in (("a push's room", p.room), ("a push's rooms", p.rooms),
+                        ("a push's socket", p.socket), ("a push's repeat count", p.repeat)):
+            for _, path in t.refs() if t is not None else ():
+                textual[str(path)] = what
+    for c in refuse:
+        if c.kind is not m.ConditionKind.NOT_OBJECT:
+            textual.setdefault(str(c.path), f"a {c.kind} condition's value")
+    read = [parse_path(t) for t in textual]  # parse_path: the texts came from paths
+    read += [path for p in push for t in (p.args or ()) for _, path in t.refs()]
+    read += [c.path for c in refuse]
+    out: list[Path] = []
+    for i in items:
+        p = _path(i, "event")
+        if p.root != "args" or not p.steps:
+            raise i.error(f"binary names an argument ($args[0], $args[0].data), got {p}")
+        if str(p) in textual:
+            raise i.error(f"{p} is {textual[str(p)]}, a string: it cannot carry bytes")
+        inner = next((q for q in read if q.root == "args" and len(q.steps) > len(p.steps)
+                      and q.steps[: len(p.steps)] == p.steps), None)
+        if inner is not None:
+            raise i.error(f"{p} carries bytes, but the event reads {inner} inside it "
+                          "(bytes have no keys)")
+        if p in out:
+            raise i.error(f"{p} is listed twice")
+        out.append(p)
+    return tuple(out)
 
 
 def _key(name: object) -> str:

@@ -5,7 +5,8 @@ disconnect and the client events it handles; an :class:`EventSpec` says what one
 does: membership change (``join``/``leave``) and how it is confirmed, refusal conditions,
 pushes (:class:`PushSpec`: event, recipients as an oracle
 :class:`~wsbench.oracle.semantics.Semantics`, payload templates), the ack
-(:class:`AckSpec`) and explicit must-not-receive declarations (:class:`NeverSpec`).
+(:class:`AckSpec`), explicit must-not-receive declarations (:class:`NeverSpec`) and the
+argument paths that carry bytes (``binary``).
 Templates and paths are :mod:`wsbench.app.paths`. Every spec keeps the line it was
 declared on, so a check can cite the file.
 """
@@ -123,6 +124,9 @@ class EventSpec:
     push: tuple[PushSpec, ...] = ()
     ack: AckSpec | None = None
     never: tuple[NeverSpec, ...] = ()
+    #: the argument paths that carry bytes (``binary:``): a Buffer / bytes value, sent as
+    #: attachments on the default parser and in place on msgpack
+    binary: tuple[Path, ...] = ()
     line: int = 0
 
 

@@ -13,8 +13,8 @@ A **path** names a value the server has when it handles an event::
 A **template** is what the app file writes for a pushed or acked value. In a template:
 
 - a string that is exactly a path is that value (any JSON type);
-- ``$any``, ``$string``, ``$integer``, ``$number``, ``$boolean`` match a value the server
-  makes up (an id, a timestamp, a count);
+- ``$any``, ``$string``, ``$integer``, ``$number``, ``$boolean``, ``$bytes`` match a value
+  the server makes up (an id, a timestamp, a count, a blob);
 - a string with ``{$path}`` inside is text with the value spliced in (``doc:{$args[0]}``);
 - ``$$`` starts a literal string that begins with ``$``;
 - mappings and lists are templates of their items; anything else is itself.
@@ -26,6 +26,10 @@ the bad part); :meth:`Template.resolve` against a :class:`Context` gives an
 says where a received value differs (``None`` when it matches); :func:`carried` lists
 where each client-supplied value lands in the pushed copy, so a check can put its stamp
 in the message and find it in the copy.
+
+Bytes (an argument the file declares ``binary:``) are values like any other: a copy that
+must carry the sender's bytes is compared byte for byte, and a mismatch names the length
+and the first differing offset, never the blob itself (:func:`short`).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ __all__ = [
     "carried",
     "compile_template",
     "parse_path",
+    "short",
 ]
 
 ROOTS = ("args", "sender", "connect", "event")
@@ -57,6 +62,7 @@ WILDCARDS: dict[str, tuple[type, ...]] = {
     "integer": (int,),
     "number": (int, float),
     "boolean": (bool,),
+    "bytes": (bytes, bytearray),
 }
 _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[([0-9]+)\]|\[\"((?:[^\"\\]|\\.)*)\"\]")
 _ROOT = re.compile(r"\$([a-z]+)")
@@ -264,15 +270,17 @@ class Expect:
             ok = isinstance(got, types) and not (
                 isinstance(got, bool) and self.value in ("integer", "number")
             )
-            return None if ok else f"{at}: expected ${self.value}, got {got!r}"
+            return None if ok else f"{at}: expected ${self.value}, got {short(got)}"
         if self.kind == "value":
+            if isinstance(self.value, (bytes, bytearray)):
+                return _bytes_mismatch(at, self.value, got)
             same = got == self.value and type(got) is type(self.value) or (
                 _number(got) and _number(self.value) and got == self.value
             )
-            return None if same else f"{at}: expected {self.value!r}, got {got!r}"
+            return None if same else f"{at}: expected {short(self.value)}, got {short(got)}"
         if self.kind == "object":
             if not isinstance(got, dict):
-                return f"{at}: expected an object, got {got!r}"
+                return f"{at}: expected an object, got {short(got)}"
             for key, e in self.items:
                 if key not in got:
                     return f"{where}.{key}: missing"
@@ -282,7 +290,7 @@ class Expect:
             extra = sorted(set(got) - {k for k, _ in self.items})
             return f"{at}: unexpected key(s) {', '.join(map(repr, extra))}" if extra else None
         if not isinstance(got, list):
-            return f"{at}: expected a list, got {got!r}"
+            return f"{at}: expected a list, got {short(got)}"
         if len(got) != len(self.items):
             return f"{at}: expected {len(self.items)} item(s), got {len(got)}"
         for (i, e), g in zip(self.items, got, strict=True):
@@ -299,12 +307,36 @@ class Expect:
         if self.kind == "value":
             return self.value
         if self.kind == "wild":
-            return {"any": None, "string": "", "integer": 0, "number": 0, "boolean": False}[
-                self.value
-            ]
+            return {"any": None, "string": "", "integer": 0, "number": 0, "boolean": False,
+                    "bytes": b""}[self.value]
         if self.kind == "object":
             return {k: e.example() for k, e in self.items}
         return [e.example() for _, e in self.items]
+
+
+def short(v: Any, limit: int = 120) -> str:
+    """``repr`` for a reason: bytes as ``<N bytes: 0a0b...>``, anything at most ``limit``."""
+    if isinstance(v, (bytes, bytearray)):
+        head = bytes(v[:8]).hex()
+        return f"<{len(v)} bytes: {head}{'...' if len(v) > 8 else ''}>"
+    text = repr(v)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bytes_mismatch(at: str, want: bytes | bytearray, got: Any) -> str | None:
+    """Byte for byte: ``None`` when equal, else the lengths and the first differing offset."""
+    if not isinstance(got, (bytes, bytearray)):
+        return f"{at}: expected {len(want)} bytes, got {short(got)}"
+    if got == want:
+        return None
+    n = min(len(got), len(want))
+    first = next((i for i in range(n) if got[i] != want[i]), n)
+    if first == n:
+        return f"{at}: expected {len(want)} bytes, got {len(got)} (equal up to byte {n})"
+    size = f"{len(want)} bytes" if len(got) == len(want) else (
+        f"{len(want)} bytes, got {len(got)}")
+    return (f"{at}: {size}, differing first at byte {first} (expected 0x{want[first]:02x}, "
+            f"got 0x{got[first]:02x})")
 
 
 def _number(v: Any) -> bool:

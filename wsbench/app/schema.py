@@ -28,7 +28,7 @@ PATH = {
     "type": "string",
     "pattern": r"^\$(args|sender|connect|event)",
 }
-TEMPLATE = {"description": "a JSON value; strings may be paths, $any/$string/..., or {$path} splices"}
+TEMPLATE = {"description": "a JSON value; strings may be paths, $any/$string/$bytes/..., or {$path} splices"}
 ARGS = {
     "description": "the pushed/acked arguments: a list of templates, or $args (the event's own)",
     "oneOf": [{"type": "array", "items": TEMPLATE}, {"const": "$args"}],
@@ -112,6 +112,10 @@ def build_schema() -> dict[str, Any]:
                     "refuse": {"type": "array", "items": _ref("condition")},
                     "push": {"type": "array", "items": _ref("push")},
                     "ack": ack,
+                    "binary": {
+                        "description": "the argument paths that carry bytes ($args[0].data)",
+                        "oneOf": [PATH, {"type": "array", "items": PATH, "minItems": 1}],
+                    },
                     "never": {
                         "type": "array",
                         "items": _obj(

@@ -76,12 +76,15 @@ def _own(exp: Experiment, spec: EventSpec) -> list[int]:
 def _sent(exp: Experiment, spec: EventSpec) -> str:
     n = len(_own(exp, spec))
     extra = f" (of {exp.sent} sends with the join/leave cycle)" if exp.sent != n else ""
-    return f"{n} sent{extra}"
+    blobs = ", ".join(f"{k} of {size} bytes" for size, k in sorted(exp.blobs.items()))
+    return f"{n} sent{extra}" + (f", binary: {blobs}" if blobs else "")
 
 
 def _record(ctx: CheckContext, exp: Experiment, spec: EventSpec) -> None:
     ctx.details["sent"] = len(_own(exp, spec))
     ctx.details["sends_total"] = exp.sent
+    if exp.blobs:
+        ctx.details["blobs"] = {str(size): k for size, k in sorted(exp.blobs.items())}
     ctx.details["waited_s"] = exp.waited
     ctx.details["sids"] = exp.sids
     ctx.details["rooms"] = {k: list(v) for k, v in exp.rooms.items()}

@@ -16,12 +16,21 @@ are correlated with the engine's payload expectations. The behaviour checks of
 
 Power: a fault that hits one message in 100 escapes 460 independent sends with probability
 0.99**460 < 1 %, so :data:`MESSAGES` is 460.
+
+Bytes: an event whose file declares ``binary:`` arguments gets a blob there on every send
+(:func:`blob`: the stamp as its first bytes, then seeded filler of every byte value but
+``~``), :data:`BLOB_SMALL` bytes, every :data:`BLOB_LARGE_EVERY`-th send :data:`BLOB_LARGE`
+bytes. The Peer sends them as attachments on the default parser (the msgpack translation
+puts them in place), and a copy that must carry them is compared byte for byte by the
+engine's expectation. Stamps are found in a copy's text (:func:`text`), in which a blob
+stands for its first :data:`_BLOB_HEAD` bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import re
 import uuid
 from collections.abc import Iterable
@@ -37,7 +46,8 @@ from wsbench.conformance.context import CheckContext
 from wsbench.conformance.peer import Peer, until_any
 from wsbench.oracle.semantics import ROOM_BASED
 
-__all__ = ["MESSAGES", "Experiment", "Unrunnable", "experiment", "plan_args", "ROLES"]
+__all__ = ["BLOB_LARGE", "BLOB_LARGE_EVERY", "BLOB_SMALL", "MESSAGES", "Experiment",
+           "Unrunnable", "blob", "experiment", "plan_args", "ROLES", "text"]
 
 MESSAGES = 460
 """Sends per behaviour: 1 - 0.99**460 > 0.99, a 1-in-100 fault is caught with 99 %."""
@@ -49,6 +59,31 @@ _SLICE = 0.005
 """Seconds of computing (the engine's outcomes) between two turns of the event loop."""
 _TICK = 0.02
 _TOKEN = re.compile(r"wsb~([0-9a-f]{8})~(\d+)")
+BLOB_SMALL = 100
+"""Bytes of a binary argument on most sends."""
+BLOB_LARGE = 64 * 1024
+"""Bytes of a binary argument on every :data:`BLOB_LARGE_EVERY`-th send."""
+BLOB_LARGE_EVERY = 8
+_BLOB_HEAD = 32  # a blob's stamp is in its first bytes
+
+
+def blob(stamp: str, i: int) -> bytes:
+    """Send ``i``'s blob: ``stamp~`` then filler seeded by ``i`` (no ``~`` in it, so the
+    stamp's digits end where they should), :data:`BLOB_SMALL` or :data:`BLOB_LARGE` bytes."""
+    size = BLOB_LARGE if i % BLOB_LARGE_EVERY == BLOB_LARGE_EVERY - 1 else BLOB_SMALL
+    head = f"{stamp}~".encode()
+    return head + random.Random(i).randbytes(max(0, size - len(head))).replace(b"~", b"}")
+
+
+def _blob_text(o: Any) -> str:
+    if isinstance(o, (bytes, bytearray)):
+        return bytes(o[:_BLOB_HEAD]).decode("latin-1")
+    raise TypeError(f"{type(o).__name__} is not JSON")
+
+
+def text(value: Any) -> str:
+    """JSON text of a received value to look for stamps in (a blob: its first bytes)."""
+    return json.dumps(value, default=_blob_text)
 
 
 class Unrunnable(Exception):
@@ -62,9 +97,14 @@ class Unrunnable(Exception):
 class ArgPlan:
     """Which path of an event's arguments plays which part."""
 
-    roles: dict[str, str]  #: path text -> room, rooms, sid, key, stamp, object
+    roles: dict[str, str]  #: path text -> room, rooms, sid, key, stamp, object, blob
     paths: dict[str, Path]
     spread: bool = False  #: the event echoes its whole argument list
+
+    @property
+    def binary(self) -> bool:
+        """Some argument carries bytes (the file's ``binary:``)."""
+        return "blob" in self.roles.values()
 
 
 def _ref(t: Template | None) -> Path | None:
@@ -118,6 +158,9 @@ def plan_args(spec: EventSpec) -> ArgPlan:
                 put(Path(c.path.root, (*c.path.steps, k)), "stamp")
         elif c.kind is ConditionKind.NOT_ROOM:
             put(c.path, "stamp")
+    for p in spec.binary:  # the file says these carry bytes: a stamped blob goes there
+        put(p, "blob")
+        roles[str(p)] = "blob"
     return ArgPlan(roles, paths, spread)
 
 
@@ -128,7 +171,13 @@ def build_args(plan: ArgPlan, values: dict[str, Any]) -> list[Any]:
         p, role = plan.paths[text], plan.roles[text]
         if not p.steps:
             continue
-        value = values[role] if role != "object" else {}
+        value: Any
+        if role == "object":
+            value = {}
+        elif role == "blob" and "blob" not in values:
+            value = f"{values['stamp']}~".encode()  # a caller that sizes no blob: the stamp
+        else:
+            value = values[role]
         if role == "object" and _get(args, p.steps) is not None:
             continue
         _set(args, p.steps, value)
@@ -206,6 +255,8 @@ class Experiment:
     acks: dict[int, list[Any] | None] = field(default_factory=dict)
     order: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (role, event)
     stamped: bool = False
+    #: blob size -> sends that carried one (the file's ``binary:`` arguments)
+    blobs: dict[int, int] = field(default_factory=dict)
     waited: float = 0.0
     complete: bool = True
     note: str = ""
@@ -386,7 +437,12 @@ async def _run(ctx: CheckContext, app: App, spec: EventSpec) -> Experiment:
                 await asyncio.sleep(0)
                 budget = loop.time() + _SLICE
             stamp = f"wsb~{run}~{i}"
-            args = build_args(plans[e.name], {**values, "stamp": stamp})
+            plan = plans[e.name]
+            extra = {"stamp": stamp}
+            if plan.binary:
+                extra["blob"] = b = blob(stamp, i)
+                exp.blobs[len(b)] = exp.blobs.get(len(b), 0) + 1
+            args = build_args(plan, {**values, **extra})
             apply(args, edits.get(e.name, ()), _set)
             o = outcome(app, view, ns, exp.sids["A"], e.name, args)
             if o.unknown:
@@ -400,7 +456,7 @@ async def _run(ctx: CheckContext, app: App, spec: EventSpec) -> Experiment:
             exp.tags.append(tag)
             if e.join is not None or e.leave is not None:
                 after = e.name
-        exp.stamped = any(f"wsb~{run}~0" in json.dumps(p.payload.example()) for p in exp.pushes(0))
+        exp.stamped = any(f"wsb~{run}~0" in text(p.payload.example()) for p in exp.pushes(0))
         before = {p.label: len(p.events) for p in peers}
         sender = peers[0]
         futures: dict[int, asyncio.Future[list[Any]]] = {}
@@ -506,7 +562,7 @@ async def _setup_rooms(ctx: CheckContext, app: App, ns: str, peers: dict[str, Pe
             spec, jedits = found
             jplan = plan_args(spec)
             args = build_args(jplan, {"room": room, "rooms": [room], "sid": room, "key": room,
-                                      "stamp": room})
+                                      "stamp": room, "blob": room.encode()})
             apply(args, jedits, _set)
             o = outcome(app, view, ns, peer.sids[ns], spec.name, args)
             if o.unknown or o.refused or not o.changes:
@@ -545,11 +601,11 @@ async def _confirm_by_effect(ctx: CheckContext, app: App, ns: str, peer: Peer, r
     push = next(p for p in e.push if p.to is Semantics.ROOM)
     probe = f"wsb~probe~{uuid.uuid4().hex[:6]}"
     args = build_args(plan_args(e), {"room": room, "rooms": [room], "sid": room, "key": room,
-                                     "stamp": probe})
+                                     "stamp": probe, "blob": probe.encode()})
     apply(args, edits, _set)
     await peer.emit(e.name, *args, ns=ns)
     return await peer.until(
-        lambda: any(probe in json.dumps(list(r.args)) for r in peer.got(push.event, ns)),
+        lambda: any(probe in text(list(r.args)) for r in peer.got(push.event, ns)),
         ctx.deliver_within)
 
 
@@ -573,8 +629,7 @@ def _match(exp: Experiment, peers: Iterable[Peer], before: dict[str, int], run: 
             # a push into another namespace (/admin's io.emit reaches /) lands on that
             # namespace's socket of the peer: judge it by that socket's id
             rsid = peer.sids.get(r.namespace, sid)
-            text = json.dumps(list(r.args))
-            tokens = _TOKEN.findall(text)
+            tokens = _TOKEN.findall(text(list(r.args)))
             mine = [int(i) for t, i in tokens if t == run]
             if tokens and not mine:
                 continue  # another experiment's copy
