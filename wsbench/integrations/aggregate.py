@@ -28,7 +28,7 @@ from typing import Any
 
 from wsbench.exceptions import ConfigError
 from wsbench.integrations.judge import MASTER_RUN
-from wsbench.metrics import Metrics, retries_section
+from wsbench.metrics import Metrics, cross_node_section, retries_section
 from wsbench.metrics.sections import encode
 
 __all__ = ["Aggregate", "TABLE_STRUCTURE"]
@@ -255,6 +255,7 @@ class Aggregate:
                 },
                 "fanout": [self._bucket(a) for a in v["audiences"]],
                 "retries": self._retries(),
+                **self._cross_node(),
             },
             "generator": {
                 "driver": "locust",
@@ -271,6 +272,14 @@ class Aggregate:
         """At-least-once emits: the merged counters and HDR histograms (``retries``)."""
         m = self.metrics if self.metrics is not None else Metrics()
         return encode(retries_section(m, m.counter("oracle.retry_duplicates")))  # type: ignore[no-any-return]
+
+    def _cross_node(self) -> dict[str, Any]:
+        """A cluster run's same-node / other-node latency (``cross_node``, as ``wsbench run``
+        writes it: only when the sockets were on 2+ nodes)."""
+        nodes = self.counter("oracle.nodes")
+        if self.metrics is None or nodes < 2:
+            return {}
+        return {"cross_node": encode(cross_node_section(self.metrics, nodes))}
 
     def _bucket(self, a: dict[str, Any]) -> dict[str, Any]:
         """An audience row in the shape of :meth:`FanoutBucket.to_dict`, plus percentiles."""

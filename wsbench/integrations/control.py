@@ -101,7 +101,8 @@ class ControlServer:
         downtime = request.get("downtime", 0)
         if isinstance(downtime, bool) or not isinstance(downtime, int | float) or downtime < 0:
             return {"ok": False, "error": f"downtime must be seconds >= 0, not {downtime!r}"}
-        self._say(f"wsbench locust: fault: restarting the {server.spec.name} "
+        name = getattr(server.spec, "name", "embedded cluster's nodes")  # a Cluster: every node
+        self._say(f"wsbench locust: fault: restarting the {name} "
                   f"({downtime:g} s down)")
         try:
             up = server.restart(float(downtime))

@@ -16,7 +16,13 @@ reference_server``, never imported here; a start deadline scaled by
 ``WSBENCH_TIMEOUT_FACTOR``), a death during the run is reported on stderr with its
 exit code and stderr tail, and it is stopped (SIGTERM, then SIGKILL) when Locust
 exits. Workers (``--worker``) start nothing: the master tells them the host.
-The Locust process gets a private control channel to this process
+``target: {embedded: {nodes: N, kind: ...}}`` starts an embedded cluster instead
+(:mod:`wsbench.launch.cluster`: redis-server, N nodes, HAProxy; stopped the same way):
+Locust's ``--host`` is the balancer, and :data:`CLUSTER_ENV` carries the node URLs
+to the Locust process (:func:`with_cluster`), whose users connect round-robin by client
+index to their node as ``wsbench run``'s do (``Scenario.url_for``). Workers started
+apart (``--worker``) do not get it: they connect through the balancer, and their copies are
+not split by node. The Locust process gets a private control channel to this process
 (:mod:`wsbench.integrations.control`, a socketpair end named by
 ``WSBENCH_LOCUST_CONTROL_FD``) to restart that server for ``fault: restart_server``.
 
@@ -25,6 +31,7 @@ Nothing here imports locust or gevent (they monkey-patch the standard library).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -35,10 +42,13 @@ from pathlib import Path
 from wsbench.integrations.control import ENV as CONTROL_ENV
 from wsbench.integrations.control import ControlServer
 from wsbench.launch import Server, ServerDied, ServerSpec, reference_server
+from wsbench.launch.cluster import Cluster, spec_for
 from wsbench.scenario import model as m
 
 __all__ = [
+    "CLUSTER_ENV",
     "LOCUSTFILE",
+    "with_cluster",
     "locust_command",
     "locust_env",
     "locust_help",
@@ -48,6 +58,18 @@ __all__ = [
 ]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+CLUSTER_ENV = "WSBENCH_LOCUST_CLUSTER"
+"""JSON ``{"nodes": [url, ...], "balancer": url}`` of the embedded cluster the parent started."""
+
+
+def with_cluster(scenario: m.Scenario, environ: dict[str, str] | None = None) -> m.Scenario:
+    """``scenario`` with the node URLs of the embedded cluster ``wsbench locust`` started
+    (:data:`CLUSTER_ENV`), so its users spread over the nodes; unchanged without one."""
+    text = (os.environ if environ is None else environ).get(CLUSTER_ENV)
+    if not text or not scenario.cluster:
+        return scenario
+    data = json.loads(text)
+    return scenario.replace(nodes=tuple(data["nodes"]), balancer=str(data["balancer"]))
 
 
 def _has(args: Sequence[str], *names: str) -> bool:
@@ -118,10 +140,11 @@ def render_locustfile(scenario_path: str, scenario: m.Scenario) -> str:
         "",
         "from locust import task  # noqa: F401  (for your own tasks)",
         "",
+        "from wsbench.integrations.launch import with_cluster",
         "from wsbench.integrations.locust import install, users_from_scenario",
         "from wsbench.scenario import load_scenario",
         "",
-        f"SCENARIO = load_scenario({str(path)!r})",
+        f"SCENARIO = with_cluster(load_scenario({str(path)!r}))",
         "install(SCENARIO)",
         "_users = users_from_scenario(SCENARIO)",
         "",
@@ -154,11 +177,23 @@ def run_locust(scenario_path: str, scenario: m.Scenario, args: Sequence[str]) ->
     Raises:
         ServerStartFailed: the embedded server did not start.
     """
-    server: Server | None = None
+    server: Server | Cluster | None = None
     host: str | None = None
+    cluster: dict[str, object] | None = None
     worker = _has(args, "--worker")
     if not worker and not _has(args, "-H", "--host"):
-        if scenario.embedded:
+        if scenario.embedded and scenario.cluster:
+            server = Cluster(spec_for(scenario.cluster, scenario.cluster_kind,
+                                      m.server_args(scenario)))
+            server.on_death(_report_death)
+            try:
+                host = server.start()
+            except BaseException:
+                server.close()
+                raise
+            cluster = {"nodes": list(server.node_urls), "balancer": server.url}
+            _say(server.banner)
+        elif scenario.embedded:
             server = Server(server_spec(scenario))
             server.on_death(_report_death)
             try:
@@ -171,6 +206,9 @@ def run_locust(scenario_path: str, scenario: m.Scenario, args: Sequence[str]) ->
     env = locust_env(scenario_path, scenario, args)
     control = ControlServer(server, _say) if server is not None else None
     env.pop(CONTROL_ENV, None)  # never a stale channel from our own environment
+    env.pop(CLUSTER_ENV, None)
+    if cluster is not None:
+        env[CLUSTER_ENV] = json.dumps(cluster)
     fds: tuple[int, ...] = ()
     if control is not None:  # restart_server: Locust asks us (we own the server)
         env[CONTROL_ENV] = str(control.child_fd)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 
+from wsbench.integrations.launch import with_cluster
 from wsbench.integrations.locust import install, users_from_scenario
 from wsbench.scenario import load_scenario
 
 _path = os.environ.get("WSBENCH_SCENARIO")
 if not _path:
     raise SystemExit("wsbench: set WSBENCH_SCENARIO to a scenario file (wsbench locust does it)")
-SCENARIO = load_scenario(_path)
+SCENARIO = with_cluster(load_scenario(_path))  # an embedded cluster: its node URLs
 install(SCENARIO)
 globals().update(users_from_scenario(SCENARIO))
