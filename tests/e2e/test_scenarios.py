@@ -65,14 +65,23 @@ def test_scenario_on_reference_server(path, tmp_path) -> None:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("path", SCENARIOS, ids=IDS)
 def test_scenario_on_node_twin(path, tmp_path) -> None:
-    if load_scenario(path).cluster:
-        pytest.skip("starts its own cluster nodes (tests/cluster/ runs Node twin nodes)")
+    text = path.read_text()
+    cluster = load_scenario(path).cluster
+    if cluster:  # the cluster starts its own nodes: a mixed one, Python and Node twin nodes
+        _need_cluster_tools(path)
+        embedded = f"target: {{embedded: {{nodes: {cluster}}}}}"
+        assert embedded in text
+        text = text.replace(embedded, f"target: {{embedded: {{nodes: {cluster}, kind: mixed}}}}")
     outcome = run_text(
-        path.read_text(), tmp_path, server=("node", str(NODE_SERVER)), source=str(path),
-        **_short(path),
+        text, tmp_path, server=("node", str(NODE_SERVER)), source=str(path), **_short(path),
     )
     s = outcome.summary
-    assert "node twin" in s.target.server
+    if cluster:
+        assert any("nodes: python, node, python" in m for m in s.sections.messages or ()), (
+            s.sections.messages)
+        assert s.sections.delivery.cross_node.nodes == cluster
+    else:
+        assert "node twin" in s.target.server
     assert not s.partial, s.partial_reason
     assert violations(s) == {}, s.sections.delivery.violations.samples[:3]
     _check_fault_steps(path, s)

@@ -48,6 +48,7 @@ def test_polling_goes_through_the_balancer_when_there_is_one() -> None:
         ("{embedded: {nodes: 0}}", "integer >= 1"),
         ("{embedded: {nodes: 99}}", "at most 16"),
         ("{embedded: {}}", "nodes"),
+        ("{embedded: {nodes: 3, kind: java}}", "python, node, mixed"),
         ("{cluster: 3}", "cluster"),
     ],
 )
@@ -65,3 +66,33 @@ def test_the_schema_accepts_the_cluster_forms() -> None:
         assert [e.message for e in validator.iter_errors(doc)] == [], target
     bad = yaml.safe_load("target: {embedded: {nodes: 0}}\n" + BODY)
     assert list(validator.iter_errors(bad))
+    for kind in ("python", "node", "mixed"):
+        doc = yaml.safe_load(f"target: {{embedded: {{nodes: 3, kind: {kind}}}}}\n{BODY}")
+        assert [e.message for e in validator.iter_errors(doc)] == [], kind
+    assert list(validator.iter_errors(yaml.safe_load(
+        "target: {embedded: {nodes: 3, kind: java}}\n" + BODY)))
+
+
+@pytest.mark.parametrize("kind", ["python", "node", "mixed"])
+def test_an_embedded_cluster_names_its_node_kind(kind: str) -> None:
+    s = load(f"{{embedded: {{nodes: 3, kind: {kind}}}}}")
+    assert (s.cluster, s.cluster_kind) == (3, kind)
+    assert load("{embedded: {nodes: 2}}").cluster_kind == "python"
+
+
+def test_the_cluster_spec_follows_the_kind_and_keeps_faults_on_python_nodes() -> None:
+    from wsbench.launch.cluster import spec_for
+
+    spec = spec_for(3, "mixed", ["--ping-interval", "300", "--fault", "adapter-drop-remote"])
+    assert spec.nodes == ("python", "node", "python")
+    assert spec.args == ("--ping-interval", "300")
+    assert spec.python_args == ("--fault", "adapter-drop-remote")
+    assert spec_for(2, "node", []).nodes == ("node", "node")
+
+
+def test_faults_on_a_cluster_of_node_twins_only_are_refused() -> None:
+    text = ("target: {embedded: {nodes: 2, kind: node}}\nserver: {faults: [adapter-drop-remote]}\n"
+            f"clients: 5\n{BODY}")
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(text, "s.yaml")
+    assert "Python reference nodes only" in str(info.value) and "s.yaml:2" in str(info.value)

@@ -64,6 +64,8 @@ __all__ = [
     "redis_available",
     "redis_spec",
     "require_tools",
+    "split_node_args",
+    "spec_for",
 ]
 
 NODE_KINDS = ("python", "node")
@@ -433,16 +435,28 @@ def cluster_spec_from(options: dict[str, str], node_args: Sequence[str]) -> Clus
     for forbidden in ("--host", "--port", "--adapter"):
         if any(a == forbidden or a.startswith(forbidden + "=") for a in node_args):
             raise OptionError(forbidden, "is chosen by the cluster; not with --nodes")
-    python_only = []
+    args, python_only = split_node_args(node_args)
+    return ClusterSpec.of(count, kind, args=args, python_args=python_only, stickiness=stickiness)
+
+
+def spec_for(count: int, kind: str, node_args: Sequence[str]) -> ClusterSpec:
+    """The cluster of a scenario's ``target: {embedded: {nodes: count, kind: kind}}``:
+    ``node_args`` (the scenario's server options) to every node, its faults to the Python
+    nodes only; cookie stickiness."""
+    args, python_only = split_node_args(node_args)
+    return ClusterSpec.of(count, kind, args=args, python_args=python_only)
+
+
+def split_node_args(node_args: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(every node's options, the Python nodes' only)``: the ``--fault X`` pairs go to the
+    Python nodes (the Node twin has no faults), everything else to every node."""
+    python_only: list[str] = []
     args = list(node_args)
     while "--fault" in args:  # faults exist on the Python nodes only
         at = args.index("--fault")
         python_only += args[at : at + 2]
         del args[at : at + 2]
-    return ClusterSpec.of(
-        count, kind, args=tuple(args), python_args=tuple(python_only),
-        stickiness=stickiness,
-    )  # fmt: skip
+    return tuple(args), tuple(python_only)
 
 
 def _say(line: str) -> None:

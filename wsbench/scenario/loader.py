@@ -294,10 +294,15 @@ def _read(top: Node) -> m.Scenario | None:
         clients = sum(g.count or 0 for g in groups) or 1
     if auth.jwt is not None and server.jwt_secret is None:
         server = m.ServerSettings(**{**_fields(server), "jwt_secret": auth.jwt.secret})
-    cluster, nodes = read("target", lambda n: _target_of(n)[1:], (0, ()))
+    cluster, nodes, node_kind = read("target", lambda n: _target_of(n)[1:], (0, (), "python"))
+    if node_kind == "node" and server.faults:
+        top.record(k["server"].error(
+            "server faults exist on the Python reference nodes only; a cluster of kind: node "
+            "has none (kind: mixed or python)"))
+        return None
     scenario = m.Scenario(
         **fields, server=server, clients=clients, auth=auth, groups=groups, source=top.source,
-        app=app, app_path=app_path, cluster=cluster, nodes=nodes,
+        app=app, app_path=app_path, cluster=cluster, nodes=nodes, cluster_kind=node_kind,
     )
     _check_groups(scenario, k["groups"])
     if app is not None:
@@ -376,19 +381,26 @@ def _fields(obj: Any) -> dict[str, Any]:
 MAX_NODES = 16
 
 
-def _target_of(n: Node) -> tuple[str, int, tuple[str, ...]]:
-    """``target``: (target, embedded cluster size, node URLs).
+#: ``target: {embedded: {nodes: N, kind: ...}}``: python (reference servers), node (Node twins
+#: on the official @socket.io/redis-adapter) or mixed (python, node, python...)
+CLUSTER_KINDS = ("python", "node", "mixed")
+
+
+def _target_of(n: Node) -> tuple[str, int, tuple[str, ...], str]:
+    """``target``: (target, embedded cluster size, node URLs, node kind).
 
     ``embedded`` / a URL; a list of node URLs (clients spread over them); or
-    ``{embedded: {nodes: N}}`` (Redis + N reference nodes + HAProxy, wsbench.launch.cluster).
+    ``{embedded: {nodes: N, kind: python|node|mixed}}`` (Redis + N nodes + HAProxy,
+    wsbench.launch.cluster).
     """
     if n.is_mapping():
         k = n.mapping(("embedded",), required=("embedded",))
-        e = k["embedded"].mapping(("nodes",), required=("nodes",))
+        e = k["embedded"].mapping(("nodes", "kind"), required=("nodes",))
         count = e["nodes"].integer(1)
         if count > MAX_NODES:
             raise e["nodes"].error(f"at most {MAX_NODES} embedded nodes, got {count}")
-        return "embedded", count, ()
+        kind = e["kind"].text(CLUSTER_KINDS) if "kind" in e else "python"
+        return "embedded", count, (), kind
     if not n.is_scalar():
         urls = [_target(item) for item in n.items()]
         if not urls:
@@ -398,8 +410,8 @@ def _target_of(n: Node) -> tuple[str, int, tuple[str, ...]]:
                           "{embedded: {nodes: N}}")  # fmt: skip
         if len(set(urls)) != len(urls):
             raise n.error("the same node URL is listed twice")
-        return urls[0], 0, tuple(u.rstrip("/") for u in urls)
-    return _target(n), 0, ()
+        return urls[0], 0, tuple(u.rstrip("/") for u in urls), "python"
+    return _target(n), 0, (), "python"
 
 
 def _target(n: Node) -> str:

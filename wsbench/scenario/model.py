@@ -495,6 +495,8 @@ class Scenario:
     source: str = field(default="", compare=False)
     #: ``target: {embedded: {nodes: N}}``: an embedded cluster of N nodes (0: one server)
     cluster: int = 0
+    #: the embedded cluster's node kind: python, node (Node twins) or mixed (alternating)
+    cluster_kind: str = "python"
     #: the node URLs clients are spread over, round-robin by client index (``target: [urls]``,
     #: or filled in by the runner once an embedded cluster is up); empty: every client on target
     nodes: tuple[str, ...] = ()

@@ -139,9 +139,9 @@ async def run_async(scenario: Scenario, options: RunOptions, *, uvloop: bool = F
     server: AsyncServer | None = None
     if scenario.embedded and scenario.cluster:
         # Redis + N reference nodes + HAProxy; clients are spread over the nodes
-        from wsbench.launch.cluster import Cluster, ClusterSpec
+        from wsbench.launch.cluster import Cluster, spec_for
 
-        cluster = Cluster(ClusterSpec.of(scenario.cluster, args=tuple(server_args(scenario))))
+        cluster = Cluster(spec_for(scenario.cluster, scenario.cluster_kind, server_args(scenario)))
         server = AsyncServer(cluster)
         url = await server.start()
         scenario = scenario.replace(nodes=tuple(cluster.node_urls), balancer=cluster.url)

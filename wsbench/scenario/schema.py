@@ -317,7 +317,8 @@ def build_schema() -> dict[str, Any]:
             },
             "target": {
                 "description": "embedded (the reference server), a URL, a list of node URLs "
-                "(clients spread over them), or {embedded: {nodes: N}} (an embedded cluster)",
+                "(clients spread over them), or {embedded: {nodes: N, kind: python|node|mixed}} (an "
+                "embedded cluster)",
                 "oneOf": [
                     {"const": "embedded"},
                     {"type": "string", "pattern": "^(https?|wss?)://"},
@@ -327,7 +328,11 @@ def build_schema() -> dict[str, Any]:
                      "properties": {"embedded": {
                          "type": "object", "additionalProperties": False, "required": ["nodes"],
                          "properties": {"nodes": {"type": "integer", "minimum": 1,
-                                                  "maximum": 16}}}}},
+                                                  "maximum": 16},
+                                        "kind": {"enum": ["python", "node", "mixed"],
+                                                 "description": "python: reference servers; "
+                                                 "node: Node twins (@socket.io/redis-adapter); "
+                                                 "mixed: python, node, python..."}}}}},
                 ]
             },
             "server": _obj(
