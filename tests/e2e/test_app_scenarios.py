@@ -133,3 +133,50 @@ def test_broadcast_to_sender_on_joins_and_leaves_is_sender_included_only(tmp_pat
     out = _run(tmp_path, JOIN_LEAVE, "broadcast-to-sender").summary
     got = violations(out)
     assert got.get("sender_included", 0) > 0 and set(got) == {"sender_included"}
+
+
+DISCONNECTS = """
+app: {app}
+clients: 24
+duration: 5s
+arrival: {{rate: 100}}
+{server}
+groups:
+  - name: stayers
+    weight: 1
+    namespace: /chat
+    flow:
+      - connect: {{namespaces: [/chat]}}
+      - emit: {{event: join, data: "stay-{{client}}"}}
+      - think: 4s
+  - name: leavers
+    weight: 1
+    namespace: /chat
+    flow:
+      - connect: {{namespaces: [/chat]}}
+      - emit: {{event: join, data: "leave-{{client}}"}}
+      - think: {{uniform: [500ms, 1500ms]}}
+      - disconnect: {{namespace: /chat}}
+"""
+
+
+def test_user_left_on_disconnect_is_derived_correlated_and_judged(tmp_path):
+    # issue 11 #3 item 2: /chat's `disconnect: user left` (reference.yaml, if_sent: join) is
+    # owed to every other /chat socket when a socket that joined goes away; its copy carries
+    # no sid, only the username its join stamped, and is matched to the disconnection by it
+    out = _run(tmp_path, DISCONNECTS).summary
+    assert violations(out) == {}
+    counters = out.metrics["counters"]
+    assert counters.get("derived.disconnect_pushes", 0) >= 8  # one per leaver
+    assert out.sections.delivery.delivery_ratio == 1.0
+
+
+def test_user_left_on_disconnect_dropped_is_missing(tmp_path):
+    # drop-deliveries loses 1 % of the copies at random: 30 leavers owe ~800 `user left`
+    # copies (about 8 drops expected; none at all has odds of 1 in 3,000)
+    text = DISCONNECTS.replace("clients: 24", "clients: 40").replace(
+        "  - name: leavers\n    weight: 1", "  - name: leavers\n    weight: 3")
+    out = _run(tmp_path, text, "drop-deliveries").summary
+    missing = [v for v in out.sections.delivery.violations.samples if v.kind == "missing"]
+    assert {v.event for v in missing} <= {"user joined", "user left"}, missing
+    assert any(v.event == "user left" for v in missing), missing

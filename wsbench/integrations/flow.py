@@ -52,7 +52,7 @@ from wsbench.protocol.events import (
 from wsbench.protocol.retry import RetryAction, RetryQueue, SendTry
 from wsbench.scenario import interpreter as i
 from wsbench.scenario import model as m
-from wsbench.scenario.walk import correlations, expected_events
+from wsbench.scenario.walk import correlations, disconnect_keyed, expected_events
 
 __all__ = ["ClientFlow", "StopFlow"]
 
@@ -132,6 +132,8 @@ class ClientFlow:
         if scenario.app is not None and not judge.correlations:
             judge.correlations.update(correlations(scenario.app))
         judge.app = judge.app or scenario.app is not None
+        if scenario.app is not None and not judge.by_origin:
+            judge.by_origin = disconnect_keyed(scenario.app)
         secondary = None if judge.recording else judge._secondary
         self.machine = i.UserMachine(scenario, group, self.index, self, peer_index, secondary)
 

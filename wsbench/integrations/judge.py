@@ -60,7 +60,7 @@ from wsbench.oracle import (
 )
 from wsbench.scenario.journal import JournalWriter, RecordingOracle
 from wsbench.scenario.judge import NODE_HISTOGRAMS, Secondary
-from wsbench.scenario.walk import correlation_key
+from wsbench.scenario.walk import correlation_key, origin_key
 
 __all__ = ["Report", "Judge", "WorkerOracle", "PAYLOAD_FORMAT", "KIND_TEXT", "MASTER_RUN",
            "CLIENTS_PER_WORKER"]
@@ -242,6 +242,9 @@ class Judge:
         #: worker journals the copies' args for the master (a plain scenario's journal does not
         #: grow)
         self.app = False
+        #: (namespace, event) of disconnect pushes matched by the stamp their copies carry
+        #: from the gone socket's earlier emit (:func:`~wsbench.scenario.walk.disconnect_keyed`)
+        self.by_origin: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def recording(self) -> bool:
@@ -293,6 +296,11 @@ class Judge:
                 self.oracle.observe_correlated(key, client, namespace, recv_ns, event, args)
                 self.report("sio-recv", entry_name(namespace, event), None, size, None)
                 return
+        if stamp is not None and self.by_origin and (namespace, event) in self.by_origin:
+            self.oracle.observe_correlated(origin_key(namespace, event, stamp.id), client,
+                                           namespace, recv_ns, event, args)
+            self.report("sio-recv", entry_name(namespace, event), None, size, None)
+            return
         if stamp is None or event not in self.judged_events:
             metrics.incr("recv.unstamped")
             self.report("sio-recv", entry_name(namespace, event), None, size, None)

@@ -56,7 +56,14 @@ from wsbench.scenario.judge import latency_sinks, node_latency_sink
 from wsbench.scenario.model import Scenario
 from wsbench.scenario.progress import Status
 from wsbench.scenario.stampkeys import Secondary
-from wsbench.scenario.walk import correlation_key, correlations, expected_events, max_within
+from wsbench.scenario.walk import (
+    correlation_key,
+    correlations,
+    disconnect_keyed,
+    expected_events,
+    max_within,
+    origin_key,
+)
 
 __all__ = ["Driver", "close_key", "expected_events"]
 
@@ -124,6 +131,8 @@ class Driver:
         #: app-derived copies are searched for a stamp beyond the carrier keys when the fast
         #: search finds none (a renamed key is a payload_mismatch, not a missing copy)
         self._deep = scenario.app is not None
+        #: disconnect pushes matched by the stamp their copies carry from an earlier emit
+        self._by_origin = disconnect_keyed(scenario.app)
         self.stopping = False
         peers = interp.PeerIndex(self.client_ids, self.membership.is_connected)
         secondary = self._secondary if self.journal is None else None  # a child's judge keys
@@ -291,6 +300,10 @@ class Driver:
                     self.oracle.observe_correlated(key, client, ns, now_ns(), event, args)
             return
         now = now_ns()
+        if self._by_origin and (ns, event) in self._by_origin:  # /chat's user left
+            self.oracle.observe_correlated(origin_key(ns, event, stamp.id), client, ns, now,
+                                           event, args if self._payload_args else None)
+            return
         if self._secondary:
             stamp = self._secondary.key(stamp, event)
         if self.vus[client].machine.replayed(ns, stamp.sent_ns):

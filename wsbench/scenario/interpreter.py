@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from wsbench.app import Sock, View
+from wsbench.app import on_disconnect as app_on_disconnect
 from wsbench.app import outcome as app_outcome
 from wsbench.oracle import Semantics, Stamp, ViolationKind, embed_stamp
 from wsbench.oracle.stamp import find_stamp
@@ -67,7 +68,7 @@ from wsbench.scenario import model as m
 from wsbench.scenario.model import render_value
 from wsbench.scenario.stampkeys import Secondary, secondary_stamp
 from wsbench.scenario.tokens import admin_token, connect_payload, user_id
-from wsbench.scenario.walk import correlation_key, correlations
+from wsbench.scenario.walk import correlation_key, correlations, origin_key
 
 __all__ = [
     "Abort",
@@ -348,6 +349,9 @@ class UserMachine:
         self.correlations = correlations(scenario.app) if scenario.app is not None else {}
         #: the stamp ids the pushes of the last :meth:`derived` call are judged by
         self.carriers: tuple[str, ...] = ()
+        #: app file: ns -> event -> (its last stamp or None, its within) of what this socket
+        #: sent, for the pushes its disconnection causes (``if_sent``, keyed by that stamp)
+        self.sent: dict[str, dict[str, tuple[Stamp | None, float]]] = {}
         self.values: dict[str, Any] = {
             "client": index,
             "group": group.name,
@@ -431,6 +435,8 @@ class UserMachine:
     def on_disconnected(self, ns: str, reason: str, now: int) -> bool:
         if ns not in self.up:
             return False
+        if self.app is not None and not self.host.stopping:
+            self.derived_disconnect(ns, now)  # while the membership still has the socket
         self.up.discard(ns)
         self.membership.disconnected(self.index, ns, now)
         self.host.count("disconnects")
@@ -816,6 +822,7 @@ class UserMachine:
                 host.oracle.confirm_by_copy(stamp_id, index, ns, target, join)
             host.count("joins_pending_until_effect")
         host.emitted(ns, step.event, how == "ack")
+        self.sent.setdefault(ns, {})[step.event] = (None, step.ack_timeout)
         rooms = self.rooms.setdefault(ns, [])
         if join:
             if how != "none":
@@ -928,6 +935,9 @@ class UserMachine:
                 ack, self.index, ns, sent, int(step.ack_timeout * tries * _S), step.event
             )
         host.emitted(ns, step.event, want_ack)
+        if self.app is not None:
+            self.sent.setdefault(ns, {})[step.event] = (
+                stamp if step.stamp is not None else None, step.within)
         return Emit(ns, step.event, args, ack, step.ack_timeout, step.retries if want_ack else 0)
 
     # -- expectations derived from the app file ----------------------------------------------
@@ -1016,6 +1026,52 @@ class UserMachine:
                                    rooms=tuple(r for p in oc.pushes for r in p.rooms))
         self.carriers = tuple(carrier.values())
         return oc
+
+    def derived_disconnect(self, ns: str, now: int) -> None:
+        """Register the pushes the app file says this socket's disconnection causes (the
+        namespace's ``disconnect:``, ``if_sent`` as this socket sent): each correlated like
+        ``user joined``, by the gone socket's sid where its copies carry it, else by the stamp
+        its copies carry from the socket's ``if_sent`` emit (/chat's ``user left`` echoes the
+        username its ``join`` stamped; :func:`~wsbench.scenario.walk.origin_key`)."""
+        app, host = self.app, self.host
+        assert app is not None
+        sent = self.sent.pop(ns, {})
+        spec = app.namespace(ns)
+        if spec is None or not spec.on_disconnect:
+            return
+        sid = self.membership.sid(self.index, ns) or ""
+        oc = app_on_disconnect(app, self.view(ns), ns, sid, sent=sent.keys())
+        if not oc.declared or oc.unknown is not None:
+            host.count("derived.not_derivable")
+            return
+        within = max((w for _, w in sent.values()), default=0.0)
+        for p in oc.pushes:
+            home = p.namespace
+            if p.copies != 1 or not within:
+                host.count("derived.disconnect_not_judged")
+                continue
+            corr = self.correlations.get((home, p.event))
+            if corr is not None:
+                key = correlation_key(corr, home, p.event, p.payload.example())
+            else:
+                origin = next((sent[d.if_sent][0] for d in spec.on_disconnect
+                               if d.event == p.event and d.if_sent in sent
+                               and sent[d.if_sent][0] is not None), None)
+                key = origin_key(home, p.event, origin.id) if origin is not None else None
+            if key is None:
+                host.count("derived.disconnect_not_judged")
+                continue
+            sem = Semantics.NAMESPACE_ALL if (home != ns and p.to in (
+                Semantics.ALL, Semantics.OTHERS)) else p.to
+            self.seq += 1
+            stamp = Stamp.new(host.run_id, self.index, self.seq, now)
+            host.oracle.expect_emit(
+                stamp, self.index if sem is not Semantics.NAMESPACE_ALL else None, home, sem,
+                rooms=p.rooms, at_ns=now, deadline_ns=now + int(within * _S),
+                volatile=p.volatile, event=p.event, payload=p.payload,
+            )
+            host.oracle.correlate(key, stamp)
+            host.count("derived.disconnect_pushes")
 
     def expect(
         self,

@@ -28,6 +28,8 @@ from wsbench.scenario.model import Scenario
 __all__ = [
     "correlation_key",
     "correlations",
+    "disconnect_keyed",
+    "origin_key",
     "derived_events",
     "expected_events",
     "max_within",
@@ -132,6 +134,23 @@ def correlations(app: App | None) -> dict[tuple[str, str], Place]:
     return out
 
 
+def disconnect_keyed(app: App | None) -> frozenset[tuple[str, str]]:
+    """``(namespace, event)`` of the pushes a disconnection causes (``disconnect:``) whose
+    copies carry no sid to correlate by: such a copy carries what the gone socket's earlier
+    emit (its ``if_sent`` event, e.g. /chat's ``join`` username) stamped, and is matched to
+    the disconnection by that stamp's id (:func:`origin_key`)."""
+    if app is None:
+        return frozenset()
+    sid_placed = correlations(app)
+    return frozenset((ns.name, p.event) for ns in app.namespaces for p in ns.on_disconnect
+                     if (ns.name, p.event) not in sid_placed)
+
+
+def origin_key(namespace: str, event: str, stamp_id: str) -> str:
+    """The correlation key of a disconnect push whose copy carries ``stamp_id``."""
+    return f"{namespace}\x1f{event}\x1f~{stamp_id}"
+
+
 def correlation_key(place: Place, namespace: str, event: str, args: Any) -> str | None:
     """The correlation key of a copy (``None``: it does not carry a sid there)."""
     value: Any = list(args)
@@ -172,4 +191,11 @@ def derived_events(scenario: m.Scenario) -> dict[str, set[str]]:
                     out.setdefault(p.namespace or step.namespace, set()).add(p.event)
             for n in spec.never:
                 out.setdefault(step.namespace, set()).add(n.event)
+    if app is not None:  # what a disconnection of a socket of the namespace causes
+        for g in scenario.groups:
+            for step in walk(g.flow):
+                for name in getattr(step, "namespaces", ()) if isinstance(step, m.Connect) else ():
+                    ns = app.namespace(name)
+                    for p in ns.on_disconnect if ns is not None else ():
+                        out.setdefault(p.namespace or name, set()).add(p.event)
     return out
