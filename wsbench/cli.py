@@ -317,8 +317,9 @@ def conform_command(
 @click.option("--out", type=click.Path(file_okay=False), help="Report folder (default reports/<scenario>/<time>/).")
 @click.option("--processes", type=Processes(), default="auto", show_default=True,
               metavar="N|auto",
-              help="Split clients over N processes; auto: one per 1,000 clients, at most one "
-                   "per core (the choice is printed); --processes 1 forces one.")
+              help="Split clients over N processes; auto: one per 2,000 clients, at most one "
+                   "per core (not counting the embedded server's); the choice is printed; "
+                   "--processes 1 forces one.")
 @click.option("--no-plots", is_flag=True, help="Write summary.json only (no PNG/HTML).")
 @click.option("--quiet", is_flag=True, help="No live progress line.")
 @click.pass_context

@@ -9,24 +9,26 @@ from wsbench.cli import cli
 from wsbench.scenario.processes import CLIENTS_PER_PROCESS, choose_processes
 
 
-@pytest.mark.parametrize("requested, clients, cores, n, words", [
-    (1, 2000, 2, 1, "--processes 1"),  # a number forces it
-    (3, 2000, 2, 3, "--processes 3"),
-    (None, 2000, 2, 2, "auto: 2,000 clients > 1,000 per process, 2 cores"),  # the main job
-    (None, 1000, 8, 1, "1,000 clients <= 1,000"),
-    (None, 2000, 1, 1, "1 core"),
-    (None, 2000, None, 1, "1 core"),  # os.cpu_count() unknown
-    (None, 10_000, 4, 4, "4 cores"),  # at most one per core
-    (None, 2500, 8, 3, "2,500 clients"),
+@pytest.mark.parametrize("requested, clients, cores, embedded, n, words", [
+    (1, 5000, 4, False, 1, "--processes 1"),  # a number forces it
+    (3, 2000, 2, True, 3, "--processes 3"),
+    # the main job on 2 cores: one of them runs the embedded server, 2,000 fit one process
+    (None, 2000, 2, True, 1, "2,000 clients <= 2,000 per process"),
+    (None, 5000, 2, True, 1, "5,000 clients > 2,000 per process, 2 cores, one for the embedded"),
+    (None, 5000, 2, False, 2, "5,000 clients > 2,000 per process, 2 cores;"),  # a remote target
+    (None, 5000, 8, True, 3, "--processes 1 forces one"),  # one per 2,000 clients
+    (None, 20_000, 4, True, 3, "4 cores, one for the embedded server"),  # at most the spare cores
+    (None, 5000, 1, False, 1, "1 core;"),
+    (None, 5000, None, False, 1, "1 core;"),  # os.cpu_count() unknown
 ])
-def test_choice_and_reason(requested, clients, cores, n, words):
-    got, why = choose_processes(requested, clients, cores)
+def test_choice_and_reason(requested, clients, cores, embedded, n, words):
+    got, why = choose_processes(requested, clients, cores, embedded=embedded)
     assert got == n
-    assert why.startswith(f"processes: {n} (") and words in why
+    assert why.startswith(f"processes: {n} (") and words in why, why
 
 
 def test_bound_is_the_documented_one():
-    assert CLIENTS_PER_PROCESS == 1000
+    assert CLIENTS_PER_PROCESS == 2000
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
@@ -40,4 +42,5 @@ def test_bad_value_is_a_usage_error(value, tmp_path):
 
 def test_help_names_auto():
     result = CliRunner().invoke(cli, ["run", "--help"])
-    assert "N|auto" in result.output and "--processes 1 forces one" in result.output
+    text = " ".join(result.output.split())  # click wraps the help
+    assert "N|auto" in text and "--processes 1 forces one" in text

@@ -18,8 +18,8 @@ Theory of operation
    uvloop) or split over ``--processes N`` (:mod:`wsbench.scenario.processes`); without
    a number (``RunOptions.processes=None``, the command's ``--processes auto``)
    :func:`~wsbench.scenario.processes.choose_processes` splits them when one process
-   would saturate (more than 1,000 clients on a multi-core machine), and the choice is
-   printed;
+   would saturate and a core is free (more than 2,000 clients, a core besides the
+   embedded server's), and the choice is printed;
 5. judge thresholds on the merged results, build the
    :class:`~wsbench.metrics.RunSummary` and write ``reports/<scenario>/<timestamp>/``:
    ``summary.json`` first (so nothing measured is lost even if plotting fails), then the
@@ -183,7 +183,8 @@ async def _drive(
     interrupted = asyncio.Event()
     from wsbench.scenario.processes import choose_processes, drive
 
-    processes, why = choose_processes(options.processes, scenario.clients, os.cpu_count())
+    processes, why = choose_processes(options.processes, scenario.clients, os.cpu_count(),
+                                      embedded=server is not None)
     options = dataclasses.replace(options, processes=processes)
     say(why)
     controller = drive(
