@@ -18,14 +18,17 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from tests.protocol import test_node_parsers
 from tests.protocol.helpers import from_json, to_json
 from tests.protocol.test_msgpack import GOLDEN, REFUSED_LIKE_NODE, STRICTER_THAN_NODE, packets
-from tests.protocol.test_node_parsers import NodeParsers, node, numbers_as_floats  # noqa: F401
+from tests.protocol.test_node_parsers import NodeParsers, numbers_as_floats
 from wsbench.exceptions import RemoteProtocolError
 from wsbench.protocol.parser import MSGPACK, decode_msgpack
 from wsbench.protocol.socketio import SioPacket
 
 pytestmark = pytest.mark.node
+
+node = test_node_parsers.node  # the Node parsers' fixture (one process per module)
 
 DIFF = settings(derandomize=True, max_examples=80, deadline=None)
 
