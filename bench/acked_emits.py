@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -37,27 +36,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from wsbench.launch import Server, node_twin  # noqa: E402
 
-def start_twin() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            "node",
-            str(ROOT / "reference_server/node/server.js"),
-            "--port",
-            "0",
-            "--app-heartbeat-interval",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    line = proc.stdout.readline() if proc.stdout else ""
-    found = re.search(r"(http://\S+)", line)
-    if not found:
-        proc.kill()
-        raise SystemExit(f"node twin did not start: {line!r}")
-    return proc, found.group(1)
+
+def start_twin() -> tuple[Server, str]:
+    """The Node twin on a free loopback port, through wsbench's one launcher."""
+    twin = Server(node_twin("--app-heartbeat-interval", "0"))
+    return twin, twin.start()
 
 
 WSBENCH_CHILD = r"""
@@ -173,8 +158,8 @@ def main() -> None:
         if art is not None:
             results["artillery"] = art
     finally:
-        twin.terminate()
-        twin.wait(5)
+        twin.stop()
+        twin.close()
     print(f"{args.users} users x {args.emits} acked `echo` emits against the Node twin at {url}")
     print(
         f"{'generator':<10} {'acked':>9} {'wall s':>7} {'CPU s':>7} {'acked/CPU-s':>12} {'p50 ms':>7} {'p99 ms':>7}"

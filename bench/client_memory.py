@@ -14,12 +14,13 @@ import argparse
 import asyncio
 import gc
 import os
-import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from wsbench.launch import Server, node_twin
+
 ROOT = Path(__file__).resolve().parent.parent
-TWIN = ROOT / "reference_server" / "node" / "server.js"
 
 
 def rss() -> int:
@@ -30,14 +31,10 @@ def rss() -> int:
 async def main(args: argparse.Namespace) -> None:
     from wsbench.client import ClientPool
 
-    proc = subprocess.Popen(
-        ["node", "--max-old-space-size=4096", str(TWIN), "--port", "0",
-         "--app-heartbeat-interval", "0", "--ping-interval", str(args.ping_interval)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    url = proc.stdout.readline().strip().rsplit(" ", 1)[1]
+    twin = node_twin("--app-heartbeat-interval", "0", "--ping-interval", str(args.ping_interval))
+    # the Node heap limit: 10,000 sockets need more than node's default
+    server = Server(replace(twin, command=("node", "--max-old-space-size=4096", *twin.command[1:])))
+    url = server.start()
     try:
         async with ClientPool(url, reconnection=False, timeout=60) as pool:
             # warm up imports, the HTTP session and the loop with a few clients
@@ -61,12 +58,11 @@ async def main(args: argparse.Namespace) -> None:
                 f"{(after - before) / n / 1024:.1f} KB per idle connection",
                 flush=True,
             )
-            proc.kill()  # the twin waits for open sockets on SIGTERM: kill it first
-            proc.wait()
+            server.stop(grace=0)  # the twin waits for open sockets on SIGTERM: kill it first
             os._exit(0)  # skip closing 10,000 sockets one by one
     finally:
-        proc.kill()
-        proc.wait()
+        server.stop(grace=0)
+        server.close()
 
 
 if __name__ == "__main__":

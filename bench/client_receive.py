@@ -27,13 +27,13 @@ import asyncio
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from wsbench.launch import Server, node_twin
+
 ROOT = Path(__file__).resolve().parent.parent
-TWIN = ROOT / "reference_server" / "node" / "server.js"
 NODE_RECEIVER = ROOT / "tests" / "interop" / "node_tools" / "bench_receiver.js"
 
 
@@ -120,15 +120,10 @@ async def receive_python_socketio(url: str, clients: int, duration: float) -> No
     os._exit(0)
 
 
-def start_twin() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        ["node", str(TWIN), "--port", "0", "--app-heartbeat-interval", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    return proc, line.rsplit(" ", 1)[1]
+def start_twin() -> tuple[Server, str]:
+    """The Node twin on a free loopback port, through wsbench's one launcher."""
+    twin = Server(node_twin("--app-heartbeat-interval", "0"))
+    return twin, twin.start()
 
 
 async def send(url: str, rate: float, duration: float) -> int:
@@ -198,15 +193,15 @@ async def measure(kind: str, url: str, args: argparse.Namespace) -> dict:
 
 
 async def orchestrate(args: argparse.Namespace) -> None:
-    proc, url = start_twin()
+    twin, url = start_twin()
     try:
         rows = []
         for kind in args.only.split(","):
             rows.append(await measure(kind, url, args))
             await asyncio.sleep(2)  # let the server settle between runs
     finally:
-        proc.kill()
-        proc.wait()
+        twin.stop()
+        twin.close()
     base = {r["kind"]: r["per_cpu_s"] for r in rows}
     print(
         f"\n{args.clients} clients, {args.rate:g} broadcasts/s, {args.duration:g} s window, "

@@ -32,6 +32,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from wsbench.launch import Server, node_twin, reference_server
+
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -106,15 +108,11 @@ def count(port: int, method: str, name: str) -> int:
     return 0
 
 
-def start_server(kind: str) -> tuple[subprocess.Popen, str]:
-    if kind == "node":
-        cmd = ["node", str(ROOT / "reference_server/node/server.js"), "--port", "0",
-               "--app-heartbeat-interval", "0"]  # fmt: skip
-    else:
-        cmd = [sys.executable, "-m", "reference_server", "--port", "0", "--app-heartbeat-interval", "0"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    return proc, line.rsplit(" ", 1)[1].strip()
+def start_server(kind: str) -> tuple[Server, str]:
+    """The reference server or the Node twin, through wsbench's one launcher."""
+    spec = node_twin if kind == "node" else reference_server
+    server = Server(spec("--app-heartbeat-interval", "0"))
+    return server, server.start()
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -194,7 +192,8 @@ def main() -> None:
     finally:
         for p in procs.values():
             stop(p)
-        stop(server)
+        server.stop(grace=15)
+        server.close()
     expected = args.rate * elapsed * args.clients
     print(f"server: {args.server} ({url}), {args.clients} listeners per process, "
           f"{args.rate:g} broadcasts/s, window {elapsed:.1f} s, server CPU {server_cpu:.2f} s")

@@ -23,13 +23,14 @@ import asyncio
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import uvloop
+
+from wsbench.launch import Server, ServerSpec, node_twin, reference_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -41,14 +42,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_cmd(kind: str, port: int) -> list[str]:
+def server_spec(kind: str) -> ServerSpec:
+    """What to start, for wsbench's one launcher (a free loopback port)."""
     if kind == "reference":
-        return [sys.executable, "-m", "reference_server", "--port", str(port),
-                "--app-heartbeat-interval", "0"]  # fmt: skip
+        return reference_server("--app-heartbeat-interval", "0")
     if kind == "node":
-        return ["node", str(ROOT / "reference_server/node/server.js"), "--port", str(port),
-                "--app-heartbeat-interval", "0"]  # fmt: skip
-    return [sys.executable, str(ROOT / "bench/server_pysio.py"), "--port", str(port)]
+        return node_twin("--app-heartbeat-interval", "0")
+    # prints the port it was given: a fixed free port, not 0
+    return ServerSpec((sys.executable, str(ROOT / "bench/server_pysio.py")), port=free_port(),
+                      name="python-socketio")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -159,22 +161,19 @@ class Load:
 
 
 async def bench_server(kind: str, args: argparse.Namespace) -> dict:
-    port = free_port()
-    proc = subprocess.Popen(server_cmd(kind, port), cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    server = Server(server_spec(kind))
     try:
-        line = proc.stdout.readline()
-        assert "listening" in line, line
-        url = f"http://127.0.0.1:{port}"
+        url = server.start()
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             load = Load(url, args.clients)
             t = time.monotonic()
             await load.connect(session)
             result = {"server": kind, "connect_s": round(time.monotonic() - t, 2)}
-            result["base"] = await load.run_rate(args.rate, args.seconds, proc.pid)
+            result["base"] = await load.run_rate(args.rate, args.seconds, server.pid)
             steps = []
             if not args.no_steps:
                 for rate in args.steps:
-                    step = await load.run_rate(rate, args.step_seconds, proc.pid)
+                    step = await load.run_rate(rate, args.step_seconds, server.pid)
                     steps.append(step)
                     print(
                         f"  {kind} step {rate}/s: p99 {step['p99_ms']} ms, all={step['all_delivered']}",
@@ -188,11 +187,8 @@ async def bench_server(kind: str, args: argparse.Namespace) -> dict:
             await load.close()
         return result
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop(grace=5)
+        server.close()
 
 
 async def main() -> None:
