@@ -11,8 +11,10 @@ Load, in this process (uvloop): ``--clients`` wsbench clients (:class:`ClientPoo
 spread round-robin over the nodes, all in ``/``; a sender, client 0 (on node 0), emits
 ``broadcast all`` at ``--rate``/s open-loop, each payload stamped with its intended send time
 (``io.emit``: every socket of every node receives one copy, so the Redis adapter carries every
-broadcast to the other nodes). Measured per run, over a ``--seconds`` window after a 1 s
-warm-up:
+broadcast to the other nodes). Each payload also carries its phase (warm-up or window), so
+a late warm-up copy is never counted in the window; the window starts once every copy of the
+1 s warm-up arrived (or 3 s x ``WSBENCH_TIMEOUT_FACTOR`` passed). Measured per run, over a
+``--seconds`` window:
 
 * deliveries per server CPU-second: the deliveries counted by the clients over the CPU
   (user + system, psutil) summed over the node processes; Redis CPU is reported separately
@@ -20,7 +22,10 @@ warm-up:
 * whether every delivery arrived (waits for the missing ones up to 3 s x
   ``WSBENCH_TIMEOUT_FACTOR`` after the last send);
 * delivery latency p50/p99 of same-node recipients (on node 0, the sender's) and other-node
-  recipients, and the adapter lag = other-node minus same-node p50/p99.
+  recipients, and the adapter lag = other-node minus same-node p50/p99. One load process
+  reads every socket, so the lag includes its own queueing: copies for node 0's sockets
+  arrive first and are read first (an upper bound on the adapter's own lag);
+* copies beyond one per socket per broadcast (``extra``: duplicates).
 
 The table ends with the median over rounds of python / node per size. Not a test.
 
@@ -72,6 +77,7 @@ class Load:
         self.same: list[int] = []  # ns, recipients on node 0 (the sender's)
         self.other: list[int] = []  # ns, recipients on other nodes
         self.record = False
+        self.phase = 0  # stamped on every broadcast: 1 = warm-up, 2 = the window
         self.pools = [ClientPool(url, reconnection=False) for url in urls]
         self.sender = None
 
@@ -80,9 +86,10 @@ class Load:
         lats = self.same if node == 0 else self.other
 
         def on_event(data, *_rest) -> None:
-            self.received += 1
-            if self.record:
-                lats.append(now() - data["t"])
+            if data["p"] == self.phase:  # a late warm-up copy is not the window's
+                self.received += 1
+                if self.record:
+                    lats.append(now() - data["t"])
 
         return on_event
 
@@ -106,13 +113,15 @@ class Load:
             delay = (intended - time.monotonic_ns()) / 1e9
             if delay > 0:
                 await asyncio.sleep(delay)
-            self.sender.emit("broadcast all", {"data": {"t": intended, "i": i}})
+            self.sender.emit("broadcast all", {"data": {"t": intended, "i": i, "p": self.phase}})
         return count
 
     async def window(self, rate: float, seconds: float, cluster: Cluster) -> dict:
-        await self.send_for(rate, 1.0)  # warm-up
-        await asyncio.sleep(0.3)
-        self.received, self.record = 0, True
+        factor = float(os.environ.get("WSBENCH_TIMEOUT_FACTOR", "1") or 1)
+        self.phase, self.received = 1, 0
+        warm = await self.send_for(rate, 1.0) * self.n  # warm-up, until every copy is in
+        await self.drain(warm, DRAIN_S * factor)
+        self.phase, self.received, self.record = 2, 0, True
         self.same.clear()
         self.other.clear()
         pids = cluster.pids
@@ -122,10 +131,7 @@ class Load:
         t0 = time.monotonic()
         sent = await self.send_for(rate, seconds)
         expected = sent * self.n
-        factor = float(os.environ.get("WSBENCH_TIMEOUT_FACTOR", "1") or 1)
-        deadline = time.monotonic() + DRAIN_S * factor
-        while self.received < expected and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await self.drain(expected, DRAIN_S * factor)
         cpu1 = [cpu_s(pid) for pid in pids]
         redis1 = cpu_s(redis_pid) if redis_pid else 0.0
         wall = time.monotonic() - t0
@@ -136,6 +142,7 @@ class Load:
         row = {
             "sent": sent, "expected": expected, "received": self.received,
             "all_delivered": self.received >= expected,
+            "extra": max(0, self.received - expected),  # duplicates: io.emit sends one each
             "server_cpu_s": round(server_cpu, 3), "node_cpu_s": per_node,
             "redis_cpu_s": round(redis1 - redis0, 3), "wall_s": round(wall, 2),
             "deliveries_per_cpu_s": round(self.received / max(server_cpu, 1e-9)),
@@ -148,6 +155,12 @@ class Load:
             row["lag_p50_ms"] = round(row["other_p50_ms"] - row["same_p50_ms"], 2)
             row["lag_p99_ms"] = round(row["other_p99_ms"] - row["same_p99_ms"], 2)
         return row
+
+    async def drain(self, expected: int, seconds: float) -> None:
+        """Until ``expected`` copies of this phase arrived, at most ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while self.received < expected and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
     async def close(self) -> None:
         for pool in self.pools:

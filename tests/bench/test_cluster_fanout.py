@@ -29,7 +29,7 @@ def test_runs_one_node_for_one_second(tmp_path: Path) -> None:
     [row] = json.loads(out.read_text())
     assert (row["kind"], row["nodes"], row["round"]) == ("python", 1, 1)
     assert row["sent"] == 25 and row["expected"] == 25 * 20
-    assert row["received"] == row["expected"] and row["all_delivered"]
+    assert row["received"] == row["expected"] and row["all_delivered"] and row["extra"] == 0
     assert len(row["node_cpu_s"]) == 1 and row["server_cpu_s"] > 0
     assert row["deliveries_per_cpu_s"] == pytest.approx(
         row["received"] / row["server_cpu_s"], rel=1e-3
