@@ -33,10 +33,12 @@ When ``redis-server`` or ``haproxy`` is missing, :func:`require_tools` raises a
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,7 @@ from pathlib import Path
 from wsbench.exceptions import ConfigError, InvalidState, OptionError
 from wsbench.launch.server import (
     LOOPBACK,
+    START_TIMEOUT,
     STOP_GRACE,
     Server,
     ServerDied,
@@ -51,6 +54,7 @@ from wsbench.launch.server import (
     node_twin,
     node_twin_available,
     reference_server,
+    timeout_factor,
 )
 from wsbench.metrics import now_ns
 
@@ -359,6 +363,51 @@ class Cluster:
         back = self.redis.restart(downtime)
         self.redis_restarts += 1
         return down, back
+
+    def subscriptions(self) -> collections.Counter[tuple[int, int]]:
+        """Redis's subscriber connections as a multiset of (channels, patterns) each holds
+        (``CLIENT LIST``'s ``sub``/``psub``): one per node, the nodes' pub/sub side."""
+        import redis
+
+        if self.redis is None or not self.redis.url:
+            raise InvalidState("subscriptions before the embedded cluster was started")
+        client = redis.Redis.from_url(self.redis.url, socket_timeout=2.0,
+                                      socket_connect_timeout=2.0)
+        try:
+            clients = client.client_list()
+        except redis.RedisError:
+            return collections.Counter()
+        finally:
+            client.close()
+        return collections.Counter(
+            (int(c.get("sub", 0)), int(c.get("psub", 0))) for c in clients
+            if int(c.get("sub", 0)) or int(c.get("psub", 0))
+        )
+
+    def restart_redis_resubscribed(
+        self, downtime: float, timeout: float | None = None
+    ) -> tuple[int, int, int | None]:
+        """:meth:`restart_redis`, then wait until every node holds its subscriptions again.
+
+        "Again" is the condition, with a deadline (``timeout``, default the start deadline
+        scaled by ``WSBENCH_TIMEOUT_FACTOR``): Redis's subscriber connections cover, as a
+        multiset of (channels, patterns), what they were just before the stop.
+
+        Returns:
+            (ns when Redis went down, ns when it was back, ns when every node had
+            re-subscribed, or None when they had not by the deadline), ``time.monotonic_ns``.
+        """
+        before = self.subscriptions()
+        down, back = self.restart_redis(downtime)
+        budget = START_TIMEOUT * timeout_factor() if timeout is None else timeout
+        deadline = now_ns() + int(budget * 1e9)
+        while True:
+            after = self.subscriptions()
+            if all(after[k] >= n for k, n in before.items()):
+                return down, back, now_ns()
+            if now_ns() >= deadline:
+                return down, back, None
+            time.sleep(0.02)  # polling the condition, bounded by the deadline
 
     def close(self) -> None:
         """Stop everything and remove the balancer's configuration."""

@@ -30,6 +30,7 @@ from .sections import (
     Herd,
     Latency,
     Reconnection,
+    RedisRestart,
     Retries,
     RetryLatency,
     RunInfo,
@@ -40,6 +41,7 @@ from .sections import (
     ViolationSample,
     Volatile,
     cross_node_section,
+    redis_restart_section,
     retries_section,
 )
 from .summary import SCHEMA_VERSION, Environment, RunSummary, Target, schema
@@ -73,6 +75,8 @@ __all__ = [
     "RetryLatency",
     "retries_section",
     "CrossNode",
+    "RedisRestart",
+    "redis_restart_section",
     "cross_node_section",
     "Volatile",
     "Violations",

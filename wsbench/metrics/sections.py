@@ -54,6 +54,10 @@ __all__ = [
     "retries_section",
     "CrossNode",
     "cross_node_section",
+    "RedisOutage",
+    "RedisLoss",
+    "RedisRestart",
+    "redis_restart_section",
     "Delivery",
     "Connections",
     "Herd",
@@ -275,6 +279,74 @@ def cross_node_section(metrics: Any, nodes: int) -> CrossNode:
 
 
 @dataclass(frozen=True, slots=True)
+class RedisOutage:
+    """One ``restart_redis`` fault: seconds since the run's start when Redis went down, was
+    back, and every node had re-subscribed (-1: not by the launcher's deadline)."""
+
+    down_at_s: float = 0.0
+    back_at_s: float = 0.0
+    resubscribed_at_s: float = 0.0
+    down_s: float = 0.0  #: resubscribed (or back) minus down: the outage window
+    extra: Mapping[str, Any] = _extra()
+    absent: frozenset[str] = _absent()
+
+
+@dataclass(frozen=True, slots=True)
+class RedisLoss:
+    """A copy lost while Redis was down: the emit's stamp, the recipient, the two nodes."""
+
+    stamp: str = ""
+    event: str = ""
+    recipient: str = ""
+    namespace: str = ""
+    sender_node: int = -1
+    recipient_node: int = -1
+    extra: Mapping[str, Any] = _extra()
+    absent: frozenset[str] = _absent()
+
+
+@dataclass(frozen=True, slots=True)
+class RedisRestart:
+    """A cluster run's ``restart_redis`` faults (``sections.delivery.redis_restart``, only
+    when one ran): the outage windows, the other-node copies of emits in a window that never
+    arrived (``lost_during_outage``: pub/sub has no replay; not violations), and whether
+    cross-node delivery resumed: ``resumed_copies`` other-node copies of emits sent after
+    the last window arrived, the first at ``resumed_at_s`` (-1: none). A post-window emit
+    that misses an other-node recipient is an ordinary ``missing`` violation."""
+
+    outages: tuple[RedisOutage, ...] = ()
+    lost_during_outage: int = 0
+    lost_samples: tuple[RedisLoss, ...] = ()
+    resumed: bool = False
+    resumed_copies: int = 0
+    resumed_at_s: float = -1.0
+    extra: Mapping[str, Any] = _extra()
+    absent: frozenset[str] = _absent()
+
+
+def redis_restart_section(v: Any, origin_ns: int) -> RedisRestart:
+    """The :class:`RedisRestart` of an oracle verdict (``outages``, ``lost_during_outage``,
+    ``outage_samples``, ``resumed_other_node``, ``first_resumed_ns``), times relative to
+    ``origin_ns`` (the run's start, monotonic ns)."""
+    def at(ns: int | None) -> float:
+        return -1.0 if ns is None else round((ns - origin_ns) / 1e9, 3)
+
+    outages = tuple(
+        RedisOutage(at(o["down_ns"]), at(o["back_ns"]), at(o["resubscribed_ns"]),
+                    round(((o["resubscribed_ns"] or o["back_ns"]) - o["down_ns"]) / 1e9, 3))
+        for o in v.outages
+    )
+    samples = tuple(
+        RedisLoss(str(x["stamp"]), str(x["event"]), str(x["recipient"]), str(x["namespace"]),
+                  -1 if x["sender_node"] is None else int(x["sender_node"]),
+                  -1 if x["recipient_node"] is None else int(x["recipient_node"]))
+        for x in v.outage_samples
+    )
+    return RedisRestart(outages, v.lost_during_outage, samples, v.resumed_other_node > 0,
+                        v.resumed_other_node, at(v.first_resumed_ns))
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """The delivery oracle's verdict (``sections.delivery``)."""
 
@@ -295,6 +367,8 @@ class Delivery:
     retries: Retries = field(default_factory=Retries)
     #: a cluster run's same-node / other-node latency (absent on one server)
     cross_node: CrossNode = field(default_factory=CrossNode)
+    #: a cluster run's restart_redis faults (absent without one)
+    redis_restart: RedisRestart = field(default_factory=RedisRestart)
     extra: Mapping[str, Any] = _extra()
     absent: frozenset[str] = _absent()
 

@@ -216,6 +216,16 @@ class DeliveryOracle:
         self.acks_expected = self.acks_ok = self.ack_timeouts = self.acks_late = 0
         self._latency = LatencyAccumulator()
         self._ack_latency = LatencyAccumulator()
+        #: Redis outages of a cluster (``restart_redis``): [window start, window end or None
+        #: while it lasts, when Redis went down, when it was back, resubscribed or not]
+        self._outages: list[list[Any]] = []
+        self._outages_end = -1  # the latest end of a finished window; -1: none yet
+        #: other-node copies of in-window emits that never arrived (pub/sub has no replay)
+        self.lost_during_outage = 0
+        self.outage_samples: list[dict[str, Any]] = []
+        #: measured other-node copies of emits sent after the last window, the first's time
+        self.resumed_other_node = 0
+        self.first_resumed_ns: int | None = None
 
     # -- emits -------------------------------------------------------------------
 
@@ -347,6 +357,10 @@ class DeliveryOracle:
             self.on_latency("delivery", latency)
         if e.node is not None:
             self._node_latency(e.node, sock, latency)
+            if self._outages_end >= 0 and e.sent_ns > self._outages_end and self._crosses(e, sock):
+                self.resumed_other_node += 1
+                if self.first_resumed_ns is None or recv_ns < self.first_resumed_ns:
+                    self.first_resumed_ns = recv_ns
         if len(e.delivered) >= e.size:
             self._close(e)
         return Observation(outcome, latency)
@@ -362,6 +376,48 @@ class DeliveryOracle:
             self.other_node_deliveries += 1
         if self.on_node_latency is not None:
             self.on_node_latency(same, latency)
+
+    # -- Redis outages (a cluster's restart_redis fault) ----------------------------------
+
+    def outage_begin(self, at_ns: int) -> None:
+        """A Redis outage starts (called just before Redis is stopped): from ``at_ns`` on,
+        until :meth:`outage_end`, a copy to a socket on another node than the sender's (or
+        on an unknown node) that never arrives is ``lost_during_outage``, not ``missing``.
+        So is such a copy of an emit still open at ``at_ns`` (its copies were in flight)."""
+        self._outages.append([at_ns, None, at_ns, None, False])
+
+    def outage_end(self, down_ns: int, back_ns: int, resubscribed_ns: int | None) -> None:
+        """The oldest running outage ended: Redis went down at ``down_ns``, was back at
+        ``back_ns`` and every node had re-subscribed at ``resubscribed_ns`` (None: not by
+        the launcher's deadline; the window then ends at ``back_ns``). An emit sent after
+        the window is judged normally: a missing other-node copy is ``missing``."""
+        for w in self._outages:
+            if w[1] is None:
+                end = back_ns if resubscribed_ns is None else resubscribed_ns
+                w[0], w[1], w[2], w[3], w[4] = (min(w[0], down_ns), max(end, w[0]), down_ns,
+                                                back_ns, resubscribed_ns is not None)
+                break
+        else:
+            return
+        if all(w[1] is not None for w in self._outages):
+            self._outages_end = max(w[1] for w in self._outages)
+
+    def _in_outage(self, e: _Emit) -> bool:
+        for start, end, *_ in self._outages:
+            if e.deadline_ns >= start and (end is None or e.sent_ns <= end):
+                return True
+        return False
+
+    def _crosses(self, e: _Emit, sock: SocketKey) -> bool:
+        """True unless the recipient is known to be on the sender's node (needs no Redis)."""
+        node = self.membership.node_of(*sock)
+        return e.node is None or node is None or node != e.node
+
+    def outages(self) -> tuple[dict[str, Any], ...]:
+        """Each outage: ``down_ns``, ``back_ns``, ``resubscribed_ns`` (None: not seen)."""
+        return tuple({"down_ns": w[2], "back_ns": w[3],
+                      "resubscribed_ns": w[1] if w[4] else None}
+                     for w in self._outages if w[1] is not None)
 
     def _outside(self, e: _Emit, sock: SocketKey, recv_ns: int, event: str) -> Observation:
         if sock == e.sender_sock and e.excluded is not None:
@@ -711,16 +767,26 @@ class DeliveryOracle:
         missing = [s for s in e.base if s not in e.delivered and s != e.excluded]
         if e.extra is not None and e.extra not in e.delivered:
             missing.append(e.extra)
-        away = 0
+        away = lost = 0
+        outage = bool(self._outages) and self._in_outage(e)
         for sock in missing:
             down = self.membership.down_since_ns(sock)
             if down is not None and down >= e.at_ns:
                 away += 1
+            elif outage and self._crosses(e, sock):
+                lost += 1  # not owed: Redis pub/sub has no replay
+                if len(self.outage_samples) < 10:
+                    self.outage_samples.append({
+                        "stamp": e.stamp.id, "event": e.event, "sender": e.sender,
+                        "recipient": sock[0], "namespace": sock[1], "sender_node": e.node,
+                        "recipient_node": self.membership.node_of(*sock)})
             elif not e.volatile:
                 self._violate(
                     V.MISSING, e, sock, e.deadline_ns, e.event, "no copy before the deadline"
                 )
         self.lost_while_away += away
+        self.lost_during_outage += lost
+        away += lost
         if e.volatile:
             self.volatile_expected += e.size - away
             self.volatile_delivered += got
@@ -812,4 +878,9 @@ class DeliveryOracle:
             nodes=self.membership.node_count(),
             same_node_deliveries=self.same_node_deliveries,
             other_node_deliveries=self.other_node_deliveries,
+            outages=self.outages(),
+            lost_during_outage=self.lost_during_outage,
+            outage_samples=tuple(self.outage_samples),
+            resumed_other_node=self.resumed_other_node,
+            first_resumed_ns=self.first_resumed_ns,
         )

@@ -141,6 +141,12 @@ class OracleVerdict:
     nodes: int = 0  #: cluster nodes the sockets were on (0: the driver knew no node)
     same_node_deliveries: int = 0  #: measured copies to a socket on the sender's node
     other_node_deliveries: int = 0  #: measured copies that crossed to another node
+    #: Redis outages (restart_redis): down_ns, back_ns, resubscribed_ns (None: not seen)
+    outages: tuple[dict[str, Any], ...] = ()
+    lost_during_outage: int = 0  #: other-node copies of in-window emits that never arrived
+    outage_samples: tuple[dict[str, Any], ...] = ()  #: a few of them
+    resumed_other_node: int = 0  #: other-node copies of emits sent after the last window
+    first_resumed_ns: int | None = None  #: when the first of those arrived
 
     @property
     def volatile_ratio(self) -> float:

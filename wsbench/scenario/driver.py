@@ -96,6 +96,7 @@ class Driver:
         origin_wall: float | None = None,
         start_ns: int | None = None,
         restart: Callable[[float], Awaitable[int]] | None = None,
+        restart_redis: Callable[[float], Awaitable[tuple[int, int, int | None]]] | None = None,
         server_pid: Callable[[], int | None] | None = None,
         on_status: Callable[[Status], None] | None = None,
         on_message: Callable[[str], None] | None = None,
@@ -146,6 +147,9 @@ class Driver:
             for c in self.client_ids
         }
         self._restart = restart
+        self._restart_redis = restart_redis
+        self.redis_restarts = 0
+        self._redis_lock = asyncio.Lock()
         self._server_pid = server_pid
         self._on_status = on_status
         self._on_message = on_message or (lambda text: logger.warning("%s", text))
@@ -268,6 +272,31 @@ class Driver:
             return
         self.restart_up_ns = up_ns
         self.server_restarts += 1
+
+    def redis_restarted(self, window: tuple[int, int, int | None] | None) -> None:
+        if window is None:
+            self.metrics.incr("faults.restart_redis.skipped")
+            text = ("restart_redis skipped: a --processes child cannot restart Redis (use "
+                    "--processes 1)" if self.journal is not None else
+                    "restart_redis skipped: the target is not an embedded cluster")
+            if text not in self.warnings:
+                self.warnings.append(text)
+            return
+        self.oracle.outage_end(*window)
+        self.redis_restarts += 1
+        if window[2] is None:
+            self.warnings.append("restart_redis: the nodes had not re-subscribed by the "
+                                 "launcher's deadline")
+
+    async def restart_redis(self, downtime: float) -> tuple[int, int, int | None] | None:
+        """Restart the cluster's Redis (the I/O of a ``restart_redis`` fault): the oracle's
+        outage window opens now; (down, back, resubscribed) ns, None when not a cluster."""
+        if self._restart_redis is None:
+            return None
+        async with self._redis_lock:  # one restart at a time, as the launcher can
+            self._on_message(f"fault: restarting the cluster's Redis ({downtime:g} s down)")
+            self.oracle.outage_begin(now_ns())
+            return await self._restart_redis(downtime)
 
     async def restart_server(self, downtime: float) -> int | None:
         """Restart the embedded server (the I/O of a ``restart_server`` fault); when it is up."""

@@ -63,6 +63,7 @@ class Process(Protocol):
     def closed(self, reason: str, detail: str) -> None: ...
     def receiver(self, client: int, ns: str) -> Callable[..., None]: ...
     async def restart_server(self, downtime: float) -> int | None: ...
+    async def restart_redis(self, downtime: float) -> tuple[int, int, int | None] | None: ...
     async def post_notification(
         self, client: int, body: dict[str, Any], timeout: float
     ) -> i.CallReply: ...
@@ -143,6 +144,8 @@ class VirtualUser:
             return None
         if cls is i.RestartServer:
             return await self.d.restart_server(a.downtime)
+        if cls is i.RestartRedis:
+            return await self.d.restart_redis(a.downtime)
         if cls is i.PostNotification:
             return await self.d.post_notification(self.index, a.body, a.timeout, a.token)
         raise TypeError(f"the asyncio shell cannot perform {cls.__name__}")

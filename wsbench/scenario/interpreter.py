@@ -8,7 +8,7 @@ namespaces are up, when they went down, what a recovered session may replay) and
 the group's flow in :meth:`UserMachine.program`, a generator that **yields actions**
 (:class:`Sleep`, :class:`Open`, :class:`Emit`, :class:`Call`, :class:`WaitPush`,
 :class:`Wait`, :class:`Disconnect`, :class:`Abort`, :class:`SendRaw`, :class:`Stall`,
-:class:`RestartServer`, :class:`PostNotification`) and is **sent** each action's reply.
+:class:`RestartServer`, :class:`RestartRedis`, :class:`PostNotification`) and is **sent** each action's reply.
 It never sleeps, opens a socket, or reads a clock: a shell sets :attr:`UserMachine.now`
 before resuming it (:meth:`UserMachine.resume` does both).
 
@@ -34,7 +34,8 @@ What the interpreter does itself, so both runtimes judge alike:
   the membership);
 * *faults, stalls and reconnection* — ``drop_transport`` is :class:`Abort`,
   ``server_disconnect`` one malformed packet (:class:`SendRaw`), ``restart_server``
-  :class:`RestartServer`; each then waits (:class:`Wait`, woken by ``on_connected``) until
+  :class:`RestartServer` (``restart_redis``: :class:`RestartRedis`, the cluster's Redis; the
+  oracle's outage window, see :meth:`DeliveryOracle.outage_begin`); each then waits (:class:`Wait`, woken by ``on_connected``) until
   every wanted namespace is back, bounded by ``reconnect_within``. When to reconnect is
   :attr:`UserMachine.policy` (socket.io-client's backoff, :mod:`wsbench.protocol.reconnect`)
   for every runtime: the asyncio client applies it inside its connection; the gevent shell
@@ -82,6 +83,7 @@ __all__ = [
     "PeerIndex",
     "PostNotification",
     "RestartServer",
+    "RestartRedis",
     "ROOM_SEMANTICS",
     "Secondary",
     "SendRaw",
@@ -222,6 +224,16 @@ class RestartServer:
 
 
 @dataclass(frozen=True, slots=True)
+class RestartRedis:
+    """Stop the embedded cluster's Redis, keep it down ``downtime`` s, start it again, and
+    wait until every node has re-subscribed. The shell tells the oracle the outage began
+    (``outage_begin``) before stopping Redis. Reply: ``(down_ns, back_ns, resubscribed_ns
+    or None)``, or None if this runtime cannot (the target is not an embedded cluster)."""
+
+    downtime: float
+
+
+@dataclass(frozen=True, slots=True)
 class PostNotification:
     """``POST /notifications`` with ``body`` (JSON), with ``Authorization: Bearer token``
     when ``token`` is set (the scenario has ``auth.jwt``: an admin token). Reply:
@@ -254,6 +266,7 @@ class Host(Protocol):
                      detail: str) -> None: ...
     def limit_reached(self, message: str) -> None: ...
     def restarted(self, up_ns: int | None) -> None: ...
+    def redis_restarted(self, window: tuple[int, int, int | None] | None) -> None: ...
 
 
 class PeerIndex:
@@ -685,6 +698,10 @@ class UserMachine:
         if step.kind is m.FaultKind.RESTART_SERVER:
             up = yield RestartServer(step.downtime)
             self.host.restarted(up)
+            return
+        if step.kind is m.FaultKind.RESTART_REDIS:
+            window = yield RestartRedis(step.downtime)
+            self.host.redis_restarted(window)
             return
         if not self.connection or not self.up:
             return

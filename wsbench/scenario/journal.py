@@ -94,6 +94,8 @@ class Op:
     CORR_DELIVERY = 18
     RETRY = 19
     CONFIRM_BY = 20
+    OUTAGE_BEGIN = 21  # a cluster's Redis goes down (restart_redis): at_ns
+    OUTAGE_END = 22  # ... and its window ended: down_ns, back_ns, resubscribed_ns or None
 
 
 #: Per record kind, the positions (in ``(t, op, *args)``) of times on the recorder's
@@ -112,6 +114,8 @@ TIME_FIELDS: dict[int, tuple[int, ...]] = {
     Op.VIOLATION: (10,),
     Op.CORRELATE: (6,),  # the stamp's sent_ns
     Op.CORR_DELIVERY: (5,),  # recv_ns
+    Op.OUTAGE_BEGIN: (2,),
+    Op.OUTAGE_END: (2, 3, 4),
 }
 _DELIVERY_SENT = 5
 
@@ -438,6 +442,12 @@ class RecordingOracle:
 
     def retried(self, stamp_id: str, attempt: int) -> None:
         self.journal.add(Op.RETRY, stamp_id, attempt)
+
+    def outage_begin(self, at_ns: int) -> None:
+        self.journal.add(Op.OUTAGE_BEGIN, at_ns)
+
+    def outage_end(self, down_ns: int, back_ns: int, resubscribed_ns: int | None) -> None:
+        self.journal.add(Op.OUTAGE_END, down_ns, back_ns, resubscribed_ns)
 
     def confirm_by_copy(
         self, stamp_id: str, client: Hashable, namespace: str, room: str, join: bool

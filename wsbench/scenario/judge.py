@@ -225,6 +225,10 @@ class Judge:
             oracle.observe_correlated(*rec[2:])
         elif op == Op.RETRY:
             oracle.retried(*rec[2:])
+        elif op == Op.OUTAGE_BEGIN:
+            oracle.outage_begin(*rec[2:])
+        elif op == Op.OUTAGE_END:
+            oracle.outage_end(*rec[2:])
         elif op == Op.CONFIRM_BY:
             oracle.confirm_by_copy(*rec[2:])
         elif op == Op.EXPECT_ACK:

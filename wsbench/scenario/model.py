@@ -189,6 +189,7 @@ class FaultKind(StrEnum):
     SERVER_DISCONNECT = "server_disconnect"  #: the server closes this client's sockets
     DROP_TRANSPORT = "drop_transport"  #: the client drops its TCP connection, no close frame
     RESTART_SERVER = "restart_server"  #: the embedded server is stopped and started again
+    RESTART_REDIS = "restart_redis"  #: the embedded cluster's Redis is stopped and started again
 
 
 class TokenMode(StrEnum):
@@ -412,7 +413,7 @@ class Reconnect:
 @dataclass(frozen=True, slots=True)
 class Fault:
     kind: FaultKind
-    downtime: float = 1.0  #: restart_server: how long the server stays down
+    downtime: float = 1.0  #: restart_server / restart_redis: how long it stays down
     reconnect_within: float = 15.0
     where: str = field(default="", compare=False)
 

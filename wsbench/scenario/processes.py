@@ -57,11 +57,13 @@ from wsbench.metrics import (
     Latency,
     Metrics,
     Reconnection,
+    RedisRestart,
     Retries,
     Violations,
     ViolationSample,
     Volatile,
     cross_node_section,
+    redis_restart_section,
     retries_section,
 )
 from wsbench.oracle import DeliveryOracle, OracleVerdict
@@ -151,7 +153,10 @@ def delivery_section(v: OracleVerdict, metrics: Metrics | None = None) -> Delive
         if metrics is not None else Retries(retry_duplicates=v.retry_duplicates),
         # a cluster run (sockets on 2+ nodes): delivery latency same-node vs other-node
         cross_node=cross_node_section(metrics, v.nodes) if cluster else CrossNode(),
-        absent=frozenset() if cluster else frozenset({"cross_node"}),
+        redis_restart=redis_restart_section(v, metrics.origin_ns if metrics is not None else 0)
+        if v.outages else RedisRestart(),
+        absent=frozenset(({"cross_node"} if not cluster else set())
+                         | ({"redis_restart"} if not v.outages else set())),
     )
 
 
@@ -285,6 +290,7 @@ def drive(
     server_pid: Callable[[], int | None] | None,
     on_status: Callable[[Status], None],
     on_message: Callable[[str], None],
+    restart_redis: Callable[[float], Awaitable[tuple[int, int, int | None]]] | None = None,
 ) -> SingleProcess | MultiProcess:
     """The controller for ``processes`` processes (see the module docstring)."""
     if processes < 1:
@@ -310,6 +316,7 @@ def drive(
         origin_wall=origin_wall,
         start_ns=None,
         restart=restart,
+        restart_redis=restart_redis,
         server_pid=server_pid,
         on_status=on_status,
         on_message=on_message,

@@ -167,6 +167,18 @@ async def run_async(scenario: Scenario, options: RunOptions, *, uvloop: bool = F
             say(f"embedded reference server stopped (exit {code})")
 
 
+def _redis_restarter(server: AsyncServer | None) -> Any:
+    """``restart_redis`` of an embedded cluster, off the loop; None for anything else."""
+    cluster = server.launchable if server is not None else None
+    if cluster is None or not hasattr(cluster, "restart_redis_resubscribed"):
+        return None
+
+    async def restart_redis(downtime: float) -> tuple[int, int, int | None]:
+        return await asyncio.to_thread(cluster.restart_redis_resubscribed, downtime)
+
+    return restart_redis
+
+
 async def _drive(
     scenario: Scenario,
     options: RunOptions,
@@ -194,6 +206,7 @@ async def _drive(
         origin_ns=origin_ns,
         origin_wall=started_wall,
         restart=server.restart if server is not None else None,
+        restart_redis=_redis_restarter(server),
         server_pid=(lambda: server.pid) if server is not None else None,
         on_status=progress.update,
         on_message=say,
