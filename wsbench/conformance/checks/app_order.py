@@ -1,0 +1,218 @@
+"""``app.<ns>.<event>.order``: per-sender order with concurrent senders (``conform --app``).
+
+:data:`SENDERS` sockets send the event at the same time, interleaved (each on its own
+connection, in bursts of :data:`BURST` between turns of the event loop, at most
+:data:`~wsbench.conformance.checks.app_traffic.WINDOW` sends in flight), :data:`MESSAGES`
+sends in total, each stamped. Two more sockets only listen. Every socket is in every room
+the event targets (rooms named by the engine, as for the other app checks), and who must
+get which copy is the semantics engine's outcome for that sender. The verdict: at every
+recipient, each sender's copies arrive in that sender's order; how copies of different
+senders interleave is free.
+
+Power. A reordering fault swaps a delivery with the next delivery to the same socket
+(reference ``--fault reorder``: a delivery held with probability 0.05 and written after the
+next one). The swap is visible only when the two deliveries are copies from the same sender
+with nothing else delivered between them; a swap with another sender's copy, or with an
+ack, is a legal interleaving. So the check counts its *opportunities*: the pairs of
+adjacent deliveries, at a socket that asked for no ack during the run (acks would sit
+between its copies unseen), that are copies of one sender's sends. A fault that swaps each
+delivery with its successor with probability q escapes m opportunities with probability
+(1 - q)^m: for q = 0.01 (one delivery in 100) that is < 1 % once m >= 459; the reference
+fault (q = 0.05) escapes m = 459 with probability 6e-11. The check is OK only with
+m >= :data:`OPPORTUNITIES` (else INFORMATIONAL: too few to say), and every run reports m.
+With 462 sends, the two listeners alone see about 2 x 462 x (1 - 1/L) opportunities for
+runs of mean length L of one sender at the recipient; an event whose copies reach a single
+counting socket (``to: socket``, ``to: sender``) is sent until about 2 x 460 copies reach
+it (924 sends). Measured on the reference server with reference.yaml: 730-880
+opportunities per behaviour, 99.9 % or more (tests/conformance/test_app.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from typing import Any
+
+from wsbench.app.engine import Sock, View, outcome
+from wsbench.app.model import App, EventSpec, Semantics
+from wsbench.conformance.checks import app_traffic as traffic
+from wsbench.conformance.context import CheckContext
+from wsbench.conformance.peer import Peer, until_any
+from wsbench.oracle.semantics import ROOM_BASED
+
+__all__ = ["BURST", "MESSAGES", "OPPORTUNITIES", "SENDERS", "run"]
+
+SENDERS = 3
+MESSAGES = 462
+"""Sends in total (154 per sender): at least 460, as for every app behaviour."""
+OPPORTUNITIES = 459
+"""Adjacent same-sender deliveries needed: 0.99**459 < 0.01."""
+BURST = 8
+"""Sends of one sender between two turns of the event loop."""
+LISTENERS = ("L1", "L2")
+_TOKEN = re.compile(r"wsb~([0-9a-f]{8})~(\d+)")
+
+
+def _senders() -> tuple[str, ...]:
+    return tuple(f"S{k + 1}" for k in range(SENDERS))
+
+
+async def run(ctx: CheckContext, app: App, spec: EventSpec) -> str:
+    if spec.join is not None or spec.leave is not None:
+        ctx.unimplemented(f"{spec.name!r} changes membership: its copies are judged in join/leave "
+                          "cycles of one sender, not in concurrent streams")
+    ns = spec.namespace
+    senders, roles = _senders(), (*_senders(), *LISTENERS)
+    namespaces = tuple(dict.fromkeys([ns, *(p.namespace for p in spec.push if p.namespace)]))
+    multi = any(p.to in (Semantics.ROOMS, Semantics.ROOMS_OTHERS) for p in spec.push)
+    run_id = uuid.uuid4().hex[:8]
+    values, targets, _ = traffic.derive_rooms(app, spec, run_id, multi)
+    plan = traffic.plan_args(spec)
+    exp = traffic.Experiment(spec.name, ns)
+    peers: list[Peer] = []
+    try:
+        for r in roles:
+            peers.append(await Peer.open(ctx, namespaces, label=r))
+        by_role = dict(zip(roles, peers, strict=True))
+        for r, p in by_role.items():
+            exp.sids[r] = p.sids[ns]
+            exp.other_sids.update({p.sids[n]: r for n in namespaces if n != ns})
+        rooms = {r: targets if any(p.to in ROOM_BASED for p in spec.push) else () for r in roles}
+        if any(rooms.values()):
+            await traffic._setup_rooms(ctx, app, ns, by_role, rooms)
+        exp.rooms = rooms
+        view = View([Sock(ns, exp.sids[r], frozenset(rooms[r])) for r in roles]
+                    + [Sock(n, p.sids[n]) for n in namespaces if n != ns for p in peers])
+        values = {**values, "sid": exp.sids[LISTENERS[0]]}
+        total_sends = _sends(app, spec, view, exp, plan, values, run_id)
+        sends: list[list[Any]] = []
+        who: list[str] = []
+        for i in range(total_sends):
+            if i % 64 == 0:
+                await asyncio.sleep(0)  # the readers run (and the pings are answered)
+            s = senders[i % SENDERS]
+            args = traffic.build_args(plan, {**values, "stamp": f"wsb~{run_id}~{i}"})
+            o = outcome(app, view, ns, exp.sids[s], spec.name, args)
+            if o.unknown or o.refused:
+                ctx.unimplemented(f"cannot send {spec.name!r} as the file builds it: "
+                                  f"{o.unknown or o.refused}")
+            view = o.view_after or view
+            sends.append(args)
+            who.append(s)
+            exp.outcomes.append(o)
+            exp.tags.append(spec.name)
+        exp.sent = len(sends)
+        if not any(f"wsb~{run_id}~0" in repr(p.payload.example()) for p in exp.pushes(0)):
+            ctx.unimplemented(f"no push of {spec.name!r} carries the check's stamp")
+        before = {p.label: len(p.events) for p in peers}
+        futures: dict[int, asyncio.Future[list[Any]]] = {}
+        upto, total = [], 0
+        for o in exp.outcomes:
+            total += sum(p.copies * len(p.recipients) for p in o.pushes if not p.volatile)
+            upto.append(total)
+
+        def gone() -> bool:
+            return any(p.closed for p in peers)
+
+        def caught_up(j: int) -> bool:
+            traffic._match(exp, peers, before, run_id)
+            return gone() or exp._filled >= upto[j] and all(
+                f.done() for i, f in futures.items() if i <= j)
+
+        stalled = [False]
+
+        async def send_all(s: str) -> None:
+            peer = by_role[s]
+            for n, i in enumerate(range(senders.index(s), total_sends, SENDERS)):
+                if gone():
+                    return
+                if n % BURST == 0:
+                    await asyncio.sleep(0)
+                    if i >= traffic.WINDOW and not stalled[0]:
+                        stalled[0] = not await until_any(
+                            peers, lambda j=i - traffic.WINDOW: caught_up(j), ctx.deliver_within)
+                if exp.outcomes[i].ack is not None:
+                    futures[i] = await peer.ask(spec.name, *sends[i], ns=ns)
+                else:
+                    await peer.emit(spec.name, *sends[i], ns=ns)
+
+        await asyncio.gather(*(send_all(s) for s in senders))
+
+        def complete() -> bool:
+            traffic._match(exp, peers, before, run_id)
+            return gone() or exp._filled >= total and all(f.done() for f in futures.values())
+
+        done = await until_any(peers, complete, ctx.deliver_within)
+        await ctx.quiet()
+        traffic._match(exp, peers, before, run_id)
+        closed = {p.label: p.close_reason() for p in peers if p.closed}
+        if closed:
+            ctx.fail("the server closed the connection of " + "; ".join(
+                f"{r} ({why})" for r, why in closed.items()) + f" during {total_sends} sends")
+        return _judge(ctx, exp, spec, who, peers, before, run_id, bool(futures), done)
+    finally:
+        for p in peers:
+            await p.close()
+
+
+def _sends(app: App, spec: EventSpec, view: View, exp: traffic.Experiment, plan: Any,
+           values: dict[str, Any], run_id: str) -> int:
+    """Sends in total: :data:`MESSAGES`, more when a send's copies reach fewer than two
+    sockets that can count (an event to one socket, to the sender): then enough sends that
+    about ``2 * MESSAGES`` copies reach them."""
+    args = traffic.build_args(plan, {**values, "stamp": f"wsb~{run_id}~0"})
+    o = outcome(app, view, spec.namespace, exp.sids[_senders()[0]], spec.name, args)
+    clean = {exp.sids[r] for r in LISTENERS}
+    if o.ack is None:
+        clean |= {exp.sids[r] for r in _senders()}
+    c = sum(len(p.recipients & clean) for p in o.pushes if not p.volatile)
+    if c == 0 or c >= 2:
+        return MESSAGES
+    return max(MESSAGES, SENDERS * -(-2 * MESSAGES // (c * SENDERS)))
+
+
+def _opportunities(peer: Peer, start: int, run_id: str, who: list[str]) -> int:
+    """Adjacent deliveries to ``peer`` that are copies of one sender's two sends."""
+    m, last = 0, None
+    for r in peer.events[start:]:
+        mine = [int(i) for t, i in _TOKEN.findall(repr(r.args)) if t == run_id]
+        cur = (r.namespace, r.name, mine[0]) if mine and mine[0] < len(who) else None
+        if cur is not None and last is not None and cur[:2] == last[:2] and cur[2] != last[2] \
+                and who[cur[2]] == who[last[2]]:
+            m += 1
+        last = cur
+    return m
+
+
+def _judge(ctx: CheckContext, exp: traffic.Experiment, spec: EventSpec, who: list[str],
+           peers: list[Peer], before: dict[str, int], run_id: str, asked: bool,
+           done: bool) -> str:
+    checked = 0
+    for (role, event), seq in sorted(exp.order.items()):
+        last: dict[str, int] = {}
+        for i in seq:
+            s = who[i]
+            checked += 1
+            if i < last.get(s, -1):
+                ctx.fail(f"{role} got {event!r} of {s}'s send #{i} after its send #{last[s]} "
+                         f"({s}'s order is lost; {SENDERS} senders, {exp.sent} sends)")
+            last[s] = i
+    senders = set(who)
+    clean = [p for p in peers if not (asked and p.label in senders)]
+    m = sum(_opportunities(p, before[p.label], run_id, who) for p in clean)
+    ctx.details.update(sent=exp.sent, senders=SENDERS, copies_checked=checked,
+                       opportunities=m, counted_at=[p.label for p in clean],
+                       complete=done, rooms={k: list(v) for k, v in exp.rooms.items()})
+    if checked == 0:
+        ctx.unimplemented(f"no stamped copy of {spec.name!r} reached a recipient")
+    power = 1 - 0.99 ** m
+    if m < OPPORTUNITIES:
+        ctx.informational(
+            f"no copy out of its sender's order ({checked} copies of {exp.sent} sends by "
+            f"{SENDERS} concurrent senders), but only {m} adjacent deliveries of one sender's "
+            f"copies at sockets with no ack between them: a 1-in-100 swap would be caught "
+            f"with {power:.0%} (>= {OPPORTUNITIES} needed for 99 %)")
+    return (f"{checked} copies of {exp.sent} sends by {SENDERS} concurrent senders, each "
+            f"sender's in its order at every recipient; {m} adjacent same-sender deliveries "
+            f"(a 1-in-100 swap caught with {power:.4%})")
