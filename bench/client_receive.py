@@ -14,6 +14,7 @@ one run, and the table shows ratios.
 Kinds: ``wsbench`` (the default transport, wsbench.client.wsprotocol),
 ``wsbench-aiohttp`` (``websocket_impl="aiohttp"``), ``wsbench-websockets``
 (websockets' sans-I/O ClientProtocol, bench/ws_sansio.py; needs websockets),
+``wsbench-picows`` (picows' Cython WebSocket, bench/ws_picows.py; needs picows),
 ``node`` (socket.io-client 4.8), ``python-socketio`` (AsyncClient).
 ``KIND@DIR`` runs a wsbench kind from another checkout (``PYTHONPATH=DIR``), e.g.
 a ``git worktree`` of the commit before a change, to compare them side by side:
@@ -84,9 +85,12 @@ async def receive_wsbench(url: str, clients: int, duration: float, impl: str = "
     def on_event(*_args: object) -> None:
         count[0] += 1
 
-    if impl == "websockets":
+    if impl in ("websockets", "picows"):
         sys.path.insert(0, str(ROOT / "bench"))
-        from ws_sansio import install
+        if impl == "websockets":
+            from ws_sansio import install
+        else:
+            from ws_picows import install
 
         install()
         impl = "asyncio"
@@ -234,7 +238,7 @@ def main() -> None:
 
     if args.role == "wsbench":
         run(receive_wsbench(args.url, args.clients, args.duration))
-    elif args.role in ("wsbench-aiohttp", "wsbench-websockets"):
+    elif args.role in ("wsbench-aiohttp", "wsbench-websockets", "wsbench-picows"):
         impl = args.role.split("-", 1)[1]
         run(receive_wsbench(args.url, args.clients, args.duration, impl))
     elif args.role == "python-socketio":
