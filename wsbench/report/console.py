@@ -239,6 +239,13 @@ def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
             "(other node: the copy crossed the adapter)",
             *table(["recipient", "copies", "p50", "p95", "p99", "max"], cross),
         ]
+    if dl is not None and "redis_restart" not in dl.absent and dl.redis_restart.outages:
+        r = dl.redis_restart
+        for o in r.outages:
+            lines.append(f"Redis restarted at t={o.down_at_s:.1f} s: down {o.down_s:.1f} s; "
+                         f"{r.lost_during_outage:,} copies lost while it was down; "
+                         + (f"cross-node delivery resumed at t={r.resumed_at_s:.1f} s"
+                            if r.resumed else "cross-node delivery did NOT resume"))
     rec = summary.sections.reconnection
     if rec is not None and (rec.reconnects or rec.failed):
         lines += [
