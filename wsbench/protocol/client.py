@@ -345,6 +345,8 @@ class ClientSession(NamespaceLayer):
             self.transport = transport
         self.state = OPENING
         self.info = None
+        for ns in self._namespaces.values():
+            ns.left = False  # a new Engine.IO session carries nothing of the old one
         self._decoder.reset()
         self._awaiting = False
         self._outbox = []

@@ -30,6 +30,15 @@ packets are encoded by it and fed to its decoder; when the decoder refuses a mes
 that the *other* parser reads (:meth:`~wsbench.protocol.parser.Parser.foreign`), the
 violation says so in one line ("the server speaks the msgpack parser; run with
 --parser msgpack") instead of reporting a malformed frame.
+
+Leaving a namespace. Socket.IO does not acknowledge a client DISCONNECT, so after
+:meth:`NamespaceLayer.disconnect` the server may still deliver EVENTs, ACKs and its
+own DISCONNECT for that namespace that it sent before it read ours. Those are legal:
+the record remembers that the client left (``Namespace.left``, until the next
+:meth:`~NamespaceLayer.connect` of it or the end of the Engine.IO session) and such
+packets are dropped silently and counted in :attr:`NamespaceLayer.dropped_after_leave`.
+A packet for a namespace the client never connected (or that the server
+disconnected, or that refused it) stays a violation.
 """
 
 from __future__ import annotations
@@ -125,6 +134,7 @@ class NamespaceLayer:
         self._events: list[SessionEvent] = []
         self._outbox: list[str | bytes] = []
         self.late_acks = 0
+        self.dropped_after_leave = 0  # packets for a namespace the client had just left
 
     # -- introspection -----------------------------------------------------------------
 
@@ -315,6 +325,9 @@ class NamespaceLayer:
             self._on_connect_error(ns, packet, data)
         else:  # DISCONNECT
             if ns is None or ns.state is not CONNECTED:
+                if ns is not None and ns.left:  # both sides left at once
+                    self.dropped_after_leave += 1
+                    return
                 self._violation("DISCONNECT for a namespace that is not connected", data)
                 return
             ns.disconnected()
@@ -326,6 +339,9 @@ class NamespaceLayer:
         if ns is None or ns.state is not CONNECTED:
             # Recovery replays missed EVENTs *before* the CONNECT answer (our notes §2.3).
             if ns is None or ns.state is not CONNECTING or ns.pid is None:
+                if ns is not None and ns.left:  # sent before the server read our DISCONNECT
+                    self.dropped_after_leave += 1
+                    return
                 self._violation("EVENT for a namespace that is not connected", raw)
                 return
         args = data[1:]
@@ -342,6 +358,9 @@ class NamespaceLayer:
             if ns is not None and ack_id in ns.expired:
                 del ns.expired[ack_id]
                 self.late_acks += 1
+                return
+            if ns is not None and ns.left:  # answered before the server read our DISCONNECT
+                self.dropped_after_leave += 1
                 return
             self._violation(f"ACK with unknown id {ack_id}", raw)
             return
@@ -416,6 +435,7 @@ class NamespaceLayer:
             raise InvalidState(f"namespace {namespace!r} is already {ns.state.value}")
         ns.auth = auth
         ns.active = True
+        ns.left = False  # from now on the server owes us a CONNECT answer first
         ns.state = CONNECTING
         if self.state is OPEN:
             self._outbox.append(self._connect_message(ns))
@@ -500,6 +520,7 @@ class NamespaceLayer:
                 self._outbox.extend(self._encode(SioPacket(SioPacketType.DISCONNECT, namespace)))
         ns.disconnected()
         if was_connected:
+            ns.left = True  # packets the server sent before reading our DISCONNECT are legal
             self._events.append(Disconnected(namespace, DisconnectReason.IO_CLIENT_DISCONNECT))
 
     # -- failure -------------------------------------------------------------------------
@@ -520,6 +541,7 @@ class NamespaceLayer:
         reconnects = reason.reconnects
         for ns in self._namespaces.values():
             was_connected = ns.state is CONNECTED
+            ns.left = False  # nothing of this Engine.IO session can arrive any more
             ns.transport_closed(keep=reconnects)
             if was_connected:
                 self._events.append(Disconnected(ns.name, reason))

@@ -121,11 +121,15 @@ class Namespace:
         next_id: the next ack id (socket.io-client ``ids++``, per namespace).
         pending: ack ids we wait for; ``expired`` the last ones given up on.
         buffer: encoded emits waiting for the CONNECT answer.
+        left: the client left it (sent DISCONNECT) in this Engine.IO session and has
+            not connected it again: packets the server sent before it read the
+            DISCONNECT may still arrive and are legal (Socket.IO does not acknowledge
+            a client DISCONNECT). One flag per record, so bounded by the namespaces.
     """
 
     __slots__ = (
         "name", "prefix", "auth", "state", "active", "sid", "pid", "offset",
-        "next_id", "pending", "expired", "buffer",
+        "next_id", "pending", "expired", "buffer", "left",
     )  # fmt: skip
 
     def __init__(self, name: str) -> None:
@@ -141,6 +145,7 @@ class Namespace:
         self.pending: set[int] = set()
         self.expired: dict[int, None] = {}
         self.buffer: list[str | bytes] = []
+        self.left = False
 
     def connect_data(self) -> dict[str, Any] | None:
         """The CONNECT payload.
