@@ -12,10 +12,15 @@ It talks to the parent over one duplex pipe, in small tuples:
 
 * child → parent: ``ready``; ``status`` (the driver's per-second
   :class:`~wsbench.scenario.progress.Status`); ``message``; ``restart`` (the
-  ``restart_server`` fault: only the parent owns the embedded server); ``abort``
+  ``restart_server`` fault: only the parent owns the embedded server); ``restart_redis``
+  (the ``restart_redis`` fault, only when the parent owns an embedded cluster:
+  ``ChildSpec.restart_redis``; this child's driver journals ``OUTAGE_BEGIN`` before it asks
+  and ``OUTAGE_END`` with the parent's answer, so the judge replays the window in time
+  order with every child's emits); ``abort``
   (this child's driver gave up, e.g. it lost every connection); ``stopped`` (its
   users are cancelled, it drains); ``done`` (path of its result file); ``error``.
-* parent → child: ``go`` (the shared start time), ``restarted`` (when the server
+* parent → child: ``go`` (the shared start time), ``redis_restarted`` (the outage's
+  ``(down_ns, back_ns, resubscribed_ns or None)``), ``restarted`` (when the server
   was back; ``server_restarted`` to the other children, whose reconnection herd is
   measured from that time too), ``drained`` (the judge has nothing open any more, or the grace period
   passed), ``abort``.
@@ -55,6 +60,7 @@ class ChildSpec:
     origin_wall: float
     journal: str
     result: str
+    restart_redis: bool = False  #: the parent owns an embedded cluster whose Redis it restarts
 
 
 def driver_parts(d: Any) -> dict[str, Any]:
@@ -103,6 +109,7 @@ async def _child(conn: Any, spec: ChildSpec) -> None:
     go: asyncio.Future[int] = loop.create_future()
     drained = asyncio.Event()
     restarts: list[asyncio.Future[int]] = []
+    redis_restarts: list[asyncio.Future[tuple[int, int, int | None]]] = []
     from_parent = {"abort": False}
     driver: Driver | None = None
 
@@ -119,6 +126,8 @@ async def _child(conn: Any, spec: ChildSpec) -> None:
                     go.set_result(msg[1])
                 elif kind == "restarted" and restarts:
                     restarts.pop(0).set_result(msg[1])
+                elif kind == "redis_restarted" and redis_restarts:
+                    redis_restarts.pop(0).set_result(tuple(msg[1]))
                 elif kind == "server_restarted" and driver is not None:
                     driver.restart_up_ns = msg[1]
                     driver.server_restarts += 1
@@ -145,6 +154,12 @@ async def _child(conn: Any, spec: ChildSpec) -> None:
         send(("restart", downtime))
         return await fut
 
+    async def restart_redis(downtime: float) -> tuple[int, int, int | None]:
+        fut: asyncio.Future[tuple[int, int, int | None]] = loop.create_future()
+        redis_restarts.append(fut)
+        send(("restart_redis", downtime))
+        return await fut
+
     async def drain() -> None:
         journal.add(Op.STOPPED)
         journal.flush()
@@ -167,6 +182,7 @@ async def _child(conn: Any, spec: ChildSpec) -> None:
         origin_ns=spec.origin_ns,
         origin_wall=spec.origin_wall,
         restart=restart,
+        restart_redis=restart_redis if spec.restart_redis else None,
         on_status=lambda status: send(("status", astuple(status))),
         on_message=lambda text: send(("message", text)),
         oracle=RecordingOracle(journal),

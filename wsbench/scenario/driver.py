@@ -276,9 +276,8 @@ class Driver:
     def redis_restarted(self, window: tuple[int, int, int | None] | None) -> None:
         if window is None:
             self.metrics.incr("faults.restart_redis.skipped")
-            text = ("restart_redis skipped: a --processes child cannot restart Redis (use "
-                    "--processes 1)" if self.journal is not None else
-                    "restart_redis skipped: the target is not an embedded cluster")
+            # a --processes child relays to the parent only when it owns a cluster
+            text = "restart_redis skipped: the target is not an embedded cluster"
             if text not in self.warnings:
                 self.warnings.append(text)
             return

@@ -66,6 +66,7 @@ class MultiProcess:
         server_pid: Callable[[], int | None] | None,
         on_status: Callable[[Status], None],
         on_message: Callable[[str], None],
+        restart_redis: Callable[[float], Awaitable[tuple[int, int, int | None]]] | None = None,
     ) -> None:
         self.scenario = scenario
         self.url = url
@@ -74,6 +75,7 @@ class MultiProcess:
         self.origin_wall = origin_wall
         self.run_id = uuid.uuid4().hex[:8]
         self._restart = restart
+        self._restart_redis = restart_redis
         self._server_pid = server_pid
         self._on_status = on_status
         self._on_message = on_message
@@ -90,6 +92,7 @@ class MultiProcess:
         self.metrics = Metrics(origin_ns=origin_ns, origin_wall=origin_wall)
         self._changed: asyncio.Event | None = None
         self._restart_lock = asyncio.Lock()
+        self._redis_lock = asyncio.Lock()
         self._drained_sent = False
         self._stopped_at: int | None = None
 
@@ -134,6 +137,8 @@ class MultiProcess:
             self._on_message(msg[1] if self.n == 1 else f"[driver {k}] {msg[1]}")
         elif kind == "restart":
             asyncio.get_running_loop().create_task(self._do_restart(k, msg[1]))
+        elif kind == "restart_redis":
+            asyncio.get_running_loop().create_task(self._do_restart_redis(k, msg[1]))
         elif kind == "abort":
             self.abort(msg[1])
         elif kind == "stopped":
@@ -162,6 +167,18 @@ class MultiProcess:
             if other != k:
                 self._send(other, ("server_restarted", up))
 
+    async def _do_restart_redis(self, k: int, downtime: float) -> None:
+        """Child ``k``'s ``restart_redis``: one at a time; it journals the window we answer."""
+        assert self._restart_redis is not None  # a child asks only when told we can
+        async with self._redis_lock:
+            at = now_ns()
+            try:
+                window = await self._restart_redis(downtime)
+            except Exception as exc:  # documented boundary: a failed restart ends the run
+                self.abort(f"restart of the cluster's Redis failed: {exc}")
+                window = (at, now_ns(), None)  # closes the child's window
+        self._send(k, ("redis_restarted", tuple(window)))
+
     # -- running --------------------------------------------------------------------------
 
     def _start(self, folder: Path) -> None:
@@ -181,6 +198,7 @@ class MultiProcess:
                     self.origin_wall,
                     str(folder / f"journal-{k}.bin"),
                     str(folder / f"result-{k}.pickle"),
+                    restart_redis=self._restart_redis is not None,
                 )
                 proc = ctx.Process(
                     target=child_main, args=(child_end, spec), name=f"wsbench-driver-{k}"

@@ -30,8 +30,9 @@ judged exactly as in a single process (same audience, same leaks and drops).
 The parent also coordinates what a single driver does alone: the drain (children
 stop their users at the end and wait for the parent's ``drained``, sent when the
 judge has no open emit or pending ack any more, or when the grace period
-passed); the ``restart_server`` fault (only the parent owns the embedded
-server); aborts (Ctrl-C, a dead server, a child that gave up or died: every child
+passed); the ``restart_server`` and ``restart_redis`` faults (only the parent owns
+the embedded server or cluster; for ``restart_redis`` the asking child journals the
+outage window the parent answers); aborts (Ctrl-C, a dead server, a child that gave up or died: every child
 is told, the result is partial); progress (children send their status every
 second, the parent adds them up with the judge's rate, p99 and violations); and
 the embedded server's CPU, which only the parent samples.
@@ -308,6 +309,7 @@ def drive(
             server_pid=server_pid,
             on_status=on_status,
             on_message=on_message,
+            restart_redis=restart_redis,
         )
     driver = Driver(
         scenario,
