@@ -72,12 +72,11 @@ class IntervalPoint:
     @classmethod
     def of(cls, t: int, hist: LatencyHistogram) -> IntervalPoint:
         """Summarise ``hist`` as the point of second ``t``."""
-        count = hist.count
+        count, p, blob = hist.summary()  # one pass over the counts
         if not count:
             return cls(t, 0, None, None, None, None, None)
-        p = hist.percentiles()
         return cls(t, count, p["p50"] / 1000.0, p["p95"] / 1000.0, p["p99"] / 1000.0,
-                   p["max"] / 1000.0, hist.encode())
+                   p["max"] / 1000.0, blob)
 
     def histogram(self) -> LatencyHistogram:
         """The second's histogram, decoded."""
@@ -171,9 +170,11 @@ class Metrics:
 
     def _rollover(self, t: int) -> None:
         for name, interval in self._interval.items():
-            self._push_point(self._hseries[name], IntervalPoint.of(t, interval))
-            self._cumulative[name].merge(interval)
-            interval.reset()
+            point = IntervalPoint.of(t, interval)  # syncs the interval: merged as it is
+            self._push_point(self._hseries[name], point)
+            if point.count:  # an empty second has nothing to add or reset
+                self._cumulative[name]._add_synced(interval)
+                interval.reset()
         for name, value in self._counters.items():
             ring = self._cseries.setdefault(name, deque(maxlen=self.max_points))
             delta = value - self._marks.get(name, 0)
