@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from wsbench.conformance.console import LiveConsole, summary
-from wsbench.conformance.embedded import embedded_app_target, embedded_targets
+from wsbench.conformance.embedded import SUITE_HEARTBEAT_CHECKS, embedded_targets
 from wsbench.conformance.model import DEFAULT_TIERS, Tier
 from wsbench.conformance.registry import Check, select
 from wsbench.conformance.runner import TargetReport, TargetSpec, run_target
@@ -26,6 +26,12 @@ __all__ = ["conform", "run_specs", "parse_tiers"]
 
 APP_TIERS = (Tier.CONTRACT, Tier.SECURITY, Tier.LOAD)
 """The tiers an app file replaces; engineio and socketio stay the built-in wire checks."""
+
+
+def on_app_target(check: Check) -> bool:
+    """Whether ``check`` runs on a target's ``app_target`` (the default-heartbeat twin) when
+    it has one: the :data:`APP_TIERS`, but the checks that test a heartbeat themselves."""
+    return check.spec.tier in APP_TIERS and check.spec.id not in SUITE_HEARTBEAT_CHECKS
 
 
 def app_checks(
@@ -95,10 +101,12 @@ def run_specs(
     live: bool = True,
     app_specs: dict[int, TargetSpec] | None = None,
 ) -> list[TargetReport]:
-    """Every target in turn. ``app_specs[i]``: where target ``i``'s app-file checks run
-    (the embedded target's default-heartbeat server); its results join target ``i``'s."""
+    """Every target in turn. ``app_specs[i]`` (default: the spec's ``app_target``): where
+    target ``i``'s contract, security and load checks run (:func:`on_app_target`; the
+    embedded target's default-heartbeat server); their results join target ``i``'s."""
     hook = LiveConsole(len(checks), len(specs)) if live else None
-    split = app_specs or {}
+    split = {i: s.app_target for i, s in enumerate(specs) if s.app_target is not None}
+    split.update(app_specs or {})
 
     async def each() -> list[TargetReport]:
         reports = []
@@ -107,15 +115,16 @@ def run_specs(
                 reports.append(await run_target(
                     spec, checks, factor=factor, parallel=parallel, on_result=hook))
                 continue
-            wire = [c for c in checks if c.spec.tier not in APP_TIERS]
-            made = [c for c in checks if c.spec.tier in APP_TIERS]
+            wire = [c for c in checks if not on_app_target(c)]
+            made = [c for c in checks if on_app_target(c)]
             report = await run_target(spec, wire, factor=factor, parallel=parallel,
                                       on_result=hook) if wire else None
             app = await run_target(split[i], made, factor=factor, parallel=parallel,
-                                   on_result=hook)
-            merged = TargetReport(spec.label, spec.url, report.limits if report else app.limits)
+                                   on_result=hook) if made else None
+            merged = TargetReport(spec.label, spec.url,
+                                  (report or app).limits)  # type: ignore[union-attr]
             for c in checks:
-                merged.results[c.spec.id] = (app if c.spec.tier in APP_TIERS else report
+                merged.results[c.spec.id] = (app if on_app_target(c) else report
                                              ).results[c.spec.id]  # type: ignore[union-attr]
             reports.append(merged)
         return reports
@@ -178,15 +187,13 @@ def conform(
         raise ConfigError("no check matches the given --tier/--cases/--exclude-cases")
     with contextlib.ExitStack() as stack:
         specs: list[TargetSpec] = []
-        app_specs: dict[int, TargetSpec] = {}
         for target in targets:
             if target == "embedded":
-                if app and any(c.spec.tier in APP_TIERS for c in checks):
-                    # the app-file checks get a server with the default heartbeat
-                    # (embedded.py: the suites' 200 ms pingTimeout is for the wire tiers)
-                    app_specs[len(specs)] = stack.enter_context(
-                        embedded_app_target(parser=parser))
-                specs.append(stack.enter_context(embedded_targets(parser=parser)))
+                # the contract, security and load tiers (built-in or from an app file) get
+                # servers with the default heartbeat (embedded.py: the suites' 300/200 ms and
+                # 500 ms app heartbeat are for the wire tiers and the heartbeat checks)
+                specs.append(stack.enter_context(embedded_targets(
+                    parser=parser, app_tiers=any(on_app_target(c) for c in checks))))
             else:
                 if not target.startswith(("http://", "https://")):
                     raise click.BadParameter(
@@ -199,7 +206,7 @@ def conform(
         if len(set(names)) != len(names):
             raise click.BadParameter("the same target is given twice", param_hint="--target")
         click.echo(f"wsbench conform: {len(checks)} checks x {len(specs)} target(s)")
-        reports = run_specs(specs, checks, factor=factor, parallel=parallel, app_specs=app_specs)
+        reports = run_specs(specs, checks, factor=factor, parallel=parallel)
     summary(reports)
     write_outputs(reports, checks, junit, json_path, html)
     return 1 if any(r.failed for r in reports) else 0

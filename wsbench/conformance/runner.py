@@ -56,6 +56,11 @@ class TargetSpec:
         nodes: the URLs of a cluster's nodes (the cluster tier spreads its sockets over them).
         balancer: the URL of a load balancer in front of a cluster (the cluster tier finds out
             which node each socket landed on with the ``cluster emit`` trigger).
+        app_target: where the contract, security and load tiers run instead (and the checks
+            an app file generates): a twin of this target with the default heartbeat that
+            ``--target embedded`` and the test fixtures start
+            (:func:`~wsbench.conformance.embedded.embedded_targets`); their results join this
+            target's report (:func:`~wsbench.conformance.command.run_specs`). None: here.
     """
 
     url: str
@@ -67,6 +72,7 @@ class TargetSpec:
     parser: str = "default"
     nodes: tuple[str, ...] = ()
     balancer: str | None = None
+    app_target: TargetSpec | None = None
 
     @property
     def label(self) -> str:
