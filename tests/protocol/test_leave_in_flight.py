@@ -82,18 +82,37 @@ def test_server_disconnected_namespace_stays_a_violation(session: ClientSession)
     assert s.dropped_after_leave == 0
 
 
-def test_reconnecting_the_namespace_ends_the_grace(session: ClientSession):
+def test_rejoining_keeps_the_grace_until_the_connect_answer(session: ClientSession):
+    s = session
+    s.emit("/chat", "message", "before", ack=True)  # ack id 0
+    s.disconnect("/chat")
+    s.connect("/chat")  # a quick rejoin: old copies can still precede the CONNECT answer
+    s.emit("/chat", "message", "after", ack=True)  # ack id 1, buffered until the answer
+    s.events_received()
+    s.receive_message('42/chat,["message",{"text":"old"}]', 1.0)
+    s.receive_message('43/chat,0["old ack"]', 1.0)
+    assert s.dropped_after_leave == 2
+    assert _violations(s) == []
+    s.receive_message('40/chat,{"sid":"c"}', 1.0)  # the server read DISCONNECT, then CONNECT
+    s.receive_message('42/chat,["message",{"text":"new"}]', 1.0)
+    events = s.events_received()
+    assert [e.args for e in events if isinstance(e, EventReceived)] == [[{"text": "new"}]]
+    # the grace is over: the server disconnecting it, then an EVENT for it, is a violation
+    s.receive_message("41/chat,", 1.0)
+    s.receive_message('42/chat,["message",{"text":"late"}]', 1.0)
+    assert len(_violations(s)) == 1
+    assert s.dropped_after_leave == 2
+
+
+def test_a_refused_rejoin_ends_the_grace(session: ClientSession):
     s = session
     s.disconnect("/chat")
-    s.connect("/chat")  # CONNECT again: the server owes the CONNECT answer first
+    s.connect("/chat")
+    s.receive_message('44/chat,{"message":"no"}', 1.0)
     s.events_received()
     s.receive_message('42/chat,["message",{"text":"x"}]', 1.0)
     assert len(_violations(s)) == 1
     assert s.dropped_after_leave == 0
-    s.receive_message('40/chat,{"sid":"c"}', 1.0)
-    s.receive_message('42/chat,["message",{"text":"y"}]', 1.0)
-    events = s.events_received()
-    assert [e.args for e in events if isinstance(e, EventReceived)] == [[{"text": "y"}]]
 
 
 def test_a_new_engineio_session_ends_the_grace(session: ClientSession):

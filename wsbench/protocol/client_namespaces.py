@@ -34,9 +34,12 @@ violation says so in one line ("the server speaks the msgpack parser; run with
 Leaving a namespace. Socket.IO does not acknowledge a client DISCONNECT, so after
 :meth:`NamespaceLayer.disconnect` the server may still deliver EVENTs, ACKs and its
 own DISCONNECT for that namespace that it sent before it read ours. Those are legal:
-the record remembers that the client left (``Namespace.left``, until the next
-:meth:`~NamespaceLayer.connect` of it or the end of the Engine.IO session) and such
-packets are dropped silently and counted in :attr:`NamespaceLayer.dropped_after_leave`.
+the record remembers that the client left (``Namespace.left``) and such packets are
+dropped silently and counted in :attr:`NamespaceLayer.dropped_after_leave`. The grace
+ends with the answer (CONNECT or CONNECT_ERROR) to the next :meth:`~NamespaceLayer.connect`
+of it, not with the call: the server reads our DISCONNECT before that CONNECT, so
+everything it sent for the old membership precedes the answer, and a client that
+rejoins quickly still gets old copies until then. It also ends with the Engine.IO session.
 A packet for a namespace the client never connected (or that the server
 disconnected, or that refused it) stays a violation.
 """
@@ -337,11 +340,11 @@ class NamespaceLayer:
         self, ns: Namespace | None, data: list[Any], ack_id: int | None, raw: Any
     ) -> None:
         if ns is None or ns.state is not CONNECTED:
+            if ns is not None and ns.left:  # sent before the server read our DISCONNECT
+                self.dropped_after_leave += 1  # (a server replays nothing after a client leave)
+                return
             # Recovery replays missed EVENTs *before* the CONNECT answer (our notes §2.3).
             if ns is None or ns.state is not CONNECTING or ns.pid is None:
-                if ns is not None and ns.left:  # sent before the server read our DISCONNECT
-                    self.dropped_after_leave += 1
-                    return
                 self._violation("EVENT for a namespace that is not connected", raw)
                 return
         args = data[1:]
@@ -371,6 +374,7 @@ class NamespaceLayer:
         if ns is None or ns.state is not CONNECTING:
             self._violation("CONNECT answer for a namespace that is not connecting", raw)
             return
+        ns.left = False  # everything of the membership we left came before this answer
         data = packet.data
         sid = data.get("sid") if isinstance(data, dict) else None
         if not isinstance(sid, str) or not sid:
@@ -403,6 +407,7 @@ class NamespaceLayer:
             extra = data.get("data")
         else:  # protocol v4 used a plain string
             message, extra = str(data), None
+        ns.left = False  # the server read our CONNECT: nothing older can follow
         ns.disconnected()
         self._events.append(ConnectRefused(ns.name, message, extra))
 
@@ -435,8 +440,7 @@ class NamespaceLayer:
             raise InvalidState(f"namespace {namespace!r} is already {ns.state.value}")
         ns.auth = auth
         ns.active = True
-        ns.left = False  # from now on the server owes us a CONNECT answer first
-        ns.state = CONNECTING
+        ns.state = CONNECTING  # ns.left stays until the answer: old copies may precede it
         if self.state is OPEN:
             self._outbox.append(self._connect_message(ns))
 

@@ -121,10 +121,10 @@ class Namespace:
         next_id: the next ack id (socket.io-client ``ids++``, per namespace).
         pending: ack ids we wait for; ``expired`` the last ones given up on.
         buffer: encoded emits waiting for the CONNECT answer.
-        left: the client left it (sent DISCONNECT) in this Engine.IO session and has
-            not connected it again: packets the server sent before it read the
-            DISCONNECT may still arrive and are legal (Socket.IO does not acknowledge
-            a client DISCONNECT). One flag per record, so bounded by the namespaces.
+        left: the client left it (sent DISCONNECT) in this Engine.IO session and no
+            answer to a later CONNECT of it has arrived: packets the server sent before
+            it read the DISCONNECT may still arrive and are legal (Socket.IO does not
+            acknowledge a client DISCONNECT). One flag per record: bounded.
     """
 
     __slots__ = (
