@@ -55,8 +55,6 @@ def _check(outcome) -> None:  # noqa: ANN001
     s = outcome.summary
     assert not s.partial, s.partial_reason
     assert violations(s) == {}, s.sections.delivery.violations.samples[:3]
-    counters = s.metrics["counters"]
-    assert counters.get("emits", counters.get("emitted", 1)) > 0
     assert s.sections.delivery.delivered > 1000  # the talkers really pushed to /chat
 
 
