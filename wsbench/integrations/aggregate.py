@@ -24,11 +24,12 @@ histogram, so a Locust summary reads like a ``wsbench run`` one).
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from wsbench.exceptions import ConfigError
 from wsbench.integrations.judge import MASTER_RUN
-from wsbench.metrics import Metrics, cross_node_section, retries_section
+from wsbench.metrics import Metrics, cross_node_section, redis_restart_section, retries_section
 from wsbench.metrics.sections import encode
 
 __all__ = ["Aggregate", "TABLE_STRUCTURE"]
@@ -71,6 +72,8 @@ class Aggregate:
         #: payloads, and open emits / pending acks at its last report
         self.sources: dict[str, dict[str, int]] = {}
         self.payloads = 0
+        #: restart_redis: the judging oracle's outage windows, samples, first resumed copy
+        self.redis_restart: dict[str, Any] | None = None
 
     def add(self, payload: dict[str, Any]) -> None:
         """Merge one drained payload.
@@ -99,6 +102,8 @@ class Aggregate:
         source["judged"] += int(snapshot.get("histograms", {}).get("delivery", {}).get("count", 0))
         source["payloads"] += 1
         self.payloads += 1
+        if payload.get("redis_restart") is not None:  # one judge has them: its latest state
+            self.redis_restart = dict(payload["redis_restart"])
 
     # -- reading --------------------------------------------------------------------
 
@@ -256,6 +261,7 @@ class Aggregate:
                 "fanout": [self._bucket(a) for a in v["audiences"]],
                 "retries": self._retries(),
                 **self._cross_node(),
+                **self._redis_restart(),
             },
             "generator": {
                 "driver": "locust",
@@ -280,6 +286,21 @@ class Aggregate:
         if self.metrics is None or nodes < 2:
             return {}
         return {"cross_node": encode(cross_node_section(self.metrics, nodes))}
+
+    def _redis_restart(self) -> dict[str, Any]:
+        """A cluster run's restart_redis faults (``redis_restart``, as ``wsbench run`` writes
+        it: only when one ran)."""
+        r = self.redis_restart
+        if r is None or not r.get("outages"):
+            return {}
+        verdict = SimpleNamespace(
+            outages=tuple(r["outages"]), outage_samples=tuple(r.get("samples", ())),
+            lost_during_outage=self.counter("oracle.lost_during_outage"),
+            resumed_other_node=self.counter("oracle.resumed_other_node"),
+            first_resumed_ns=r.get("first_resumed_ns"),
+        )
+        origin = self.metrics.origin_ns if self.metrics is not None else 0
+        return {"redis_restart": encode(redis_restart_section(verdict, origin))}
 
     def _bucket(self, a: dict[str, Any]) -> dict[str, Any]:
         """An audience row in the shape of :meth:`FanoutBucket.to_dict`, plus percentiles."""

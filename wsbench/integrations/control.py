@@ -17,7 +17,11 @@ nothing another local user can connect to) and reads EOF when either side exits.
 Protocol: one JSON object per line each way. ``{"op": "restart", "downtime": S}`` answers
 ``{"ok": true, "up_ns": N, "pid": P, "restarts": K}`` once the server is back (``up_ns``:
 ``time.monotonic_ns`` of this host, the clock of the whole run); ``{"op": "info"}`` answers
-``{"ok": true, "pid", "restarts", "banner", "pids"}`` (every pid it ran as); a failure answers ``{"ok": false, "error":
+``{"ok": true, "pid", "restarts", "banner", "pids"}`` (every pid it ran as);
+``{"op": "restart_redis", "downtime": S}`` (``fault: restart_redis``, an embedded cluster
+only) answers ``{"ok": true, "down_ns", "back_ns", "resubscribed_ns", "redis_restarts"}``
+once every node has re-subscribed (``resubscribed_ns`` null: not by the launcher's
+deadline); a failure answers ``{"ok": false, "error":
 "..."}``. Requests are served one at a time in arrival order: a restart asked while one runs
 waits for it, as under ``wsbench run`` (its parent's restart lock).
 
@@ -96,11 +100,13 @@ class ControlServer:
         if op == "info":
             return {"ok": True, "pid": server.pid, "restarts": server.restarts,
                     "banner": server.banner, "pids": list(self.pids)}
-        if op != "restart":
+        if op not in ("restart", "restart_redis"):
             return {"ok": False, "error": f"unknown control op {op!r}"}
         downtime = request.get("downtime", 0)
         if isinstance(downtime, bool) or not isinstance(downtime, int | float) or downtime < 0:
             return {"ok": False, "error": f"downtime must be seconds >= 0, not {downtime!r}"}
+        if op == "restart_redis":
+            return self._restart_redis(float(downtime))
         name = getattr(server.spec, "name", "embedded cluster's nodes")  # a Cluster: every node
         self._say(f"wsbench locust: fault: restarting the {name} "
                   f"({downtime:g} s down)")
@@ -112,6 +118,19 @@ class ControlServer:
         if server.pid is not None:
             self.pids.append(server.pid)
         return {"ok": True, "up_ns": up, "pid": server.pid, "restarts": server.restarts}
+
+    def _restart_redis(self, downtime: float) -> dict[str, Any]:
+        cluster = self.server
+        if not hasattr(cluster, "restart_redis_resubscribed"):
+            return {"ok": False, "error": "restart_redis: the embedded target is not a cluster"}
+        self._say(f"wsbench locust: fault: restarting the cluster's Redis ({downtime:g} s down)")
+        try:
+            down, back, resubscribed = cluster.restart_redis_resubscribed(downtime)
+        except WsbenchError as exc:
+            self._say(f"wsbench locust: restart_redis failed: {exc}")
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, "down_ns": down, "back_ns": back, "resubscribed_ns": resubscribed,
+                "redis_restarts": cluster.redis_restarts}
 
     def close(self) -> None:
         self.started()
@@ -179,6 +198,12 @@ class ControlClient:
         # stop (up to its grace), stay down, come back (up to the start deadline)
         budget = downtime + STOP_GRACE + 2 * START_TIMEOUT * timeout_factor()
         return self.request("restart", budget, downtime=downtime)
+
+    def restart_redis(self, downtime: float) -> dict[str, Any]:
+        """Restart the embedded cluster's Redis and wait until the nodes re-subscribed; the
+        reply (``down_ns``, ``back_ns``, ``resubscribed_ns``, ``redis_restarts``)."""
+        budget = downtime + STOP_GRACE + 3 * START_TIMEOUT * timeout_factor()
+        return self.request("restart_redis", budget, downtime=downtime)
 
     def info(self) -> dict[str, Any]:
         """The server's ``pid``, ``restarts`` and ``banner``."""

@@ -86,6 +86,9 @@ class ClientFlow:
         peer_index: the process's ``peer:`` query (one per process; a private one if None).
         restart: restarts the embedded server (``downtime`` s) and returns when it was up
             again (monotonic ns); None where this process cannot.
+        restart_redis: restarts the embedded cluster's Redis (``downtime`` s), opening and
+            closing the judging oracle's outage window itself; returns ``(down_ns, back_ns,
+            resubscribed_ns or None)``, or None where this run cannot (not a cluster).
     """
 
     def __init__(
@@ -98,6 +101,7 @@ class ClientFlow:
         peers: dict[int, ClientFlow] | None = None,
         peer_index: i.PeerIndex | None = None,
         restart: Callable[[float], int | None] | None = None,
+        restart_redis: Callable[[float], tuple[int, int, int | None] | None] | None = None,
     ) -> None:
         self.scenario = scenario
         self.group = group
@@ -113,6 +117,7 @@ class ClientFlow:
             )
         peer_index.add(self.index)
         self._restart = restart
+        self._restart_redis = restart_redis
         self.run_id = judge.run_id
         self.stopping = False
         self.conn: Connection | None = None
@@ -219,6 +224,10 @@ class ClientFlow:
             if self._restart is None:
                 return None
             return self._restart(a.downtime)
+        if cls is i.RestartRedis:
+            if self._restart_redis is None:
+                return None
+            return self._restart_redis(a.downtime)
         if cls is i.PostNotification:
             return self._post(a)
         raise TypeError(f"the gevent shell cannot perform {cls.__name__}")
@@ -444,6 +453,18 @@ class ClientFlow:
             self.judge.metrics.incr("restarts_skipped")
         else:
             self.judge.metrics.incr("server_restarts")
+
+    def redis_restarted(self, window: tuple[int, int, int | None] | None) -> None:
+        """The outage window is the restarter's business (it judges, or the master does)."""
+        if window is None:
+            _warn_once("restart_redis", "wsbench locust: restart_redis skipped: the target is "
+                       "not an embedded cluster this run can restart (or the restart failed)")
+            self.judge.metrics.incr("faults.restart_redis.skipped")
+        else:
+            self.judge.metrics.incr("redis_restarts")
+            if window[2] is None:
+                _warn_once("resubscribe", "wsbench locust: restart_redis: the nodes had not "
+                           "re-subscribed by the launcher's deadline")
 
     # -- receiving (the reader) --------------------------------------------------------
 

@@ -109,6 +109,8 @@ _VERDICT_COUNTERS = (
     "optional_deliveries",
     "retry_duplicates",
     "nodes",  # cluster nodes the sockets were on: only grows, so its deltas add up to it
+    "lost_during_outage",  # restart_redis: other-node copies lost while Redis was down
+    "resumed_other_node",  # ... and other-node copies of emits sent after the last window
 )
 
 
@@ -446,6 +448,7 @@ class Judge:
         self.tick(now)
         m = self.metrics
         open_emits = pending_acks = 0
+        outages: dict[str, Any] | None = None
         if self.journal is None:
             verdict = self.oracle.verdict()
             for name in _VERDICT_COUNTERS:
@@ -455,6 +458,10 @@ class Judge:
                     m.incr(f"oracle.{name}", delta)
                 self._sent_verdict[name] = value
             open_emits, pending_acks = verdict.open_emits, verdict.acks.pending
+            if verdict.outages:  # restart_redis: the windows so far (the whole state)
+                outages = {"outages": list(verdict.outages),
+                           "samples": list(verdict.outage_samples),
+                           "first_resumed_ns": verdict.first_resumed_ns}
         else:
             pending_acks = self.oracle.pending_acks
         cpu = cpu_ns()
@@ -472,4 +479,5 @@ class Judge:
             "samples": samples,
             "open_emits": open_emits,
             "pending_acks": pending_acks,
+            **({"redis_restart": outages} if outages is not None else {}),
         }

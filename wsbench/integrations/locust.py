@@ -34,6 +34,11 @@ it in its own greenlet and answers ``wsbench_restarted`` with the time the serve
 (moved onto the worker's clock by its offset). Without a channel (a ``--host`` target, plain
 ``locust -f``) the step is counted as ``restarts_skipped`` and warned once. The summary's
 ``sections.server`` then carries the server's pid, every pid it ran as, and its restarts.
+``fault: restart_redis`` (an embedded cluster, :data:`~wsbench.integrations.launch.CLUSTER_ENV`
+set): the same holder asks ``restart_redis`` on the channel and opens and closes the outage
+window on the oracle that judges (its own, or the master's :class:`MasterJudge`); a worker
+sends ``wsbench_restart_redis`` and gets ``wsbench_redis_restarted``. Without a cluster the
+step is counted (``faults.restart_redis.skipped``) and warned once.
 
 That aggregate feeds the web UI's "Fan-out" tab, ``/wsbench/fanout.json`` and the
 run summary (``summary.json`` with the scenario's thresholds judged, plus the HTML
@@ -76,6 +81,7 @@ from wsbench.integrations.distributed import MasterJudge
 from wsbench.integrations.flow import ClientFlow
 from wsbench.integrations.frames import Poller
 from wsbench.integrations.judge import CLIENTS_PER_WORKER, MASTER_RUN, Judge
+from wsbench.integrations.launch import CLUSTER_ENV
 from wsbench.launch import START_TIMEOUT, STOP_GRACE
 from wsbench.launch.server import timeout_factor
 from wsbench.metrics import Environment as RunEnvironment
@@ -98,6 +104,7 @@ WORKER_GRACE_S = 0.3
 MASTER_TICK_S = 0.05  # the master's loop: clock probes (a burst at 100 ms gaps), then replay
 JOURNAL_MSG, CLOCK_MSG, OFFSETS_MSG = "wsbench_journal", "wsbench_clock", "wsbench_offsets"
 RESTART_MSG, RESTARTED_MSG = "wsbench_restart", "wsbench_restarted"
+REDIS_MSG, REDIS_DONE_MSG = "wsbench_restart_redis", "wsbench_redis_restarted"
 _ENDING = (STATE_CLEANUP, STATE_STOPPING, STATE_STOPPED)
 
 
@@ -145,6 +152,9 @@ class _State:
         self.peer_index: PeerIndex | None = None
         #: restart_server: restarts the embedded server, returns when it was up (None: cannot)
         self.restart: Any = None
+        #: restart_redis: restarts the cluster's Redis, the judging oracle's outage window
+        #: included; (down, back, resubscribed or None) or None (cannot)
+        self.restart_redis: Any = None
         #: the channel to ``wsbench locust``, which owns the embedded server (None: not ours)
         self.control: ControlClient | None = None
         self.restarts_asked: dict[int, Any] = {}  #: a worker's restarts waiting for the master
@@ -290,7 +300,7 @@ class ScenarioUser(User):
             )
         self.flow = ClientFlow(
             self.scenario, self.group, judge, GeventRuntime(), host.rstrip("/"), state.peers,
-            state.peer_index, state.restart,
+            state.peer_index, state.restart, state.restart_redis,
         )
 
     def on_stop(self) -> None:
@@ -472,6 +482,76 @@ def _on_restarted(environment: Any, msg: Any, **_: Any) -> None:
         answer.set(dict(msg.data))
 
 
+# -- restart_redis: the holder of the channel restarts the cluster's Redis --------------------
+
+
+def _judging_oracle() -> Any:
+    """The oracle that judges this run: the master's, or this (single) process's."""
+    if state.master is not None:
+        return state.master.judge.oracle
+    return _judge().oracle
+
+
+def _restart_redis_here(downtime: float) -> tuple[int, int, int | None] | None:
+    """Restart the embedded cluster's Redis through ``wsbench locust``, inside the judging
+    oracle's outage window; (down, back, resubscribed or None) ns, None: not a cluster."""
+    control = state.control
+    if control is None or not os.environ.get(CLUSTER_ENV):
+        return None
+    oracle = _judging_oracle()
+    at = now_ns()
+    oracle.outage_begin(at)  # before Redis stops: copies in flight may be lost
+    try:
+        reply = control.restart_redis(downtime)
+    except ControlError as exc:
+        log.error("wsbench locust: restart_redis failed: %s", exc)
+        oracle.outage_end(at, now_ns(), None)  # close the window it opened
+        return None
+    except BaseException:  # the user was stopped while waiting: close the window too
+        oracle.outage_end(at, now_ns(), None)
+        raise
+    resubscribed = reply.get("resubscribed_ns")
+    window = (int(reply["down_ns"]), int(reply["back_ns"]),
+              None if resubscribed is None else int(resubscribed))
+    oracle.outage_end(*window)
+    return window
+
+
+def _restart_redis_via_master(downtime: float) -> tuple[int, int, int | None] | None:
+    """A worker's restart_redis: the master restarts and judges; its window (master clock)."""
+    runner = state.environment.runner
+    ident = next(_restart_ids)
+    answer = state.restarts_asked[ident] = gevent.event.AsyncResult()
+    runner.send_message(REDIS_MSG, {"id": ident, "downtime": float(downtime)})
+    budget = downtime + STOP_GRACE + (3 * START_TIMEOUT + 5.0) * timeout_factor()
+    try:
+        data = answer.get(timeout=budget)
+    except gevent.Timeout:
+        log.error("wsbench locust: the master did not answer restart_redis within %.0f s", budget)
+        return None
+    finally:
+        state.restarts_asked.pop(ident, None)
+    window = data.get("window")
+    if window is None:
+        log.warning("wsbench locust: restart_redis: %s", data.get("error", "not restarted"))
+        return None
+    return (int(window[0]), int(window[1]), None if window[2] is None else int(window[2]))
+
+
+def _on_restart_redis_request(environment: Any, msg: Any, **_: Any) -> None:
+    gevent.spawn(_serve_restart_redis, environment.runner, msg.node_id, dict(msg.data))
+
+
+def _serve_restart_redis(runner: Any, node_id: Any, data: dict[str, Any]) -> None:
+    reply: dict[str, Any] = {"id": data.get("id")}
+    window = _restart_redis_here(float(data.get("downtime", 0.0)))
+    if window is None:
+        reply["error"] = "the master owns no embedded cluster (or the restart failed)"
+    else:
+        reply["window"] = list(window)
+    runner.send_message(REDIS_DONE_MSG, reply, client_id=node_id)
+
+
 def _server_section() -> dict[str, Any] | None:
     """``sections.server`` when this process holds the embedded server's channel."""
     control = state.control
@@ -544,11 +624,13 @@ def install(scenario: m.Scenario, ev: Any = events) -> None:
         if not isinstance(runner, WorkerRunner):
             state.control = ControlClient.from_env(gevent.lock.Semaphore())
             state.restart = _restart_here if state.control is not None else None
+            state.restart_redis = _restart_redis_here
         if isinstance(runner, MasterRunner):
             runner.environment.events.worker_report.add_listener(_on_worker_report)
             runner.register_message(JOURNAL_MSG, _on_journal)
             runner.register_message(CLOCK_MSG, _on_clock_reply)
             runner.register_message(RESTART_MSG, _on_restart_request)
+            runner.register_message(REDIS_MSG, _on_restart_redis_request)
         else:
             state.ticker = gevent.spawn(_tick_forever, not isinstance(runner, WorkerRunner))
         if isinstance(runner, WorkerRunner):
@@ -556,7 +638,9 @@ def install(scenario: m.Scenario, ev: Any = events) -> None:
             runner.register_message(CLOCK_MSG, _on_clock_probe)
             runner.register_message(OFFSETS_MSG, _on_offsets)
             runner.register_message(RESTARTED_MSG, _on_restarted)
+            runner.register_message(REDIS_DONE_MSG, _on_restarted)  # same answer table
             state.restart = _restart_via_master
+            state.restart_redis = _restart_redis_via_master
 
     @ev.test_start.add_listener
     def _test_start(environment: Any, **_: Any) -> None:
