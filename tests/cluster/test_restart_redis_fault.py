@@ -156,3 +156,27 @@ def test_restart_redis_under_two_processes(tmp_path) -> None:
     assert o.back_at_s >= o.down_at_s + 2.0 and o.resubscribed_at_s >= o.back_at_s, r
     assert r.lost_during_outage > 0, r
     assert r.resumed and r.resumed_copies > 0 and r.resumed_at_s > o.resubscribed_at_s, r
+
+
+def test_a_summary_with_redis_restart_validates_against_the_schema(tmp_path) -> None:
+    import json
+
+    import jsonschema
+
+    from tests.metrics.test_summary import make_summary
+    from wsbench.metrics import redis_restart_section, schema
+    from wsbench.metrics.sections import encode
+
+    o = _oracle()
+    o.outage_begin(100)
+    _emit(o, "s1", 150)
+    o.outage_end(100, 300, 400)
+    o.sweep(None)
+    section = encode(redis_restart_section(o.verdict(), 0))
+    assert section["lost_during_outage"] == 1 and section["lost_samples"][0]["recipient"] == "c"
+    data = json.loads(make_summary().write(tmp_path / "s.json").read_text())
+    data["sections"].setdefault("delivery", {})["redis_restart"] = section
+    jsonschema.validate(data, schema(), cls=jsonschema.Draft202012Validator)
+    section["lost_during_outage"] = -1  # the entry is checked, not merely allowed
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema(), cls=jsonschema.Draft202012Validator)
