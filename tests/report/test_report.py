@@ -222,3 +222,24 @@ def test_cross_node_plot_only_for_a_cluster_run() -> None:
     assert "cross_node" not in single.to_dict()["sections"]["delivery"]
     assert plot_cross_node(single) is None
     assert "cross_node" not in render_all(single)
+
+
+def test_a_redis_restart_is_reported_in_the_console_and_the_html() -> None:
+    from wsbench.metrics.sections import RedisOutage, RedisRestart
+
+    s = build_summary()
+    dl = s.sections.delivery
+    assert dl is not None and "redis_restart" in dl.absent
+    assert "Redis restarted" not in render_summary(s) and "Redis restarts" not in render_html(s, {})
+    restart = RedisRestart(
+        outages=(RedisOutage(down_at_s=4.0, back_at_s=5.5, resubscribed_at_s=6.0, down_s=2.0),),
+        lost_during_outage=37, resumed=True, resumed_copies=900, resumed_at_s=6.1,
+    )
+    dl = replace(dl, redis_restart=restart, absent=dl.absent - {"redis_restart"})
+    s = replace(s, sections=replace(s.sections, delivery=dl))
+    line = ("Redis restarted at t=4.0 s: down 2.0 s; 37 copies lost while it was down; "
+            "cross-node delivery resumed at t=6.1 s")
+    assert line in render_summary(s)
+    assert "<h3>Cluster: Redis restarts</h3>" in render_html(s, {}) and line in render_html(s, {})
+    stuck = replace(dl, redis_restart=replace(restart, resumed=False))
+    assert "did NOT resume" in render_summary(replace(s, sections=replace(s.sections, delivery=stuck)))

@@ -27,7 +27,8 @@ from wsbench.report.data import (
     histogram_stats,
 )
 
-__all__ = ["table", "summary_lines", "render_summary", "fmt_ms", "fmt_ratio", "fmt_actual", "connections_text", "latency_rows", "cross_node_rows"]
+__all__ = ["table", "summary_lines", "render_summary", "fmt_ms", "fmt_ratio", "fmt_actual", "connections_text", "latency_rows", "cross_node_rows",
+           "redis_restart_lines"]
 
 
 def fmt_ms(value: float | None) -> str:
@@ -61,6 +62,18 @@ def retry_rows(delivery: Delivery) -> list[list[str]]:
         ["latency, settled at the first try", cost(first)],
         ["latency, settled after a re-send", cost(again)],
     ]
+
+
+def redis_restart_lines(delivery: Delivery | None) -> list[str]:
+    """One line per ``restart_redis`` outage of a cluster run (console and report.html)."""
+    if delivery is None or "redis_restart" in delivery.absent or not delivery.redis_restart.outages:
+        return []
+    r = delivery.redis_restart
+    resumed = (f"cross-node delivery resumed at t={r.resumed_at_s:.1f} s" if r.resumed
+               else "cross-node delivery did NOT resume")
+    return [f"Redis restarted at t={o.down_at_s:.1f} s: down {o.down_s:.1f} s; "
+            f"{r.lost_during_outage:,} copies lost while it was down; {resumed}"
+            for o in r.outages]
 
 
 def cross_node_rows(delivery: Delivery | None) -> list[list[str]]:
@@ -239,13 +252,7 @@ def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
             "(other node: the copy crossed the adapter)",
             *table(["recipient", "copies", "p50", "p95", "p99", "max"], cross),
         ]
-    if dl is not None and "redis_restart" not in dl.absent and dl.redis_restart.outages:
-        r = dl.redis_restart
-        for o in r.outages:
-            lines.append(f"Redis restarted at t={o.down_at_s:.1f} s: down {o.down_s:.1f} s; "
-                         f"{r.lost_during_outage:,} copies lost while it was down; "
-                         + (f"cross-node delivery resumed at t={r.resumed_at_s:.1f} s"
-                            if r.resumed else "cross-node delivery did NOT resume"))
+    lines += redis_restart_lines(dl)
     rec = summary.sections.reconnection
     if rec is not None and (rec.reconnects or rec.failed):
         lines += [

@@ -31,6 +31,7 @@ from wsbench.report.console import (
     fmt_ms,
     fmt_ratio,
     latency_rows,
+    redis_restart_lines,
     retry_rows,
 )
 from wsbench.report.data import FANOUT_COLUMNS, fanout_rows
@@ -202,6 +203,11 @@ def _delivery(summary: RunSummary) -> str:
                 "<p class=meta>other node: the copy crossed the adapter (Redis pub/sub); "
                 "adapter lag = other-node minus same-node percentile</p>"
                 + _table(["recipient", "copies", "p50", "p95", "p99", "max"], cross))
+    restarts = redis_restart_lines(dl)
+    if restarts:
+        out += ("<h3>Cluster: Redis restarts</h3><p class=meta>pub/sub has no replay: copies "
+                "that had to cross the adapter while Redis was down are counted, not judged</p>"
+                + "".join(f"<p>{html.escape(line)}</p>" for line in restarts))
     fanout = fanout_rows(summary)
     if fanout:
         cols = [f"{who} {stat}" for who, stat in FANOUT_COLUMNS]
