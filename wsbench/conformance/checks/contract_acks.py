@@ -7,6 +7,11 @@ compared with the contract: ``{ok: true, recipients, responses, timedOut, missin
 responses as a multiset (their order is the order the answers arrived). In the timeout case
 one recipient never answers, so the only wait is the server's own timeout, which the check
 chooses (scaled by WSBENCH_TIMEOUT_FACTOR) and bounds.
+
+``contract.acks.retried-emit-acked`` emulates socket.io-client's at-least-once retry
+(``retries`` + ``ackTimeout``): the same EVENT payload twice under two ack ids, the second
+sent before the first try's ack is read. Both ids must be acked and the trigger's effect (a
+room broadcast) must happen per try.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from wsbench.conformance.checks.contract_broadcast import join, nonce, peers
+from wsbench.conformance.checks.contract_broadcast import copies, join, nonce, peers, settle_after
 from wsbench.conformance.context import CheckContext
 from wsbench.conformance.model import Tier
 from wsbench.conformance.peer import Peer, require
@@ -115,3 +120,57 @@ async def with_ack_timeout(ctx: CheckContext) -> str:
     )
     want = {"ok": True, "recipients": 3, "timedOut": True, "missing": 1}
     return _compare(ctx, got, want, ["A", "B"])
+
+
+RETRY_SPEC = (
+    "socket.io-client docs, Socket options 'retries' and 'ackTimeout' (4.6+, at-least-once: "
+    "after ackTimeout the packet is emitted again under a new ack id)"
+)
+RETRIED = "broadcast room"
+
+
+@check(
+    "contract.acks.retried-emit-acked",
+    "A retried emit (the same payload again under a fresh ack id) is acked under the retry's "
+    "id and takes effect again",
+    tier=Tier.CONTRACT,
+    spec=RETRY_SPEC + "; docs/events.md §Broadcasting triggers ('broadcast room')",
+    notes="Emulates socket.io-client's retry: the second try goes out while the first try's "
+    "ack is still outstanding, as after an ackTimeout. Each try is a fresh request, so "
+    "deduplicating by payload would strand an at-least-once client; the duplicate "
+    "broadcast is the client's to accept.",
+    needs=("contract",),
+)
+async def retried_emit_acked(ctx: CheckContext) -> str:
+    await require(ctx, RETRIED, ({"room": nonce("probe"), "data": "probe"},))
+    a, b = await peers(ctx, 2)
+    r = nonce("room")
+    await join(ctx, b, r)
+    data = nonce()
+    payload = {"room": r, "data": data}
+    first = await a.ask(RETRIED, payload)  # the first try; its ack is not waited for
+    retry = await a.ask(RETRIED, payload)  # the retry: same EVENT payload, the next ack id
+    within = ctx.deliver_within + ctx.t(1.0)
+    answers: dict[str, Any] = {}
+    for name, fut in (("retry", retry), ("first try", first)):
+        try:
+            async with asyncio.timeout(within):
+                values = await fut
+        except TimeoutError:
+            ctx.fail(
+                f"no ack for the {name} of {RETRIED!r} (same payload, its own ack id) within "
+                f"{within:.1f} s"
+                + (": an at-least-once client's retry is left unanswered" if name == "retry"
+                   else "")
+            )
+        answers[name] = values[0] if values else None
+        ctx.expect_eq(answers[name], {"ok": True}, f"ack of the {name} of {RETRIED!r}")
+    await settle_after(ctx, [(b, lambda: copies(b, "event", data) >= 2)])
+    got = copies(b, "event", data)
+    ctx.details["copies:event"] = {"B": got}
+    ctx.expect(
+        got == 2,
+        f"the room member B got {got} copies of the twice-sent broadcast, expected 2 (one per "
+        f"try: at-least-once, waited up to {ctx.deliver_within:.1f} s)",
+    )
+    return "both tries acked under their own ack ids; the room member got 2 copies (one per try)"
