@@ -216,6 +216,7 @@ class RawWebSocket:
         #: transcript time (ms) of the last Engine.IO ping received, None before the first
         self.last_ping_ms: float | None = None
         self._closing = False
+        self._server_closed = False
         self._ws: ProtocolTransport | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
@@ -223,6 +224,12 @@ class RawWebSocket:
     @property
     def closed(self) -> bool:
         return self.closed_at_ms is not None
+
+    @property
+    def closed_by_server(self) -> bool:
+        """Closed by the server's close frame (not by :meth:`close`, not a lost connection or
+        an RFC 6455 violation), also after a later :meth:`close` of the closed socket."""
+        return self._server_closed
 
     def _start(self, ws: ProtocolTransport) -> None:
         self._ws = ws
@@ -255,6 +262,7 @@ class RawWebSocket:
             self._mark_closed(f"server broke RFC 6455: {result.detail}")
         elif result.detail.startswith("websocket closed"):
             who = "closed by probe" if self._closing else "closed by server"
+            self._server_closed = not self._closing and self.closed_at_ms is None
             reason = result.detail.partition("): ")[2]
             self._mark_closed(f"{who}, code {self.close_code} {reason}".rstrip())
         else:

@@ -131,6 +131,9 @@ class CheckContext:
     extra_probes: dict[str, RawProbe] = field(default_factory=dict)
     #: app-level pings skipped (and answered) while waiting for the frames a check expects
     app_pings: int = 0
+    #: the check's :class:`~wsbench.conformance.peer.Peer` objects (each registers itself),
+    #: for the runner's inconclusive-close rule (:func:`~wsbench.conformance.runner.run_target`)
+    peers: list[Any] = field(default_factory=list)
 
     async def probe_for(self, url: str) -> RawProbe:
         """A probe on another server (auth/recovery twin) recording into this transcript."""

@@ -75,9 +75,27 @@ Exit status: **0** nothing FAILED, **1** a check FAILED, **4** a target is unrea
 (fail fast, with the address and the error), **2** usage error. `--cases`/`--exclude-cases`
 globs match check ids and official labels (`E12`, `S27`). `--target embedded` starts the
 reference server (and a twin with `--jwt-secret` and `--recovery` for the auth and recovery
-checks) on free loopback ports with the official suites' heartbeat (300/200 ms), through
-`wsbench.launch`; if one does not start (no start line within 15 s times
-`WSBENCH_TIMEOUT_FACTOR`, or it exits first) the gate exits 1 quoting its exit code and stderr.
+checks) on free loopback ports with the official suites' heartbeat (300/200 ms, app heartbeat
+500 ms) for the `engineio` and `socketio` tiers and `contract.heartbeat.app-ping`, and a
+second such pair with the default heartbeat (25/20 s, app heartbeat 30 s) for the
+`contract`, `security` and `load` tiers (and the checks of `--app`), one report per target,
+through `wsbench.launch`. Only the wire tiers test the heartbeat; on a loaded machine a
+300/200 ms heartbeat closes the connections of a checker (or server) descheduled for a few
+hundred milliseconds, and a contract check then waits for an ack that never comes. If a
+server does not start (no start line within 15 s times `WSBENCH_TIMEOUT_FACTOR`, or it exits
+first) the gate exits 1 quoting its exit code and stderr.
+
+A target given by URL keeps its own heartbeat, so any check can meet the same close. A check
+that FAILED after the server closed one of its connections without a word (a close frame
+with code 1000 or none, no Engine.IO CLOSE packet, no DISCONNECT) while the probe had
+answered every ping on arrival cannot tell a wrong server from a starved machine: it is
+re-run once on fresh sessions. FAILED again, for any reason: FAILED, the reason naming the
+first run's close too. Otherwise INFORMATIONAL: `inconclusive: <first reason>, after the
+server closed <peer>: <close code, ms since the last ping> ...; re-run on fresh sessions:
+<verdict> (<reason>)`, with both transcripts (`--- re-run on fresh sessions ---` between
+them) and the first run in the details (`first_run`). A lost connection (a crashed server),
+an RFC 6455 violation, a close with a reason code (1009, ...) or a DISCONNECT is never
+inconclusive.
 
 `--parser msgpack` checks a target on the official `socket.io-msgpack-parser` (`embedded` is
 started with it; a target on the other parser fails the preflight in one line, exit 4). The

@@ -29,6 +29,7 @@ BASELINE = "message-with-ack"
 """The official harness's acked event, which every target of the gate offers (S28)."""
 _BACKGROUND = frozenset({"ping", "auth"})  # events a peer gets unasked (app heartbeat, harness)
 _REFUSED_NAMESPACE = ("Invalid namespace", "Unable to connect")
+_SILENT_CODES = frozenset({1000, 1005})  # close frames that state no reason (a heartbeat timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,7 @@ class Peer:
         self._changed = asyncio.Event()
         self._reader = asyncio.get_running_loop().create_task(self._read())
         self.closed = False
+        ctx.peers.append(self)
 
     @classmethod
     async def open(
@@ -298,6 +300,17 @@ class Peer:
                 f"{self.pings} pings, answered on arrival"
             )
         return ", ".join(parts)
+
+    def silent_close(self) -> str:
+        """The close reason when the server ended this connection without a word: a close
+        frame stating no reason (1000 or none, 1005), no Engine.IO CLOSE packet, no
+        DISCONNECT, while the probe had answered every ping on arrival (a heartbeat timeout
+        of a starved machine looks exactly so); else empty. A lost connection (a crash), an
+        RFC 6455 violation or a close with a reason code (1009 too big, ...) is not silent."""
+        if (not self.ws.closed_by_server or self.ws.close_code not in _SILENT_CODES
+                or self.eio_close or self.disconnected):
+            return ""
+        return f"{self.label}: {self.close_reason()}"
 
     async def close(self) -> None:
         """Close the WebSocket first (the reader then sees CLOSED and ends), then the reader."""
