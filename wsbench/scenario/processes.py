@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-:func:`drive` returns a controller with ``run()`` (drive the clients, return the
+:func:`wsbench.scenario.controller.drive` returns a controller with ``run()`` (drive the clients, return the
 result as plain data) and ``abort(reason)`` (end early, partial). The result is the
 same shape whether one process or several produced it (:func:`assemble`):
 
@@ -43,11 +43,9 @@ knows its own process's sockets); everything else behaves as with one process.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from wsbench.exceptions import ConfigError
 from wsbench.metrics import (
     Acks,
     Connections,
@@ -71,14 +69,9 @@ from wsbench.oracle import DeliveryOracle, OracleVerdict
 from wsbench.oracle.verdict import LatencySummary
 from wsbench.scenario.child import driver_parts
 from wsbench.scenario.driver import Driver
-from wsbench.scenario.model import Scenario
-from wsbench.scenario.progress import Status
-
-if TYPE_CHECKING:
-    from wsbench.scenario.parent import MultiProcess
 
 __all__ = [
-    "drive", "driver_result", "assemble", "delivery_section", "RunResult", "SingleProcess",
+    "driver_result", "assemble", "delivery_section", "RunResult", "SingleProcess",
     "CLIENTS_PER_PROCESS", "choose_processes",
 ]
 
@@ -278,49 +271,3 @@ class SingleProcess:
     async def run(self) -> RunResult:
         await self.driver.run()
         return driver_result(self.driver)
-
-
-def drive(
-    scenario: Scenario,
-    url: str,
-    processes: int,
-    *,
-    origin_ns: int,
-    origin_wall: float,
-    restart: Callable[[float], Awaitable[int]] | None,
-    server_pid: Callable[[], int | None] | None,
-    on_status: Callable[[Status], None],
-    on_message: Callable[[str], None],
-    restart_redis: Callable[[float], Awaitable[tuple[int, int, int | None]]] | None = None,
-) -> SingleProcess | MultiProcess:
-    """The controller for ``processes`` processes (see the module docstring)."""
-    if processes < 1:
-        raise ConfigError(f"--processes must be at least 1, got {processes}")
-    if processes > 1:
-        from wsbench.scenario.parent import MultiProcess
-
-        return MultiProcess(
-            scenario,
-            url,
-            min(processes, scenario.clients),
-            origin_ns=origin_ns,
-            origin_wall=origin_wall,
-            restart=restart,
-            server_pid=server_pid,
-            on_status=on_status,
-            on_message=on_message,
-            restart_redis=restart_redis,
-        )
-    driver = Driver(
-        scenario,
-        url,
-        origin_ns=origin_ns,
-        origin_wall=origin_wall,
-        start_ns=None,
-        restart=restart,
-        restart_redis=restart_redis,
-        server_pid=server_pid,
-        on_status=on_status,
-        on_message=on_message,
-    )
-    return SingleProcess(driver)

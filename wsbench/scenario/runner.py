@@ -193,7 +193,8 @@ async def _drive(
     started_wall = wall_time()
     origin_ns = now_ns()
     interrupted = asyncio.Event()
-    from wsbench.scenario.processes import choose_processes, drive
+    from wsbench.scenario.controller import drive
+    from wsbench.scenario.processes import choose_processes
 
     processes, why = choose_processes(options.processes, scenario.clients, os.cpu_count(),
                                       embedded=server is not None)
