@@ -43,6 +43,7 @@ from typing import Any
 
 from wsbench.exceptions import ConfigError, WsbenchError
 from wsbench.launch import START_TIMEOUT, STOP_GRACE, Server
+from wsbench.launch.cluster import Cluster
 from wsbench.launch.server import timeout_factor
 
 __all__ = ["ENV", "ControlClient", "ControlError", "ControlServer"]
@@ -64,7 +65,8 @@ class ControlServer:
     the child's end, so the channel reads EOF when the child exits); :meth:`close` at the end.
     """
 
-    def __init__(self, server: Server, on_message: Callable[[str], None] | None = None) -> None:
+    def __init__(self, server: Server | Cluster,
+                 on_message: Callable[[str], None] | None = None) -> None:
         self.server = server
         self._say = on_message or (lambda _text: None)
         #: every pid the server ran as, first start first (a restart adds one)
@@ -121,7 +123,7 @@ class ControlServer:
 
     def _restart_redis(self, downtime: float) -> dict[str, Any]:
         cluster = self.server
-        if not hasattr(cluster, "restart_redis_resubscribed"):
+        if not isinstance(cluster, Cluster):
             return {"ok": False, "error": "restart_redis: the embedded target is not a cluster"}
         self._say(f"wsbench locust: fault: restarting the cluster's Redis ({downtime:g} s down)")
         try:

@@ -203,7 +203,7 @@ async def _drive(
     controller = drive(
         scenario,
         url,
-        options.processes,
+        processes,
         origin_ns=origin_ns,
         origin_wall=started_wall,
         restart=server.restart if server is not None else None,

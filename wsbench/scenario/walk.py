@@ -110,7 +110,7 @@ def _sid_place(args: tuple[Template, ...] | None) -> Place | None:
 
 
 def _pushes(app: App) -> list[tuple[str, PushSpec]]:
-    out = []
+    out: list[tuple[str, PushSpec]] = []
     for ns in app.namespaces:
         for e in ns.events:
             out.extend((ns.name, p) for p in e.push)
@@ -195,7 +195,7 @@ def derived_events(scenario: m.Scenario) -> dict[str, set[str]]:
         for g in scenario.groups:
             for step in walk(g.flow):
                 for name in getattr(step, "namespaces", ()) if isinstance(step, m.Connect) else ():
-                    ns = app.namespace(name)
-                    for p in ns.on_disconnect if ns is not None else ():
+                    spec_ns = app.namespace(name)
+                    for p in spec_ns.on_disconnect if spec_ns is not None else ():
                         out.setdefault(p.namespace or name, set()).add(p.event)
     return out

@@ -30,6 +30,7 @@ opportunities per behaviour, 99.9 % or more (tests/conformance/test_app.py).
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import uuid
 from typing import Any
@@ -131,7 +132,7 @@ async def run(ctx: CheckContext, app: App, spec: EventSpec) -> str:
                     await asyncio.sleep(0)
                     if i >= traffic.WINDOW and not stalled[0]:
                         stalled[0] = not await until_any(
-                            peers, lambda j=i - traffic.WINDOW: caught_up(j), ctx.deliver_within)
+                            peers, functools.partial(caught_up, i - traffic.WINDOW), ctx.deliver_within)
                 if exp.outcomes[i].ack is not None:
                     futures[i] = await peer.ask(spec.name, *sends[i], ns=ns)
                 else:
