@@ -118,16 +118,26 @@ class _Forbid:
     sockets of ``scope`` (a snapshot: the membership's cached frozensets are immutable)
     but those ``spared``, those of a ``pending`` client and those in a positive audience. Registering one is O(rooms),
     not O(namespace): ``must_not: {to: non_members}`` on every room emit of 1,800 sockets
-    cost 43 % of the main job's generator CPU when it built the set (bench/README.md)."""
+    cost 43 % of the main job's generator CPU when it built the set (bench/README.md).
 
-    __slots__ = ("scope", "spared", "pending", "audiences")
+    A membership rule (``non_members``) registered at ``at_ns`` also spares a socket whose
+    membership changed at or after ``at_ns`` (``changed``: the membership's
+    ``last_change_ns``): the server may have applied that join before it computed the
+    emit's audience (the emit in flight, the join sent later on another connection), the
+    same may-receive as a leak's judgement. Looked up only for a copy that would
+    otherwise be forbidden, so the receive path costs nothing more."""
+
+    __slots__ = ("scope", "spared", "pending", "audiences", "at_ns", "changed")
 
     def __init__(self, scope: frozenset[SocketKey], spared: frozenset[SocketKey],
                  pending: frozenset[Hashable],
                  audiences: tuple[tuple[frozenset[SocketKey], SocketKey | None,
-                                        SocketKey | None], ...]) -> None:
+                                        SocketKey | None], ...],
+                 at_ns: int | None = None,
+                 changed: Callable[[SocketKey], int | None] | None = None) -> None:
         self.scope, self.spared, self.pending = scope, spared, pending
         self.audiences = audiences
+        self.at_ns, self.changed = at_ns, changed
 
     def __contains__(self, sock: SocketKey) -> bool:
         if sock not in self.scope or sock in self.spared or sock[0] in self.pending:
@@ -135,6 +145,10 @@ class _Forbid:
         for base, excluded, extra in self.audiences:  # a positive expectation's audience
             if (sock in base and sock != excluded) or sock == extra:
                 return False
+        if self.changed is not None and self.at_ns is not None:
+            change = self.changed(sock)
+            if change is not None and change >= self.at_ns:
+                return False  # its membership was in flux when the server fanned out
         return True
 
 
@@ -547,11 +561,15 @@ class DeliveryOracle:
         *,
         sender: Hashable | None = None,
         rooms: Iterable[str] = (),
+        at_ns: int | None = None,
     ) -> int:
         """Copies of ``event`` carrying stamp ``stamp_id`` must not reach ``who`` in
         ``namespace``, as of the membership now: ``sender``, ``others`` (every socket of
         the namespace but the sender), ``all``, or ``non_members`` (of ``rooms``; a socket
-        whose membership of them is pending is spared). The audience of an emit already
+        whose membership of them is pending is spared, and so, when ``at_ns`` says when
+        the rule is registered on the caller's clock, is one whose membership changed at
+        or after ``at_ns``: a join the server may have applied before it computed the
+        emit's audience, as :meth:`expect_emit`'s ``at_ns``). The audience of an emit already
         registered for this stamp and event is never protected (``others`` of a private
         message: everyone but the sender and its addressee). A copy to a protected socket
         is a ``forbidden_delivery``. The protected sockets are kept as a rule over the
@@ -561,6 +579,7 @@ class DeliveryOracle:
         sender_sock = (sender, namespace) if sender is not None else None
         none: frozenset[Any] = frozenset()
         pending = none
+        changed = None
         if who == "sender":
             scope = frozenset({sender_sock}) if sender_sock is not None else none
             spared = none
@@ -573,6 +592,7 @@ class DeliveryOracle:
             spared = audience(m, Semantics.ROOMS, namespace, rooms, None, sender)
             pending = m.pending_clients(namespace, None).union(
                 *(m.pending_clients(namespace, r) for r in rooms))  # C-level, no tuples
+            changed = m.last_change_ns
         else:
             raise ValueError(f"forbid: who is sender, others, all or non_members, not {who!r}")
         audiences = tuple(
@@ -580,7 +600,8 @@ class DeliveryOracle:
             for positive in (self._open.get(stamp_id), self._open.get(f"{stamp_id}|{event}"))
             if positive is not None and positive.event == event  # its audience may have it
         )
-        self._forbidden[(stamp_id, event)] = _Forbid(scope, spared, pending, audiences)
+        self._forbidden[(stamp_id, event)] = _Forbid(scope, spared, pending, audiences,
+                                                     at_ns, changed)
         self.forbidden_registered += 1
         while len(self._forbidden) > self.closed_memory:
             self._forbidden.popitem(last=False)

@@ -116,6 +116,7 @@ class Oracle(Protocol):
         *,
         sender: Hashable | None = None,
         rooms: Iterable[str] = (),
+        at_ns: int | None = None,
     ) -> int: ...
 
     def correlate(self, key: str, stamp: Stamp) -> None: ...

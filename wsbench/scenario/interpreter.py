@@ -935,7 +935,8 @@ class UserMachine:
             for mn in step.must_not:
                 rooms = tuple(str(render_value(r, values, pick)) for r in mn.rooms)
                 host.oracle.forbid(stamp.id, mn.namespace or ns, mn.event, mn.to,
-                                   sender=self.index, rooms=rooms or tuple(self.rooms.get(ns, ())))
+                                   sender=self.index, rooms=rooms or tuple(self.rooms.get(ns, ())),
+                                   at_ns=self.now)
         ack = None
         if step.expect_ack is not None:
             expected_ack = step.expect_ack
@@ -1040,7 +1041,8 @@ class UserMachine:
             stamp_id = carrier.get(n.event) or (stamp.id if stamp is not None else None)
             if stamp_id is not None:
                 host.oracle.forbid(stamp_id, ns, n.event, str(n.who), sender=self.index,
-                                   rooms=tuple(r for p in oc.pushes for r in p.rooms))
+                                   rooms=tuple(r for p in oc.pushes for r in p.rooms),
+                                   at_ns=self.now)
         self.carriers = tuple(carrier.values())
         return oc
 

@@ -426,8 +426,10 @@ class RecordingOracle:
         *,
         sender: Hashable | None = None,
         rooms: Iterable[str] = (),
+        at_ns: int | None = None,
     ) -> int:
-        self.journal.add(Op.FORBID, stamp_id, namespace, event, who, sender, tuple(rooms))
+        self.journal.add(Op.FORBID, stamp_id, namespace, event, who, sender, tuple(rooms),
+                         at_ns)
         return -1
 
     def correlate(self, key: str, stamp: Stamp) -> None:

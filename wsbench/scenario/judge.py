@@ -216,8 +216,9 @@ class Judge:
                 payload=payload,
             )
         elif op == Op.FORBID:
-            sid, ns, event, who, sender, rooms = rec[2:]
-            oracle.forbid(sid, ns, event, who, sender=sender, rooms=rooms)
+            sid, ns, event, who, sender, rooms, *at = rec[2:]  # at_ns: since issue 15
+            oracle.forbid(sid, ns, event, who, sender=sender, rooms=rooms,
+                          at_ns=at[0] if at else None)
         elif op == Op.CORRELATE:
             key, sid, s, q, sent = rec[2:]
             oracle.correlate(key, Stamp(sid, s, q, sent))
