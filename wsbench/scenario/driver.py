@@ -135,6 +135,11 @@ class Driver:
         #: disconnect pushes matched by the stamp their copies carry from an earlier emit
         self._by_origin = disconnect_keyed(scenario.app)
         self.stopping = False
+        #: judging ended (the final sweep, or FINAL journaled): copies that arrive later,
+        #: e.g. the /chat ``user left`` pushes the teardown's own closes cause at sockets
+        #: still open, are beyond the verdict's horizon and not observed (as the
+        #: ``--processes`` judge ignores a child's records after its FINAL)
+        self.judged = False
         peers = interp.PeerIndex(self.client_ids, self.membership.is_connected)
         secondary = self._secondary if self.journal is None else None  # a child's judge keys
         self.vus = {
@@ -319,6 +324,8 @@ class Driver:
         return on_any
 
     def observe(self, client: int, ns: str, event: str, args: tuple[Any, ...]) -> None:
+        if self.judged:
+            return
         stamp = find_stamp(args, self._deep)
         if stamp is None:
             place = self._correlations.get((ns, event)) if self._correlations else None
@@ -396,6 +403,7 @@ class Driver:
             self.journal.flush()
         else:
             self.oracle.sweep(now_ns() if self.abort_reason else None)
+        self.judged = True
         for t in chores:
             t.cancel()
         await asyncio.gather(*chores, return_exceptions=True)
