@@ -17,7 +17,9 @@ KNOWN_GAPS: set[tuple[str, str]] = set()
 @pytest.mark.parametrize("fault", FAULTS)
 def test_fault_is_caught(fault: str) -> None:
     ids = fault_index()[fault]
-    with embedded_targets(["--fault", fault]) as spec:
+    # as conform --target embedded: contract/security/load on the default-heartbeat twin
+    # (with the fault too), so an overloaded machine's heartbeat closes cannot hide a fault
+    with embedded_targets(["--fault", fault], app_tiers=True) as spec:
         report = run(spec, cases=ids)
     assert report.failed, f"--fault {fault} passed the gate"
     escaped = {cid for cid in ids if str(report.results[cid].verdict) != "FAILED"}
