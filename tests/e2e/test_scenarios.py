@@ -55,6 +55,7 @@ def test_scenario_on_reference_server(path, tmp_path) -> None:
     assert not s.partial, s.partial_reason
     assert violations(s) == {}, s.sections.delivery.violations.samples[:3]
     assert s.sections.connections.connected > 0
+    assert s.sections.connections.peak > 0  # the gauge counts connected sockets (it read 0)
     assert s.target.embedded and s.sections.server.stopped
     _check_fault_steps(path, s)
     failed = [t for t in s.sections.thresholds if not t.passed]

@@ -56,6 +56,7 @@ class Process(Protocol):
     stopping: bool
     stop_ramping: bool
     open_connections: int
+    connected_sockets: int  #: namespace sockets connected now (the connections gauge, the peak)
     pending_acks: int
 
     def http_for(self, index: int) -> Any: ...
@@ -200,18 +201,23 @@ class VirtualUser:
                 outcomes.append((ns, "connected", ""))
         return i.ConnectReply(tuple(outcomes))
 
+    def _connected(self, sock: Socket, ns: str) -> None:
+        self.d.connected_sockets += 1
+        self._lifecycle(self.machine.on_connected(ns, sock.sid or "", sock.recovered, now_ns()))
+
+    def _disconnected(self, ns: str, reason: str) -> None:
+        self.d.connected_sockets -= 1
+        self._lifecycle(self.machine.on_disconnected(ns, reason, now_ns()))
+
     def _socket(self, ns: str, auth: dict[str, Any] | None) -> Socket:
         assert self.conn is not None
         known = ns in self.sockets
         sock = self.conn.socket(ns, auth)
         if not known:
             self.sockets[ns] = sock
-            machine = self.machine
             sock.on_any(self.d.receiver(self.index, ns))
-            sock.on("connect", lambda: self._lifecycle(
-                machine.on_connected(ns, sock.sid or "", sock.recovered, now_ns())))
-            sock.on("disconnect", lambda reason: self._lifecycle(
-                machine.on_disconnected(ns, reason, now_ns())))
+            sock.on("connect", lambda: self._connected(sock, ns))
+            sock.on("disconnect", lambda reason: self._disconnected(ns, reason))
             if ns == "/":
                 group = self.group
                 if group.answer_acks:  # answered with its data, after answer_acks.delay
