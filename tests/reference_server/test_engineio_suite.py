@@ -202,11 +202,14 @@ async def test_E11_invalid_packet_closes_the_session(wire):
 
 @BOTH
 async def test_E12_duplicate_poll_closes_the_session(wire, path):
+    # Two GETs on two connections: which one the server reads first is the kernel's and the
+    # loop's choice, not ours. Whichever it is, the other is the duplicate: it gets 400/500,
+    # the first is closed with a CLOSE packet, and the session is gone.
     sid = await wire.open_polling()
     first = await pending_get(wire, sid)
     second = await wire.get(**Q, sid=sid)
-    assert second[0] in (400, 500)
-    assert await first == (200, "1")
+    answers = sorted([second, await first], key=lambda a: a[0])
+    assert answers[0] == (200, "1") and answers[1][0] in (400, 500), answers
     assert (await wire.get(**Q, sid=sid))[0] == 400
 
 
@@ -329,11 +332,20 @@ async def test_E20_S11_websocket_heartbeat_timeout(wire, path):
 
 @BOTH
 async def test_E21_S12_polling_close(wire, path):
-    sid = await wire.open_polling()
-    pending = await pending_get(wire, sid)
-    assert await wire.post("1", **Q, sid=sid) == (200, "ok")
-    assert await pending == (200, "6")
-    assert (await wire.get(**Q, sid=sid))[0] == 400
+    # The GET's request is written before the POST's, on another connection; a loaded server
+    # may still read the POST first, and then the GET rightly finds no session (400). That
+    # outcome is the test's race, not the server's: retried on a fresh session, at most 3 times.
+    for _attempt in range(3):
+        sid = await wire.open_polling()
+        pending = await pending_get(wire, sid)
+        assert await wire.post("1", **Q, sid=sid) == (200, "ok")
+        got = await pending
+        if got[0] == 400 and "Session ID unknown" in got[1]:
+            continue  # the close was read before the GET
+        assert got == (200, "6")
+        assert (await wire.get(**Q, sid=sid))[0] == 400
+        return
+    pytest.fail("the pending GET never got the noop: the close always won the race")
 
 
 @BOTH
