@@ -61,6 +61,9 @@ class Peer:
         self.sids: dict[str, str] = {}
         self.connect_answers: dict[str, Any] = {}
         self.events: list[Received] = []
+        #: per ack received, the ``seq`` of the last event received before it (0: none yet):
+        #: where acks sat between the events
+        self.ack_after: list[int] = []
         self.disconnected: list[str] = []
         #: the server sent an Engine.IO CLOSE packet (``1``) before closing
         self.eio_close = False
@@ -271,6 +274,7 @@ class Peer:
             if self.answer_app_ping and p.event_name == "ping" and p.namespace == "/":
                 await self.emit("pong")
         elif p.is_ack:
+            self.ack_after.append(self._seq)
             fut = self._acks.pop((p.namespace, p.id or 0), None)
             if fut is not None and not fut.done():
                 fut.set_result(p.args)

@@ -668,8 +668,8 @@ def catalog_markdown() -> str:
         "joined through the first join event the engine says joins it (`subscribe document`). "
         "`order` has its own run: 3 senders at once, 462 sends (924 when a copy reaches one "
         "socket), each sender's copies in its order at every recipient (interleaving free); OK "
-        "only with at least 459 adjacent same-sender deliveries seen at sockets with no ack "
-        "between them (a 1-in-100 swap escapes with < 1 %), else INFORMATIONAL.\n",
+        "only with at least 459 adjacent same-sender deliveries seen with no ack between "
+        "them, at any socket (a 1-in-100 swap escapes with < 1 %), else INFORMATIONAL.\n",
         "| behaviour | tier | sentence | runs when the file declares |",
         "| --- | --- | --- | --- |",
     ]
