@@ -95,4 +95,5 @@ def test_the_schema_takes_binary_values_and_the_bundled_msgpack_scenario() -> No
     bad = yaml.safe_load(BASE % "{bytes: 8, size: 2}")
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
-    loads_scenario((ROOT / "scenarios" / "msgpack.yaml").read_text(), "msgpack.yaml")
+    path = ROOT / "scenarios" / "msgpack.yaml"  # its app: path resolves next to it
+    loads_scenario(path.read_text(), str(path))
