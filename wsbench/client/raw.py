@@ -178,7 +178,8 @@ class WireTranslator(Protocol):
     gets for one received frame; the ``*_payload`` pair does the same for polling bodies.
     """
 
-    name: str
+    @property
+    def name(self) -> str: ...  # read-only: a translator names its parser
 
     def outgoing(self, frame: str | bytes) -> list[str | bytes] | None: ...
 

@@ -249,8 +249,8 @@ def render() -> str:
     out.append("| fault | what it breaks | catching checks |")
     out.append("| --- | --- | --- |")
     for fault in ADAPTER_FAULTS:
-        ids = ", ".join(f"`{i}`" for i in faults[fault]) or "**none**"
-        out.append(f"| `{fault}` | {_cell(ADAPTER_FAULT_EFFECTS[fault])} | {ids} |")
+        catching = ", ".join(f"`{i}`" for i in faults[fault]) or "**none**"
+        out.append(f"| `{fault}` | {_cell(ADAPTER_FAULT_EFFECTS[fault])} | {catching} |")
     out.append("")
     return "\n".join(out)
 

@@ -132,6 +132,10 @@ class Oracle(Protocol):
 
     def retried(self, stamp_id: str, attempt: int) -> None: ...
 
+    def outage_begin(self, at_ns: int) -> None: ...
+
+    def outage_end(self, down_ns: int, back_ns: int, resubscribed_ns: int | None) -> None: ...
+
     def expect_ack(
         self,
         key: Hashable,
