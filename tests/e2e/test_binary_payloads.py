@@ -13,7 +13,8 @@ from wsbench.client.api import connect
 from wsbench.launch import Server, node_twin, reference_server
 from wsbench.oracle.stamp import BINARY_KEY, STAMP_KEY, Stamp, embed_stamp, find_stamp
 
-MSGPACK = (ROOT / "scenarios" / "msgpack.yaml").read_text()
+MSGPACK_PATH = ROOT / "scenarios" / "msgpack.yaml"  # its app: path resolves next to it
+MSGPACK = MSGPACK_PATH.read_text()
 
 
 def _variant(parser: str, transport: str) -> str:
@@ -26,7 +27,7 @@ def _variant(parser: str, transport: str) -> str:
 def test_binary_scenario_passes_on_both_parsers_and_transports(
     parser: str, transport: str, tmp_path
 ) -> None:  # noqa: ANN001
-    outcome = run_text(_variant(parser, transport), tmp_path, clients=24, duration="5s")
+    outcome = run_text(_variant(parser, transport), tmp_path, source=str(MSGPACK_PATH), clients=24, duration="5s")
     s = outcome.summary
     assert not s.partial, s.partial_reason
     assert violations(s) == {}, s.sections.delivery.violations.samples[:3]
@@ -38,7 +39,7 @@ def test_binary_scenario_passes_on_both_parsers_and_transports(
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("parser", ["default", "msgpack"])
 def test_binary_scenario_passes_on_the_node_twin(parser: str, tmp_path) -> None:  # noqa: ANN001
-    outcome = run_text(_variant(parser, "websocket"), tmp_path, clients=24, duration="5s",
+    outcome = run_text(_variant(parser, "websocket"), tmp_path, source=str(MSGPACK_PATH), clients=24, duration="5s",
                        server=("node", str(NODE_SERVER)))
     s = outcome.summary
     assert violations(s) == {}, s.sections.delivery.violations.samples[:3]
