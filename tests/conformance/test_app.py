@@ -100,16 +100,23 @@ def test_reference_server_passes_reference_yaml(reference: TargetSpec) -> None:
     ok = {cid for cid, r in report.results.items() if str(r.verdict) == "OK"}
     # at least as strong as the built-in contract tier on what it is named for
     for cid in ("app.root.broadcast-others.sender-exclusion", "app.root.broadcast-room.room-isolation",
-                "app.root.broadcast-rooms.one-copy", "app.root.broadcast-all.order",
+                "app.root.broadcast-rooms.one-copy",
                 "app.root.leave-room.leaves", "app.root.join-room.joins",
                 "app.root.private-message.exactly-once", "app.security.sid-room-hijack",
                 "app.security.unknown-namespace", "app.security.payload-size",
                 "app.root.request-ack.ack", "app.chat.typing.sender-exclusion"):
         assert cid in ok, (cid, report.results[cid].reason)
+    # order is OK, or INFORMATIONAL when a loaded machine interleaved the senders so finely
+    # that too few same-sender pairs could show a 1-in-100 swap (the check says so)
+    order = report.results["app.root.broadcast-all.order"]
+    assert str(order.verdict) == "OK" or (
+        str(order.verdict) == "INFORMATIONAL" and "needed for 99" in order.reason), order.reason
     # rooms built from a template (doc:{$args[0].docId}): named by the engine, joined with
     # subscribe document (join room refuses the doc: prefix); these were UNIMPLEMENTED
     for cid in DOCUMENT_OK:
-        assert cid in ok, (cid, report.results[cid].reason)
+        r = report.results[cid]
+        assert cid in ok or (cid.endswith(".order") and str(r.verdict) == "INFORMATIONAL"
+                             and "needed for 99" in r.reason), (cid, r.reason)
     rooms = report.results["app.root.update-document.room-isolation"].details["rooms"]
     assert rooms["B"][0].startswith("doc:k-") and rooms["C"][0].startswith("doc:kx-"), rooms
     # order: 3 concurrent senders, >= 460 sends, enough same-sender adjacencies for 99 %

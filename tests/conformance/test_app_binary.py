@@ -55,7 +55,11 @@ def test_conform_embedded_reference_yaml_sends_and_judges_binary_data(parser: st
     results = json.loads(out.read_text())["results"]["embedded"]
     for behaviour in JUDGED:
         r = results[f"app.root.broadcast-room.{behaviour}"]
-        assert r["verdict"] == "OK", (behaviour, r["reason"])
+        # order may honestly lack power on a loaded machine (too few same-sender adjacent
+        # pairs to see a 1-in-100 swap): INFORMATIONAL saying so, never a pass it cannot show
+        underpowered = behaviour == "order" and r["verdict"] == "INFORMATIONAL" and (
+            "needed for 99" in r["reason"])
+        assert r["verdict"] == "OK" or underpowered, (behaviour, r["reason"])
         blobs = _blobs(behaviour, r["details"])
         assert r["details"]["blobs"] == blobs, r["details"]
         assert f"binary: {blobs[str(BLOB_SMALL)]} of {BLOB_SMALL} bytes, " \

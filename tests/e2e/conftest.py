@@ -25,11 +25,12 @@ def run_text(
     *,
     server: tuple[str, ...] = (),
     processes: int = 1,
-    source: str = "<test>",
+    source: str = str(ROOT / "scenarios" / "<test>.yaml"),
     **overrides,
 ) -> RunOutcome:
     """Run scenario YAML ``text`` with ``overrides`` (clients, duration...) into ``out``;
-    ``source``: the file it came from (an ``app:`` path is relative to it)."""
+    ``source``: the file it came from (an ``app:`` path is relative to it; by default a
+    file in scenarios/, so a bundled scenario's ``app: apps/...`` resolves)."""
     from wsbench.client import run as run_loop
     from wsbench.scenario import Overrides
 

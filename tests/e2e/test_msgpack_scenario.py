@@ -3,6 +3,8 @@ the embedded reference server and on the Node twin, both started with ``--parser
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import ROOT
@@ -10,17 +12,18 @@ from tests.e2e.conftest import NODE_SERVER, node, run_text, violations
 from wsbench.scenario import loads_scenario
 from wsbench.scenario.model import server_args
 
-ROOMS = (ROOT / "scenarios" / "rooms.yaml").read_text()
+SOURCE = str(ROOT / "scenarios" / "rooms.yaml")  # its app: path resolves next to it
+ROOMS = Path(SOURCE).read_text()
 MSGPACK_ROOMS = "parser: msgpack\n" + ROOMS
 
 
 def test_parser_is_read_and_passed_to_the_embedded_server() -> None:
-    scenario = loads_scenario(MSGPACK_ROOMS, "<test>")
+    scenario = loads_scenario(MSGPACK_ROOMS, SOURCE)
     assert scenario.parser == "msgpack"
     assert server_args(scenario)[-2:] == ["--parser", "msgpack"]
-    assert loads_scenario(ROOMS, "<test>").parser == "default"
+    assert loads_scenario(ROOMS, SOURCE).parser == "default"
     with pytest.raises(Exception, match="parser"):
-        loads_scenario("parser: json5\n" + ROOMS, "<test>")
+        loads_scenario("parser: json5\n" + ROOMS, SOURCE)
 
 
 @pytest.mark.timeout(60)
