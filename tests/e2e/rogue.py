@@ -160,20 +160,27 @@ def big_polling_body(size: int, *, chunked: bool, max_payload: int = 100_000) ->
     ``chunked``: streamed in 64 KB chunks without Content-Length (``sent`` counts what
     the server managed to write); else one response with its Content-Length.
     """
-    state = {"gets": 0, "sent": 0}
+    # One Engine.IO session per handshake, GETs counted per session. The first session is the
+    # run's preflight (a handshake and one CONNECT): it is answered normally; every later
+    # session's second GET is the oversized body.
+    state = {"sessions": 0, "sent": 0}
+    gets: dict[str, int] = {}
 
     async def handler(request: web.Request) -> web.StreamResponse:
         if request.method == "POST":
             await request.read()
             return web.Response(text="ok", content_type="text/plain")
         if "sid" not in request.query:
+            sid = f"rogue-{state['sessions']}"
+            state["sessions"] += 1
             return web.Response(
-                text=open_packet(max_payload=max_payload), content_type="text/plain"
+                text=open_packet(sid, max_payload=max_payload), content_type="text/plain"
             )
-        state["gets"] += 1
-        if state["gets"] == 1:
+        sid = request.query["sid"]
+        gets[sid] = gets.get(sid, 0) + 1
+        if gets[sid] == 1:
             return web.Response(text='40{"sid":"s-rogue"}', content_type="text/plain")
-        if state["gets"] > 2:
+        if gets[sid] > 2 or sid == "rogue-0":
             await asyncio.sleep(20)
             return web.Response(text="6", content_type="text/plain")
         if not chunked:
