@@ -22,6 +22,8 @@ def test_msgpack_scenario_with_binary_payloads_under_locust(
     transport: str, tmp_path: Path
 ) -> None:
     text = SCENARIO.read_text().replace("parser: msgpack\n", f"parser: msgpack\ntransport: {transport}\n")
+    # the copy lives in tmp_path: its app: path is made absolute so it still resolves
+    text = text.replace("app: apps/", f"app: {SCENARIO.parent / 'apps'}/")
     (tmp_path / "s.yaml").write_text(text)
     proc = wsbench_locust(["s.yaml", "--headless", "-t", "6s", "-u", "16", "-r", "16",
                            "--only-summary", "--wsbench-report-dir", "rep"], tmp_path)
