@@ -58,7 +58,7 @@ from wsbench.oracle import (
     bucket_label,
     find_stamp,
 )
-from wsbench.scenario.journal import JournalWriter, RecordingOracle
+from wsbench.scenario.journal import JournalWriter, Op, RecordingOracle
 from wsbench.scenario.judge import NODE_HISTOGRAMS, Secondary
 from wsbench.scenario.walk import correlation_key, origin_key
 
@@ -240,6 +240,9 @@ class Judge:
         #: (namespace, event) -> where its unstamped copies carry a correlation key
         #: (:mod:`wsbench.scenario.derive`; set from the scenario's app file)
         self.correlations: dict[tuple[str, str], tuple[int | str, ...]] = {}
+        #: set at FINAL: pushes the teardown causes (``user left`` of clients closing) are
+        #: counted, not judged (the asyncio driver's ``judged`` horizon)
+        self.judged = False
         #: the scenario names an app file: app-derived emits check each copy's payload, so a
         #: worker journals the copies' args for the master (a plain scenario's journal does not
         #: grow)
@@ -260,6 +263,8 @@ class Judge:
 
     def mark(self, op: int) -> None:
         """Journal a run boundary (``Op.STOPPED``, ``Op.FINAL``)."""
+        if op == Op.FINAL:
+            self.judged = True
         if self.journal is not None:
             self.journal.add(op)
 
@@ -290,6 +295,8 @@ class Judge:
         """A server push arrived at ``client``'s socket in ``namespace``."""
         metrics = self.metrics
         metrics.incr("deliveries")
+        if self.judged:  # after FINAL: the teardown's own pushes are not the run's verdict
+            return
         stamp = find_stamp(args, self.app)
         if stamp is None and self.correlations and event in self.judged_events:
             place = self.correlations.get((namespace, event))
