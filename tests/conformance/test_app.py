@@ -124,7 +124,10 @@ def test_reference_server_passes_reference_yaml(reference: TargetSpec) -> None:
                 "app.root.message.order", "app.root.broadcast-socket.order"):
         d = report.results[cid].details
         assert d["senders"] == 3 and d["sent"] >= 460, (cid, d)
-        assert d["opportunities"] >= 459 and 1 - 0.99 ** d["opportunities"] >= 0.99, (cid, d)
+        if str(report.results[cid].verdict) == "OK":  # OK only with the power to see 1 in 100
+            assert d["opportunities"] >= 459 and 1 - 0.99 ** d["opportunities"] >= 0.99, (cid, d)
+        else:  # a loaded machine interleaved the senders finely: the check says it lacked power
+            assert "needed for 99" in report.results[cid].reason and d["opportunities"] < 459
     # copies of different senders did interleave (fewer adjacencies than copies at L1, L2)
     d = report.results["app.root.broadcast-all.order"].details
     assert d["opportunities_at"]["L1"] + d["opportunities_at"]["L2"] < 2 * d["sent"] - 2, d
