@@ -434,21 +434,30 @@ def _restart_here(downtime: float) -> int | None:
 _restart_ids = itertools.count(1)
 
 
-def _restart_via_master(downtime: float) -> int | None:
-    """A worker's restart: ask the master, wait for its answer; when it was up, on our clock."""
+def _ask_master(message: str, what: str, downtime: float, *, starts: int) -> dict[str, Any] | None:
+    """Ask the master for a restart (``message``) and wait for its answer, bounded by the
+    master's own budget (stop, ``downtime``, ``starts`` start deadlines) plus the messaging."""
     runner = state.environment.runner
     ident = next(_restart_ids)
     answer = state.restarts_asked[ident] = gevent.event.AsyncResult()
-    runner.send_message(RESTART_MSG, {"id": ident, "downtime": float(downtime)})
-    # the master's own budget (stop, downtime, start) plus the messaging
-    budget = downtime + STOP_GRACE + (2 * START_TIMEOUT + 5.0) * timeout_factor()
+    runner.send_message(message, {"id": ident, "downtime": float(downtime)})
+    budget = downtime + STOP_GRACE + (starts * START_TIMEOUT + 5.0) * timeout_factor()
     try:
-        data = answer.get(timeout=budget)
+        data: dict[str, Any] = answer.get(timeout=budget)
+        return data
     except gevent.Timeout:
-        log.error("wsbench locust: the master did not answer restart_server within %.0f s", budget)
+        log.error("wsbench locust: the master did not answer %s within %.0f s", what, budget)
         return None
     finally:
         state.restarts_asked.pop(ident, None)
+
+
+def _restart_via_master(downtime: float) -> int | None:
+    """A worker's restart: ask the master, wait for its answer; when it was up, on our clock."""
+    # the master's own budget (stop, downtime, start) plus the messaging
+    data = _ask_master(RESTART_MSG, "restart_server", downtime, starts=2)
+    if data is None:
+        return None
     up = data.get("up_ns")
     if up is None:
         log.warning("wsbench locust: restart_server: %s", data.get("error", "not restarted"))
@@ -519,18 +528,9 @@ def _restart_redis_here(downtime: float) -> tuple[int, int, int | None] | None:
 
 def _restart_redis_via_master(downtime: float) -> tuple[int, int, int | None] | None:
     """A worker's restart_redis: the master restarts and judges; its window (master clock)."""
-    runner = state.environment.runner
-    ident = next(_restart_ids)
-    answer = state.restarts_asked[ident] = gevent.event.AsyncResult()
-    runner.send_message(REDIS_MSG, {"id": ident, "downtime": float(downtime)})
-    budget = downtime + STOP_GRACE + (3 * START_TIMEOUT + 5.0) * timeout_factor()
-    try:
-        data = answer.get(timeout=budget)
-    except gevent.Timeout:
-        log.error("wsbench locust: the master did not answer restart_redis within %.0f s", budget)
+    data = _ask_master(REDIS_MSG, "restart_redis", downtime, starts=3)
+    if data is None:
         return None
-    finally:
-        state.restarts_asked.pop(ident, None)
     window = data.get("window")
     if window is None:
         log.warning("wsbench locust: restart_redis: %s", data.get("error", "not restarted"))
