@@ -8,12 +8,11 @@ the server's 1009 close on an oversized message, fault injection with
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.conftest import scaled
+from tests.conftest import scaled, until
 from tests.integrations.support import reference_server_factory
 from wsbench.client import connect
 from wsbench.protocol.reconnect import ReconnectPolicy
@@ -25,11 +24,6 @@ FAST_RETRY = ReconnectPolicy(reconnection_delay=0.05, reconnection_delay_max=0.2
 def server() -> Iterator[Callable[..., str]]:
     yield from reference_server_factory()
 
-
-async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + scaled(seconds)
-    while not predicate() and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
 
 
 async def test_large_frames_both_ways(server) -> None:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 from aiohttp import WSMsgType, web
 
-from tests.conftest import scaled
+from tests.conftest import scaled, until
 from tests.integrations.support import reference_server_factory
 from wsbench.client import connect
 from wsbench.client.upgrade import probe
@@ -28,11 +28,6 @@ from wsbench.protocol.events import DisconnectReason, ProtocolViolation
 def server() -> Iterator[Callable[..., str]]:
     yield from reference_server_factory()
 
-
-async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + scaled(seconds)
-    while not predicate() and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
 
 
 async def test_polling_upgrade_switches_to_websocket(server) -> None:
