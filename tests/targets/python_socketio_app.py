@@ -80,12 +80,18 @@ def build_app(harness_only: bool = False) -> web.Application:
 
 
 async def serve(host: str, port: int, harness_only: bool = False) -> None:
-    runner = web.AppRunner(build_app(harness_only))
+    await serve_app(build_app(harness_only), host, port, "wsbench python-socketio target")
+
+
+async def serve_app(app: web.Application, host: str, port: int, name: str) -> None:
+    """Serve ``app`` on loopback, print '<name> listening on URL', stop on SIGTERM/SIGINT
+    (shared by every python-socketio target here)."""
+    runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
     real = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    print(f"wsbench python-socketio target listening on http://{host}:{real}", flush=True)
+    print(f"{name} listening on http://{host}:{real}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 from typing import Any
 
 import socketio
 from aiohttp import web
+from python_socketio_app import serve_app  # run as a script: this folder is on sys.path
 
 
 def build_app(dedupe: bool = False) -> web.Application:
@@ -53,18 +53,7 @@ def build_app(dedupe: bool = False) -> web.Application:
 
 
 async def serve(host: str, port: int, dedupe: bool) -> None:
-    runner = web.AppRunner(build_app(dedupe))
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    real = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    print(f"wsbench python-socketio retry target listening on http://{host}:{real}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    await serve_app(build_app(dedupe), host, port, "wsbench python-socketio retry target")
 
 
 def main() -> int:
