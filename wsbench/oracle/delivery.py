@@ -629,8 +629,11 @@ class DeliveryOracle:
         args: Any = None,
     ) -> Observation:
         """An unstamped copy carrying ``key``: matched to the oldest open emit correlated
-        with ``key`` whose audience has this socket without a copy yet, else judged as a
-        copy of the newest (a duplicate, a leak, the sender included, late)."""
+        with ``key`` whose audience has this socket without a copy yet, else to the oldest
+        emit, open or closed, that this socket may receive (its membership was in flux: a
+        join pending when the emit was registered), else to a closed one that missed it (a
+        late copy), else judged as a copy of the newest (a duplicate, a leak, the sender
+        included)."""
         sock = (receiver, namespace)
         q = self._corr.get(key)
         if not q:
@@ -645,10 +648,21 @@ class DeliveryOracle:
                 chosen = st
                 break
         if chosen is None:
-            for st in q:  # a copy the membership in flux allows
-                e = self._open.get(st.id)
-                if (e is not None and sock not in e.delivered and sock != e.sender_sock
+            # a copy the membership in flux allows, of an open emit or of one already
+            # closed because every socket it owed had its copy: a socket whose join was
+            # pending when it was registered may still get one (on a cluster it crosses
+            # the adapter later), and judged as a copy of the newest emit it would be a
+            # leak (another room) or a duplicate (the copy it already matched)
+            for st in q:
+                e = self._open.get(st.id) or self._closed.get(st.id)
+                if (e is not None and sock != e.sender_sock and not e.in_audience(sock)
                         and self._may_receive(e, sock)):
+                    chosen = st
+                    break
+        if chosen is None:
+            for st in q:  # a late copy of a closed emit that missed this socket
+                e = self._closed.get(st.id)
+                if e is not None and sock in e.missing:
                     chosen = st
                     break
         return self.observe_delivery(chosen or q[-1], receiver, namespace, recv_ns, event, args)
