@@ -169,3 +169,32 @@ def test_a_late_correlated_copy_is_late_not_a_copy_of_the_newest_emit() -> None:
     join_announcement(o, 3, "s", 2, 4100 * MS)
     assert o.observe_correlated("sid3", 1, "/", 4200 * MS, "user joined").outcome is Outcome.LATE
     assert counts(o) == {V.MISSING.value: 1, V.LATE.value: 1}
+
+
+def test_a_leave_sent_after_the_emit_may_be_applied_first() -> None:
+    """The cluster scenario's listeners leave mid-run: client 1 asks to leave 'r' after a
+    room message to 'r' was sent from another node; its node applies the leave before the
+    message comes through Redis, so 1 never gets it: not missing (``left_in_flight``)."""
+    o = world()
+    stamp = room_emit(o, 1, 10 * MS, forbid=False)
+    o.membership.leave_requested(1, "/", "r", 11 * MS)
+    o.membership.left(1, "/", "r", 12 * MS)  # its ack
+    o.observe_delivery(stamp, 0, "/", 13 * MS, "message")
+    o.sweep()
+    assert counts(o) == {} and o.left_in_flight == 1
+    assert o.verdict().expected == 1
+
+
+def test_a_leaver_still_in_another_target_room_is_owed_the_copy() -> None:
+    o = world()
+    o.membership.joined(1, "/", "s", 3 * MS)
+    stamp = Stamp.new("run", 0, 1, 10 * MS)
+    o.expect_emit(stamp, 0, "/", Semantics.ROOMS, rooms=("r", "s"), at_ns=10 * MS,
+                  deadline_ns=3010 * MS, event="event")
+    o.membership.leave_requested(1, "/", "r", 11 * MS)  # leaves 'r', stays in 's'
+    o.membership.left(1, "/", "r", 12 * MS)
+    o.membership.leave_requested(2, "/", "s", 11 * MS)  # never was a member: changes nothing
+    o.observe_delivery(stamp, 0, "/", 13 * MS, "event")
+    o.sweep()
+    assert counts(o) == {V.MISSING.value: 1} and o.left_in_flight == 0
+    assert o.verdict().violations.samples[0].receiver == (1, "/")

@@ -227,6 +227,9 @@ class DeliveryOracle:
         self.expected = self.delivered = self.missing = 0
         self.volatile_expected = self.volatile_delivered = self.volatile_drops = 0
         self.lost_while_away = self.optional_deliveries = 0
+        #: copies owed to a socket that asked to leave the emit's room(s) after the emit was
+        #: registered and never got it: not owed (the leave may have been applied first)
+        self.left_in_flight = 0
         self.acks_expected = self.acks_ok = self.ack_timeouts = self.acks_late = 0
         self._latency = LatencyAccumulator()
         self._ack_latency = LatencyAccumulator()
@@ -459,6 +462,26 @@ class DeliveryOracle:
             return True
         changed = m.last_change_ns(sock)
         return changed is not None and changed >= e.at_ns
+
+    def _left_since(self, e: _Emit, sock: SocketKey) -> bool:
+        """True when the socket is owed ``e`` through no target room whose membership it
+        kept since ``e`` was registered: it asked to leave them at or after ``e.at_ns``
+        (pending or confirmed), so the server, or on a cluster the socket's node, may have
+        applied the leave before it fanned ``e`` out. A pending leave *at* registration
+        already took it out of the must set (:func:`~wsbench.oracle.semantics.audience`)."""
+        m = self.membership
+        sid = m.sid(*sock)
+        mine = m.rooms_of(*sock)
+        changed = False
+        for r in e.rooms:
+            if r == sid:
+                return False  # its own sid room: it cannot leave it
+            at = m.room_changed_ns(sock, r)
+            if at is not None and at >= e.at_ns:
+                changed = True
+            elif r in mine:
+                return False  # a member throughout: owed
+        return changed
 
     def _observe_closed(
         self, stamp: Stamp, sock: SocketKey, recv_ns: int, event: str
@@ -802,12 +825,14 @@ class DeliveryOracle:
         missing = [s for s in e.base if s not in e.delivered and s != e.excluded]
         if e.extra is not None and e.extra not in e.delivered:
             missing.append(e.extra)
-        away = lost = 0
+        away = lost = left = 0
         outage = bool(self._outages) and self._in_outage(e)
         for sock in missing:
             down = self.membership.down_since_ns(sock)
             if down is not None and down >= e.at_ns:
                 away += 1
+            elif e.semantics in ROOM_BASED and self._left_since(e, sock):
+                left += 1  # it asked to leave after the emit: the server may have applied it first
             elif outage and self._crosses(e, sock):
                 lost += 1  # not owed: Redis pub/sub has no replay
                 if len(self.outage_samples) < 10:
@@ -821,7 +846,8 @@ class DeliveryOracle:
                 )
         self.lost_while_away += away
         self.lost_during_outage += lost
-        away += lost
+        self.left_in_flight += left
+        away += lost + left
         if e.volatile:
             self.volatile_expected += e.size - away
             self.volatile_delivered += got

@@ -20,8 +20,11 @@ Every socket is implicitly in the room named by its own sid (Socket.IO's rule), 
 
 Changes are timestamped (monotonic ns). ``last_change_ns`` lets the oracle excuse a
 delivery to a socket whose membership changed after an emit was sent (the server may
-have applied that change first); ``down_since_ns`` lets it count recipients that
-disconnected after an emit was sent as "lost while away" rather than drops.
+have applied that change first); ``room_changed_ns`` (per room) lets it excuse a copy
+that never reached a socket which asked to leave the emit's room after the emit was sent
+(the server, or on a cluster the socket's node, may have applied the leave first);
+``down_since_ns`` lets it count recipients that disconnected after an emit was sent as
+"lost while away" rather than drops.
 
 In a cluster each socket is on a *node* (the index of the server its client connected to,
 ``Scenario.node_of``), given with the CONNECT reply and kept after a disconnect: the oracle
@@ -55,6 +58,7 @@ class Membership:
         self._pending_by_room: dict[tuple[str, str | None], set[Hashable]] = {}
         self._pending_of: dict[SocketKey, set[str | None]] = {}
         self._last_change: dict[SocketKey, int] = {}
+        self._room_change: dict[SocketKey, dict[str, int]] = {}
         self._down_since: dict[SocketKey, int] = {}
         self._cache: dict[tuple[str, str | None], frozenset[SocketKey]] = {}
         self._node: dict[SocketKey, int] = {}
@@ -108,6 +112,7 @@ class Membership:
                 self._cache.pop((ns, sid), None)
             for pending in self._pending_of.pop(key, ()):
                 self._discard_pending(client, ns, pending)
+            self._room_change.pop(key, None)
             self._down_since[key] = now_ns
             self._touch(key, ns, None, now_ns)
 
@@ -211,6 +216,12 @@ class Membership:
         """When the socket's membership last changed (request or confirmation)."""
         return self._last_change.get(sock)
 
+    def room_changed_ns(self, sock: SocketKey, room: str) -> int | None:
+        """When the socket's membership of ``room`` last changed (a join or leave requested
+        or confirmed; None: never while it is connected)."""
+        changes = self._room_change.get(sock)
+        return changes.get(room) if changes is not None else None
+
     def down_since_ns(self, sock: SocketKey) -> int | None:
         """When the socket last disconnected, if it ever did."""
         return self._down_since.get(sock)
@@ -251,6 +262,7 @@ class Membership:
         self._last_change[key] = now_ns
         self._cache.pop((namespace, _NS), None)
         if room is not None:
+            self._room_change.setdefault(key, {})[room] = now_ns
             self._cache.pop((namespace, room), None)
         else:
             # a sid room changes with the socket itself
