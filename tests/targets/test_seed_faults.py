@@ -153,6 +153,18 @@ def test_fixed_build_passes() -> None:
     assert failed(results("fixed")) == {}
 
 
+def test_fixed_builds_order_checks_are_ok_with_the_power() -> None:
+    # app_order.py sends in rounds until 459 same-sender adjacencies (99 % for a 1-in-100
+    # swap): OK, never INFORMATIONAL for lack of power, on a loaded machine too
+    orders = {cid: v for cid, v in results("fixed").items()
+              if cid.endswith(".order") and v[0] != "UNIMPLEMENTED"}
+    assert "app.root.chat-message.order" in orders, sorted(orders)
+    for cid, (verdict, reason) in orders.items():
+        assert verdict == "OK", (cid, reason)
+        m = re.search(r"(\d+) sends in \d+ rounds?.*; (\d+) adjacent same-sender", reason)
+        assert m and int(m[1]) >= 460 and int(m[2]) >= 459, (cid, reason)
+
+
 @pytest.mark.parametrize("fault", FAULTS)
 def test_each_fault_is_caught_by_the_check_naming_it(fault: str) -> None:
     got = failed(results(fault))
