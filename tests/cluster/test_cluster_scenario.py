@@ -16,7 +16,8 @@ from wsbench.scenario import loads_scenario
 
 pytestmark = [needs_redis, needs_haproxy, pytest.mark.slow, pytest.mark.timeout(240)]
 
-TEXT = (Path(__file__).resolve().parents[2] / "scenarios" / "cluster.yaml").read_text()
+PATH = Path(__file__).resolve().parents[2] / "scenarios" / "cluster.yaml"
+TEXT = PATH.read_text()
 SHORT = {"clients": 45, "duration": 7.0}
 
 FAULTS = {
@@ -32,7 +33,7 @@ def with_fault(fault: str) -> str:
 
 
 def test_the_file_names_an_embedded_cluster_of_three_nodes() -> None:
-    scenario = loads_scenario(TEXT, "cluster.yaml")
+    scenario = loads_scenario(TEXT, str(PATH))  # its app: file resolves next to it
     assert (scenario.target, scenario.cluster, scenario.nodes) == ("embedded", 3, ())
 
 

@@ -26,6 +26,9 @@ CASES = [
     ("volatile", "drop-deliveries", "missing"),
     pytest.param("reconnect", "room-leak", "leak", marks=pytest.mark.slow),
     pytest.param("cluster", "adapter-double-emit", "duplicate", marks=pytest.mark.slow),
+    # the listeners leave mid-run (app-derived, h44): a leave the nodes ignore leaks the
+    # other nodes' room messages to the leaver (the explicit-expect cluster.yaml left nothing)
+    pytest.param("cluster", "ignore-leave", "leak", marks=pytest.mark.slow),
 ]
 
 
