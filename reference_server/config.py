@@ -29,6 +29,8 @@ FAULTS = (
     "ignore-leave",
     "accept-bad-token",
     "private-room-join",
+    "document-state-wrong-doc",
+    "ack-wrong-payload",
 )
 """Every ``--fault`` name; each breaks exactly one promise of docs/events.md."""
 

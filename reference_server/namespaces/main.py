@@ -48,6 +48,8 @@ def install(state: AppState) -> None:
         main.use(state.authenticate)
     ignore_leave = config.has_fault("ignore-leave")
     private_join = config.has_fault("private-room-join")
+    state_wrong_doc = config.has_fault("document-state-wrong-doc")
+    ack_wrong_payload = config.has_fault("ack-wrong-payload")
 
     # -- security rules (docs/events.md "Security and limits") ----------------------------
 
@@ -218,6 +220,8 @@ def install(state: AppState) -> None:
                     return
                 if err is not None:
                     ack({"ok": False, "error": "timeout"})
+                elif ack_wrong_payload:  # fault: the client's answer is dropped
+                    ack({"ok": True, "response": None})
                 else:
                     ack({"ok": True, "response": args[0] if args else None})
 
@@ -251,7 +255,9 @@ def install(state: AppState) -> None:
             doc = state.document(doc_id)
             socket.emit(
                 "document state",
-                {"docId": doc_id, "version": doc["version"], "content": doc["content"]},
+                # fault: the document named by its room, not its id
+                {"docId": room if state_wrong_doc else doc_id, "version": doc["version"],
+                 "content": doc["content"]},
             )
             return {"ok": True, "room": room}
 

@@ -309,3 +309,26 @@ def test_room_others_excludes_the_sender_and_join_is_applied_first(view, room, s
     assert sender in o.must_not("/", "user joined")
     joined = outcome(SEED, view, "/", sender, "join", [room]).pushes[0]
     assert joined.recipients == members | {sender}
+
+
+def test_expected_ack_resolves_a_scenarios_ack_template_with_the_arguments_sent():
+    # a scenario's expect_ack: {payload: ...} is read with the app file's value language
+    # (wsbench.app.loader.ack_spec) and resolved here with the arguments really sent (h43)
+    import yaml
+
+    from wsbench.app import expected_ack
+    from wsbench.app.loader import ack_spec
+    from wsbench.yamlnode import Node
+
+    text = 'payload: {ok: true, response: "$args[0].data", by: $sender.sid, n: $integer}\n'
+    root = Node(yaml.compose(text), "", "<t>", yaml.SafeLoader(""), [])
+    spec = ack_spec(root.mapping(("payload", "args")))
+    sent = [{"data": {"q": 1}}]
+    ack = expected_ack(spec, "/", "S1", "request ack", sent)
+    assert not isinstance(ack, str)
+    assert ack.mismatch([{"ok": True, "response": {"q": 1}, "by": "S1", "n": 3}]) is None
+    assert "[0].response" in ack.mismatch([{"ok": True, "response": None, "by": "S1", "n": 3}])
+    assert "[0].by" in ack.mismatch([{"ok": True, "response": {"q": 1}, "by": "S2", "n": 3}])
+    # a path the arguments do not have: said, never a verdict
+    assert expected_ack(spec, "/", "S1", "request ack", [{"nodata": 1}]) == (
+        "ack: $args[0].data is not in the event")

@@ -14,10 +14,16 @@ from tests.e2e.test_scenarios import _need_cluster_tools, _short
 # (scenario, fault, the violation kind it must cause)
 CASES = [
     ("acks", "drop-acks", "ack_timeout"),
+    # request ack's ack judged by expect_ack {ok: true, response: "$args[0].data"} (h43)
+    ("acks", "ack-wrong-payload", "ack_mismatch"),
     ("auth", "accept-bad-token", "connect_failed"),
     ("broadcast", "broadcast-to-sender", "sender_included"),
     ("chat", "drop-deliveries", "missing"),  # shortened: the 200 /chat users only
     ("documents", "room-leak", "leak"),
+    # document state correlated by its docId and the subscriber (h43): the state of the
+    # wrong document is one no subscription explains, and the subscriber's own is missing
+    ("documents", "document-state-wrong-doc", "unexpected_event"),
+    ("documents", "document-state-wrong-doc", "missing"),
     ("msgpack", "broadcast-to-sender", "sender_included"),
     ("notifications", "room-leak", "leak"),
     # fetch notifications runs at 3 s, inside the shortened run: its ack is judged (h39 #3)

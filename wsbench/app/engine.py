@@ -91,6 +91,7 @@ __all__ = [
     "Outcome",
     "Sock",
     "View",
+    "expected_ack",
     "expected_connect",
     "find",
     "on_connect",
@@ -512,6 +513,21 @@ def _ack(spec: AckSpec, ctx: Context) -> ExpectedAck | str:
             return f"ack: {e}"
         items.append((i, e))
     return ExpectedAck(Expect("array", None, tuple(items)), spec.after_pushes, spec.line)
+
+
+def expected_ack(
+    spec: AckSpec,
+    namespace: str,
+    sid: str | None,
+    event: str,
+    args: Iterable[Any] = (),
+    *,
+    user: Any = None,
+) -> ExpectedAck | str:
+    """The ack ``spec`` says ``event(*args)`` sent by ``sid`` is answered with (a
+    scenario's ``expect_ack: {payload}``, resolved with the arguments really sent);
+    a str: a path of ``spec`` that is not in the arguments."""
+    return _ack(spec, Context(tuple(args), sid, namespace, user, None, event))
 
 
 def _must_not(pushes: list[ExpectedPush], spec: EventSpec | None, view: View, namespace: str,

@@ -195,6 +195,14 @@ def _ack(n: Node) -> m.AckSpec | None:
     )
 
 
+def ack_spec(k: dict[str, Node], line: int = 0) -> m.AckSpec:
+    """``payload: T`` (the ack's one argument) or ``args: [T...] | $args`` in the file's value
+    language (``$args...`` paths of the event's arguments, ``$sender.sid``, ``$any``...), read
+    as an event's ack: a scenario's ``expect_ack`` states what an ack must carry with it."""
+    args, spread = _args(k, "event")
+    return m.AckSpec(args=args, spread=spread, line=line)
+
+
 def _condition(n: Node, room_max: int) -> m.Condition:
     kinds = tuple(str(c) for c in m.ConditionKind)
     if not n.is_mapping() or len(n.node.value) != 1:

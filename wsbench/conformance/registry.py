@@ -59,6 +59,8 @@ FAULTS: tuple[str, ...] = (
     "ignore-leave",
     "accept-bad-token",
     "private-room-join",
+    "document-state-wrong-doc",
+    "ack-wrong-payload",
 )
 """The reference server's ``--fault`` names (docs/events.md "Faults")."""
 

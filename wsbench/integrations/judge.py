@@ -60,7 +60,7 @@ from wsbench.oracle import (
 )
 from wsbench.scenario.journal import JournalWriter, Op, RecordingOracle
 from wsbench.scenario.judge import NODE_HISTOGRAMS, Secondary
-from wsbench.scenario.walk import correlation_key, origin_key
+from wsbench.scenario.walk import by_receiver, correlation_key, origin_key
 
 __all__ = ["Report", "Judge", "WorkerOracle", "PAYLOAD_FORMAT", "KIND_TEXT", "MASTER_RUN",
            "CLIENTS_PER_WORKER"]
@@ -298,10 +298,13 @@ class Judge:
         if self.judged:  # after FINAL: the teardown's own pushes are not the run's verdict
             return
         stamp = find_stamp(args, self.app)
-        if stamp is None and self.correlations and event in self.judged_events:
+        if self.correlations and event in self.judged_events:
             place = self.correlations.get((namespace, event))
-            key = correlation_key(place, namespace, event, args) if place is not None else None
-            if key is not None:  # an unstamped push the app file correlates (user joined)
+            # an unstamped push the app file correlates (user joined), or a push to the
+            # sender keyed by the value it copies and its receiver (document state)
+            key = correlation_key(place, namespace, event, args, client) if place is not None \
+                and (stamp is None or by_receiver(place)) else None
+            if key is not None:
                 self.oracle.observe_correlated(key, client, namespace, recv_ns, event, args)
                 self.report("sio-recv", entry_name(namespace, event), None, size, None)
                 return

@@ -63,6 +63,7 @@ from wsbench.scenario.model import Scenario
 from wsbench.scenario.progress import Status
 from wsbench.scenario.stampkeys import Secondary
 from wsbench.scenario.walk import (
+    by_receiver,
     correlation_key,
     correlations,
     disconnect_keyed,
@@ -333,12 +334,16 @@ class Driver:
         if self.judged:
             return
         stamp = find_stamp(args, self._deep)
+        place = self._correlations.get((ns, event)) if self._correlations else None
+        # an unstamped push the app file correlates (user joined by the sid it carries); a
+        # push to the sender keyed by the value it copies and its receiver (document state
+        # by its docId) even when its content holds some other emit's stamp
+        if place is not None and (stamp is None or by_receiver(place)):
+            key = correlation_key(place, ns, event, args, client)
+            if key is not None:
+                self.oracle.observe_correlated(key, client, ns, now_ns(), event, args)
+                return
         if stamp is None:
-            place = self._correlations.get((ns, event)) if self._correlations else None
-            if place is not None:  # an unstamped push the app file correlates (user joined)
-                key = correlation_key(place, ns, event, args)
-                if key is not None:
-                    self.oracle.observe_correlated(key, client, ns, now_ns(), event, args)
             return
         now = now_ns()
         if self._by_origin and (ns, event) in self._by_origin:  # /chat's user left

@@ -59,8 +59,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from wsbench.app import Sock, View
+from wsbench.app import expected_ack as app_expected_ack
 from wsbench.app import on_disconnect as app_on_disconnect
 from wsbench.app import outcome as app_outcome
+from wsbench.app.paths import short
 from wsbench.oracle import Semantics, Stamp, ViolationKind, embed_stamp
 from wsbench.oracle.stamp import find_stamp
 from wsbench.protocol.events import DisconnectReason
@@ -354,8 +356,8 @@ class UserMachine:
         self.down_since: dict[str, int] = {}
         self.replay: dict[str, tuple[int, int]] = {}
         self.connection = False  #: whether the flow holds a connection (opened, not closed)
-        #: key -> (ns, event, the app's (or expect_ack's) expected ack or None)
-        self.acks_pending: dict[Hashable, tuple[str, str, Any]] = {}
+        #: key -> (ns, event, what the ack is judged by: :meth:`ack_checks`)
+        self.acks_pending: dict[Hashable, tuple[str, str, tuple[Any, ...]]] = {}
         #: key of an at-least-once emit -> (its stamp id or None, when it was first sent)
         self.retrying: dict[Hashable, tuple[str | None, int]] = {}
         self.app = scenario.app
@@ -483,10 +485,11 @@ class UserMachine:
             return  # timed out or disconnected: the oracle's sweep judges it
         ns, event, expected = pending
         first = args[0] if args else None
-        if expected is not None:  # the app file says what the ack carries
-            wrong = expected.mismatch(args)
+        if expected:  # the app file or expect_ack says what the ack carries
+            wrong = next((w for c in expected if (w := c.mismatch(args)) is not None), None)
             if wrong is not None:
-                self.host.ack_observed(key, ns, event, now, False, f"ack {wrong}")
+                self.host.ack_observed(key, ns, event, now, False,
+                                       f"ack of {event!r}: {wrong} (ack: {short(args)})")
             else:
                 self.host.ack_observed(key, ns, event, now, True, "")
         elif isinstance(first, dict) and first.get("ok") is False:
@@ -938,12 +941,11 @@ class UserMachine:
                                    sender=self.index, rooms=rooms or tuple(self.rooms.get(ns, ())),
                                    at_ns=self.now)
         ack = None
-        if step.expect_ack is not None:
-            expected_ack = step.expect_ack
         if want_ack:
             self.acks += 1
             ack = (self.index, ns, self.acks)
-            self.acks_pending[ack] = (ns, step.event, expected_ack)
+            self.acks_pending[ack] = (ns, step.event,
+                                      self.ack_checks(step, args, expected_ack))
             # at-least-once: the ack may come after every try's timeout
             tries = step.retries + 1
             if step.retries:
@@ -958,6 +960,26 @@ class UserMachine:
                 stamp if step.stamp is not None else None, step.within)
         return Emit(ns, step.event, args, ack, step.ack_timeout, step.retries if want_ack else 0)
 
+    def ack_checks(self, step: m.Emit, args: list[Any], derived: Any) -> tuple[Any, ...]:
+        """What the ack of ``step`` (sent with ``args``) is judged by, each ``mismatch(args)``:
+        the app file's declared ack, ``expect_ack``'s ``payload``/``args`` resolved with the
+        arguments sent (stamp included), its broadcast ``answers``; empty: only a refusal
+        (``ok: false``) is judged."""
+        checks: list[Any] = [derived] if derived is not None else []
+        want = step.expect_ack
+        if want is not None and want.ack is not None:
+            ns = step.namespace
+            sid = self.membership.sid(self.index, ns) or self.values.get("sid") or ""
+            got = app_expected_ack(want.ack, ns, sid, step.event, args, user=self.user)
+            if isinstance(got, str):  # a path the sent arguments lack: nothing to compare
+                self.host.violation(V.ACK_MISMATCH, self.index, ns, step.event,
+                                    f"expect_ack of {step.event!r}: {got}")
+            else:
+                checks.append(got)
+        if want is not None and want.broadcast:
+            checks.append(want)
+        return tuple(checks)
+
     # -- expectations derived from the app file ----------------------------------------------
 
     def view(self, ns: str) -> View:
@@ -968,8 +990,10 @@ class UserMachine:
     def derived(self, ns: str, event: str, args: list[Any], stamp: Stamp | None, sent: int,
                 within: float, peer: int | None) -> Any:
         """Register what the app file says ``event(*args)`` causes: each push judged by the
-        stamp it carries, or correlated (``user joined`` carrying the sender's sid), the
-        ``never:`` declarations. Returns the engine's outcome (None: not derivable)."""
+        stamp it carries, or correlated (``user joined`` carrying the sender's sid; a push
+        to the sender that copies a client value but no stamp, ``document state`` with its
+        ``docId``, by that value and this socket), the ``never:`` declarations. Returns the
+        engine's outcome (None: not derivable)."""
         host = self.host
         app = self.app
         assert app is not None
@@ -1018,9 +1042,10 @@ class UserMachine:
                 if not first and self.secondary is not None:
                     self.secondary.register(stamp.id, p.event)
                 first = False
-            elif corr is not None:
-                corr_key = correlation_key(corr, home, p.event, example)
+            elif corr is not None:  # the sid it carries, or (to: sender) its value and me
+                corr_key = correlation_key(corr, home, p.event, example, self.index)
                 if corr_key is None:
+                    host.count("derived.unstamped_not_judged")
                     continue
                 self.seq += 1
                 key_stamp = Stamp.new(host.run_id, self.index, self.seq, sent)

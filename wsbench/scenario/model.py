@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from wsbench.app.model import App
+from wsbench.app.model import AckSpec, App
 from wsbench.oracle import Semantics
 
 __all__ = [
@@ -272,16 +272,21 @@ class MustNot:
 
 @dataclass(frozen=True, slots=True)
 class AckExpect:
-    """What the ack of a ``broadcast with ack`` trigger must say (``expect_ack``): every
-    recipient answered (``answers`` None: ``responses`` == ``recipients``, ``missing`` 0),
-    or exactly ``answers`` answers came; ``timed_out``, when given, must equal ``timedOut``
-    (default: false with ``answers: all``, not judged with a number)."""
+    """What an emit's ack must say (``expect_ack``). ``payload``/``args`` (``ack``): the
+    ack's arguments in the app file's value language, resolved with the arguments sent
+    (``{ok: true, response: "$args[0].data"}``), judged by the interpreter. ``answers``
+    (``broadcast``): the ack of a ``broadcast with ack`` trigger: every recipient answered
+    (``answers`` None: ``responses`` == ``recipients``, ``missing`` 0), or exactly
+    ``answers`` answers came; ``timed_out``, when given, must equal ``timedOut`` (default:
+    false with ``answers: all``, not judged with a number)."""
 
     answers: int | None = None
     timed_out: bool | None = None
+    ack: AckSpec | None = None  #: the ack's arguments (``payload`` / ``args``)
+    broadcast: bool = True  #: ``answers`` given: judge a broadcast with ack's answers
 
     def mismatch(self, args: list[Any] | None) -> str | None:
-        """Why the ack's arguments break this expectation (None: they do not)."""
+        """Why the ack's arguments break the ``answers`` expectation (None: they do not)."""
         first = args[0] if args else None
         if not isinstance(first, dict) or not isinstance(first.get("responses"), list):
             return f"no 'responses' list in the ack: {first!r:.120}"

@@ -158,8 +158,18 @@ def build_schema() -> dict[str, Any]:
                                 "oneOf": [{"const": "all"}, {"type": "integer", "minimum": 0}]
                             },
                             "timed_out": {"type": "boolean"},
+                            "payload": {
+                                "description": "the ack's argument, in the app file's value "
+                                "language ($args[0].data, $any, ...)"
+                            },
+                            "args": {
+                                "oneOf": [{"type": "array"}, {"const": "$args"}],
+                                "description": "the ack's arguments (app file value language)",
+                            },
                         },
-                        ("answers",),
+                        anyOf=[{"required": ["answers"]}, {"required": ["payload"]},
+                               {"required": ["args"]}],
+                        **{"not": {"required": ["payload", "args"]}},
                     ),
                     "must_not": {
                         "oneOf": [_ref("must_not"), {"type": "array", "items": _ref("must_not")}]

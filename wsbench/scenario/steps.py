@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from wsbench.app.engine import expected_ack
+from wsbench.app.loader import ack_spec
 from wsbench.oracle import Semantics
 from wsbench.scenario import model as m
 from wsbench.scenario.yamlnode import AlreadyReported, Defaults, Node
@@ -143,11 +145,20 @@ def _emit(n: Node | None, d: Defaults, where: str) -> m.Emit:
     ack = k["ack"].boolean() if "ack" in k else (retries > 0 or expect_ack is not None)
     if not ack and (retries or expect_ack is not None):
         raise k["ack"].error("'retries' and 'expect_ack' need an ack: drop 'ack: false'")
+    data = k["data"].payload() if "data" in k else None
+    args = tuple(a.payload() for a in k["args"].items()) if "args" in k else None
+    if expect_ack is not None and expect_ack.ack is not None:
+        # a path of the expected ack that the emit's arguments do not have is a load error
+        sent = list(args) if args is not None else ([] if data is None else [data])
+        got = expected_ack(expect_ack.ack, ns, "", event, sent)
+        if isinstance(got, str):
+            raise k["expect_ack"].error(f"{got.removeprefix('ack: ')} (the emit sends "
+                                        f"{len(sent)} argument(s))")
     return m.Emit(
         event,
         namespace=ns,
-        data=k["data"].payload() if "data" in k else None,
-        args=tuple(a.payload() for a in k["args"].items()) if "args" in k else None,
+        data=data,
+        args=args,
         ack=ack,
         ack_timeout=k["ack_timeout"].duration(True) if "ack_timeout" in k else d.ack_timeout,
         expect=tuple(_expect(x, d, event, ns) for x in expects),
@@ -176,12 +187,22 @@ def _retries(n: Node) -> int:
 
 
 def _expect_ack(n: Node) -> m.AckExpect:
-    """``expect_ack: {answers: all | N, timed_out: bool}`` (the ack of broadcast with ack)."""
-    k = n.mapping(("answers", "timed_out"), required=("answers",))
+    """``expect_ack: {payload: T | args: [T...] | $args}`` (what the ack carries, in the app
+    file's value language) and/or ``{answers: all | N, timed_out: bool}`` (the ack of
+    broadcast with ack)."""
+    k = n.mapping(("answers", "timed_out", "payload", "args"))
+    if not any(key in k for key in ("answers", "payload", "args")):
+        raise n.error("expect_ack needs 'payload' or 'args' (what the ack carries) "
+                      "and/or 'answers' (a broadcast with ack)")
+    if "timed_out" in k and "answers" not in k:
+        raise k["timed_out"].error("'timed_out' judges a broadcast with ack: give 'answers' too")
+    ack = ack_spec(k, n.node.start_mark.line + 1) if "payload" in k or "args" in k else None
+    if "answers" not in k:
+        return m.AckExpect(ack=ack, broadcast=False)
     raw = k["answers"].value()
     answers = None if raw == "all" else k["answers"].integer(0)
     timed_out = k["timed_out"].boolean() if "timed_out" in k else None
-    return m.AckExpect(answers, timed_out)
+    return m.AckExpect(answers, timed_out, ack=ack)
 
 
 def answer_acks(n: Node) -> tuple[bool, float]:

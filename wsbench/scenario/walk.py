@@ -10,8 +10,13 @@ it): :func:`correlations` — the pushes that carry no client value but the send
 (``user joined`` carrying ``$sender.sid``), per ``(namespace, event)``, with where the
 copy carries it; such a copy has no stamp, :func:`correlation_key` reads the sid out of a
 received copy and the oracle matches it to the emit (the join) that caused it
-(:meth:`~wsbench.oracle.DeliveryOracle.observe_correlated`). :func:`derived_events` — per
-namespace, every event a derived expectation, a ``must_not`` or a ``never:`` names.
+(:meth:`~wsbench.oracle.DeliveryOracle.observe_correlated`). A push ``to: sender`` that
+copies a client value but can carry no stamp (``document state`` answering ``subscribe
+document`` with its ``docId``: a join step sends no stamp) is correlated by that value *and
+the receiver* (its place ends with :data:`RECEIVER`): only the subscriber is owed it, so the
+key is the pair and a copy of it anywhere else is one no emit explains.
+:func:`derived_events` — per namespace, every event a derived expectation, a ``must_not`` or
+a ``never:`` names.
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ from wsbench.app import App
 from wsbench.app.model import PushSpec
 from wsbench.app.paths import Template, carried
 from wsbench.oracle import Semantics
+from wsbench.oracle.stamp import STRING_MARK
 from wsbench.scenario import model as m
 from wsbench.scenario.model import Scenario
 
 __all__ = [
+    "RECEIVER",
+    "by_receiver",
     "correlation_key",
     "correlations",
     "disconnect_keyed",
@@ -88,6 +96,9 @@ def max_within(scenario: Scenario) -> float:
 
 Place = tuple[int | str, ...]
 
+#: The last step of a place whose correlation key is (the value there, the receiver)
+RECEIVER = "\x1f@receiver"
+
 
 def _sid_place(args: tuple[Template, ...] | None) -> Place | None:
     """Where the pushed argument list carries exactly ``$sender.sid``."""
@@ -96,6 +107,25 @@ def _sid_place(args: tuple[Template, ...] | None) -> Place | None:
         if t.kind == "ref":
             p = t.value
             return at if (p.root == "sender" and p.steps == ("sid",)) else None
+        for key, sub in t.items:
+            got = find(sub, (*at, key))
+            if got is not None:
+                return got
+        return None
+
+    for i, t in enumerate(args or ()):
+        got = find(t, (i,))
+        if got is not None:
+            return got
+    return None
+
+
+def _value_place(args: tuple[Template, ...] | None) -> Place | None:
+    """Where the pushed argument list carries exactly a client value (``$args...``)."""
+
+    def find(t: Template, at: Place) -> Place | None:
+        if t.kind == "ref":
+            return at if t.value.root == "args" else None
         for key, sub in t.items:
             got = find(sub, (*at, key))
             if got is not None:
@@ -119,12 +149,19 @@ def _pushes(app: App) -> list[tuple[str, PushSpec]]:
 
 def correlations(app: App | None) -> dict[tuple[str, str], Place]:
     """``(namespace, event)`` -> where its copies carry the sender's sid, for the pushes
-    that carry no client value (nothing a stamp could ride)."""
+    that carry no client value (nothing a stamp could ride); for a push ``to: sender``
+    that copies a client value, where it carries the first one, then :data:`RECEIVER`
+    (keyed by that value and the receiving socket: ``document state`` by its ``docId``)."""
     out: dict[tuple[str, str], Place] = {}
     if app is None:
         return out
     for home, p in _pushes(app):
-        if p.spread or carried(p.args, p.spread):
+        if p.spread:
+            continue
+        if carried(p.args, p.spread):
+            value = _value_place(p.args) if p.to is Semantics.SENDER else None
+            if value is not None:
+                out.setdefault((p.namespace or home, p.event), (*value, RECEIVER))
             continue
         place = _sid_place(p.args)
         if place is None:
@@ -151,8 +188,17 @@ def origin_key(namespace: str, event: str, stamp_id: str) -> str:
     return f"{namespace}\x1f{event}\x1f~{stamp_id}"
 
 
-def correlation_key(place: Place, namespace: str, event: str, args: Any) -> str | None:
-    """The correlation key of a copy (``None``: it does not carry a sid there)."""
+def correlation_key(place: Place, namespace: str, event: str, args: Any,
+                    receiver: Any = None) -> str | None:
+    """The correlation key of a copy (``None``: it does not carry a sid there). A place
+    ending with :data:`RECEIVER` keys the value there with ``receiver`` (the receiving
+    socket's client; None: no key), and a value that carries a stamp gives no key (that
+    copy is judged by its stamp)."""
+    by_receiver = bool(place) and place[-1] == RECEIVER
+    if by_receiver:
+        if receiver is None:
+            return None
+        place = place[:-1]
     value: Any = list(args)
     for step in place:
         if isinstance(step, int) and isinstance(value, list) and 0 <= step < len(value):
@@ -163,7 +209,16 @@ def correlation_key(place: Place, namespace: str, event: str, args: Any) -> str 
             return None
     if not isinstance(value, str):
         return None
+    if by_receiver:
+        if STRING_MARK in value:
+            return None
+        return f"{namespace}\x1f{event}\x1f{value}\x1f@{receiver}"
     return f"{namespace}\x1f{event}\x1f{value}"
+
+
+def by_receiver(place: Place | None) -> bool:
+    """Whether ``place`` keys its copies by value and receiver (see :data:`RECEIVER`)."""
+    return bool(place) and place[-1] == RECEIVER  # type: ignore[index]
 
 
 def derived_events(scenario: m.Scenario) -> dict[str, set[str]]:

@@ -92,7 +92,7 @@ async def chat(ctx: CheckContext) -> str:
     tier=Tier.CONTRACT,
     spec=EV + " §Live updates (seed L452-490)",
     needs=("contract",),
-    catches=("room-leak", "ignore-leave"),
+    catches=("room-leak", "ignore-leave", "document-state-wrong-doc"),
     timeout=15.0,
 )
 async def documents(ctx: CheckContext) -> str:

@@ -194,7 +194,7 @@ async def _server_ack(ctx: CheckContext, binary: bool) -> str:
     tier=Tier.SOCKETIO,
     spec=SPEC + " (acknowledgement); socketioxide e2e 'emit-with-ack'",
     needs=("contract",),
-    catches=("drop-acks", "late-acks"),
+    catches=("drop-acks", "late-acks", "ack-wrong-payload"),
 )
 async def server_ack(ctx: CheckContext) -> str:
     return await _server_ack(ctx, binary=False)
