@@ -41,7 +41,7 @@ import contextlib
 import logging
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -90,6 +90,10 @@ logger = logging.getLogger(__name__)
 _CLOSED = EioState.CLOSED
 _MAX_VIOLATIONS_KEPT = 32
 WEBSOCKET_IMPLS = ("asyncio", "aiohttp")
+# The backoff jitter of every connection not given an ``rng``: a Random is 2.5 KB of
+# Mersenne Twister state, a quarter of an idle connection if each had its own (issue 14).
+_JITTER = random.Random()
+_NO_VIOLATIONS: tuple[ProtocolViolation, ...] = ()
 
 
 class Connection:
@@ -111,6 +115,15 @@ class Connection:
         parser: the Socket.IO parser, ``"default"`` or ``"msgpack"`` (or a
             :class:`~wsbench.protocol.parser.Parser`).
     """
+
+    # slots: 10,000 idle connections in one process (a __dict__ each was ~1.5 KB)
+    __slots__ = (
+        "url", "http", "option", "path", "policy", "rng", "headers", "query", "timeout",
+        "websocket_impl", "local_addr", "parser", "session", "sockets", "close_reason",
+        "close_detail", "on_close", "_violations", "violation_count", "reconnects",
+        "_transport", "_reader", "_upgrader", "_switch", "_opened", "_timer", "_closing",
+        "_sleeping", "_paused", "_loop", "_time",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -135,7 +148,7 @@ class Connection:
         self.option = parse_transports(transports)
         self.path = path
         self.policy = reconnection
-        self.rng = rng or random.Random()
+        self.rng = rng or _JITTER
         self.headers = headers
         self.query = query
         self.timeout = timeout
@@ -155,7 +168,7 @@ class Connection:
         #: reconnection): ``"ping timeout"``, ``"transport close"`` with ``"websocket closed
         #: (1009)"``, ``"io client disconnect"`` for our own close...
         self.on_close: Callable[[str, str], None] | None = None
-        self.violations: deque[ProtocolViolation] = deque(maxlen=_MAX_VIOLATIONS_KEPT)
+        self._violations: deque[ProtocolViolation] | None = None  # made by the first one
         self.violation_count = 0
         self.reconnects = 0
         self._transport: Transport | None = None
@@ -184,6 +197,11 @@ class Connection:
     @property
     def open(self) -> bool:
         return self.session.state is EioState.OPEN
+
+    @property
+    def violations(self) -> Sequence[ProtocolViolation]:
+        """The last 32 peer violations this connection saw (``violation_count``: all of them)."""
+        return self._violations if self._violations is not None else _NO_VIOLATIONS
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -472,7 +490,9 @@ class Connection:
                     self._transport.abort()
             elif cls is ProtocolViolation:
                 self.violation_count += 1
-                self.violations.append(ev)  # type: ignore[arg-type]
+                if self._violations is None:
+                    self._violations = deque(maxlen=_MAX_VIOLATIONS_KEPT)
+                self._violations.append(ev)  # type: ignore[arg-type]
                 logger.debug("! %s", ev)
 
     def _on_opened(self) -> None:

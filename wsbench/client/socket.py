@@ -100,10 +100,10 @@ class Socket:
         self._host = host
         self._session = host.session
         self._handlers: dict[Any, list[Handler]] = {}
-        self._any: list[Handler] = []
+        self._any: list[Handler] | tuple[()] = ()  # a list from the first on_any
         self._waiters: dict[Any, list[asyncio.Future[list[Any]]]] = {}
         self._acks: dict[int, Any] = {}  # ack id -> Future (call) or callback
-        self._deadlines = AckDeadlines(host.loop, self._acks, self._expire)
+        self._deadlines: AckDeadlines | None = None  # made by the first emit with a timeout
         self._connect_waiter: asyncio.Future[None] | None = None
         self._retry: RetryQueue | None = None  # created by the first emit_with_retries
         self.retried = 0  #: tries beyond the first of emit_with_retries
@@ -129,7 +129,7 @@ class Socket:
         ack_id: int = self._session.emit(self.namespace, event, *args, ack=True)  # type: ignore[assignment]
         self._acks[ack_id] = callback
         if timeout is not None:
-            self._deadlines.add(ack_id, timeout, event)
+            self._ack_deadlines().add(ack_id, timeout, event)
         self._host.flush()
         return ack_id
 
@@ -199,7 +199,7 @@ class Socket:
         ack_id: int = self._session.emit(self.namespace, event, *args, ack=True)  # type: ignore[assignment]
         self._acks[ack_id] = future
         if timeout is not None:
-            self._deadlines.add(ack_id, timeout, event)
+            self._ack_deadlines().add(ack_id, timeout, event)
         self._host.flush()
         try:
             result = await future
@@ -237,7 +237,9 @@ class Socket:
 
     def on_any(self, handler: Handler) -> Handler:
         """Call ``handler(event, *args)`` for every event."""
-        self._any.append(handler)
+        if not self._any:
+            self._any = []
+        self._any.append(handler)  # type: ignore[union-attr]
         return handler
 
     async def wait_for(self, event: str, timeout: float | None = None) -> list[Any]:
@@ -395,10 +397,17 @@ class Socket:
         if self._retry is not None:
             self._run_retry(self._retry.clear(reason))
 
+    def _ack_deadlines(self) -> AckDeadlines:
+        deadlines = self._deadlines
+        if deadlines is None:
+            deadlines = self._deadlines = AckDeadlines(self._host.loop, self._acks, self._expire)
+        return deadlines
+
     def _fail_acks(self, reason: str) -> None:
         entries = list(self._acks.values())
         self._acks.clear()
-        self._deadlines.clear()
+        if self._deadlines is not None:
+            self._deadlines.clear()
         for entry in entries:
             if isinstance(entry, asyncio.Future):
                 if not entry.done():

@@ -261,7 +261,7 @@ class NamespaceLayer:
         ns, ack_id, args = decoded
         if ns is None or ack_id not in ns.pending:
             return None
-        ns.pending.discard(ack_id)
+        ns.pending.pop(ack_id, None)
         return ns.name, ack_id, args
 
     def _fast_ack(self, message: str) -> bool:
@@ -367,7 +367,7 @@ class NamespaceLayer:
                 return
             self._violation(f"ACK with unknown id {ack_id}", raw)
             return
-        ns.pending.discard(ack_id)
+        ns.pending.pop(ack_id, None)
         self._events.append(AckReceived(ns.name, ack_id, args))
 
     def _on_connect(self, ns: Namespace | None, packet: SioPacket, raw: Any) -> None:
@@ -490,7 +490,7 @@ class NamespaceLayer:
             else:
                 messages = ["42" + ns.prefix + str(ack_id) + body]
         if ack_id is not None:
-            ns.pending.add(ack_id)
+            ns.pending[ack_id] = None
         if ns.state is CONNECTED and self.state is OPEN:
             self._outbox.extend(messages)
         else:
@@ -508,7 +508,7 @@ class NamespaceLayer:
         """Stop waiting for ``ack_id`` (timed out); a late ACK is then counted, not a violation."""
         ns = self._namespaces.get(namespace)
         if ns is not None and ack_id in ns.pending:
-            ns.pending.discard(ack_id)
+            ns.pending.pop(ack_id, None)
             ns.expire(ack_id)
 
     def disconnect(self, namespace: str = "/") -> None:

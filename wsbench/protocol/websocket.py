@@ -207,11 +207,12 @@ class FrameParser:
         #: the server's CLOSE code (1005 for an empty body); the parser reads nothing more
         self.close_code: int | None = None
         self.close_reason = ""
-        self._chunks: list[bytes] = []
+        # () until bytes are kept: 10,000 idle parsers hold no list (issue 14)
+        self._chunks: list[bytes] | tuple[()] = ()
         self._have = 0
         self._need = 0
         self._frag_op = -1
-        self._frag: list[bytes] = []
+        self._frag: list[bytes] | tuple[()] = ()
         self._frag_size = 0
         self._ended = False
 
@@ -322,12 +323,15 @@ class FrameParser:
         if self._ended:
             return None
         if data:
-            self._chunks.append(data)
+            if self._chunks:
+                self._chunks.append(data)
+            else:
+                self._chunks = [data]
             self._have += len(data)
         chunks = self._chunks
         if self.on_message is None or not chunks or self._have < self._need:
             return None
-        self._chunks = []
+        self._chunks = ()
         self._have = self._need = 0
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
@@ -355,7 +359,7 @@ class FrameParser:
         if op == OP_CONT:
             if self._frag_op < 0:
                 return self._fail(1002, "continuation frame without a message to continue", "§5.4")
-            self._frag.append(payload)
+            self._frag.append(payload)  # type: ignore[union-attr]
             self._frag_size += len(payload)
             if self._frag_size > self.max_size:
                 return self._fail(
@@ -364,7 +368,7 @@ class FrameParser:
             if not fin:
                 return True
             op, self._frag_op = self._frag_op, -1
-            parts, self._frag = self._frag, []
+            parts, self._frag = self._frag, ()
             return self._deliver(op, b"".join(parts))
         if op == OP_TEXT or op == OP_BINARY:
             if self._frag_op >= 0:
@@ -417,6 +421,6 @@ class FrameParser:
     def _stop(self) -> None:
         self._ended = True
         self.on_message = None  # every later feed takes the slow path, which sees _ended
-        self._chunks = []
-        self._frag = []
+        self._chunks = ()
+        self._frag = ()
         self._have = self._need = 0
