@@ -88,26 +88,33 @@ class Path:
         return out
 
     def resolve(self, ctx: Context) -> Any:
-        """The value, or a :class:`Missing` naming the first step that is not there."""
+        """The value, or a :class:`Missing` naming the first step that is not there.
+
+        Runs for every path of every derived emit: it walks the steps without copying the
+        arguments or building the prefix, which only a :class:`Missing` names."""
         value: Any
-        if self.root == "args":
-            value = list(ctx.args)
-        elif self.root == "sender":
+        root, steps = self.root, self.steps
+        args = ctx.args  # a tuple, indexed like the list the server sees
+        if root == "args":
+            value = args
+        elif root == "sender":
+            if len(steps) == 1 and steps[0] in SENDER_KEYS:  # what parse_path allows
+                return getattr(ctx, steps[0])
             value = {"sid": ctx.sid, "namespace": ctx.namespace, "user": ctx.user}
-        elif self.root == "connect":
+        elif root == "connect":
             value = {} if ctx.connect is None else ctx.connect
         else:
             value = ctx.event
-        done = Path(self.root)
-        for step in self.steps:
-            done = Path(self.root, (*done.steps, step))
-            if isinstance(step, int) and isinstance(value, list) and 0 <= step < len(value):
+        for n, step in enumerate(steps):
+            if isinstance(step, int):
+                if (value is args or isinstance(value, list)) and 0 <= step < len(value):
+                    value = value[step]
+                    continue
+            elif isinstance(value, dict) and step in value:
                 value = value[step]
-            elif isinstance(step, str) and isinstance(value, dict) and step in value:
-                value = value[step]
-            else:
-                return Missing(str(done))
-        return value
+                continue
+            return Missing(str(Path(root, steps[: n + 1])))
+        return list(value) if value is args else value
 
 
 def parse_path(text: str) -> Path:
@@ -263,7 +270,45 @@ class Expect:
     items: tuple[tuple[Any, Expect], ...] = field(default=())
 
     def mismatch(self, got: Any, where: str = "") -> str | None:
-        """``None`` when ``got`` matches; else where and how it differs."""
+        """``None`` when ``got`` matches; else where and how it differs.
+
+        Runs for every expected copy: :meth:`_ok` answers the common case (it matches)
+        without building a place name or a set; only a mismatch walks again to say where."""
+        if self._ok(got):
+            return None
+        return self._explain(got, where)
+
+    def _ok(self, got: Any) -> bool:
+        """True exactly when :meth:`_explain` would find nothing."""
+        kind = self.kind
+        if kind == "value":
+            want = self.value
+            if type(got) is type(want):
+                return bool(got == want)
+            if isinstance(want, (bytes, bytearray)):
+                return isinstance(got, (bytes, bytearray)) and got == want
+            return _number(got) and _number(want) and got == want
+        if kind == "object":
+            if not isinstance(got, dict) or len(got) != len(self.items):
+                return False  # keys are unique: every one present and no more = same size
+            for key, e in self.items:
+                if key not in got or not e._ok(got[key]):
+                    return False
+            return True
+        if kind == "array":
+            if not isinstance(got, list) or len(got) != len(self.items):
+                return False
+            for (_, e), g in zip(self.items, got, strict=True):
+                if not e._ok(g):
+                    return False
+            return True
+        types = WILDCARDS[self.value]  # wild
+        return isinstance(got, types) and not (
+            isinstance(got, bool) and self.value in ("integer", "number")
+        )
+
+    def _explain(self, got: Any, where: str = "") -> str | None:
+        """Where and how ``got`` differs (``None`` when it does not)."""
         at = where or "the value"
         if self.kind == "wild":
             types = WILDCARDS[self.value]
