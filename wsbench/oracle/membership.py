@@ -208,6 +208,11 @@ class Membership:
         """Rooms of the socket with an unconfirmed join or leave (not its connect)."""
         return frozenset(r for r in self._pending_of.get(sock, ()) if r is not None)
 
+    def any_pending(self, namespace: str, room: str | None) -> bool:
+        """True when some client's join/leave of ``room`` is unconfirmed (no snapshot made:
+        :func:`~wsbench.oracle.semantics.audience` asks this for every room of every emit)."""
+        return bool(self._pending_by_room.get((namespace, room)))
+
     def pending_clients(self, namespace: str, room: str | None) -> frozenset[Hashable]:
         """Clients with an unconfirmed join/leave of ``room`` (``None``: connect)."""
         return frozenset(self._pending_by_room.get((namespace, room), ()))

@@ -62,7 +62,7 @@ def audience(
     if semantics in ROOM_BASED:
         if not rooms:
             raise ValueError(f"{semantics} needs rooms")
-        if not any(m.pending_clients(namespace, r) for r in rooms):
+        if not any(m.any_pending(namespace, r) for r in rooms):
             return m.members_of_any(namespace, rooms)
         # a pending leave (or join) takes a socket out of that room's must set only
         parts = []
