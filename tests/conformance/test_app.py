@@ -52,16 +52,23 @@ def failed(report: TargetReport) -> dict[str, str]:
     return {cid: r.reason for cid, r in report.results.items() if str(r.verdict) == "FAILED"}
 
 
-def assert_order_powered(report: TargetReport, at_least: int = 16) -> None:
+def assert_order_powered(report: TargetReport, at_least: int = 16,
+                         drops_volatile: tuple[str, ...] = ()) -> None:
     """Every order check that ran is OK with >= 459 same-sender adjacencies (99 % for a
     1-in-100 swap): 3 concurrent senders, >= 460 sends, in rounds until it has the power (a
-    loaded machine that interleaves the senders finely gets more rounds, not INFORMATIONAL)."""
+    loaded machine that interleaves the senders finely gets more rounds, not INFORMATIONAL).
+    ``drops_volatile``: checks of a volatile event on a server that drops volatile copies
+    (allowed): INFORMATIONAL, saying how few arrived."""
     orders = [cid for cid in report.results if cid.endswith(".order")
               and str(report.results[cid].verdict) != "UNIMPLEMENTED"]
     assert len(orders) >= at_least, orders
     for cid in orders:
         r = report.results[cid]
         d = r.details
+        if cid in drops_volatile and str(r.verdict) == "INFORMATIONAL":
+            v = d["volatile_copies"]
+            assert v["arrived"] < v["expected"] and "volatile copies arrived" in r.reason, r.reason
+            continue
         assert str(r.verdict) == "OK", (cid, r.reason)
         assert d["senders"] == 3 and d["sent"] >= 460 and d["sent"] == sum(d["rounds"]), (cid, d)
         assert d["opportunities"] >= 459 and 1 - 0.99 ** d["opportunities"] >= 0.99, (cid, d)
@@ -197,7 +204,8 @@ def test_node_twin_passes_reference_yaml() -> None:
     with Server(launch.node_twin(*APP_OPTIONS)) as main:
         report = run_app(TargetSpec(main.url, "node"), REFERENCE)
     assert failed(report) == {}
-    assert_order_powered(report)
+    # socket.io drops a volatile packet while the transport is not writable: most of a burst
+    assert_order_powered(report, drops_volatile=("app.root.broadcast-volatile.order",))
 
 
 def test_server_close_is_reported_as_the_servers_close() -> None:
@@ -284,6 +292,18 @@ def test_order_rounds_are_bounded_and_say_why_they_stopped(
     assert str(r.verdict) == "INFORMATIONAL", r.reason
     assert d["rounds"] == [462] and says in r.reason, r.reason
     assert f"only {d['opportunities']} adjacent" in r.reason and "needed for 99" in r.reason
+
+
+def test_refusal_sends_460_when_a_condition_cannot_be_made_to_hold(reference: TargetSpec) -> None:
+    # private message declares not_object, not_room and foreign_sid; the check cannot make
+    # foreign_sid hold (it needs a socket of another namespace): its turns were skipped and
+    # the check sent 307 (2 of every 3 of 460) while the behaviour promises 460
+    r = run_app(reference, REFERENCE, ("app.root.private-message.refusal",)).results[
+        "app.root.private-message.refusal"]
+    assert str(r.verdict) == "OK", r.reason
+    assert r.details["skipped"] == ["foreign_sid $args[0].to"], r.details
+    assert r.details["conditions"] == ["not_object", "not_room"], r.details
+    assert r.details["sent"] == MESSAGES and r.reason.startswith(f"{MESSAGES} sends"), r.details
 
 
 def test_next_round_is_sized_by_the_rate_seen_and_capped() -> None:

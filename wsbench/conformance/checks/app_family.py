@@ -294,8 +294,10 @@ def _violate(cond: Any, args: list[Any], sids: dict[str, str], stamp: str) -> li
 
 async def _refusals(ctx: CheckContext, app: App, spec: EventSpec) -> str:
     """Send the event :data:`MESSAGES` times with each declared condition made to hold in
-    turn; every send must get the file's refusal signal (its ack, its push to the sender)
-    and cause nothing the event does otherwise (none of its pushes reaches anyone)."""
+    turn (the conditions the check can make hold; one it cannot, ``foreign_sid``, is
+    skipped and the others fill its turns, so the sends still number :data:`MESSAGES`);
+    every send must get the file's refusal signal (its ack, its push to the sender) and
+    cause nothing the event does otherwise (none of its pushes reaches anyone)."""
     ns = spec.namespace
     peers = [await Peer.open(ctx, (ns,), label=r) for r in "AB"]
     a, b = peers
@@ -307,7 +309,9 @@ async def _refusals(ctx: CheckContext, app: App, spec: EventSpec) -> str:
         values = {"room": f"r-{run}", "rooms": [f"r-{run}"], "sid": sids["B"], "key": f"k-{run}"}
         sends: list[tuple[list[Any], Any, str]] = []
         skipped: set[str] = set()
-        for i in range(MESSAGES):
+        for i in range(MESSAGES * len(spec.refuse)):
+            if len(sends) == MESSAGES:
+                break
             cond = spec.refuse[i % len(spec.refuse)]
             stamp = f"wsb~{run}~{i}"
             args = _violate(cond, traffic.build_args(plan, {**values, "stamp": stamp}), sids, stamp)
