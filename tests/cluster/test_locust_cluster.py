@@ -17,7 +17,9 @@ from tests.integrations.support import scaled, wait, wsbench_locust
 from wsbench.integrations.launch import CLUSTER_ENV, with_cluster
 from wsbench.scenario import loads_scenario
 
-TEXT = (Path(__file__).resolve().parents[2] / "scenarios" / "cluster.yaml").read_text()
+PATH = Path(__file__).resolve().parents[2] / "scenarios" / "cluster.yaml"
+#: its app: file by absolute path, so the shortened copy in tmp_path finds it
+TEXT = PATH.read_text().replace("app: apps/", f"app: {PATH.parent}/apps/", 1)
 
 
 def _short(tmp_path: Path, kind: str = "python") -> Path:
@@ -31,7 +33,7 @@ def _short(tmp_path: Path, kind: str = "python") -> Path:
 
 
 def test_the_locust_process_takes_the_node_urls_from_its_parent() -> None:
-    s = loads_scenario(TEXT, "cluster.yaml")
+    s = loads_scenario(TEXT, str(PATH))
     env = {CLUSTER_ENV: json.dumps({"nodes": ["http://n0", "http://n1", "http://n2"],
                                     "balancer": "http://lb"})}
     up = with_cluster(s, env)
@@ -67,5 +69,11 @@ def test_headless_locust_on_an_embedded_cluster_reports_cross_node(tmp_path: Pat
     # 45 users round-robin over 3 nodes: about 2/3 of each audience is on another node
     assert cross["same_node"]["count"] > 50
     assert cross["other_node"]["count"] > cross["same_node"]["count"]
-    assert cross["same_node"]["count"] + cross["other_node"]["count"] == delivery["delivered"]
+    measured = cross["same_node"]["count"] + cross["other_node"]["count"]
+    closed = sum(bucket["emits"] for bucket in delivery["fanout"])  # one record per closed emit
+    if closed == delivery["emits"]:
+        assert measured == delivery["delivered"]
+    else:  # -t cut emits still within their deadline (one owed to a listener whose leave was
+        # in flight waits for it): their copies are measured, delivered only once they close
+        assert delivery["delivered"] <= measured, (measured, delivery["emits"] - closed)
     assert (tmp_path / "rep" / "cross_node.png").exists()
