@@ -670,10 +670,13 @@ def catalog_markdown() -> str:
         "/ probe cycles of the sender with B already in the room. A room the file builds with a "
         "template (`doc:{$args[0].docId}`) is named by the engine from the arguments sent and "
         "joined through the first join event the engine says joins it (`subscribe document`). "
-        "`order` has its own run: 3 senders at once, 462 sends (924 when a copy reaches one "
-        "socket), each sender's copies in its order at every recipient (interleaving free); OK "
-        "only with at least 459 adjacent same-sender deliveries seen with no ack between "
-        "them, at any socket (a 1-in-100 swap escapes with < 1 %), else INFORMATIONAL.\n",
+        "`order` has its own run: 3 senders at once, each sender's copies in its order at "
+        "every recipient (interleaving free), sent in rounds until at least 459 adjacent "
+        "same-sender deliveries with no ack between them were seen at any socket (a 1-in-100 "
+        "swap escapes with < 1 %): a first round of 462 sends (924 when a copy reaches one "
+        "socket), then rounds sized by the rate seen, at most 4 x the first round's sends and "
+        "none that would end after 30 s (scaled); OK only with the 459, else INFORMATIONAL "
+        "saying which bound stopped it (`details.rounds`: sends per round).\n",
         "| behaviour | tier | sentence | runs when the file declares |",
         "| --- | --- | --- | --- |",
     ]
