@@ -248,7 +248,8 @@ def locust_command(
 @click.option("--jwt-secret", metavar="S", help="The HS256 secret the target verifies (enables the auth checks).")
 @click.option("--app", "app_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
               help="App file (docs/apps.md): the contract, security and load tiers are generated "
-                   "from it instead of docs/events.md.")
+                   "from it instead of docs/events.md (with --cluster/--nodes: run against "
+                   "the balancer, next to the cluster tier).")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the JSON index here.")
 @click.option("--html", type=click.Path(file_okay=False), help="Write the HTML report into this folder.")
@@ -292,12 +293,10 @@ def conform_command(
     if cluster or nodes is not None:
         from wsbench.conformance.cluster import conform_cluster
 
-        if app_file:
-            raise click.UsageError("--app and --cluster do not combine (yet)")
         with errors_to_exit_codes(_traceback(ctx)):
             status = conform_cluster(targets, tiers, cases, exclude, jwt_secret, junit, json_path,
-                                     html, timeout_factor, parser=parser or "default", nodes=nodes,
-                                     node_kind=node_kind)  # fmt: skip
+                                     html, timeout_factor, parser=parser, nodes=nodes,
+                                     node_kind=node_kind, app=app_file)  # fmt: skip
         sys.exit(status)
     with errors_to_exit_codes(_traceback(ctx)):
         status = conform(targets, tiers, cases, exclude, jwt_secret, junit, json_path, html,

@@ -136,3 +136,43 @@ def test_cli_cluster_usage_errors() -> None:
     spec = cluster_target(["http://127.0.0.1:1/", "http://127.0.0.1:2"], None, "default")
     assert dataclasses.astuple(spec)[:2] == ("http://127.0.0.1:1", "cluster of 2 nodes")
     assert spec.nodes == ("http://127.0.0.1:1", "http://127.0.0.1:2") and spec.balancer is None
+
+
+def test_cli_conform_app_on_an_embedded_cluster(tmp_path) -> None:
+    """``--app`` with ``--nodes`` (was a usage error): the app file's checks run against the
+    balancer next to the cluster tier, in one report (h44)."""
+    from tests.conftest import ROOT
+
+    out = tmp_path / "conform.json"
+    result = CliRunner().invoke(
+        cli, ["conform", "--target", "embedded", "--nodes", "2",
+              "--app", str(ROOT / "scenarios" / "apps" / "reference.yaml"),
+              "--cases", "app.root.broadcast-room.exactly-once", "--cases", "app.root.join.joins",
+              "--cases", "cluster.broadcast.room-exactly-once-no-leak", "--json", str(out),
+              "--timeout-factor", str(TIMEOUT_FACTOR)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [(target, results)] = json.loads(out.read_text())["results"].items()
+    assert "embedded cluster" in target
+    assert {c: r["verdict"] for c, r in results.items()} == {
+        "app.root.broadcast-room.exactly-once": "OK", "app.root.join.joins": "OK",
+        "cluster.broadcast.room-exactly-once-no-leak": "OK"}, results
+
+
+def test_the_app_checks_on_a_cluster_see_an_adapter_fault() -> None:
+    """The app checks' sockets are spread over the nodes by the balancer: a node that drops
+    every 100th broadcast from another node fails the app's exactly-once check."""
+    from tests.conftest import ROOT
+    from wsbench.conformance.cluster import parse_cluster_tiers
+    from wsbench.conformance.command import APP_TIERS, app_checks, run_specs
+
+    app = str(ROOT / "scenarios" / "apps" / "reference.yaml")
+    assert parse_cluster_tiers(None, app) == [Tier.CLUSTER, *APP_TIERS]
+    assert parse_cluster_tiers(None) == [Tier.CLUSTER]
+    checks = app_checks(parse_cluster_tiers(None, app), ("app.root.broadcast-all.exactly-once",),
+                        (), app)
+    assert [c.spec.id for c in checks] == ["app.root.broadcast-all.exactly-once"]
+    with embedded_cluster(2, python_args=("--fault", "adapter-drop-remote")) as spec:
+        [report] = run_specs([spec], checks, factor=TIMEOUT_FACTOR, live=False)
+    result = report.results["app.root.broadcast-all.exactly-once"]
+    assert result.verdict == "FAILED", (result.verdict, result.reason)

@@ -12,6 +12,9 @@
 
 Either way the cluster is ONE target of the report, and the default tier is ``cluster``
 (``--tier`` selects others too: they run against the first node, or the balancer).
+With ``--app FILE`` the default adds the contract, security and load checks generated from
+the file; they run against the balancer (embedded, or one URL), whose round robin spreads
+their sockets over the nodes, so every declared event is judged across the adapter.
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ from collections.abc import Iterator, Sequence
 
 import click
 
-from wsbench.conformance.command import run_specs, write_outputs
+from wsbench.conformance.command import (
+    APP_TIERS,
+    app_checks,
+    resolve_parser,
+    run_specs,
+    write_outputs,
+)
 from wsbench.conformance.console import summary
 from wsbench.conformance.model import Tier
 from wsbench.conformance.registry import select
@@ -82,10 +91,11 @@ def embedded_cluster(
         )  # fmt: skip
 
 
-def parse_cluster_tiers(text: str | None) -> list[Tier]:
-    """``--tier`` on a cluster: the given list, or the cluster tier alone."""
+def parse_cluster_tiers(text: str | None, app: str | None = None) -> list[Tier]:
+    """``--tier`` on a cluster: the given list, or the cluster tier (and, with an app file,
+    the tiers generated from it)."""
     if not text:
-        return [Tier.CLUSTER]
+        return [Tier.CLUSTER, *(APP_TIERS if app else ())]
     from wsbench.conformance.command import parse_tiers
 
     return parse_tiers(text)
@@ -102,12 +112,17 @@ def conform_cluster(
     html: str | None,
     factor: float = 1.0,
     parallel: int = 4,
-    parser: str = "default",
+    parser: str | None = None,
     nodes: int | None = None,
     node_kind: str = "python",
+    app: str | None = None,
 ) -> int:
-    """``wsbench conform --cluster`` / ``--nodes N``; the exit status (0 nothing FAILED)."""
-    checks = select(parse_cluster_tiers(tiers), cases, exclude)
+    """``wsbench conform --cluster`` / ``--nodes N``; the exit status (0 nothing FAILED).
+    ``app``: an app file whose generated checks run too (against the balancer, or the
+    first node when the targets are the nodes); ``parser`` None: the file's, else default."""
+    parser = resolve_parser(parser, app)
+    wanted = parse_cluster_tiers(tiers, app)
+    checks = app_checks(wanted, cases, exclude, app) if app else select(wanted, cases, exclude)
     if not checks:
         raise ConfigError("no check matches the given --tier/--cases/--exclude-cases")
     embedded = list(targets) == ["embedded"]
