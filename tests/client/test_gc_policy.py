@@ -14,10 +14,13 @@ class Node:
         self.me = self
 
 
-def _grow_old_heap(keep: list, rounds: int = 300) -> None:
-    """Allocations that survive (the old heap grows) and cyclic garbage between them."""
-    for _ in range(rounds):
-        keep.append([{} for _ in range(700)])
+def _grow_old_heap(keep: list) -> None:
+    """Allocations that survive (the old heap grows) and cyclic garbage between them.
+
+    CPython starts a full collection once the survivors since the last one exceed a quarter
+    of the old heap: grow it by more than half of what the test process already holds."""
+    for _ in range(300 + len(gc.get_objects()) // 1000):
+        keep.append([[] for _ in range(700)])  # empty lists are tracked (empty dicts are not)
         Node()  # a young cycle
 
 
