@@ -32,7 +32,7 @@ TEXT = {"type": "string", "minLength": 1}
 ROOM = {"description": "a room name; may use {placeholders}", "type": ["string", "number"]}
 
 
-def _obj(props: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
+def _obj(props: dict[str, Any], required: tuple[str, ...] = (), /, **extra: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
     if required:
         out["required"] = list(required)
