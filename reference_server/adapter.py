@@ -15,8 +15,11 @@ the Socket.IO layer that uses it. Every socket is in the room named after its id
 or every socket, minus every member of the excluded rooms; a dict keyed by socket
 id, so a socket in several target rooms gets ONE copy, as socket.io-adapter's Set
 does), encodes the packet ONCE into a :class:`Prebuilt` (the WebSocket frames and
-the polling records) and hands the same object to every recipient's connection,
-which writes it with one ``transport.write``. No task, no per-recipient encoding.
+the polling records) and hands the same object to every recipient's connection
+(:func:`~reference_server.transport.fan_out`: one ``write(2)`` each). No task, no
+per-recipient encoding. The recipients' connections are kept per (rooms, excepts) as a
+tuple (:meth:`Adapter.connections`, at most 256 kept) until the next join, leave, add or
+remove, which clears them all.
 
 With recovery on, a broadcast that is neither volatile nor acked gets an offset
 appended as its last argument and is kept (with its rooms and excepts) for
@@ -33,12 +36,13 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from reference_server.config import ServerConfig
-from reference_server.transport import Prebuilt
+from reference_server.transport import EngineConnection, Prebuilt, fan_out
 from wsbench.protocol.socketio import SioPacket, SioPacketType
 
 __all__ = ["Adapter", "Member", "SavedSession"]
 
 _RECOVERY_BUFFER_MAX = 50_000
+_FANOUT_CACHE_MAX = 256  # recipient tuples kept between membership changes (then: cleared)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +66,6 @@ class SavedSession:
     at: float
 
 
-class PrebuiltWriter(Protocol):
-    def write_prebuilt(self, packet: Prebuilt, volatile: bool) -> bool:
-        """Write one packet encoded once for every recipient; False if it was dropped."""
-        ...
-
-
 class Member(Protocol):
     """What the adapter needs of a socket: its id and the connection to write to."""
 
@@ -75,7 +73,7 @@ class Member(Protocol):
     def id(self) -> str: ...
 
     @property
-    def conn(self) -> PrebuiltWriter: ...
+    def conn(self) -> EngineConnection: ...
 
 
 M = TypeVar("M", bound=Member)
@@ -90,6 +88,8 @@ class Adapter(Generic[M]):
         self.sockets: dict[str, M] = {}
         self.rooms: dict[str, dict[str, M]] = {}
         self._rooms_of: dict[str, set[str]] = {}  # socket id -> its rooms
+        # (rooms, excepts) -> the recipients' connections; cleared on every membership change
+        self._fanout: dict[tuple[Any, frozenset[str]], tuple[EngineConnection, ...]] = {}
         self._leak = config.has_fault("room-leak")
         self._duplicate = config.has_fault("multi-room-duplicate")
         self._recovery = config.recovery
@@ -103,6 +103,7 @@ class Adapter(Generic[M]):
     def add(self, socket: M, rooms: Iterable[str] = ()) -> None:
         """``socket`` is connected: in its own id room, and in ``rooms`` (a recovered session)."""
         self.sockets[socket.id] = socket
+        self._fanout.clear()
         self.join(socket, socket.id)
         for room in rooms:
             self.join(socket, room)
@@ -114,13 +115,16 @@ class Adapter(Generic[M]):
             self.leave(socket, room)
         self.sockets.pop(socket.id, None)
         self._rooms_of.pop(socket.id, None)
+        self._fanout.clear()
         return rooms
 
     def join(self, socket: M, room: str) -> None:
+        self._fanout.clear()
         self.rooms.setdefault(room, {})[socket.id] = socket
         self._rooms_of.setdefault(socket.id, set()).add(room)
 
     def leave(self, socket: M, room: str) -> None:
+        self._fanout.clear()
         members = self.rooms.get(room)
         if members is not None:
             members.pop(socket.id, None)
@@ -184,15 +188,24 @@ class Adapter(Generic[M]):
             self._store(_Stored(offset, packet, frozenset(rooms), excepts, now), now)
         else:
             packet = SioPacket(SioPacketType.EVENT, self.namespace, data)
-        targets = self.recipients(rooms, excepts)
-        if not targets:
+        conns = self.connections(rooms, excepts)
+        if not conns:
             return 0
-        prebuilt = Prebuilt(self.config.sio_parser.encode(packet))
-        written = 0
-        for socket in targets:
-            if socket.conn.write_prebuilt(prebuilt, volatile):
-                written += 1
-        return written
+        return fan_out(conns, Prebuilt(self.config.sio_parser.encode(packet)), volatile)
+
+    def connections(
+        self, rooms: Iterable[str], excepts: Iterable[str]
+    ) -> tuple[EngineConnection, ...]:
+        """The connections of :meth:`recipients`, kept until the membership changes."""
+        rooms = tuple(rooms) if self._duplicate else frozenset(rooms)
+        key = (rooms, frozenset(excepts))
+        conns = self._fanout.get(key)
+        if conns is None:
+            if len(self._fanout) >= _FANOUT_CACHE_MAX:
+                self._fanout.clear()
+            conns = tuple(socket.conn for socket in self.recipients(rooms, key[1]))
+            self._fanout[key] = conns
+        return conns
 
     # -- connection state recovery ---------------------------------------------------------
 

@@ -65,7 +65,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from reference_server.adapter import Adapter
 from reference_server.config import ServerConfig, check_adapter_url
-from reference_server.transport import Prebuilt
+from reference_server.transport import Prebuilt, fan_out
 from wsbench.protocol.socketio import SioPacket, SioPacketType
 
 __all__ = [
@@ -441,15 +441,11 @@ class RedisAdapter(Adapter[Any]):
 
     def deliver(self, data: list[Any], rooms: list[str], excepts: list[str], volatile: bool) -> int:
         """Write a remote node's broadcast to this node's recipients (never published again)."""
-        targets = self.recipients(rooms, excepts)
-        if not targets:
+        conns = self.connections(rooms, excepts)
+        if not conns:
             return 0
         prebuilt = Prebuilt(SioPacket(SioPacketType.EVENT, self.namespace, data).encode())
-        written = 0
-        for socket in targets:
-            if socket.conn.write_prebuilt(prebuilt, volatile):
-                written += 1
-        return written
+        return fan_out(conns, prebuilt, volatile)
 
     # -- requests from other nodes -----------------------------------------------------------------
 

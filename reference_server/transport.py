@@ -15,8 +15,13 @@ session.
 WebSocket: aiohttp does the HTTP upgrade and reads frames; writes bypass aiohttp's
 writer: the connection builds the (unmasked, uncompressed) frame itself and calls
 ``transport.write`` on the request's transport. A broadcast builds its frame bytes
-once and writes the same object to every recipient. Compression is never
-negotiated (``compress=False``), so raw frames are valid.
+once and writes the same object to every recipient (:func:`fan_out`, one loop over the
+adapter's cached recipient connections): when nothing waits in a recipient's transport
+(its write buffer is empty, it is not closing) the frame goes to the socket with one
+``os.write`` on its descriptor, the syscall the transport's own write would make, without
+its bookkeeping; what the kernel does not take, and every frame after it until the
+transport drained, goes through ``transport.write``, so order and back-pressure stay the
+transport's. Compression is never negotiated (``compress=False``), so raw frames are valid.
 
 Long-polling: packets are kept as encoded polling records until a GET is pending;
 the GET's future receives the joined payload of at most ``maxPayload`` bytes (one record
@@ -37,8 +42,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
 import random
 import struct
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wsbench.protocol.engineio import NOOP, RECORD_SEPARATOR, EioPacket
@@ -50,7 +57,7 @@ if TYPE_CHECKING:
 
     from reference_server.config import ServerConfig
 
-__all__ = ["EngineConnection", "EventSink", "Prebuilt", "ws_frame"]
+__all__ = ["EngineConnection", "EventSink", "Prebuilt", "fan_out", "ws_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +96,43 @@ class Prebuilt:
         return self._polling
 
 
+def fan_out(conns: Iterable[EngineConnection], packet: Prebuilt, volatile: bool = False) -> int:
+    """Write ``packet`` to every connection of ``conns``; returns how many were written.
+
+    A broadcast's loop: :meth:`EngineConnection.write_prebuilt` inlined for its common case, a
+    connection on the fast path with nothing queued (no session output, nothing in the
+    transport's buffer): one ``write(2)`` of the frame bytes to its socket, no call per
+    recipient. Every other case (volatile, polling, faults, a closing transport, a partial
+    write) takes the general path, with the same result.
+    """
+    if volatile:
+        return sum(1 for conn in conns if conn.write_prebuilt(packet, True))
+    data = packet.ws
+    size = len(data)
+    write = os.write
+    written = 0
+    for conn in conns:
+        fd = conn._fast_fd
+        wt = conn._fast_wt
+        if (
+            fd >= 0
+            and wt is not None
+            and not conn._eio.outbox
+            and not wt.is_closing()  # first: a closing transport's descriptor may be closed
+            and not wt.get_write_buffer_size()
+        ):
+            try:
+                n = write(fd, data)
+            except OSError:  # full (EAGAIN) or broken: the transport's write handles it
+                n = 0
+            if n != size:
+                conn._write_tail(data[n:])
+            written += 1
+        elif conn.write_prebuilt(packet, False):
+            written += 1
+    return written
+
+
 class EventSink(Protocol):
     """What a connection reports its session's events to."""
 
@@ -97,6 +141,15 @@ class EventSink(Protocol):
 
 class EngineConnection:
     """I/O side of one Engine.IO session (see module docstring)."""
+
+    # slots: a broadcast reads a few attributes of every recipient (fan_out); a slot is a fixed
+    # offset in a smaller object instead of a lookup in a per-instance dict
+    __slots__ = (
+        "session", "sid", "sink", "config", "registry", "loop", "ws", "wt", "probe_ws",
+        "probe_wt", "poll_buffer", "poll_bytes", "pending_get", "posting", "finished", "sockets",
+        "_timer", "_timer_at", "_pumping", "_reorder", "_drop", "_held", "_eio", "_fast_wt",
+        "_fast_fd", "_plain", "_limit",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -130,6 +183,7 @@ class EngineConnection:
         self._eio = session.eio if isinstance(session, ServerSession) else session
         # the fan-out fast path: set while on an open WebSocket with no fault configured
         self._fast_wt: asyncio.Transport | None = None
+        self._fast_fd = -1  # its socket's descriptor, for direct writes (-1: none)
         self._plain = not (self._reorder or self._drop)
         self._limit = config.write_buffer_limit
         registry[self.sid] = self
@@ -138,7 +192,11 @@ class EngineConnection:
 
     def attach_ws(self, ws: web.WebSocketResponse, transport: asyncio.Transport) -> None:
         self.ws, self.wt = ws, transport
+        self._set_fast(transport)
+
+    def _set_fast(self, transport: asyncio.Transport | None) -> None:
         self._fast_wt = transport if self._plain else None
+        self._fast_fd = _direct_fd(transport) if self._fast_wt is not None else -1
 
     def now(self) -> float:
         return self.loop.time()
@@ -264,10 +322,20 @@ class EngineConnection:
         wt = self._fast_wt
         if wt is not None and not volatile:
             if wt.is_closing():
-                return False
-            wt.write(packet.ws)
-            if wt.get_write_buffer_size() > self._limit:
-                self._slow_consumer()
+                return False  # checked first: a closing transport's descriptor may be closed
+            frame = packet.ws
+            if self._fast_fd >= 0 and not wt.get_write_buffer_size():
+                # nothing waits in the transport: one write(2) straight to the socket (what the
+                # transport's write does first, without its bookkeeping); what the kernel does
+                # not take goes to the transport after it, in order, back-pressure counted
+                try:
+                    n = os.write(self._fast_fd, frame)
+                except OSError:  # full (EAGAIN) or broken: the transport's write handles it
+                    n = 0
+                if n == len(frame):
+                    return True
+                frame = frame[n:]
+            self._write_tail(frame)
             return True
         session = self.session
         if session.closed:
@@ -287,6 +355,14 @@ class EngineConnection:
             data = swapped
         self._write_data(data)
         return True
+
+    def _write_tail(self, data: bytes) -> None:
+        """The part of a fast-path frame the socket did not take: queued in the transport."""
+        wt = self._fast_wt
+        if wt is not None:
+            wt.write(data)
+            if wt.get_write_buffer_size() > self._limit:
+                self._slow_consumer()
 
     def _write_data(self, data: bytes | list[str]) -> None:
         if isinstance(data, bytes):
@@ -314,7 +390,7 @@ class EngineConnection:
 
     def _slow_consumer(self) -> None:
         log.warning("x closing slow consumer %s", self.sid)
-        self._fast_wt = None
+        self._fast_wt, self._fast_fd = None, -1
         self.poll_buffer, self.poll_bytes = [], 0  # nobody will read them: free the memory now
         self.session.close(DisconnectReason.TRANSPORT_ERROR, "slow consumer")
         if self.wt is not None:
@@ -326,7 +402,7 @@ class EngineConnection:
     def _complete_upgrade(self) -> None:
         # spec "Upgrade": after "5" everything goes on the WebSocket; polling records move over
         self.ws, self.wt = self.probe_ws, self.probe_wt
-        self._fast_wt = self.wt if self._plain else None
+        self._set_fast(self.wt)
         self.probe_ws = self.probe_wt = None
         records, self.poll_buffer = self.poll_buffer, []
         self.poll_bytes = 0
@@ -351,7 +427,7 @@ class EngineConnection:
         if self.finished:
             return
         self.finished = True
-        self._fast_wt = None
+        self._fast_wt, self._fast_fd = None, -1
         self.registry.pop(self.sid, None)
         if self._timer is not None:
             self._timer.cancel()
@@ -371,6 +447,17 @@ class EngineConnection:
         if not self.session.closed:
             self.session.close(reason, detail)
             self.pump()
+
+
+def _direct_fd(transport: asyncio.Transport | None) -> int:
+    """The descriptor of a plain TCP transport's socket, or -1 (TLS, no socket: write via it)."""
+    if transport is None or transport.get_extra_info("sslcontext") is not None:
+        return -1
+    sock = transport.get_extra_info("socket")
+    try:
+        return int(sock.fileno()) if sock is not None else -1
+    except (OSError, ValueError):
+        return -1
 
 
 async def _close_ws(ws: web.WebSocketResponse) -> None:
