@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Generator, Iterable
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from wsbench.client.connection import Connection
 from wsbench.client.http import new_http_session, source_address
@@ -31,6 +29,9 @@ from wsbench.client.transport import TransportOption, parse_transports
 from wsbench.exceptions import ConnectRefused, ParserMismatch, WsbenchError
 from wsbench.protocol.parser import DEFAULT, MSGPACK, Parser
 from wsbench.protocol.reconnect import RandomSource, ReconnectPolicy
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["Client", "connect", "needs_http", "new_http_session", "source_address"]
 

@@ -42,12 +42,9 @@ import logging
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from wsbench.client.http import source_address
-from wsbench.client.polling import PollingTransport, handshake
 from wsbench.client.socket import Socket
 from wsbench.client.transport import (
     ProbingTransport,
@@ -58,7 +55,6 @@ from wsbench.client.transport import (
     parse_transports,
 )
 from wsbench.client.upgrade import probe
-from wsbench.client.websocket import WebSocketTransport
 from wsbench.client.wsprotocol import ProtocolTransport
 from wsbench.exceptions import (
     ConfigError,
@@ -83,6 +79,9 @@ from wsbench.protocol.events import (
 )
 from wsbench.protocol.parser import Parser, get_parser
 from wsbench.protocol.reconnect import RandomSource, ReconnectPolicy
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["Connection"]
 
@@ -398,6 +397,8 @@ class Connection:
             self._transport = await self._open_websocket(url, max_size)
             return
         assert self.http is not None, "polling needs an aiohttp session"
+        from wsbench.client.polling import PollingTransport, handshake  # aiohttp: only here
+
         url = engineio_url(self.url, self.path, "polling", query=self.query)
         body = await handshake(self.http, url, headers=self.headers, timeout=self.timeout)
         self._transport = None
@@ -419,6 +420,8 @@ class Connection:
                 local_addr=self.local_addr,
             )  # fmt: skip
         assert self.http is not None, "websocket_impl='aiohttp' needs an aiohttp session"
+        from wsbench.client.websocket import WebSocketTransport
+
         return await WebSocketTransport.open(
             self.http, url, max_msg_size=max_size, headers=self.headers, timeout=self.timeout
         )
@@ -514,6 +517,8 @@ class Connection:
         The reader's read loop returns once polling paused and waits on ``_switch``;
         it continues on ``_transport``, the WebSocket if the switch happened.
         """
+        from wsbench.client.polling import PollingTransport  # imported by _open_transport
+
         session = self.session
         polling = self._transport
         assert isinstance(polling, PollingTransport) and session.sid is not None

@@ -19,17 +19,22 @@ only binds its encoder to a fast XOR.
   aiohttp's compiled ``websocket_mask`` helper (aiohttp is a dependency
   already; the sans-I/O codec may not import it): measured 0.24 us for 1 to 40
   bytes, against 0.42-0.49 us for the codec's pure-Python XOR of the whole
-  payload (which also grows linearly: ~12 us per KiB).
+  payload (which also grows linearly: ~12 us per KiB). The compiled helper is
+  loaded on its own (:func:`compiled_mask`), without executing the aiohttp
+  package: importing aiohttp costs ~0.15 s of CPU, which the default transport
+  does not otherwise need (issue 14). If that extension cannot be loaded that
+  way (another aiohttp layout, ``AIOHTTP_NO_EXTENSIONS``), the mask comes from
+  ``aiohttp._websocket.helpers`` as before.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.machinery
+import importlib.util
 import os
 from urllib.parse import urlsplit
-
-from aiohttp._websocket.helpers import websocket_mask
 
 from wsbench.protocol.websocket import (
     OP_BINARY,
@@ -38,6 +43,7 @@ from wsbench.protocol.websocket import (
     OP_PING,
     OP_PONG,
     OP_TEXT,
+    MaskFunction,
     close_payload,
     frame_encoder,
 )
@@ -52,6 +58,7 @@ __all__ = [
     "HandshakeError",
     "check_upgrade",
     "close_payload",
+    "compiled_mask",
     "encode_frame",
     "handshake_request",
     "parse_response",
@@ -60,7 +67,45 @@ __all__ = [
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_RESPONSE_HEAD = 16 * 1024
 
-encode_frame = frame_encoder(websocket_mask)
+
+def compiled_mask() -> MaskFunction | None:
+    """aiohttp's compiled XOR (``aiohttp/_websocket/mask``), loaded without the aiohttp package.
+
+    The extension has no Python imports of its own, so it is found next to the package
+    (``find_spec`` of a top-level name executes nothing) and executed alone under its full
+    name; CPython keeps it in ``sys.modules``, where a later ``import aiohttp`` finds it.
+    None when aiohttp's extensions are off (``AIOHTTP_NO_EXTENSIONS``) or not there.
+    """
+    if os.environ.get("AIOHTTP_NO_EXTENSIONS"):
+        return None
+    try:
+        package = importlib.util.find_spec("aiohttp")
+        locations = package.submodule_search_locations if package is not None else None
+        if not locations:
+            return None
+        finder = importlib.machinery.FileFinder(
+            os.path.join(locations[0], "_websocket"),
+            (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES),
+        )
+        spec = finder.find_spec("aiohttp._websocket.mask")
+        if spec is None or spec.loader is None:
+            return None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        mask: MaskFunction = module._websocket_mask_cython
+    except (ImportError, OSError, AttributeError):
+        return None
+    return mask
+
+
+def _mask() -> MaskFunction:
+    mask = compiled_mask()
+    if mask is None:
+        from aiohttp._websocket.helpers import websocket_mask as mask
+    return mask
+
+
+encode_frame = frame_encoder(_mask())
 """``encode_frame(opcode, payload, fin=True)``: one masked frame (RFC 6455 §5.2, §5.3)."""
 
 

@@ -4,14 +4,19 @@ The lowest layer of :mod:`wsbench.client` next to :mod:`~wsbench.client.transpor
 connection reads :func:`source_address` of the session it is given, and the user API
 (:mod:`wsbench.client.api`, which re-exports both) creates sessions with
 :func:`new_http_session`. Neither needs anything else of the package.
+
+aiohttp is imported by the first :func:`new_http_session`, not with this module: the default
+WebSocket transport needs no HTTP client, and importing aiohttp costs ~0.15 s of CPU, about
+5 % of a 100,000-acked-emit load run (bench/README.md, issue 14).
 """
 
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["new_http_session", "source_address"]
 
@@ -26,6 +31,8 @@ def new_http_session(**connector_options: Any) -> aiohttp.ClientSession:
     A ``local_addr`` connector option is remembered (:func:`source_address`) so the
     default WebSocket transport, which does not use aiohttp, binds the same source.
     """
+    import aiohttp
+
     connector = aiohttp.TCPConnector(limit=0, **connector_options)
     http = aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_connect=20)

@@ -38,8 +38,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from wsbench.client.transport import ReadResult
-from wsbench.client.websocket import open_error
+from wsbench.client.transport import ReadResult, open_error
 from wsbench.exceptions import ConnectFailed
 from wsbench.protocol.client import polling_payloads
 from wsbench.protocol.events import DisconnectReason

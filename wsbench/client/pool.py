@@ -31,15 +31,16 @@ import contextlib
 import ipaddress
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from wsbench.client.api import Client, connect, needs_http, new_http_session
 from wsbench.client.transport import TransportOption, parse_transports
 from wsbench.exceptions import ResourceLimit
 from wsbench.protocol.reconnect import ReconnectPolicy
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["ClientPool", "fd_limit", "open_fds"]
 

@@ -23,13 +23,14 @@ upgrade to WebSocket, the reference client's default).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from wsbench.exceptions import ConfigError
+from wsbench.exceptions import ConfigError, ConnectFailed, HandshakeRejected, ResourceLimit
 from wsbench.protocol.events import DisconnectReason
 from wsbench.protocol.websocket import FrameViolation
 
@@ -39,6 +40,7 @@ __all__ = [
     "Transport",
     "TransportOption",
     "engineio_url",
+    "open_error",
     "parse_transports",
 ]
 
@@ -105,6 +107,28 @@ def engineio_url(
     if sid is not None:
         params["sid"] = sid
     return urlunsplit((scheme, parts.netloc, path, urlencode(params), ""))
+
+
+def open_error(url: str, exc: BaseException) -> Exception:
+    """Map an exception raised while opening a transport to wsbench's tree.
+
+    aiohttp's handshake errors are recognised only when aiohttp is imported: it raises
+    nothing otherwise, and the default WebSocket transport does not import it.
+    """
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is not None and isinstance(
+        exc, aiohttp.WSServerHandshakeError | aiohttp.ClientResponseError
+    ):
+        return HandshakeRejected(url, exc.status, str(exc.message))  # type: ignore[attr-defined]
+    errno = getattr(exc, "errno", None) or getattr(getattr(exc, "os_error", None), "errno", None)
+    if errno == 24:  # EMFILE
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return ResourceLimit("RLIMIT_NOFILE", soft, "too many open files in this process")
+    if errno == 99:  # EADDRNOTAVAIL: ephemeral ports exhausted for this source address
+        return ResourceLimit("ephemeral ports", "exhausted", "spread source addresses")
+    return ConnectFailed(url, f"{type(exc).__name__}: {exc}")
 
 
 @dataclass(frozen=True, slots=True)

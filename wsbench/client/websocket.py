@@ -30,8 +30,7 @@ from typing import Any
 import aiohttp
 from aiohttp import WSMsgType
 
-from wsbench.client.transport import ReadResult
-from wsbench.exceptions import ConnectFailed, HandshakeRejected, ResourceLimit
+from wsbench.client.transport import ReadResult, open_error
 from wsbench.protocol.events import DisconnectReason
 
 __all__ = ["WebSocketTransport", "open_error"]
@@ -39,21 +38,6 @@ __all__ = ["WebSocketTransport", "open_error"]
 DEFAULT_MAX_WRITE_BUFFER = 16 * 1024 * 1024
 _TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
 _OP_TEXT, _OP_BINARY = int(WSMsgType.TEXT), int(WSMsgType.BINARY)
-
-
-def open_error(url: str, exc: BaseException) -> Exception:
-    """Map an exception raised while opening a transport to wsbench's tree."""
-    if isinstance(exc, aiohttp.WSServerHandshakeError | aiohttp.ClientResponseError):
-        return HandshakeRejected(url, exc.status, str(exc.message))
-    errno = getattr(exc, "errno", None) or getattr(getattr(exc, "os_error", None), "errno", None)
-    if errno == 24:  # EMFILE
-        import resource
-
-        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-        return ResourceLimit("RLIMIT_NOFILE", soft, "too many open files in this process")
-    if errno == 99:  # EADDRNOTAVAIL: ephemeral ports exhausted for this source address
-        return ResourceLimit("ephemeral ports", "exhausted", "spread source addresses")
-    return ConnectFailed(url, f"{type(exc).__name__}: {exc}")
 
 
 class WebSocketTransport:

@@ -75,7 +75,7 @@ from wsbench.client.frames import (
     handshake_request,
     parse_response,
 )
-from wsbench.client.transport import ReadResult
+from wsbench.client.transport import ReadResult, open_error
 from wsbench.exceptions import ConnectFailed, HandshakeRejected
 from wsbench.protocol.events import DisconnectReason
 from wsbench.protocol.websocket import (
@@ -145,8 +145,6 @@ class ProtocolTransport(FrameParser, asyncio.Protocol):
         Raises:
             HandshakeRejected, ConnectFailed, ResourceLimit.
         """
-        from wsbench.client.websocket import open_error
-
         request, key, host, port, secure = handshake_request(url, headers)
         self = cls(url, max_msg_size, max_write_buffer)
         self._key = key
