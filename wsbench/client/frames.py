@@ -100,9 +100,11 @@ def compiled_mask() -> MaskFunction | None:
 
 def _mask() -> MaskFunction:
     mask = compiled_mask()
-    if mask is None:
-        from aiohttp._websocket.helpers import websocket_mask as mask
-    return mask
+    if mask is not None:
+        return mask
+    from aiohttp._websocket.helpers import websocket_mask
+
+    return websocket_mask
 
 
 encode_frame = frame_encoder(_mask())
