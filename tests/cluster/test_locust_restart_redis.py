@@ -16,14 +16,16 @@ from tests.cluster.test_restart_redis_fault import FAULT_GROUP
 from tests.integrations.support import scaled, wait, wsbench_locust
 from wsbench.integrations.control import ControlServer
 
-TEXT = (Path(__file__).resolve().parents[2] / "scenarios" / "cluster.yaml").read_text()
+PATH = Path(__file__).resolve().parents[2] / "scenarios" / "cluster.yaml"
+#: its app: file by absolute path, so the copy in tmp_path finds it
+TEXT = PATH.read_text().replace("app: apps/", f"app: {PATH.parent}/apps/", 1)
 
 
 def _scenario(tmp_path: Path, target: str = "{embedded: {nodes: 3}}") -> Path:
     text = TEXT.replace("clients: 150", "clients: 46", 1).replace("duration: 15s", "duration: 12s", 1)
     text = text.replace("groups:\n", "groups:\n" + FAULT_GROUP, 1)
     text = text.replace("{embedded: {nodes: 3}}", target, 1)
-    assert "clients: 46" in text and "redis-restarter" in text and target in text
+    assert f"app: {PATH.parent}/apps/" in text and "clients: 46" in text and "redis-restarter" in text and target in text
     path = tmp_path / "cluster.yaml"
     path.write_text(text)
     return path
