@@ -431,13 +431,15 @@ class Connection:
     def _on_message(self, message: str | bytes) -> bool:
         session = self.session
         if type(message) is str:
-            fast = session.receive_event(message)  # a plain EVENT: the broadcast hot path
-            if fast is not None:
-                sock = self.sockets.get(fast[0])
-                if sock is not None:
-                    sock._on_event(fast[1], fast[2], fast[3])
-                return session.state is not _CLOSED
-            if message[:2] == "43":  # a plain ACK: the acked-emit hot path
+            head = message[:2]
+            if head == "42":  # a plain EVENT: the broadcast hot path
+                fast = session.receive_event(message)
+                if fast is not None:
+                    sock = self.sockets.get(fast[0])
+                    if sock is not None:
+                        sock._on_event(fast[1], fast[2], fast[3])
+                    return session.state is not _CLOSED
+            elif head == "43":  # a plain ACK: the acked-emit hot path (no receive_event call)
                 ack = session.receive_ack(message)
                 if ack is not None:
                     sock = self.sockets.get(ack[0])

@@ -199,7 +199,7 @@ class Socket:
         ack_id: int = self._session.emit(self.namespace, event, *args, ack=True)  # type: ignore[assignment]
         self._acks[ack_id] = future
         if timeout is not None:
-            self._ack_deadlines().add(ack_id, timeout, event)
+            (self._deadlines or self._ack_deadlines()).add(ack_id, timeout, event)
         self._host.flush()
         try:
             result = await future

@@ -1,0 +1,86 @@
+"""The client's ACK fast path (``receive_ack``) answers exactly as the strict path would.
+
+Issue 14 (acked emits) inlined its depth and ack-id checks; these cases pin what it takes
+and what it leaves to the strict path ("not that": ``None``, nothing consumed), which then
+accepts the ACK or records the violation, on the root namespace and on ``/chat``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.protocol.test_bounds import DEEP, HUGE, connected
+from wsbench.protocol.events import ProtocolViolation
+from wsbench.protocol.socketio import MAX_ACK_ID, MAX_JSON_DEPTH
+
+
+def _pending(s, namespace: str, ack_id: int) -> None:
+    s._namespaces[namespace].pending[ack_id] = None
+
+
+@pytest.mark.parametrize("prefix", ["", "/chat,"])
+def test_it_takes_a_plain_ack_and_forgets_its_id(prefix: str) -> None:
+    s = connected("websocket")
+    ns = "/chat" if prefix else "/"
+    ids = [s.emit(ns, "echo", {"k": 1}, ack=True) for _ in range(3)]
+    s.messages_to_send()
+    assert s.receive_ack(f'43{prefix}{ids[1]}[{{"k":1}}]') == (ns, ids[1], [{"k": 1}])
+    assert s.receive_ack(f"43{prefix}{ids[1]}[]") is None  # answered: the strict path counts it
+    assert s.receive_ack(f"43{prefix}{ids[0]}[]") == (ns, ids[0], [])
+    assert s.receive_ack(f'43{prefix}{ids[2]}[1,[2,{{"a":null}}]]') == (
+        ns,
+        ids[2],
+        [1, [2, {"a": None}]],
+    )
+
+
+def test_the_largest_id_is_taken_one_above_is_left_to_the_strict_path() -> None:
+    s = connected("websocket")
+    _pending(s, "/", MAX_ACK_ID)
+    assert s.receive_ack(f"43{MAX_ACK_ID}[]") == ("/", MAX_ACK_ID, [])
+    assert s.receive_ack(f"43{MAX_ACK_ID + 1}[]") is None
+    assert s.receive_ack(f"43{HUGE}[]") is None
+    assert s.receive_ack(f"430{MAX_ACK_ID}[]") is None  # 17 digits, even if the value fits
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        DEEP,
+        "[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1),
+        " []",
+        "[] ",
+        "[1,",
+        '{"a":1}',
+        "",
+    ],
+)
+def test_what_it_does_not_read_exactly_goes_to_the_strict_path(body: str) -> None:
+    s = connected("websocket")
+    _pending(s, "/", 7)
+    assert s.receive_ack(f"437{body}") is None
+    assert 7 in s._namespaces["/"].pending  # nothing consumed
+
+
+def test_an_ack_nested_to_the_limit_is_taken() -> None:
+    s = connected("websocket")
+    _pending(s, "/", 7)
+    depth = MAX_JSON_DEPTH // 2
+    body = "[" + "[" * (depth - 1) + "]" * (depth - 1) + "]"
+    got = s.receive_ack(f"437{body}")
+    assert got is not None and got[1] == 7
+
+
+def test_the_strict_path_then_judges_what_the_fast_path_left() -> None:
+    s = connected("websocket")
+    _pending(s, "/", 7)
+    s.cancel_ack("/", 7)  # timed out: a late ACK is counted, not a violation
+    assert s.receive_ack("437[1]") is None
+    s.receive_message("437[1]", 0.0)
+    assert s.events_received() == [] and s.late_acks == 1
+    for bad in ("437 [1]", f"43{MAX_ACK_ID + 1}[]"):
+        s = connected("websocket")
+        _pending(s, "/", 7)
+        s.receive_message(bad, 0.0)
+        events = s.events_received()
+        assert events and isinstance(events[0], ProtocolViolation), (bad, events)
