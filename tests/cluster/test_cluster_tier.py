@@ -23,7 +23,8 @@ from wsbench.conformance.model import Tier
 from wsbench.conformance.registry import ADAPTER_FAULTS, fault_index, select
 from wsbench.conformance.runner import TargetReport, TargetSpec, run_all
 
-pytestmark = [needs_redis, needs_haproxy, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [needs_redis, needs_haproxy, pytest.mark.slow, pytest.mark.timeout(300),
+              pytest.mark.xdist_group("cluster-tier")]  # one module cluster, one worker
 
 # what each fault's verdict must say (the behaviour that broke)
 NAMED = {

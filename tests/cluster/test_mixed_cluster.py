@@ -11,7 +11,7 @@ from tests.conftest import scaled
 from wsbench.launch.cluster import Cluster, ClusterSpec
 
 pytestmark = [needs_redis, needs_node, pytest.mark.node, pytest.mark.slow,
-              pytest.mark.timeout(300)]  # fmt: skip
+              pytest.mark.timeout(300), pytest.mark.xdist_group("mixed-cluster")]  # fmt: skip
 
 COUNT = 500
 

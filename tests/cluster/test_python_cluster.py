@@ -8,7 +8,8 @@ from tests.cluster.conftest import needs_redis
 from tests.cluster.harness import BEHAVIOURS, Fleet
 from wsbench.launch.cluster import Cluster, ClusterSpec
 
-pytestmark = [needs_redis, pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [needs_redis, pytest.mark.slow, pytest.mark.timeout(240),
+              pytest.mark.xdist_group("python-cluster")]  # one module cluster, one worker
 
 COUNT = 500
 

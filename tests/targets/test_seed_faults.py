@@ -70,6 +70,7 @@ FAULTS = re.findall(
 pytestmark = [
     pytest.mark.node,
     pytest.mark.slow,
+    pytest.mark.xdist_group("seed-gate"),  # one gate() for the module, on one worker
     pytest.mark.timeout(600),  # the first test runs the whole gate (gate() is cached)
     pytest.mark.skipif(not seed_server_available(),
                        reason="needs node and `npm ci --prefix tests/targets/seed`"),
