@@ -324,7 +324,7 @@ async def test_E19_S10_websocket_heartbeat(wire, path):
 async def test_E20_S11_websocket_heartbeat_timeout(wire, path):
     ws = await wire.open_ws()
     took = await wait_closed(ws, 1.0, pong=False)
-    assert T(0.4) < took + 0.1
+    assert 0.4 < took + 0.1  # a lower bound: the server's own ping timeout, not scaled
 
 
 # -- close -------------------------------------------------------------------------------
