@@ -148,25 +148,36 @@ def test_cli_writes_a_locustfile_and_help_loads_no_locust(tmp_path: Path) -> Non
 
 
 def test_batched_push_stats_equal_one_by_one_logging() -> None:
+    """PushStats.flush adds a batch as StatsEntry.log would one by one, bucketing each value
+    once for both entries; a bucketing function installed at runtime (which Locust documents
+    as customizable) is honoured, as Locust's own one-by-one logging honours it."""
     code = textwrap.dedent("""
         import json
-        from locust.stats import StatsEntry, RequestStats
-        from wsbench.integrations.locust import _bulk_log
-        times = [0.4, 1.5, 1.5, 7.2, 130.0, 2400.0]
-        a, b = RequestStats(), RequestStats()
-        for t in times:
-            a.log_request("sio-recv", "event", t, 10)
-        a.log_request("sio-recv", "event", None, 10)
-        for entry in (b.total, b.get("event", "sio-recv")):
-            _bulk_log(entry, times, 1, 70)
-        def view(e):
-            return [e.num_requests, e.num_none_requests, dict(e.response_times),
-                    e.total_response_time, e.min_response_time, e.max_response_time,
-                    e.total_content_length, sum(e.num_reqs_per_sec.values())]
-        print(json.dumps([view(a.total) == view(b.total),
-                          view(a.get("event", "sio-recv")) == view(b.get("event", "sio-recv"))]))
+        import locust.stats
+        from locust.stats import RequestStats
+        from wsbench.integrations.locust import PushStats
+        times = [0.4, 0.5, 1.5, 1.5, 2.5, 7.2, 99.4, 99.5, 99.6, 100.0, 104.9, 105.0, 130.0,
+                 999.9, 2400.0, 12345.0]
+        def compare():
+            a, b, pushes = RequestStats(), RequestStats(), PushStats()
+            for t in times:
+                a.log_request("sio-recv", "event", t, 10)
+                pushes.add("event", t, 10)
+            a.log_request("sio-recv", "event", None, 10)
+            pushes.add("event", None, 10)
+            pushes.flush(b)
+            def view(e):
+                return [e.num_requests, e.num_none_requests, dict(e.response_times),
+                        e.total_response_time, e.min_response_time, e.max_response_time,
+                        e.total_content_length, sum(e.num_reqs_per_sec.values())]
+            return [view(a.total) == view(b.total),
+                    view(a.get("event", "sio-recv")) == view(b.get("event", "sio-recv"))]
+        stock = compare()
+        locust.stats.bucket_response_time = lambda ms: int(ms // 5) * 5  # a plugin's bucketing
+        custom = compare()
+        print(json.dumps(stock + custom))
     """)
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           timeout=scaled(60))
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [True, True]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [True, True, True, True]
