@@ -6,19 +6,25 @@ One run, one server, the same load, side by side (measurements.md): the Node twi
 (``node reference_server/node/server.js --port 0``) is started once; then
 
 1. **wsbench**: 1,000 virtual users arrive at 200/s, each sends 100 sequential acked
-   ``echo`` emits (``Socket.call``) and leaves. The load generator runs in a child
-   Python process on uvloop; its CPU is that child's user+sys time (start-up included,
-   as for Artillery);
+   ``echo`` emits (``Socket.call``, timeout 10 s) and leaves. The load generator runs in a
+   child Python process on uvloop, as ``wsbench run`` does: the default WebSocket transport
+   (no aiohttp session: it needs none), the driver's GC policy
+   (:func:`wsbench.client.loop.young_gc_only`); its CPU is that child's user+sys time
+   (start-up included, as for Artillery);
 2. **Artillery 2.x** (``engine: socketio``, ``acknowledge``), installed with
    ``npm install artillery`` into a directory outside the repository (``--artillery-dir``
    or ``$ARTILLERY_DIR``; default ``/tmp/artillery``), same arrivals, same 100 acked
    emits per user. CPU is user+sys of the whole Artillery process tree
    (``resource.RUSAGE_CHILDREN``), start-up included.
 
-Output: acked emits, wall time, CPU seconds, acked emits per CPU-second, p50/p99 ack
-latency, and the ratio. Usage::
+Output, per run: acked emits, wall time, CPU seconds (and user alone), acked emits per
+CPU-second, p50/p99 ack latency, and the ratio; after ``--repeats`` runs (default 3, each
+wsbench then Artillery against the same twin) the ratios and their median. ``--tree DIR``
+(repeatable) also runs another checkout's child in every run (its own script and code,
+e.g. a ``git worktree`` of a base commit), side by side. Usage::
 
-    python bench/acked_emits.py [--users 1000] [--emits 100] [--artillery-dir DIR]
+    python bench/acked_emits.py [--users 1000] [--emits 100] [--repeats 3] [--tree DIR]
+                                [--artillery-dir DIR]
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,19 +54,19 @@ def start_twin() -> tuple[Server, str]:
 
 WSBENCH_CHILD = r"""
 import asyncio, json, sys, time
-from wsbench.client import connect, new_http_session, run
+from wsbench.client import connect, run
+from wsbench.client.loop import young_gc_only
 from wsbench.metrics import LatencyHistogram
 
 URL, USERS, EMITS, RATE = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 
 async def main():
     hist = LatencyHistogram()
-    http = new_http_session()
     done = 0
     async def user(i):
         nonlocal done
         await asyncio.sleep(i / RATE)
-        c = await connect(URL, http=http, reconnection=False)
+        c = await connect(URL, reconnection=False)
         s = c.socket("/")
         for k in range(EMITS):
             t0 = time.perf_counter_ns()
@@ -68,9 +75,9 @@ async def main():
             done += 1
         await c.close()
     t0 = time.perf_counter()
-    await asyncio.gather(*(user(i) for i in range(USERS)))
+    with young_gc_only():  # the driver's GC policy (wsbench run): no full collection
+        await asyncio.gather(*(user(i) for i in range(USERS)))
     wall = time.perf_counter() - t0
-    await http.close()
     p = hist.percentiles()
     print(json.dumps({"acked": done, "wall_s": wall, "p50_ms": p["p50"] / 1000, "p99_ms": p["p99"] / 1000}))
 
@@ -78,23 +85,34 @@ run(main())
 """
 
 
-def child_cpu(argv: list[str], **kw) -> tuple[subprocess.CompletedProcess[str], float]:
+def child_cpu(argv: list[str], **kw) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """Run ``argv``; its (and its children's) user and system CPU seconds."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(argv, capture_output=True, text=True, **kw)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return done, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return done, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
 
 
-def bench_wsbench(url: str, users: int, emits: int, rate: float) -> dict:
-    done, cpu = child_cpu(
-        [sys.executable, "-c", WSBENCH_CHILD, url, str(users), str(emits), str(rate)],
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+def tree_child(tree: Path) -> str:
+    """The wsbench child of another checkout (``--tree``): its own script, its own code."""
+    source = (tree / "bench" / "acked_emits.py").read_text()
+    start = source.index('WSBENCH_CHILD = r"""') + len('WSBENCH_CHILD = r"""')
+    return source[start : source.index('"""', start)]
+
+
+def bench_wsbench(
+    url: str, users: int, emits: int, rate: float, tree: Path = ROOT, child: str = WSBENCH_CHILD
+) -> dict:
+    done, user, system = child_cpu(
+        [sys.executable, "-c", child, url, str(users), str(emits), str(rate)],
+        cwd=tree,
+        env=dict(os.environ, PYTHONPATH=str(tree)),
     )
     if done.returncode:
-        raise SystemExit(f"wsbench child failed: {done.stderr[-2000:]}")
+        raise SystemExit(f"wsbench child ({tree}) failed: {done.stderr[-2000:]}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    out["cpu_s"] = cpu
+    out["cpu_s"] = user + system
+    out["user_s"] = user
     return out
 
 
@@ -121,7 +139,7 @@ scenarios:
         path.write_text(script)
         report = Path(tmp) / "report.json"
         t0 = time.perf_counter()
-        done, cpu = child_cpu(
+        done, user, system = child_cpu(
             [str(binary), "run", "--output", str(report), str(path)],
             cwd=tmp,
             env=dict(os.environ, ARTILLERY_DISABLE_TELEMETRY="true", DO_NOT_TRACK="1"),
@@ -137,7 +155,8 @@ scenarios:
     return {
         "acked": acked,
         "wall_s": wall,
-        "cpu_s": cpu,
+        "cpu_s": user + system,
+        "user_s": user,
         "p50_ms": rt.get("median"),
         "p99_ms": rt.get("p99"),
         "failed": counters.get("vusers.failed", 0),
@@ -150,32 +169,66 @@ def main() -> None:
     ap.add_argument("--emits", type=int, default=100)
     ap.add_argument("--rate", type=float, default=200.0)
     ap.add_argument("--artillery-dir", default=os.environ.get("ARTILLERY_DIR", "/tmp/artillery"))
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="side-by-side runs; the ratio is their median"
+    )
+    ap.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        type=Path,
+        help="also run this checkout's wsbench child (its own script and code), e.g. a base",
+    )
     args = ap.parse_args()
+    trees = [(f"wsbench@{t}", t.resolve(), tree_child(t)) for t in args.tree]
     twin, url = start_twin()
+    runs: list[dict[str, dict]] = []
     try:
-        results = {"wsbench": bench_wsbench(url, args.users, args.emits, args.rate)}
-        art = bench_artillery(url, args.users, args.emits, args.rate, Path(args.artillery_dir))
-        if art is not None:
-            results["artillery"] = art
+        for _ in range(args.repeats):
+            results = {"wsbench": bench_wsbench(url, args.users, args.emits, args.rate)}
+            for name, tree, child in trees:
+                results[name] = bench_wsbench(
+                    url, args.users, args.emits, args.rate, tree=tree, child=child
+                )
+            art = bench_artillery(url, args.users, args.emits, args.rate, Path(args.artillery_dir))
+            if art is not None:
+                results["artillery"] = art
+            runs.append(results)
+            report(results, args, url)
     finally:
         twin.stop()
         twin.close()
+    if len(runs) > 1:
+        for name in runs[0]:
+            if name == "artillery" or "artillery" not in runs[0]:
+                continue
+            ratios = sorted(r[name]["per_cpu_s"] / r["artillery"]["per_cpu_s"] for r in runs)
+            listed = ", ".join(f"{x:.2f}" for x in ratios)
+            print(
+                f"{name} / artillery over {len(runs)} runs: {listed}; "
+                f"median {statistics.median(ratios):.2f}x (target >= 4x)"
+            )
+
+
+def report(results: dict[str, dict], args: argparse.Namespace, url: str) -> None:
     print(f"{args.users} users x {args.emits} acked `echo` emits against the Node twin at {url}")
     print(
-        f"{'generator':<10} {'acked':>9} {'wall s':>7} {'CPU s':>7} {'acked/CPU-s':>12} {'p50 ms':>7} {'p99 ms':>7}"
+        f"{'generator':<10} {'acked':>9} {'wall s':>7} {'CPU s':>7} {'user s':>7} "
+        f"{'acked/CPU-s':>12} {'p50 ms':>7} {'p99 ms':>7}"
     )
     for name, r in results.items():
         per = r["acked"] / r["cpu_s"] if r["cpu_s"] else 0.0
         r["per_cpu_s"] = per
         print(
-            f"{name:<10} {r['acked']:>9,} {r['wall_s']:>7.1f} {r['cpu_s']:>7.1f} {per:>12,.0f} "
-            f"{r['p50_ms'] or 0:>7.1f} {r['p99_ms'] or 0:>7.1f}"
+            f"{name:<10} {r['acked']:>9,} {r['wall_s']:>7.1f} {r['cpu_s']:>7.2f} "
+            f"{r['user_s']:>7.2f} {per:>12,.0f} {r['p50_ms'] or 0:>7.1f} {r['p99_ms'] or 0:>7.1f}"
         )
-    if "artillery" in results and results["artillery"]["per_cpu_s"]:
-        print(
-            f"ratio wsbench / artillery: {results['wsbench']['per_cpu_s'] / results['artillery']['per_cpu_s']:.1f}x"
-            " (target >= 4x)"
-        )
+    art = results.get("artillery")
+    if art and art["per_cpu_s"]:
+        for name, r in results.items():
+            if name != "artillery":
+                print(f"ratio {name} / artillery: {r['per_cpu_s'] / art['per_cpu_s']:.2f}x")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
