@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,6 +40,11 @@ _TASKS: set[asyncio.Task[None]] = set()
 
 RESERVED_PREFIXES = ("doc:", "user:", "#")
 FOREIGN_SOCKET_ID = '"to" is the id of a socket in another namespace (ids are per namespace)'
+SOCKET_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{20}")
+"""The exact shape of every socket id either server issues: ``new_id()`` here
+(``secrets.token_urlsafe(15)``) and socket.io's ``base64id.generateId()`` in the Node twin (15
+bytes in base64 with ``/`` -> ``_`` and ``+`` -> ``-``), recovered sessions keeping theirs. A room
+of this shape is reserved cluster-wide (docs/events.md "Security and limits")."""
 
 
 def install(state: AppState) -> None:
@@ -54,13 +60,11 @@ def install(state: AppState) -> None:
     # -- security rules (docs/events.md "Security and limits") ----------------------------
 
     def is_other_socket_id(socket: Socket, room: str) -> bool:
-        if room == socket.id:
-            return False
-        # with --recovery the sid of a disconnected but recoverable socket stays reserved
-        now = socket.conn.now()
-        return any(
-            room in nsp.sockets or nsp.adapter.reserved(room, now) for nsp in io.namespaces.values()
-        )
+        # Any room shaped like a socket id but this socket's own: the id of a socket connected
+        # to another node of a cluster is not in this node's tables (nor, with --recovery, the
+        # id of a disconnected socket that may still come back), and a socket id is random, so
+        # no legitimate room name needs this shape. Local, no adapter round trip.
+        return room != socket.id and SOCKET_ID_SHAPE.fullmatch(room) is not None
 
     def is_foreign_socket_id(room: str) -> bool:
         if room in main.sockets:
@@ -414,6 +418,11 @@ def install_cluster_triggers(socket: Socket, main: Any) -> None:
             p = require_object(payload, "room")
             room = require_room(p["room"])
             require(not room.startswith(RESERVED_PREFIXES), f'room "{room}" uses a reserved prefix')
+            # socketsJoin/socketsLeave of a socket's id room: a hijack, or a socket unreachable
+            require(
+                SOCKET_ID_SHAPE.fullmatch(room) is None,
+                f'room "{room}" has the shape of a socket id (a private room)',
+            )
             targets = [require_room(p["target"], "target")] if "target" in p else []
             (sockets_join if join else sockets_leave)(main.adapter, targets, [room])
 

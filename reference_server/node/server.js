@@ -32,6 +32,10 @@ const USAGE = `usage: node server.js [options]
 const ROOM_MAX_CHARS = 128;
 const DOC_ID_MAX_CHARS = 120;
 const RESERVED_PREFIXES = ["doc:", "user:", "#"];
+// The exact shape of every socket id either server issues: socket.io's base64id.generateId()
+// (15 bytes in base64, "/" -> "_", "+" -> "-"; a recovered session keeps its id) and the Python
+// server's new_id() (secrets.token_urlsafe(15)). Reserved cluster-wide for joins.
+const SOCKET_ID_SHAPE = /^[A-Za-z0-9_-]{20}$/;
 const NOTIFICATIONS_PER_USER = 1000;
 const MAX_JSON_DEPTH = 100; // as wsbench.protocol.socketio.MAX_JSON_DEPTH
 const CONTRACT_NAMESPACES = ["/", "/chat", "/admin", "/custom"];
@@ -272,22 +276,11 @@ function createApp(options) {
       : normalizeUserId(socket.handshake.auth && socket.handshake.auth.userId);
 
   // --- rooms: security rules ---
-  const isOtherSocketId = (socket, room) => {
-    if (room === socket.id) return false;
-    for (const nsp of io._nsps.values()) {
-      if (nsp.sockets.has(room)) return true;
-      // with --recovery the sid of a disconnected but recoverable socket stays reserved
-      // (socket.io's session-aware adapter keeps those sessions, keyed by pid, until expiry)
-      const sessions = nsp.adapter.sessions;
-      if (sessions) {
-        const threshold = Date.now() - nsp.adapter.maxDisconnectionDuration;
-        for (const session of sessions.values()) {
-          if (session.sid === room && session.disconnectedAt >= threshold) return true;
-        }
-      }
-    }
-    return false;
-  };
+  // Any room shaped like a socket id but this socket's own (docs/events.md "Security and limits"):
+  // the id of a socket on another node of a cluster is not in this node's tables (nor, with
+  // --recovery, the id of a disconnected socket that may still come back), and a socket id is
+  // random, so no legitimate room name needs this shape. Local, no adapter round trip.
+  const isOtherSocketId = (socket, room) => room !== socket.id && SOCKET_ID_SHAPE.test(room);
   // socket ids are per namespace: `private message` to another namespace's socket reaches nobody
   const isForeignSocketId = (room) => {
     if (main.sockets.has(room)) return false;
@@ -500,6 +493,8 @@ function createApp(options) {
         const p = requireObject(payload, ["room"]);
         const room = requireRoom(p.room);
         require_(!RESERVED_PREFIXES.some((prefix) => room.startsWith(prefix)), `room "${room}" uses a reserved prefix`);
+        // socketsJoin/socketsLeave of a socket's id room: a hijack, or a socket unreachable
+        require_(!SOCKET_ID_SHAPE.test(room), `room "${room}" has the shape of a socket id (a private room)`);
         const operator = p.target === undefined ? main : main.in(requireRoom(p.target, "target"));
         if (join) operator.socketsJoin(room);
         else operator.socketsLeave(room);

@@ -283,6 +283,35 @@ async def test_security_room_rules(clients):
     assert (await a.call("subscribe document", "d9"))["ok"] is False
 
 
+async def test_a_room_shaped_like_a_socket_id_is_reserved(clients):
+    """A socket id of another cluster node is not in this node's tables: any room of the
+    exact shape of a socket id (20 chars of A-Z a-z 0-9 _ -) but the socket's own is refused,
+    connected here or not (h49); one character more or less, or another character, is not."""
+    import re
+
+    a, b = await clients(), await clients()
+    shape = re.compile(r"[A-Za-z0-9_-]{20}")
+    assert shape.fullmatch(a.sid) and shape.fullmatch(b.sid), (a.sid, b.sid)
+    elsewhere = "Zz0_-" * 4  # the shape of an id, of no socket of this server
+    for event in ("join", "join room"):
+        answer = await a.call(event, elsewhere)
+        assert answer["ok"] is False and "private room" in answer["error"], answer
+        await a.wait_for("error")
+    for event in ("cluster join", "cluster leave"):
+        assert (await a.call(event, {"room": b.sid}))["ok"] is False
+        await a.wait_for("error")
+    for room in (elsewhere[:19], elsewhere + "a", elsewhere[:19] + "."):
+        assert (await a.call("join", room))["ok"] is True, room
+        assert (await a.call("leave", room))["ok"] is True, room
+
+
+def test_every_python_socket_id_has_the_reserved_shape():
+    from reference_server.engine import new_id
+    from reference_server.namespaces.main import SOCKET_ID_SHAPE
+
+    assert all(SOCKET_ID_SHAPE.fullmatch(new_id()) for _ in range(20_000))
+
+
 @pytest.mark.parametrize("kind", ["python", "node"])
 async def test_app_heartbeat_disconnects_silent_sockets(kind, http):
     with running_server(kind, ["--app-heartbeat-interval", "200"]) as url:
