@@ -167,6 +167,7 @@ class Aggregate:
             },
             "lost_while_away": self.counter("oracle.lost_while_away"),
             "optional_deliveries": self.counter("oracle.optional_deliveries"),
+            "left_in_flight": self.counter("oracle.left_in_flight"),
             "received": recv,
             "received_unstamped": self.counter("recv.unstamped"),
             "received_foreign": self.counter("recv.foreign"),
@@ -253,6 +254,7 @@ class Aggregate:
                 "volatile": v["volatile"],
                 "lost_while_away": v["lost_while_away"],
                 "optional_deliveries": v["optional_deliveries"],
+                "left_in_flight": v["left_in_flight"],
                 "violations": {
                     "total": v["violations_total"],
                     "counts": v["violations"],

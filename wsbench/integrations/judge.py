@@ -107,6 +107,7 @@ _VERDICT_COUNTERS = (
     "volatile_drops",
     "lost_while_away",
     "optional_deliveries",
+    "left_in_flight",  # copies not owed: the recipient asked to leave after the emit
     "retry_duplicates",
     "nodes",  # cluster nodes the sockets were on: only grows, so its deltas add up to it
     "lost_during_outage",  # restart_redis: other-node copies lost while Redis was down

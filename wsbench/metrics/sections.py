@@ -360,6 +360,8 @@ class Delivery:
     volatile: Volatile = field(default_factory=Volatile)
     lost_while_away: int = 0
     optional_deliveries: int = 0
+    #: copies not owed: the recipient asked to leave the room(s) after the emit, never got it
+    left_in_flight: int = 0
     latency: Latency = field(default_factory=Latency)
     acks: Acks = field(default_factory=Acks)
     violations: Violations = field(default_factory=Violations)

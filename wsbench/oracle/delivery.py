@@ -944,4 +944,5 @@ class DeliveryOracle:
             outage_samples=tuple(self.outage_samples),
             resumed_other_node=self.resumed_other_node,
             first_resumed_ns=self.first_resumed_ns,
+            left_in_flight=self.left_in_flight,
         )

@@ -147,6 +147,9 @@ class OracleVerdict:
     outage_samples: tuple[dict[str, Any], ...] = ()  #: a few of them
     resumed_other_node: int = 0  #: other-node copies of emits sent after the last window
     first_resumed_ns: int | None = None  #: when the first of those arrived
+    #: copies not owed to a socket that asked to leave the emit's room(s) after the emit and
+    #: never got it (the server may have applied the leave first: a cluster's race)
+    left_in_flight: int = 0
 
     @property
     def volatile_ratio(self) -> float:
@@ -174,6 +177,7 @@ class OracleVerdict:
             },
             "lost_while_away": self.lost_while_away,
             "optional_deliveries": self.optional_deliveries,
+            "left_in_flight": self.left_in_flight,
             "latency": self.latency.to_dict(),
             "acks": self.acks.to_dict(),
             "violations": self.violations.to_dict(),

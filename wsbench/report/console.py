@@ -198,6 +198,7 @@ def summary_lines(summary: RunSummary, out_dir: str | None = None) -> list[str]:
                     ["missing", f"{dl.missing:,}"],
                     ["volatile drops (allowed)", f"{vol.drops:,} of {vol.expected:,}"],
                     ["lost while away", f"{dl.lost_while_away:,}"],
+                    ["left in flight (not owed)", f"{dl.left_in_flight:,}"],
                     ["acks ok / expected", f"{acks.ok:,} / {acks.expected:,}"],
                     ["ack timeouts", f"{acks.timeouts:,}"],
                     *retry_rows(dl),

@@ -164,6 +164,8 @@ def _delivery(summary: RunSummary) -> str:
         ["volatile drops (allowed, not violations)", f"{vol.drops:,} of {vol.expected:,}"],
         ["lost while away (recipient disconnected)", f"{dl.lost_while_away:,}"],
         ["optional deliveries (membership in flux)", f"{dl.optional_deliveries:,}"],
+        ["left in flight (not owed: the recipient asked to leave after the emit)",
+         f"{dl.left_in_flight:,}"],
         ["acks ok / expected", f"{acks.ok:,} / {acks.expected:,}"],
         ["ack timeouts / late", f"{acks.timeouts:,} / {acks.late:,}"],
         *retry_rows(dl),

@@ -121,6 +121,7 @@ def delivery_section(v: OracleVerdict, metrics: Metrics | None = None) -> Delive
         ),
         lost_while_away=v.lost_while_away,
         optional_deliveries=v.optional_deliveries,
+        left_in_flight=v.left_in_flight,
         latency=_latency(v.latency),
         acks=Acks(
             v.acks.expected,
