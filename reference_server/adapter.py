@@ -96,7 +96,6 @@ class Adapter(Generic[M]):
         self._offsets = itertools.count(1)
         self._stored: deque[_Stored] = deque()
         self.saved: dict[str, SavedSession] = {}  # pid -> session, in save order
-        self.saved_sids: dict[str, str] = {}  # sid -> pid of the sessions in ``saved``
 
     # -- membership -----------------------------------------------------------------------
 
@@ -219,7 +218,6 @@ class Adapter(Generic[M]):
     def save(self, saved: SavedSession) -> None:
         self._expire(saved.at)
         self.saved[saved.pid] = saved
-        self.saved_sids[saved.sid] = saved.pid
 
     def _expire(self, now: float) -> None:
         # saved in time order: drop expired sessions from the front (bounds the map)
@@ -229,21 +227,12 @@ class Adapter(Generic[M]):
             if oldest.at >= horizon:
                 break
             del self.saved[pid]
-            self.saved_sids.pop(oldest.sid, None)
-
-    def reserved(self, sid: str, now: float) -> bool:
-        """Whether ``sid`` is the id of a disconnected socket that may still recover: its id
-        room must stay closed to others, or a joiner would read its messages once it is back."""
-        self._expire(now)
-        return sid in self.saved_sids
 
     def restore(
         self, pid: str, offset: str, now: float
     ) -> tuple[SavedSession, list[SioPacket]] | None:
         """The saved session and the packets it missed, or ``None`` (then: a fresh session)."""
         saved = self.saved.pop(pid, None)
-        if saved is not None:
-            self.saved_sids.pop(saved.sid, None)
         if saved is None or now - saved.at > self.config.recovery_max_disconnection / 1000:
             return None
         try:
