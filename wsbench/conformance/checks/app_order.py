@@ -249,7 +249,8 @@ def _opportunities(peer: Peer, start: int, run_id: str, who: list[str]) -> int:
     acks = set(peer.ack_after)
     for r in peer.events[start:]:
         mine = [int(i) for t, i in _TOKEN.findall(traffic.text(list(r.args))) if t == run_id]
-        cur = (r.namespace, r.name, mine[0]) if mine and mine[0] < len(who) else None
+        # a copy with several sends' stamps (a users list) is no one send's copy
+        cur = (r.namespace, r.name, mine[0]) if len(set(mine)) == 1 and mine[0] < len(who) else None
         if cur is not None and last is not None and cur[:2] == last[:2] and cur[2] != last[2] \
                 and who[cur[2]] == who[last[2]] and last_seq not in acks:
             m += 1

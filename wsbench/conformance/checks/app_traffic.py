@@ -633,6 +633,10 @@ def _match(exp: Experiment, peers: Iterable[Peer], before: dict[str, int], run: 
             mine = [int(i) for t, i in tokens if t == run]
             if tokens and not mine:
                 continue  # another experiment's copy
+            if len(set(mine)) > 1:
+                # several sends' stamps (e.g. chat's users list carries every joiner's name):
+                # none of them says which send this copy answers; placed as a stampless one
+                mine = []
             if mine:
                 i = mine[0]
                 if i >= exp.sent:
