@@ -299,6 +299,28 @@ class RawWebSocket:
                 return sent
         return await self._send_frame(data)
 
+    async def send_many(self, frames: list[str | bytes]) -> bool:
+        """Send ``frames`` in one write (one TCP segment where they fit), then one turn of the
+        loop: a peer reads them together, as a client's burst. Returns False if closed."""
+        wire: list[str | bytes] = []
+        for data in frames:
+            out = self.translator.outgoing(data) if self.translator is not None else None
+            if out is None:
+                wire.append(data if isinstance(data, str) else bytes(data))
+            else:
+                self.transcript.add(self.channel, "~", f"{render(data)} sent as "
+                                    f"{self.translator.name} packet")  # type: ignore[union-attr]
+                wire.extend(item if isinstance(item, str) else bytes(item) for item in out)
+        if self._ws is None or self.closed or self._ws.closed:
+            self.transcript.add(self.channel, "!", f"not sent (closed): {len(frames)} frames")
+            return False
+        if wire:
+            self._ws.send(wire)
+        await asyncio.sleep(0)
+        for data in frames:
+            self.transcript.add(self.channel, ">", render(data))
+        return True
+
     async def _send_frame(self, data: str | bytes) -> bool:
         if self._ws is None or self.closed or self._ws.closed:
             self.transcript.add(self.channel, "!", f"not sent (closed): {render(data)}")

@@ -153,6 +153,29 @@ class Peer:
         await self.send_packet(SioPacket.event(event, *args, namespace=ns, id=ack_id))
         return fut
 
+    async def burst(
+        self, event: str, sends: list[tuple[list[Any], bool]], ns: str = "/"
+    ) -> list[asyncio.Future[list[Any]] | None]:
+        """Emit ``event`` once per ``(args, acked)`` in ``sends``, every frame in one write (a
+        client's burst: the server reads them together); the ack futures (``None`` for an
+        unacked send), not awaited."""
+        frames: list[str | bytes] = []
+        futures: list[asyncio.Future[list[Any]] | None] = []
+        loop = asyncio.get_running_loop()
+        for args, acked in sends:
+            fut: asyncio.Future[list[Any]] | None = None
+            ack_id = None
+            if acked:
+                ack_id = self._next_id
+                self._next_id += 1
+                fut = loop.create_future()
+                self._acks[(ns, ack_id)] = fut
+            text, *buffers = SioPacket.event(event, *args, namespace=ns, id=ack_id).encode()
+            frames += ["4" + text, *buffers]
+            futures.append(fut)
+        await self.ws.send_many(frames)  # type: ignore[attr-defined]
+        return futures
+
     async def call(self, event: str, *args: Any, ns: str = "/", timeout: float = 2.0) -> Any:
         """Emit with an ack id; returns the ack's first argument.
 

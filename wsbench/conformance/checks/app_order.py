@@ -1,7 +1,8 @@
 """``app.<ns>.<event>.order``: per-sender order with concurrent senders (``conform --app``).
 
 :data:`SENDERS` sockets send the event at the same time, interleaved (each on its own
-connection, in bursts of :data:`BURST` between turns of the event loop, at most
+connection, in bursts of :data:`BURST` sends written at once (one write, so the server
+reads a burst together, as from a client that emits several times in one tick), at most
 :data:`~wsbench.conformance.checks.app_traffic.WINDOW` sends in flight), in rounds
 (below), each send stamped. Two more sockets only listen. Every socket is in every room
 the event targets (rooms named by the engine, as for the other app checks), and who must
@@ -159,18 +160,23 @@ async def run(ctx: CheckContext, app: App, spec: EventSpec) -> str:
 
         async def send_all(s: str, start: int, end: int) -> None:
             peer = by_role[s]
-            for n, i in enumerate(range(start + senders.index(s), end, SENDERS)):
+            mine = list(range(start + senders.index(s), end, SENDERS))
+            for b in range(0, len(mine), BURST):
                 if gone():
                     return
-                if n % BURST == 0:
-                    await asyncio.sleep(0)
-                    if i >= traffic.WINDOW and not stalled[0]:
-                        stalled[0] = not await until_any(
-                            peers, functools.partial(caught_up, i - traffic.WINDOW), ctx.deliver_within)
-                if exp.outcomes[i].ack is not None:
-                    futures[i] = await peer.ask(spec.name, *sends[i], ns=ns)
-                else:
-                    await peer.emit(spec.name, *sends[i], ns=ns)
+                burst = mine[b:b + BURST]
+                if burst[0] >= traffic.WINDOW and not stalled[0]:
+                    stalled[0] = not await until_any(
+                        peers, functools.partial(caught_up, burst[0] - traffic.WINDOW),
+                        ctx.deliver_within)
+                # one write per burst: the server reads a sender's burst together, so its
+                # copies reach the recipients back to back (opportunities), as they would
+                # from a client that emits several times in one tick
+                got = await peer.burst(spec.name, [(list(sends[i]), exp.outcomes[i].ack is not None)
+                                                   for i in burst], ns=ns)
+                for i, fut in zip(burst, got, strict=True):
+                    if fut is not None:
+                        futures[i] = fut
 
         rounds: list[int] = []
         n, stop = first, ""
