@@ -21,6 +21,7 @@ a ``never:`` names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from wsbench.app import App
@@ -100,13 +101,12 @@ Place = tuple[int | str, ...]
 RECEIVER = "\x1f@receiver"
 
 
-def _sid_place(args: tuple[Template, ...] | None) -> Place | None:
-    """Where the pushed argument list carries exactly ``$sender.sid``."""
+def _place_of(args: tuple[Template, ...] | None, wanted: Callable[[Any], bool]) -> Place | None:
+    """Where the pushed argument list carries exactly a reference ``wanted`` accepts."""
 
     def find(t: Template, at: Place) -> Place | None:
         if t.kind == "ref":
-            p = t.value
-            return at if (p.root == "sender" and p.steps == ("sid",)) else None
+            return at if wanted(t.value) else None
         for key, sub in t.items:
             got = find(sub, (*at, key))
             if got is not None:
@@ -118,25 +118,16 @@ def _sid_place(args: tuple[Template, ...] | None) -> Place | None:
         if got is not None:
             return got
     return None
+
+
+def _sid_place(args: tuple[Template, ...] | None) -> Place | None:
+    """Where the pushed argument list carries exactly ``$sender.sid``."""
+    return _place_of(args, lambda p: p.root == "sender" and p.steps == ("sid",))
 
 
 def _value_place(args: tuple[Template, ...] | None) -> Place | None:
     """Where the pushed argument list carries exactly a client value (``$args...``)."""
-
-    def find(t: Template, at: Place) -> Place | None:
-        if t.kind == "ref":
-            return at if t.value.root == "args" else None
-        for key, sub in t.items:
-            got = find(sub, (*at, key))
-            if got is not None:
-                return got
-        return None
-
-    for i, t in enumerate(args or ()):
-        got = find(t, (i,))
-        if got is not None:
-            return got
-    return None
+    return _place_of(args, lambda p: p.root == "args")
 
 
 def _pushes(app: App) -> list[tuple[str, PushSpec]]:
