@@ -281,51 +281,47 @@ class RawWebSocket:
             self._queue.put_nowait(frame)
         return True
 
+    def _wire(self, data: str | bytes) -> list[str | bytes]:
+        """The frames ``data`` goes out as: itself, or with a translator its re-encoding
+        (none while attachments are due: held for the next)."""
+        wire = self.translator.outgoing(data) if self.translator is not None else None
+        if wire is None:
+            return [data if isinstance(data, str) else bytes(data)]
+        how = "held for the next" if not wire else "sent as"
+        self.transcript.add(
+            self.channel, "~", f"{render(data)} {how} {self.translator.name} packet"  # type: ignore[union-attr]
+        )
+        return [item if isinstance(item, str) else bytes(item) for item in wire]
+
     async def send(self, data: str | bytes) -> bool:
         """Send one text or binary frame. Returns False (and records it) if already closed.
 
         With a translator the frame is re-encoded first (held while attachments are due).
         """
-        if self.translator is not None:
-            wire = self.translator.outgoing(data)
-            if wire is not None:
-                how = "held for the next" if not wire else "sent as"
-                self.transcript.add(
-                    self.channel, "~", f"{render(data)} {how} {self.translator.name} packet"
-                )
-                sent = True
-                for item in wire:
-                    sent = await self._send_frame(item) and sent
-                return sent
-        return await self._send_frame(data)
+        sent = True
+        for item in self._wire(data):
+            sent = await self._send_frame(item) and sent
+        return sent
 
     async def send_many(self, frames: list[str | bytes]) -> bool:
         """Send ``frames`` in one write (one TCP segment where they fit), then one turn of the
         loop: a peer reads them together, as a client's burst. Returns False if closed."""
-        wire: list[str | bytes] = []
-        for data in frames:
-            out = self.translator.outgoing(data) if self.translator is not None else None
-            if out is None:
-                wire.append(data if isinstance(data, str) else bytes(data))
-            else:
-                self.transcript.add(self.channel, "~", f"{render(data)} sent as "
-                                    f"{self.translator.name} packet")  # type: ignore[union-attr]
-                wire.extend(item if isinstance(item, str) else bytes(item) for item in out)
+        wire = [item for data in frames for item in self._wire(data)]
         if self._ws is None or self.closed or self._ws.closed:
             self.transcript.add(self.channel, "!", f"not sent (closed): {len(frames)} frames")
             return False
         if wire:
             self._ws.send(wire)
         await asyncio.sleep(0)
-        for data in frames:
-            self.transcript.add(self.channel, ">", render(data))
+        for item in wire:
+            self.transcript.add(self.channel, ">", render(item))
         return True
 
     async def _send_frame(self, data: str | bytes) -> bool:
         if self._ws is None or self.closed or self._ws.closed:
             self.transcript.add(self.channel, "!", f"not sent (closed): {render(data)}")
             return False
-        self._ws.send([data if isinstance(data, str) else bytes(data)])
+        self._ws.send([data])
         await asyncio.sleep(0)  # a turn of the loop, as an awaited write gave
         self.transcript.add(self.channel, ">", render(data))
         return True

@@ -120,11 +120,23 @@ class Peer:
 
     # -- sending ----------------------------------------------------------------------
 
-    async def send_packet(self, packet: SioPacket) -> None:
+    @staticmethod
+    def _frames(packet: SioPacket) -> list[str | bytes]:
+        """``packet`` as WebSocket frames: the Engine.IO message, then its attachments."""
         text, *buffers = packet.encode()
-        await self.ws.send("4" + text)  # type: ignore[operator]
-        for buf in buffers:
-            await self.ws.send(buf)
+        return ["4" + text, *buffers]
+
+    def _new_ack(self, ns: str) -> tuple[int, asyncio.Future[list[Any]]]:
+        """A fresh ack id in ``ns`` and the future its ack resolves."""
+        ack_id = self._next_id
+        self._next_id += 1
+        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._acks[(ns, ack_id)] = fut
+        return ack_id, fut
+
+    async def send_packet(self, packet: SioPacket) -> None:
+        for frame in self._frames(packet):
+            await self.ws.send(frame)  # type: ignore[operator]
 
     async def connect(
         self, ns: str, auth: dict[str, Any] | None = None, timeout: float = 3.0
@@ -146,10 +158,7 @@ class Peer:
 
     async def ask(self, event: str, *args: Any, ns: str = "/") -> asyncio.Future[list[Any]]:
         """Emit with an ack id; returns the future of the ack's arguments (not awaited)."""
-        ack_id = self._next_id
-        self._next_id += 1
-        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._acks[(ns, ack_id)] = fut
+        ack_id, fut = self._new_ack(ns)
         await self.send_packet(SioPacket.event(event, *args, namespace=ns, id=ack_id))
         return fut
 
@@ -161,17 +170,9 @@ class Peer:
         unacked send), not awaited."""
         frames: list[str | bytes] = []
         futures: list[asyncio.Future[list[Any]] | None] = []
-        loop = asyncio.get_running_loop()
         for args, acked in sends:
-            fut: asyncio.Future[list[Any]] | None = None
-            ack_id = None
-            if acked:
-                ack_id = self._next_id
-                self._next_id += 1
-                fut = loop.create_future()
-                self._acks[(ns, ack_id)] = fut
-            text, *buffers = SioPacket.event(event, *args, namespace=ns, id=ack_id).encode()
-            frames += ["4" + text, *buffers]
+            ack_id, fut = self._new_ack(ns) if acked else (None, None)
+            frames += self._frames(SioPacket.event(event, *args, namespace=ns, id=ack_id))
             futures.append(fut)
         await self.ws.send_many(frames)  # type: ignore[attr-defined]
         return futures
