@@ -124,17 +124,31 @@ Q = {"EIO": "4", "transport": "polling"}
 
 
 async def pending_get(wire: Wire, sid: str) -> asyncio.Task[tuple[int, str]]:
-    """A GET on ``sid`` whose request is written to its connection when this returns."""
-    sent = asyncio.Event()
+    """A GET on ``sid`` whose request is written to its connection when this returns.
 
-    async def on_sent(*_: object) -> None:
-        sent.set()
+    The GET goes over a connection the server has already accepted and read a request from
+    (a warm-up GET on an unknown sid, answered 400 without touching any session). On a fresh
+    connection the server may still be accepting it when the next request, on a kept-alive
+    connection, is read and handled first; on an accepted one the server reads the two in the
+    order they were written.
+    """
+    sent = asyncio.Event()
+    warm = asyncio.Event()
+
+    async def on_sent(
+        _session: object, _ctx: object, params: aiohttp.TraceRequestHeadersSentParams
+    ) -> None:
+        if warm.is_set():
+            sent.set()
 
     trace = aiohttp.TraceConfig()
     trace.on_request_headers_sent.append(on_sent)
 
     async def get() -> tuple[int, str]:
         async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+            async with session.get(wire.url(**Q, sid="warm-up-unknown-sid")) as r:
+                await r.read()
+            warm.set()
             async with session.get(
                 wire.url(**Q, sid=sid), timeout=aiohttp.ClientTimeout(T(5))
             ) as r:
