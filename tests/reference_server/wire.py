@@ -149,11 +149,15 @@ class SioClient:
         self.reader = asyncio.ensure_future(self._read())
 
     @classmethod
-    async def connect(cls, base: str, http: aiohttp.ClientSession, ns: str = "/", auth=None):
+    async def connect(cls, base: str, http: aiohttp.ClientSession, ns: str = "/", auth=None,
+                      *, auto_pong: bool = False):  # fmt: skip
+        """``auto_pong``: the reader answers every app-level ``ping`` event of ``/`` with a
+        ``pong`` as it reads it (from the CONNECT on), whatever the test is awaiting."""
         ws = await http.ws_connect(
             base.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
         )
         client = cls(ws)
+        client.auto_pong = auto_pong
         await client.join_ns(ns, auth)
         return client
 
@@ -203,6 +207,10 @@ class SioClient:
                         fut.set_result(packet.data)
                 elif packet.is_event:
                     self.inbox.append((packet.namespace, packet.data[0], list(packet.data[1:])))
+                    if self.auto_pong and packet.namespace == "/" and packet.data[0] == "ping":
+                        from wsbench.protocol.socketio import SioPacket
+
+                        await self._send(SioPacket.event("pong"))
                     if packet.id is not None and self.auto_ack is not None:
                         from wsbench.protocol.socketio import SioPacket
 
@@ -218,6 +226,7 @@ class SioClient:
                 self.closed.set_result(True)
 
     auto_ack: list | None = None
+    auto_pong: bool = False
 
     async def emit(self, event: str, *args, ns: str = "/") -> None:
         from wsbench.protocol.socketio import SioPacket
