@@ -31,7 +31,8 @@ def server(request):
 
 
 def drive(url: str, steps: list[dict], timeout: int = 3000) -> list[dict]:
-    script = json.dumps({"url": url, "timeout": timeout, "steps": steps})
+    """Run ``steps`` in the Node driver; ``timeout``: its default wait per step, in ms (scaled)."""
+    script = json.dumps({"url": url, "timeout": round(T(timeout)), "steps": steps})
     r = subprocess.run(
         ["node", str(DRIVER)], input=script, capture_output=True, text=True, timeout=T(60)
     )
@@ -138,5 +139,8 @@ def test_chat_admin_custom_namespaces(server):
 
 def test_server_disconnect_reason_seen_by_client():
     with running_server("python", ["--app-heartbeat-interval", "300"]) as url:
-        lines = drive(url, [{"op": "connect"}, {"op": "sleep", "ms": 900}])
+        # waits for the disconnect (2 rounds, 300-600 ms after the connect) instead of a
+        # fixed 900 ms sleep, which a loaded server's late round and delivery could outlast
+        lines = drive(url, [{"op": "connect"}, {"op": "wait", "event": "disconnect"}])
+    assert outcome(lines, "wait", event="disconnect")["ok"] is True, lines
     assert outcome(lines, "disconnect")["reason"] == "io server disconnect"

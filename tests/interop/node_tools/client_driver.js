@@ -10,7 +10,8 @@
 //       waits for connect or connect_error. ack_replies {event: [args]} answers server emits
 //       that ask for an ack; auto_emit {event: [event2, ...args]} emits event2 on each event.
 //   {"op":"emit", client, ns, event, args?, ack?: bool, timeout?}   ack: waits for the ack
-//   {"op":"wait", client, ns, event, timeout?}   consumes the oldest unconsumed `event`
+//   {"op":"wait", client, ns, event, timeout?}   consumes the oldest unconsumed `event`;
+//       event "disconnect" (a name no server may emit) waits for the socket's disconnect
 //   {"op":"sleep", ms}
 //   {"op":"disconnect", client, ns}
 // Output: one JSON line per outcome, all with "t" (ms since start), "client", "ns":
@@ -108,7 +109,10 @@ async function run(script) {
           if (event in autoEmit) socket.emit(...fromJson(autoEmit[event]));
           endpoint.deliver(event, args);
         });
-        socket.on("disconnect", (reason) => out({ ...base, type: "disconnect", reason }));
+        socket.on("disconnect", (reason) => {
+          out({ ...base, type: "disconnect", reason });
+          endpoint.deliver("disconnect", [reason]);
+        });
         await new Promise((resolve) => {
           const timer = setTimeout(() => {
             out({ ...base, type: "connect_error", message: "timeout", data: null });
