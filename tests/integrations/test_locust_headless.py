@@ -138,11 +138,12 @@ def test_distributed_workers_are_judged_by_one_oracle_across_a_2s_clock_skew(
     for clock, truth in ((plain, 0.0), (skewed, SKEW_NS / 1e6)):
         assert clock["samples"] >= 1 and clock["error_bound_ms"] is not None
         assert abs(clock["offset_ms"] - truth) <= clock["error_bound_ms"] + 0.001, clock
-        assert clock["error_bound_ms"] < 500, clock
+        assert clock["error_bound_ms"] < 1000, clock
     # latency on one clock: the 2 s skew is in neither wsbench's histogram nor Locust's entries
-    assert summary["metrics"]["histograms"]["delivery"]["max_ms"] < 500
+    # (a skewed latency is >= 2,000 ms; 1,000 leaves a loaded CI machine room for a slow copy)
+    assert summary["metrics"]["histograms"]["delivery"]["max_ms"] < 1000
     recv = [r for r in read_csv(tmp_path / "out_stats.csv") if r["Type"] == "sio-recv"]
-    assert recv and all(float(r["Max Response Time"]) < 500 for r in recv), recv
+    assert recv and all(float(r["Max Response Time"]) < 1000 for r in recv), recv
     from wsbench.report.data import schema_errors
 
     assert schema_errors(summary) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 
@@ -31,13 +32,18 @@ def test_first_sample_has_no_cpu_percent_then_busy_loop_shows_cpu() -> None:
 
 def test_fd_count_follows_open_files(tmp_path) -> None:
     sampler = ProcessSampler()
-    before = sampler.sample().fds
-    files = [open(tmp_path / f"f{i}", "w") for i in range(5)]
+    gc.collect()  # a collection between the two samples could close an earlier test's leftover
+    gc.disable()
     try:
-        assert sampler.sample().fds == before + 5  # type: ignore[operator]
+        before = sampler.sample().fds
+        files = [open(tmp_path / f"f{i}", "w") for i in range(5)]
+        try:
+            assert sampler.sample().fds == before + 5  # type: ignore[operator]
+        finally:
+            for f in files:
+                f.close()
     finally:
-        for f in files:
-            f.close()
+        gc.enable()
 
 
 def test_record_stores_gauges() -> None:
