@@ -201,6 +201,8 @@ class ClientFlow:
             key = (a.namespace, a.event)
             base = self._arrivals.get(key, 0)
             got = lambda: self._arrivals.get(key, 0) - base  # noqa: E731
+            if a.send is not None:  # counted from base: its push may be read while it is sent
+                self._emit(a.send)
             self._wait(lambda: got() >= a.count, now_ns() + int(a.timeout * _S))
             return min(got(), a.count)
         if cls is i.Disconnect:

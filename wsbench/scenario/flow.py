@@ -288,6 +288,10 @@ class VirtualUser:
         sock = self.sockets.get(a.namespace)
         if sock is None:
             return 0
+        if a.send is not None:
+            # sent before the first wait_for arms its waiter, with no await in between: a push
+            # is dispatched only by the loop's read callback, which cannot run before it
+            self._emit(a.send)
         end = now_ns() + int(a.timeout * _S)
         for got in range(a.count):
             try:

@@ -175,12 +175,18 @@ class CallReply:
 @dataclass(frozen=True, slots=True)
 class WaitPush:
     """Wait for ``count`` pushes of ``event`` on ``namespace`` arriving from now on, up to
-    ``timeout`` s. Reply: how many arrived (int)."""
+    ``timeout`` s. Reply: how many arrived (int).
+
+    With ``send`` the shell arms the wait first, then sends that emit: the push it causes
+    (a ``joined`` confirming a join) may be read before the send returns (the gevent
+    shell's write yields to the hub, whose poller reads and dispatches it), so a wait armed
+    after the send could miss it."""
 
     namespace: str
     event: str
     count: int
     timeout: float
+    send: Emit | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -828,9 +834,8 @@ class UserMachine:
             if wrong is not None:
                 host.violation(V.ACK_MISMATCH, index, ns, step.event,
                                f"{step.event} {room!r}: ack {wrong}")
-        elif how != "none":  # a push to the sender confirms it
-            yield Emit(ns, step.event, args)
-            got = yield WaitPush(ns, how, 1, step.ack_timeout)
+        elif how != "none":  # a push to the sender confirms it: the wait armed before the send
+            got = yield WaitPush(ns, how, 1, step.ack_timeout, Emit(ns, step.event, args))
             if got < 1:
                 host.violation(V.MISSING, index, ns, how,
                                f"{step.event} {room!r}: no {how!r} confirming it within "
