@@ -235,6 +235,9 @@ class Judge:
         self._kept: dict[str, int] = {}
         self._cpu_mark = cpu_ns()
         self._secondary = Secondary()
+        #: now -> up to when the process's sockets have been read (the shared poller's
+        #: :meth:`~wsbench.integrations.frames.Poller.read_horizon`); None: now
+        self.read_horizon: Callable[[int], int] | None = None
         #: events some emit's ``expect`` names; other stamped pushes (e.g. /chat ``user left``,
         #: which echoes the username a ``join`` stamped) are counted, not judged
         self.judged_events: set[str] = set()
@@ -430,12 +433,19 @@ class Judge:
     # -- time and shipping ----------------------------------------------------------------
 
     def tick(self, now: int | None = None) -> None:
-        """Close emits and acks past their deadline; roll the per-second series."""
+        """Close emits and acks past their deadline; roll the per-second series.
+
+        Deadlines are closed only up to :attr:`read_horizon` (when set): up to when this
+        process has read what reached its sockets. A copy still in a socket's buffer after
+        a stall of the process is then read and judged at the next tick, not taken for
+        missing.
+        """
         now = now_ns() if now is None else now
+        due = now if self.read_horizon is None else min(now, self.read_horizon(now))
         if self.journal is not None:
-            self.oracle.forget_before(now)
+            self.oracle.forget_before(due)
         else:
-            self.oracle.sweep(now)
+            self.oracle.sweep(due)
         self.metrics.tick(now)
 
     def settled(self) -> bool:

@@ -134,7 +134,7 @@ class GeventRuntime:
         global _poller
         if _poller is None and os.environ.get("WSBENCH_LOCUST_POLLER", "1") != "0":
             epoll = gevent.monkey.get_original("select", "epoll")
-            _poller = Poller(gevent.socket.wait_read, epoll, gevent.spawn)
+            _poller = Poller(gevent.socket.wait_read, epoll, gevent.spawn, now_ns)
         return _poller
 
 
@@ -283,6 +283,7 @@ def _judge() -> Judge:
                 judge.judged_events.update(*expected_events(state.scenario).values())
         else:
             judge = Judge(run_id, _report if env else None)
+        judge.read_horizon = _read_horizon  # no deadline closes on a copy left unread
         state.judge = judge
     return state.judge
 
@@ -374,6 +375,11 @@ def users_from_scenario(scenario: m.Scenario) -> dict[str, type[ScenarioUser]]:
 
 
 # -- process wiring --------------------------------------------------------------------------
+
+
+def _read_horizon(now: int) -> int:
+    """Up to when the sockets' data has been read (see :meth:`Poller.read_horizon`)."""
+    return now if _poller is None else _poller.read_horizon(now)
 
 
 def _tick_forever(local: bool) -> None:
