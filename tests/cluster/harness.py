@@ -6,7 +6,15 @@ counts, per client, the copies of every message. Completion is a condition, neve
 after the sends, a ``cluster emit`` round trip from the sender's node proves that every other
 node has read everything the sender's node published before it (Redis delivers each
 subscriber's messages in publish order), then markers go out and the experiment waits until
-every client has one (a dropped marker is why there are three).
+every client has one (a dropped marker is why there are three), or raises at the (scaled)
+deadline: without a marker nothing proves a client's copies are all in.
+
+Every copy and marker carries the number of its run, and a tally counts only those of the
+run being counted: the markers of one run arrive over several reads (a pending polling GET
+takes the first record alone), so markers of the previous run could still arrive after the
+next run's reset and end its wait at once, before a remote node's copies had arrived
+(seen in CI: ``rooms: 500 sends, 1500 copies, 0 duplicates, 1500 lost``, every copy of the
+other node's clients, which came during the next run and were counted there).
 """
 
 from __future__ import annotations
@@ -54,11 +62,18 @@ class Tally:
     rooms: tuple[str, ...]
     copies: Counter[int] = field(default_factory=Counter)
     markers: set[int] = field(default_factory=set)
+    run: int = 0  #: the run being counted (what :meth:`Fleet.run` tags its sends with)
+    ended: bool = False  #: a marker of this run arrived: every copy of it before the marker did
 
     def on_event(self, data: Any = None, *rest: Any) -> None:
-        if isinstance(data, dict) and "marker" in data:
-            self.markers.add(data["marker"])
-        elif isinstance(data, dict) and "i" in data:
+        if not isinstance(data, dict):
+            return
+        if data.get("run", self.run) != self.run:
+            return  # a late copy or marker of an earlier run: counted there or not at all
+        if "marker" in data:
+            self.markers.add(data["marker"])  # untagged ones too: a test's own probes
+            self.ended = self.ended or "run" in data
+        elif "i" in data:
             self.copies[data["i"]] += 1
 
 
@@ -127,6 +142,7 @@ class Fleet:
     def __init__(self, clients: list[Client], tallies: list[Tally]) -> None:
         self.clients = clients
         self.tallies = tallies
+        self.runs = 0  #: runs started; the current one is number ``runs``
 
     @classmethod
     async def open(
@@ -157,24 +173,34 @@ class Fleet:
         await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
 
     def reset(self) -> None:
+        """Start counting a new run: what arrives tagged with an earlier one is ignored."""
+        self.runs += 1
         for tally in self.tallies:
             tally.copies.clear()
             tally.markers.clear()
+            tally.run, tally.ended = self.runs, False
 
     async def run(self, behaviour: str, count: int, sender: int = 0) -> Outcome:
         """Send ``count`` broadcasts of ``behaviour`` from client ``sender``; count the copies."""
         self.reset()
+        run = self.runs
         socket = self.clients[sender].socket()
         for i in range(count):
-            event, payload = trigger(behaviour, {"b": behaviour, "i": i})
+            event, payload = trigger(behaviour, {"run": run, "b": behaviour, "i": i})
             socket.emit(event, payload)
         # every other node has read what the sender's node published before this answer
         await socket.call("cluster emit", {"data": "barrier"}, timeout=scaled(10))
         for m in range(MARKERS):
-            socket.emit("broadcast all", {"data": {"marker": m}})
-        await until(lambda: all(t.markers for t in self.tallies), 10)
+            socket.emit("broadcast all", {"data": {"run": run, "marker": m}})
+        if not await until(lambda: all(t.ended for t in self.tallies), 10):
+            missing = [t.index for t in self.tallies if not t.ended]
+            raise AssertionError(
+                f"{behaviour}: no marker of run {run} reached clients {missing} within "
+                f"{scaled(10):.0f} s (so their copies cannot be counted)"
+            )
         expected = {t.index: expected_for(behaviour, t, sender) for t in self.tallies}
         snapshot = [
-            Tally(t.index, t.node, t.rooms, Counter(t.copies), set(t.markers)) for t in self.tallies
+            Tally(t.index, t.node, t.rooms, Counter(t.copies), set(t.markers), run, t.ended)
+            for t in self.tallies
         ]
         return Outcome(behaviour, count, snapshot, expected)
