@@ -32,6 +32,15 @@ replay time never runs backwards (a record is never placed before an earlier one
 the same worker). The summary lists, per worker, the offset, the best RTT and the
 error bound: the largest ``RTT / 2`` of any estimate its records were corrected with.
 
+Order within the error. A worker's ``user joined`` copy of a join another worker
+registered ~1 ms earlier can, corrected by estimates wrong by a few ms (each within its
+bound: a loaded worker that read its clock late for the first probes), sort before the
+emit. The replay is therefore given a *slack*: the sum of the two largest error bounds
+used (:meth:`MasterJudge.slack_ns`); a copy whose emit (or correlation) is not
+registered yet waits for it that long in replay time and is judged when it comes
+(:class:`~wsbench.scenario.judge.Judge`, "Clock error"). A CI run judged 36 such copies
+``unknown_stamp`` and their 36 owed copies ``missing`` before this.
+
 The master sends the offsets to every worker (``wsbench_offsets``, keyed by run id)
 so a worker can give Locust's ``sio-recv`` entries a cross-worker latency on the
 master's clock too (until it knows them, such a push is counted with no time).
@@ -207,6 +216,7 @@ class MasterJudge:
         m = self.judge.metrics
         self.replay = Replay([], origin_ns=m.origin_ns, origin_wall=m.origin_wall,
                              oracle=self.judge.oracle)
+        self.replay.slack = self.slack_ns
         self.sources: dict[str, WorkerSource] = {}
         self._by_run: dict[str, WorkerSource] = {}
         self._probes: dict[int, tuple[str, int]] = {}
@@ -225,6 +235,12 @@ class MasterJudge:
     def violations_by_worker(self) -> dict[str, dict[str, int]]:
         """Per kind, counts by "sender's worker -> receiver's worker" (``w0 -> w1``; ``-``: none)."""
         return {kind: dict(sorted(c.items())) for kind, c in sorted(self._by_worker.items())}
+
+    def slack_ns(self) -> int:
+        """How far two workers' corrected times may be off: the two largest error bounds
+        of the estimates their records were corrected with, summed."""
+        bounds = sorted((s.clock.bound_used_ns for s in self.sources.values()), reverse=True)
+        return sum(bounds[:2])
 
     def _stamp_offset(self, stamp_id: str) -> int:
         source = self._by_run.get(stamp_id.split(".", 1)[0])

@@ -642,6 +642,17 @@ class DeliveryOracle:
         q.append(stamp)
         self.correlated += 1
 
+    def correlates(self, key: str) -> bool:
+        """Whether an emit was correlated with ``key`` (:meth:`correlate`)."""
+        return bool(self._corr.get(key))
+
+    def expects_copy(self, stamp_id: str, event: str = "") -> bool:
+        """Whether a copy stamped ``stamp_id`` has something to be judged by: an emit
+        registered under that id (open or closed) or a negative expectation of ``event``
+        (a replay of clock-corrected journals holds a copy until then, bounded)."""
+        return (stamp_id in self._open or stamp_id in self._closed
+                or (stamp_id.partition("|")[0], event) in self._forbidden)
+
     def observe_correlated(
         self,
         key: str,

@@ -19,6 +19,20 @@ new second by replay time, so a delivery lands in the second it was received.
 A record that comes after the child's ``FINAL`` mark is ignored but for
 violations: those are the connections the child closes after judging ended.
 
+Clock error. The children of one host share one clock, so a copy is always replayed
+after the emit it is a copy of (the emit is registered before it is sent). Journals
+from other machines are moved onto the judge's clock by an *estimated* offset
+(:mod:`wsbench.integrations.distributed`), each wrong by up to its error bound: a copy
+received on one worker ~1 ms after another worker registered the emit may then sort
+*before* the emit. :attr:`Judge.slack` says how far two sources' times may be off (the
+sum of the two largest error bounds; 0 on one clock). A copy whose emit, negative
+expectation or correlation is not registered yet then *waits*, in replay time, up to
+``slack`` for it: it is judged the moment the emit (same stamp, same event), the
+``FORBID`` or the ``CORRELATE`` is replayed, or, if none comes by its time plus
+``slack``, as it would have been at once (``unknown_stamp``, uncorrelated). So the
+verdict does not depend on estimate errors within their bounds nor on the order the
+merge put such records in; :attr:`Judge.waited` counts the copies that waited.
+
 Sources are pluggable: a path is tailed with a
 :class:`~wsbench.scenario.journal.JournalReader`; anything else with ``poll()``,
 ``watermark``, ``ended`` and ``close()`` (a
@@ -106,6 +120,13 @@ def _time(item: tuple[int, int, tuple[Any, ...]]) -> int:
     return item[0]
 
 
+def _await_key(rec: tuple[Any, ...]) -> tuple[str, str, str]:
+    """What copy ``rec`` waits for: its stamp's emit of its event, or its correlation key."""
+    if rec[1] == Op.CORR_DELIVERY:
+        return ("corr", rec[2], "")
+    return ("stamp", rec[2].partition("|")[0], rec[9])
+
+
 class Judge:
     """Replays the children's journals through one oracle (see the module docstring)."""
 
@@ -132,6 +153,14 @@ class Judge:
         self.records = 0
         self._last_sweep = 0
         self._secondary = Secondary()
+        #: how far (ns) two sources' times may be off (see the module docstring); called
+        #: after each read, the largest value seen is used. None: one clock, no waiting
+        self.slack: Callable[[], int] | None = None
+        self._slack_ns = 0
+        #: copies waiting for what they are a copy of: [until_ns, source, t, rec, done]
+        self._early: deque[list[Any]] = deque()
+        self._awaits: dict[tuple[str, str, str], list[list[Any]]] = {}
+        self.waited = 0  #: copies replayed before their emit, judged once it came
         for p in paths:
             self.add_source(p)
 
@@ -156,12 +185,19 @@ class Judge:
         """Read new records and replay those up to the watermark (all when ``everything``)."""
         for reader, queue in zip(self.readers, self.queues, strict=True):
             queue.extend(reader.poll())
+        if self.slack is not None:
+            self._slack_ns = max(self._slack_ns, self.slack())
         mark = _INF if everything else self.watermark
         streams = [self._upto(i, mark) for i in range(len(self.queues))]
         n = 0
+        early = self._early
         for t, i, rec in heapq.merge(*streams, key=_time):
+            if early and early[0][0] < t:
+                self._release(t - 1)
             self._apply(i, t, rec)
             n += 1
+        if early:
+            self._release(mark)  # every record up to the mark is replayed: none is coming
         if mark < _INF and mark - self._last_sweep >= _SWEEP_NS:
             self._advance(mark)
         self.records += n
@@ -172,6 +208,57 @@ class Judge:
         while queue and queue[0][0] <= mark:
             rec = queue.popleft()
             yield rec[0], i, rec
+
+    def _wait(self, key: tuple[str, str, str], i: int, t: int, rec: tuple[Any, ...]) -> None:
+        """Hold copy ``rec`` until what it is a copy of (``key``) is replayed, or ``slack``."""
+        entry = [t + self._slack_ns, i, t, rec, False]
+        self._early.append(entry)
+        self._awaits.setdefault(key, []).append(entry)
+        self.waited += 1
+
+    def _wake(self, key: tuple[str, str, str]) -> None:
+        """``key`` was just registered: judge the copies that waited for it, in order."""
+        for entry in self._awaits.pop(key, ()):
+            if not entry[4]:
+                entry[4] = True
+                self._copy(entry[3], False)
+
+    def _release(self, upto: int) -> None:
+        """Judge, as they are, the waiting copies whose time plus ``slack`` is <= ``upto``."""
+        early = self._early
+        while early and early[0][0] <= upto:
+            entry = early.popleft()
+            if entry[4]:
+                continue
+            entry[4] = True
+            rec = entry[3]
+            key = _await_key(rec)
+            waiting = self._awaits.get(key)
+            if waiting is not None:
+                waiting.remove(entry)
+                if not waiting:
+                    del self._awaits[key]
+            self._copy(rec, False)
+
+    def _copy(self, rec: tuple[Any, ...], may_wait: bool, i: int = -1) -> None:
+        """A ``DELIVERY`` or ``CORR_DELIVERY``: judged, or waiting (``may_wait``) when
+        sources' clocks may be off and nothing it is a copy of is registered yet."""
+        oracle = self.oracle
+        if rec[1] == Op.CORR_DELIVERY:
+            if may_wait and not oracle.correlates(rec[2]):
+                self._wait(_await_key(rec), i, rec[0], rec)
+                return
+            oracle.observe_correlated(*rec[2:])
+            return
+        _, _, sid, s, q, sent, receiver, ns, recv_ns, event = rec[:10]
+        stamp = Stamp(sid, s, q, sent)
+        if self._secondary:
+            stamp = self._secondary.key(stamp, event)
+        if may_wait and not oracle.expects_copy(stamp.id, event):
+            self._wait(_await_key(rec), i, rec[0], rec)
+            return
+        oracle.observe_delivery(stamp, receiver, ns, recv_ns, event,
+                                rec[10] if len(rec) > 10 else None)
 
     def _advance(self, t: int) -> None:
         self.replay_ns = t
@@ -188,13 +275,8 @@ class Judge:
         if self.final[i] is not None and op != Op.VIOLATION:
             return
         oracle = self.oracle
-        if op == Op.DELIVERY:
-            _, _, sid, s, q, sent, receiver, ns, recv_ns, event = rec[:10]
-            stamp = Stamp(sid, s, q, sent)
-            if self._secondary:
-                stamp = self._secondary.key(stamp, event)
-            oracle.observe_delivery(stamp, receiver, ns, recv_ns, event,
-                                    rec[10] if len(rec) > 10 else None)
+        if op == Op.DELIVERY or op == Op.CORR_DELIVERY:
+            self._copy(rec, self._slack_ns > 0, i)
         elif op == Op.EMIT:
             _, _, sid, s, q, sent, sender, ns, sem, rooms, to, at, deadline, volatile, event = rec[:15]
             include_sender = bool(rec[15]) if len(rec) > 15 else False
@@ -215,15 +297,19 @@ class Judge:
                 include_sender=include_sender,
                 payload=payload,
             )
+            if self._awaits:
+                self._wake(("stamp", sid.partition("|")[0], event))
         elif op == Op.FORBID:
             sid, ns, event, who, sender, rooms, *at = rec[2:]  # at_ns: since issue 15
             oracle.forbid(sid, ns, event, who, sender=sender, rooms=rooms,
                           at_ns=at[0] if at else None)
+            if self._awaits:
+                self._wake(("stamp", sid.partition("|")[0], event))
         elif op == Op.CORRELATE:
             key, sid, s, q, sent = rec[2:]
             oracle.correlate(key, Stamp(sid, s, q, sent))
-        elif op == Op.CORR_DELIVERY:
-            oracle.observe_correlated(*rec[2:])
+            if self._awaits:
+                self._wake(("corr", key, ""))
         elif op == Op.RETRY:
             oracle.retried(*rec[2:])
         elif op == Op.OUTAGE_BEGIN:
