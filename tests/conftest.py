@@ -8,8 +8,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hypothesis import settings
+
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_FACTOR = float(os.environ.get("WSBENCH_TIMEOUT_FACTOR", "1"))
+
+# CI (WSBENCH_CI set, as .ci/run does) runs the property tests on a fixed seed: the same
+# examples on every run, so a verdict never depends on what a random search happened to
+# try; elsewhere Hypothesis searches at random (and keeps what it finds in .hypothesis/)
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("WSBENCH_CI"):
+    settings.load_profile("ci")
 
 
 def scaled(seconds: float) -> float:

@@ -130,6 +130,8 @@ def run(ops):
             outbox[c].append((kind, o[2]))
         elif kind == "emit" and c in alive:
             _, _, semantics, rooms, to, _unused = o
+            if semantics in (Semantics.ROOM, Semantics.ROOM_OTHERS):
+                rooms = rooms[:1]  # io.to(room): one room (several are ROOMS / ROOMS_OTHERS)
             seq[c] += 1
             stamp = Stamp.new("p", c, seq[c], tick())
             oracle.expect_emit(stamp, c, NS, semantics, rooms=rooms, to=to, deadline_ns=10**12)
