@@ -123,7 +123,7 @@ def test_journal_replays_the_outage_window(tmp_path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_restart_redis_reports_losses_and_resumed_delivery(tmp_path) -> None:
-    outcome = run_text(with_restart(), tmp_path, clients=45, duration=7.0)
+    outcome = run_text(with_restart(), tmp_path, clients=45, duration=9.0)
     summary = outcome.summary
     d = summary.sections.delivery
     assert outcome.exit_status == 0, (violations(summary), summary.sections.warnings)
@@ -144,7 +144,7 @@ def test_restart_redis_reports_losses_and_resumed_delivery(tmp_path) -> None:
 def test_restart_redis_under_two_processes(tmp_path) -> None:
     """--processes 2: the restarter's child asks the parent (which owns the cluster), journals
     the window; the judge excuses the in-window other-node copies and sees delivery resume."""
-    outcome = run_text(with_restart(), tmp_path, clients=45, duration=7.0, processes=2)
+    outcome = run_text(with_restart(), tmp_path, clients=45, duration=9.0, processes=2)
     summary = outcome.summary
     d = summary.sections.delivery
     assert outcome.exit_status == 0, (violations(summary), summary.sections.warnings)

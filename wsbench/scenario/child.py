@@ -125,9 +125,13 @@ async def _child(conn: Any, spec: ChildSpec) -> None:
                 if kind == "go" and not go.done():
                     go.set_result(msg[1])
                 elif kind == "restarted" and restarts:
-                    restarts.pop(0).set_result(msg[1])
+                    answered = restarts.pop(0)
+                    if not answered.done():  # cancelled: its flow ended while it waited
+                        answered.set_result(msg[1])
                 elif kind == "redis_restarted" and redis_restarts:
-                    redis_restarts.pop(0).set_result(tuple(msg[1]))
+                    answered_redis = redis_restarts.pop(0)
+                    if not answered_redis.done():
+                        answered_redis.set_result(tuple(msg[1]))
                 elif kind == "server_restarted" and driver is not None:
                     driver.restart_up_ns = msg[1]
                     driver.server_restarts += 1

@@ -162,6 +162,8 @@ class Driver:
         self._restart_redis = restart_redis
         self.redis_restarts = 0
         self._redis_lock = asyncio.Lock()
+        #: restart_redis faults in progress (shielded from their flows' cancellation)
+        self._restarting: set[asyncio.Future[tuple[int, int, int | None]]] = set()
         self._server_pid = server_pid
         self._on_status = on_status
         self._on_message = on_message or (lambda text: logger.warning("%s", text))
@@ -292,22 +294,39 @@ class Driver:
             text = "restart_redis skipped: the target is not an embedded cluster"
             if text not in self.warnings:
                 self.warnings.append(text)
-            return
-        self.oracle.outage_end(*window)
-        self.redis_restarts += 1
-        if window[2] is None:
-            self.warnings.append("restart_redis: the nodes had not re-subscribed by the "
-                                 "launcher's deadline")
+        # else: the restart closed the oracle's window and counted itself (_restart_redis_once)
 
     async def restart_redis(self, downtime: float) -> tuple[int, int, int | None] | None:
         """Restart the cluster's Redis (the I/O of a ``restart_redis`` fault): the oracle's
-        outage window opens now; (down, back, resubscribed) ns, None when not a cluster."""
+        outage window opens now; (down, back, resubscribed) ns, None when not a cluster.
+
+        The restart runs shielded from the asking flow: a flow cancelled at the end of the
+        run (the restart outlasted ``duration``) leaves it to finish, close the window it
+        opened and count itself; the run waits for it before its final sweep."""
         if self._restart_redis is None:
             return None
+        task = asyncio.ensure_future(self._restart_redis_once(downtime))
+        self._restarting.add(task)
+        task.add_done_callback(self._restarting.discard)
+        return await asyncio.shield(task)
+
+    async def _restart_redis_once(self, downtime: float) -> tuple[int, int, int | None]:
+        assert self._restart_redis is not None
         async with self._redis_lock:  # one restart at a time, as the launcher can
             self._on_message(f"fault: restarting the cluster's Redis ({downtime:g} s down)")
-            self.oracle.outage_begin(now_ns())
-            return await self._restart_redis(downtime)
+            at = now_ns()
+            self.oracle.outage_begin(at)
+            try:
+                window = await self._restart_redis(downtime)
+            except BaseException:
+                self.oracle.outage_end(at, now_ns(), None)  # close the window it opened
+                raise
+            self.oracle.outage_end(*window)
+            self.redis_restarts += 1
+            if window[2] is None:
+                self.warnings.append("restart_redis: the nodes had not re-subscribed by the "
+                                     "launcher's deadline")
+            return window
 
     async def restart_server(self, downtime: float) -> int | None:
         """Restart the embedded server (the I/O of a ``restart_server`` fault); when it is up."""
@@ -418,6 +437,9 @@ class Driver:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._restarting and self.abort_reason is None:
+            # a Redis restart its flow no longer waits for: its window closes before judging
+            await asyncio.wait(self._restarting, timeout=self.grace_s + 60)
         if self.abort_reason is None:  # drain: let in-flight emits reach their deadlines
             await (self._drain_hook() if self._drain_hook is not None else self._drain())
         if self.journal is not None:
