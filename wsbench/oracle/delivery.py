@@ -430,6 +430,25 @@ class DeliveryOracle:
         node = self.membership.node_of(*sock)
         return e.node is None or node is None or node != e.node
 
+    def _owed_because(self, e: _Emit, sock: SocketKey) -> str:
+        """Why ``sock`` was owed a copy of ``e`` (a missing copy's evidence): its last
+        change of membership of the emit's rooms before the send, and on a cluster the
+        nodes, e.g. `` (in r1 since 812 ms before the send; node 1, as the sender)``."""
+        m, facts = self.membership, []
+        changes = [(t, r) for r in e.rooms if (t := m.room_changed_ns(sock, r)) is not None]
+        if changes:
+            t, room = max(changes)
+            ms = (e.at_ns - t) / 1e6
+            facts.append(f"in {room} since {ms:.0f} ms before the send" if ms >= 0
+                         else f"its membership of {room} changed {-ms:.0f} ms after the send")
+        node = m.node_of(*sock)
+        if node is not None:
+            facts.append(f"node {node}" if e.node is None else f"node {node}, as the sender"
+                         if node == e.node else f"node {node}, the sender on {e.node}")
+        if self._outages and self._in_outage(e):
+            facts.append("during a Redis outage, owed: it needs no other node")
+        return f" ({'; '.join(facts)})" if facts else ""
+
     def outages(self) -> tuple[dict[str, Any], ...]:
         """Each outage: ``down_ns``, ``back_ns``, ``resubscribed_ns`` (None: not seen)."""
         return tuple({"down_ns": w[2], "back_ns": w[3],
@@ -852,9 +871,8 @@ class DeliveryOracle:
                         "recipient": sock[0], "namespace": sock[1], "sender_node": e.node,
                         "recipient_node": self.membership.node_of(*sock)})
             elif not e.volatile:
-                self._violate(
-                    V.MISSING, e, sock, e.deadline_ns, e.event, "no copy before the deadline"
-                )
+                self._violate(V.MISSING, e, sock, e.deadline_ns, e.event,
+                              "no copy before the deadline" + self._owed_because(e, sock))
         self.lost_while_away += away
         self.lost_during_outage += lost
         self.left_in_flight += left
