@@ -34,3 +34,13 @@ def test_without_rooms_or_nodes_the_detail_is_the_plain_one() -> None:
     o.expect_emit(Stamp("s1", "a", 1, 10), "a", "/", Semantics.OTHERS, at_ns=10,
                   deadline_ns=20)
     assert _missing_detail(o) == "no copy before the deadline"
+
+
+def test_an_emit_sent_behind_its_schedule_says_so() -> None:
+    o = DeliveryOracle()
+    o.membership.connected("a", "/", "sa", 0)
+    o.membership.connected("b", "/", "sb", 0)
+    o.expect_emit(Stamp("s1", "a", 1, 1000 * MS), "a", "/", Semantics.OTHERS,
+                  at_ns=2770 * MS, deadline_ns=3000 * MS)
+    assert _missing_detail(o) == ("no copy before the deadline "
+                                  "(registered 1770 ms after its intended send)")

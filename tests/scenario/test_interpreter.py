@@ -107,6 +107,33 @@ def test_an_emit_is_stamped_with_its_intended_time_and_registers_every_expectati
     assert um.resume(None, 12 * S) is None
 
 
+def test_an_emit_sent_behind_its_schedule_gives_the_server_its_whole_within() -> None:
+    """Latency counts from the intended send; ``within`` from the actual one. A generator
+    3 s behind its schedule (a loaded machine) had a deadline 2 s in the past before the
+    emit left, so the server's copies were judged missing."""
+    flow = (
+        "      - connect: /\n"
+        "      - every:\n"
+        "          interval: 1s\n"
+        "          count: 2\n"
+        "          steps:\n"
+        "            - emit: {event: broadcast all, data: {x: 1}, expect: [{event: message,\n"
+        "                     within: 1s}]}\n"
+    )
+    um, host, _ = machine(flow)
+    connect(um, 10 * S)
+    assert um.resume(None, 10 * S + 2) == i.Sleep(11 * S + 2)
+    action = um.resume(None, 14 * S)  # resumed 3 s after the second iteration's intended time
+    late = find_stamp(action.args)
+    assert late.sent_ns == 11 * S + 2  # its latency is still taken from the schedule
+    o = host.oracle
+    o.sweep(14 * S + S // 2)  # half a second after the actual send: still owed, open
+    assert o._open[late.id].deadline_ns == 15 * S
+    o.observe_delivery(late, 0, "/", 14 * S + 3)  # 3 s after its intended send, in time
+    o.sweep(None)
+    assert o.violations.summary().to_dict()["counts"] == {"missing": 1}  # the first emit's
+
+
 def test_drop_transport_waits_for_the_runtime_to_go_down_and_come_back() -> None:
     um, host, _ = machine("      - connect: /\n      - fault: {kind: drop_transport, reconnect_within: 5s}\n")
     t = 100 * S

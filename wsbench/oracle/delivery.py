@@ -447,6 +447,9 @@ class DeliveryOracle:
                          if node == e.node else f"node {node}, the sender on {e.node}")
         if self._outages and self._in_outage(e):
             facts.append("during a Redis outage, owed: it needs no other node")
+        late = (e.at_ns - e.sent_ns) / 1e6
+        if late >= 100:  # the generator fell behind its schedule: less time was left
+            facts.append(f"registered {late:.0f} ms after its intended send")
         return f" ({'; '.join(facts)})" if facts else ""
 
     def outages(self) -> tuple[dict[str, Any], ...]:
