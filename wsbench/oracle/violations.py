@@ -17,6 +17,7 @@ whose membership was changing at send time ("optional" deliveries).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -124,20 +125,34 @@ class ViolationSummary:
 
 
 class ViolationLog:
-    """Counter by kind plus the first ``samples_per_kind`` pieces of evidence of each."""
+    """Counter by kind plus the first ``samples_per_kind`` pieces of evidence of each, with
+    every event that has the kind among them: once a kind's sample is full, the first
+    violation of an event it does not show yet takes the place of the latest sample of the
+    event shown most (so 30 ``missing`` of ``user joined`` first cannot hide that
+    ``user left`` copies went missing too)."""
 
     def __init__(self, samples_per_kind: int = 20) -> None:
         self.samples_per_kind = samples_per_kind
         self._counts: dict[ViolationKind, int] = {}
         self._samples: dict[ViolationKind, list[Violation]] = {}
+        self._events: dict[ViolationKind, set[str]] = {}  #: the events each sample shows
 
     def add(self, violation: Violation, count: int = 1) -> None:
-        """Count ``violation`` (``count`` times) and keep it if its kind's sample is not full."""
+        """Count ``violation`` (``count`` times) and keep it as evidence (see the class)."""
         kind = violation.kind
         self._counts[kind] = self._counts.get(kind, 0) + count
         sample = self._samples.setdefault(kind, [])
+        events = self._events.setdefault(kind, set())
         if len(sample) < self.samples_per_kind:
             sample.append(violation)
+            events.add(violation.event)
+        elif violation.event not in events:
+            shown = Counter(v.event for v in sample)
+            most, n = shown.most_common(1)[0]
+            if n > 1:  # every event keeps at least its first sample
+                del sample[max(i for i, v in enumerate(sample) if v.event == most)]
+                sample.append(violation)
+                events.add(violation.event)
 
     def count(self, kind: ViolationKind) -> int:
         return self._counts.get(kind, 0)
