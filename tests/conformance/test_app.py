@@ -14,6 +14,7 @@ as the server's close, with its code and the ping timing (test_server_close_is_r
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -215,7 +216,10 @@ def test_server_close_is_reported_as_the_servers_close() -> None:
     for cid in ("app.root.message.exactly-once", "app.root.message.payload"):
         r = report.results[cid]
         assert str(r.verdict) == "FAILED", (cid, r.reason)
-        assert r.reason.startswith("the server closed the connection of A (close code 1009"), r.reason
+        # 1009 as a rule; the server closes with A's later frames unread, so its kernel may
+        # answer them with a reset that the close frame does not survive: then 1006
+        assert re.match(r"the server closed the connection of A \(close code (1009|1006, no "
+                        r"Engine\.IO CLOSE packet)", r.reason), r.reason
         assert "missing" not in r.reason and "pingTimeout" in r.reason
         assert "A" in r.details["closed"] and r.details["probe_stall_ms"] >= 0
 
