@@ -191,6 +191,9 @@ class DeliveryOracle:
         self.violations = ViolationLog(samples_per_kind)
         self.fanout = FanoutStats()
         self.closed_memory = closed_memory
+        #: the copy being observed was matched to its emit by a correlation key that names
+        #: emits to different rooms (see observe_correlated): it confirms no pending join
+        self._inferred = False
         self.max_order_pairs = max_order_pairs
         self.on_latency = on_latency
         self.on_fanout = on_fanout
@@ -468,7 +471,7 @@ class DeliveryOracle:
             self.optional_deliveries += 1
             if e.ordered:
                 self._in_order(e.stamp, sock)
-            if e.semantics in ROOM_BASED:
+            if e.semantics in ROOM_BASED and not self._inferred:
                 self._joined_by_copy(e, sock, recv_ns)
             return Observation(Outcome.OPTIONAL)
         self._violate(V.LEAK, e, sock, recv_ns, event, f"not in the {e.semantics} audience")
@@ -721,7 +724,18 @@ class DeliveryOracle:
                 if e is not None and sock in e.missing:
                     chosen = st
                     break
-        return self.observe_delivery(chosen or q[-1], receiver, namespace, recv_ns, event, args)
+        # which emit a copy without a stamp is of is inferred: when the key's emits went to
+        # different rooms (a joiner's `user joined` for each room it joined), the copy's room
+        # is a guess and must not confirm a pending join of it (_joined_by_copy): the server
+        # may apply that join later, and copies to the room would be owed too early
+        rooms = {e.rooms for st in q
+                 if (e := self._open.get(st.id) or self._closed.get(st.id)) is not None}
+        self._inferred = len(rooms) > 1
+        try:
+            return self.observe_delivery(chosen or q[-1], receiver, namespace, recv_ns, event,
+                                         args)
+        finally:
+            self._inferred = False
 
     # -- at-least-once retries ----------------------------------------------------
 
