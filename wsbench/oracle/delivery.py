@@ -191,9 +191,8 @@ class DeliveryOracle:
         self.violations = ViolationLog(samples_per_kind)
         self.fanout = FanoutStats()
         self.closed_memory = closed_memory
-        #: the copy being observed was matched to its emit by a correlation key that names
-        #: emits to different rooms (see observe_correlated): it confirms no pending join
-        self._inferred = False
+        #: while observe_correlated observes a copy: the stamps its key names (_guessed_room)
+        self._inferred: deque[Stamp] | None = None
         self.max_order_pairs = max_order_pairs
         self.on_latency = on_latency
         self.on_fanout = on_fanout
@@ -471,11 +470,24 @@ class DeliveryOracle:
             self.optional_deliveries += 1
             if e.ordered:
                 self._in_order(e.stamp, sock)
-            if e.semantics in ROOM_BASED and not self._inferred:
+            if e.semantics in ROOM_BASED and not self._guessed_room():
                 self._joined_by_copy(e, sock, recv_ns)
             return Observation(Outcome.OPTIONAL)
         self._violate(V.LEAK, e, sock, recv_ns, event, f"not in the {e.semantics} audience")
         return Observation(Outcome.LEAK)
+
+    def _guessed_room(self) -> bool:
+        """Whether the copy being observed was matched to its emit by a correlation key whose
+        emits went to different rooms (a joiner's ``user joined`` for each room it joined):
+        its room is then a guess and must not confirm a pending join of it
+        (:meth:`_joined_by_copy`), which the server may apply later. Worked out only here,
+        on the rare optional copy, not for every correlated one."""
+        q = self._inferred
+        if q is None:
+            return False
+        rooms = {e.rooms for st in q
+                 if (e := self._open.get(st.id) or self._closed.get(st.id)) is not None}
+        return len(rooms) > 1
 
     def _may_receive(self, e: _Emit, sock: SocketKey) -> bool:
         m = self.membership
@@ -724,18 +736,12 @@ class DeliveryOracle:
                 if e is not None and sock in e.missing:
                     chosen = st
                     break
-        # which emit a copy without a stamp is of is inferred: when the key's emits went to
-        # different rooms (a joiner's `user joined` for each room it joined), the copy's room
-        # is a guess and must not confirm a pending join of it (_joined_by_copy): the server
-        # may apply that join later, and copies to the room would be owed too early
-        rooms = {e.rooms for st in q
-                 if (e := self._open.get(st.id) or self._closed.get(st.id)) is not None}
-        self._inferred = len(rooms) > 1
+        self._inferred = q  # the emit is inferred from the key: see _guessed_room
         try:
             return self.observe_delivery(chosen or q[-1], receiver, namespace, recv_ns, event,
                                          args)
         finally:
-            self._inferred = False
+            self._inferred = None
 
     # -- at-least-once retries ----------------------------------------------------
 

@@ -100,6 +100,12 @@ def child_main(conn: Any, spec: ChildSpec) -> None:
         conn.close()
 
 
+def _answer(future: asyncio.Future[Any], value: Any) -> None:
+    """The parent's answer to a restart asked: none to give when the asker was cancelled."""
+    if not future.done():
+        future.set_result(value)
+
+
 async def _child(conn: Any, spec: ChildSpec) -> None:
     from wsbench.scenario.driver import Driver
     from wsbench.scenario.journal import JournalWriter, Op, RecordingOracle
@@ -125,13 +131,9 @@ async def _child(conn: Any, spec: ChildSpec) -> None:
                 if kind == "go" and not go.done():
                     go.set_result(msg[1])
                 elif kind == "restarted" and restarts:
-                    answered = restarts.pop(0)
-                    if not answered.done():  # cancelled: its flow ended while it waited
-                        answered.set_result(msg[1])
+                    _answer(restarts.pop(0), msg[1])
                 elif kind == "redis_restarted" and redis_restarts:
-                    answered_redis = redis_restarts.pop(0)
-                    if not answered_redis.done():
-                        answered_redis.set_result(tuple(msg[1]))
+                    _answer(redis_restarts.pop(0), tuple(msg[1]))
                 elif kind == "server_restarted" and driver is not None:
                     driver.restart_up_ns = msg[1]
                     driver.server_restarts += 1
