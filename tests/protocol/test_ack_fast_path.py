@@ -84,3 +84,32 @@ def test_the_strict_path_then_judges_what_the_fast_path_left() -> None:
         s.receive_message(bad, 0.0)
         events = s.events_received()
         assert events and isinstance(events[0], ProtocolViolation), (bad, events)
+
+
+@pytest.mark.parametrize("prefix", ["", "/chat,"])
+@pytest.mark.parametrize(
+    "head",
+    ["43", "43٣", "437٣", "43²", "43 7", "437 ", "437a", "43a7", "43+7", "43-7", "437]"],
+)
+def test_only_ascii_digits_before_the_first_bracket_are_an_id(prefix: str, head: str) -> None:
+    # wave 2e reads the id with find("[") and isascii/isdigit instead of a loop per digit:
+    # Unicode digits (str.isdigit accepts them), signs, spaces and a missing id stay "not that"
+    s = connected("websocket")
+    ns = "/chat" if prefix else "/"
+    _pending(s, ns, 7)
+    message = head[:2] + prefix + head[2:] + "[1]"
+    assert s.receive_ack(message) is None, message
+    assert 7 in s._namespaces[ns].pending  # nothing consumed
+
+
+def test_brackets_are_counted_only_in_a_message_longer_than_the_depth_limit() -> None:
+    s = connected("websocket")
+    _pending(s, "/", 7)
+    short = '437["' + "[" * (MAX_JSON_DEPTH - 8) + '"]'  # <= the limit in all: cannot be deep
+    assert len(short) <= MAX_JSON_DEPTH
+    assert s.receive_ack(short) == ("/", 7, ["[" * (MAX_JSON_DEPTH - 8)])
+    _pending(s, "/", 8)
+    many = '438["' + "[" * (MAX_JSON_DEPTH + 1) + '"]'  # shallow, but the count must judge it
+    assert s.receive_ack(many) is None  # left to the strict path, as before
+    s.receive_message(many, 0.0)
+    assert [type(e).__name__ for e in s.events_received()] == ["AckReceived"]

@@ -86,7 +86,7 @@ class Socket:
 
     __slots__ = (
         "namespace", "sid", "connected", "recovered", "refused", "received",
-        "_host", "_session", "_handlers", "_any", "_waiters", "_acks", "_deadlines",
+        "_host", "_session", "_loop", "_handlers", "_any", "_waiters", "_acks", "_deadlines",
         "_connect_waiter", "_retry", "retried",
     )  # fmt: skip
 
@@ -99,6 +99,7 @@ class Socket:
         self.received = 0
         self._host = host
         self._session = host.session
+        self._loop = host.loop  # the connection's loop, fixed for its life (one frame less per call)
         self._handlers: dict[Any, list[Handler]] = {}
         self._any: list[Handler] | tuple[()] = ()  # a list from the first on_any
         self._waiters: dict[Any, list[asyncio.Future[list[Any]]]] = {}
@@ -195,11 +196,14 @@ class Socket:
             AckTimeout: no ACK within ``timeout`` seconds.
             ConnectionClosed: the namespace disconnected first.
         """
-        future: asyncio.Future[list[Any]] = self._host.loop.create_future()
+        future: asyncio.Future[list[Any]] = self._loop.create_future()
         ack_id: int = self._session.emit(self.namespace, event, *args, ack=True)  # type: ignore[assignment]
         self._acks[ack_id] = future
         if timeout is not None:
-            (self._deadlines or self._ack_deadlines()).add(ack_id, timeout, event)
+            deadlines = self._deadlines  # not ``or``: AckDeadlines has __len__ (a frame per call)
+            if deadlines is None:
+                deadlines = self._ack_deadlines()
+            deadlines.add(ack_id, timeout, event)
         self._host.flush()
         try:
             result = await future
@@ -400,7 +404,7 @@ class Socket:
     def _ack_deadlines(self) -> AckDeadlines:
         deadlines = self._deadlines
         if deadlines is None:
-            deadlines = self._deadlines = AckDeadlines(self._host.loop, self._acks, self._expire)
+            deadlines = self._deadlines = AckDeadlines(self._loop, self._acks, self._expire)
         return deadlines
 
     def _fail_acks(self, reason: str) -> None:

@@ -147,6 +147,7 @@ def loads(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
 
 
 _loads = loads
+_iterencode: Any = None  # the C encoder, when CPython has it (dumps joins its chunks inline)
 _encode: Callable[[Any], str] = json.JSONEncoder(
     separators=(",", ":"), ensure_ascii=False, allow_nan=False
 ).encode
@@ -175,8 +176,8 @@ def dumps(value: Any) -> str:
     Raises:
         LocalProtocolError: the value is not JSON-serializable.
     """
-    try:
-        text = _encode(value)
+    try:  # the C encoder inline when present (no _encode frame: every emit comes here)
+        text = _encode(value) if _iterencode is None else "".join(_iterencode(value, 0))
     except (TypeError, ValueError, RecursionError) as exc:
         raise LocalProtocolError(f"payload is not JSON-serializable: {exc}") from None
     if not text.isascii() and _LONE_SURROGATE.search(text):
