@@ -99,7 +99,7 @@ class Socket:
         self.received = 0
         self._host = host
         self._session = host.session
-        self._loop = host.loop  # the connection's loop, fixed for its life (one frame less per call)
+        self._loop = host.loop  # the connection's, fixed for its life (no property per call)
         self._handlers: dict[Any, list[Handler]] = {}
         self._any: list[Handler] | tuple[()] = ()  # a list from the first on_any
         self._waiters: dict[Any, list[asyncio.Future[list[Any]]]] = {}

@@ -23,6 +23,7 @@ upgrade to WebSocket, the reference client's default).
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -88,6 +89,22 @@ def engineio_url(
     Raises:
         ConfigError: the base URL is not http(s) or ws(s).
     """
+    if sid is None and not query:  # every client of a run asks for the same URL: built once
+        return _handshake_url(base, path, transport)
+    return _build_url(base, path, transport, sid, query)
+
+
+@functools.lru_cache(maxsize=64)
+def _handshake_url(base: str, path: str, transport: str) -> str:
+    """:func:`engineio_url` without a sid or a query, cached: ``urlsplit`` + ``urlencode``
+    are ~30 Python calls, a tenth of a connect's own Python (callgrind, bench/README.md
+    "Acked emits, wave 2e"). A ConfigError is raised again on each call (not cached)."""
+    return _build_url(base, path, transport, None, None)
+
+
+def _build_url(
+    base: str, path: str, transport: str, sid: str | None, query: Mapping[str, str] | None
+) -> str:
     parts = urlsplit(base)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https", "ws", "wss"):
