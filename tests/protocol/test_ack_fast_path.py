@@ -113,3 +113,30 @@ def test_brackets_are_counted_only_in_a_message_longer_than_the_depth_limit() ->
     assert s.receive_ack(many) is None  # left to the strict path, as before
     s.receive_message(many, 0.0)
     assert [type(e).__name__ for e in s.events_received()] == ["AckReceived"]
+
+
+@pytest.mark.parametrize("prefix", ["", "/chat,"])
+def test_the_strict_entry_takes_a_waited_ack_and_leaves_every_other_to_the_decoder(
+    prefix: str,
+) -> None:
+    # wave 2e: _fast_ack goes through receive_ack (its decode no longer has a function of
+    # its own); ids it does not wait for reach the strict decoder, which judges them as before
+    ns = "/chat" if prefix else "/"
+    s = connected("websocket")
+    ack_id = s.emit(ns, "echo", 1, ack=True)
+    late = s.emit(ns, "echo", 2, ack=True)
+    s.messages_to_send()
+    s.cancel_ack(ns, late)
+    s.receive_message(f"43{prefix}{ack_id}[1]", 0.0)
+    s.receive_message(f"43{prefix}{late}[2]", 0.0)  # timed out: counted, not a violation
+    s.receive_message(f"43{prefix}{ack_id}[1]", 0.0)  # answered twice: unknown now
+    s.receive_message("43/nope,5[]", 0.0)  # a namespace never joined
+    events = s.events_received()
+    assert [type(e).__name__ for e in events] == [
+        "AckReceived",
+        "ProtocolViolation",
+        "ProtocolViolation",
+    ]
+    assert (events[0].namespace, events[0].id, events[0].args) == (ns, ack_id, [1])
+    assert s.late_acks == 1
+    assert "unknown id" in events[1].detail

@@ -264,28 +264,15 @@ class NamespaceLayer:
         Returns ``(namespace, ack_id, args)`` and forgets the id, or ``None``
         ("not that": nothing consumed, feed it to ``receive_message``, which
         also reports unknown and late ids).
+
+        ``43[/nsp,]<id>[...]`` is read here, inline (the acked-emit hot path: no decode
+        frame of its own; bench/README.md "Acked emits, wave 2e"): the id is the ASCII
+        digits up to the first ``[`` (one ``find`` and two C checks, not a Python loop per
+        digit), the arguments one call of the C scanner; anything irregular is left to
+        the strict path.
         """
         if message[:2] != "43" or self.state is not OPEN or self._awaiting:
             return None
-        decoded = self._decode_ack(message)
-        if decoded is None:
-            return None
-        ns, ack_id, args = decoded
-        if ns is None or ack_id not in ns.pending:
-            return None
-        ns.pending.pop(ack_id, None)
-        return ns.name, ack_id, args
-
-    def _fast_ack(self, message: str) -> bool:
-        """``43...`` through the scanner; False means "use the strict path"."""
-        decoded = self._decode_ack(message)
-        if decoded is None:
-            return False
-        self._on_ack(decoded[0], decoded[1], decoded[2], message)
-        return True
-
-    def _decode_ack(self, message: str) -> tuple[Namespace | None, int, list[Any]] | None:
-        """``43[/nsp,]<id>[...]``; ``None`` for anything the strict path must judge."""
         n = len(message)
         i = 2
         if message[2:3] == "/":
@@ -296,20 +283,23 @@ class NamespaceLayer:
             i = comma + 1
         else:
             ns = self._root
-        # the id: the ASCII digits up to the first "[" (one find and two C checks, not a
-        # Python loop per digit: 1.8 -> 1.2 us per ACK, timeit, bench/README.md wave 2e)
+        if ns is None:
+            return None
         j = message.find("[", i)
         if j <= i or j - i > _ACK_ID_DIGITS:
             return None
         digits = message[i:j]
         if not (digits.isascii() and digits.isdigit()):
             return None
+        ack_id = int(digits)
+        pending = ns.pending
+        if ack_id > MAX_ACK_ID or ack_id not in pending:  # unknown, late: the strict path
+            return None
         try:
             data, end = _scan(message, j)
         except _SCAN_ERRORS:
             return None
-        # _deep and _ack_id inlined: the acked-emit hot path (one call each saved); a
-        # message shorter than the depth limit cannot hold more brackets than that
+        # _deep inlined; a message shorter than the depth limit cannot hold more brackets
         if (
             end != n
             or type(data) is not list
@@ -317,10 +307,17 @@ class NamespaceLayer:
             and message.count("[") + message.count("{") > MAX_JSON_DEPTH
         ):
             return None
-        ack_id = int(digits)
-        if ack_id > MAX_ACK_ID:
-            return None  # out of range: the strict path refuses it
-        return ns, ack_id, data
+        del pending[ack_id]
+        return ns.name, ack_id, data
+
+    def _fast_ack(self, message: str) -> bool:
+        """An ACK we wait for, through :meth:`receive_ack`; False: "use the strict path"
+        (which also counts late ids and reports unknown ones)."""
+        got = self.receive_ack(message)
+        if got is None:
+            return False
+        self._events.append(AckReceived(*got))
+        return True
 
     # -- receiving: the strict path ------------------------------------------------------
 
@@ -509,7 +506,9 @@ class NamespaceLayer:
                     SioPacket(SioPacketType.EVENT, namespace, [event, *args], ack_id)
                 )
             else:  # one f-string (one allocation), appended as is: the emit hot path
-                message = f"42{ns.prefix}{body}" if ack_id is None else f"42{ns.prefix}{ack_id}{body}"
+                message = (
+                    f"42{ns.prefix}{body}" if ack_id is None else f"42{ns.prefix}{ack_id}{body}"
+                )
                 if ack_id is not None:
                     ns.pending[ack_id] = None
                 if ns.state is CONNECTED and self.state is OPEN:
