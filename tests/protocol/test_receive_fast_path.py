@@ -20,6 +20,7 @@ import pytest
 
 from tests.protocol.test_bounds import connected
 from wsbench.protocol import client_namespaces
+from wsbench.protocol.client import ClientSession
 from wsbench.protocol.events import DisconnectReason, EventReceived, ProtocolViolation
 from wsbench.protocol.socketio import MAX_JSON_DEPTH
 from wsbench.protocol.websocket import FrameParser, frame_encoder
@@ -174,3 +175,18 @@ def test_the_shortcut_gives_what_the_loop_gives(name: str, chunks: list[bytes], 
     direct = outcome(chunks, **kw)
     through_loop = outcome([PONG + c for c in chunks], **kw)
     assert direct == through_loop, name
+
+
+def test_the_fast_event_takes_its_arguments_and_the_recovery_offset() -> None:
+    """receive_event hands over the scanner's own list, less the name (and the offset)."""
+    s = ClientSession("websocket")
+    s.connect("/")
+    s.receive_message(
+        '0{"sid":"e","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":1000}', 0.0
+    )
+    s.receive_message('40{"sid":"s1","pid":"p1"}', 0.0)
+    assert s.receive_event('42["m",1,{"a":2},"off-7"]') == ("/", "m", [1, {"a": 2}], None)
+    assert s.namespace("/").offset == "off-7"
+    assert s.receive_event('42["m"]') == ("/", "m", [], None)
+    assert s.receive_event('42["m",3]') == ("/", "m", [3], None)  # no str last: no offset
+    assert s.namespace("/").offset == "off-7"

@@ -202,10 +202,11 @@ class NamespaceLayer:
             ns, data, ack_id = decoded
         if ns is None or ns.state is not CONNECTED:
             return None  # the strict path reports it (or accepts a recovery replay)
-        args = data[1:]
-        if ns.pid is not None and ack_id is None and args and type(args[-1]) is str:
-            ns.offset = args.pop()  # see _on_event
-        return ns.name, data[0], args, ack_id
+        name = data[0]
+        del data[0]  # the scanner's fresh list becomes the arguments (no second list)
+        if ns.pid is not None and ack_id is None and data and type(data[-1]) is str:
+            ns.offset = data.pop()  # see _on_event
+        return ns.name, name, data, ack_id
 
     def _fast_event(self, message: str) -> bool:
         """``42...`` through the scanner; False means "use the strict path"."""
