@@ -10,7 +10,8 @@ One run, one server, the same load, side by side (measurements.md): the Node twi
    child Python process on uvloop, as ``wsbench run`` does: the default WebSocket transport
    (no aiohttp session: it needs none), the driver's GC policy
    (:func:`wsbench.client.loop.young_gc_only`); its CPU is that child's user+sys time
-   (start-up included, as for Artillery);
+   (start-up included, as for Artillery; each tree's bytecode is written first, as an
+   install does: :func:`compile_tree`);
 2. **Artillery 2.x** (``engine: socketio``, ``acknowledge``), installed with
    ``npm install artillery`` into a directory outside the repository (``--artillery-dir``
    or ``$ARTILLERY_DIR``; default ``/tmp/artillery``), same arrivals, same 100 acked
@@ -91,6 +92,23 @@ def child_cpu(argv: list[str], **kw) -> tuple[subprocess.CompletedProcess[str], 
     done = subprocess.run(argv, capture_output=True, text=True, **kw)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return done, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+
+
+def compile_tree(tree: Path) -> None:
+    """Write the bytecode of ``tree``'s package, as ``pip install`` does, before any run.
+
+    With ``PYTHONDONTWRITEBYTECODE`` set (as here) a child compiles every module edited
+    since its ``.pyc`` at each start, and a ``--tree`` copy without ``__pycache__`` all of
+    them: ~20 ms of CPU per start, different per tree (bench/README.md "Acked emits, wave
+    2e"). An installed wsbench pays that once, at install.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(tree / "wsbench")],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def tree_child(tree: Path) -> str:
@@ -181,6 +199,8 @@ def main() -> None:
     )
     args = ap.parse_args()
     trees = [(f"wsbench@{t}", t.resolve(), tree_child(t)) for t in args.tree]
+    for tree in [ROOT, *(t for _, t, _ in trees)]:
+        compile_tree(tree)
     twin, url = start_twin()
     runs: list[dict[str, dict]] = []
     try:
