@@ -22,9 +22,8 @@ a call's future, coroutine and arguments alive) keeps crossing 700 as it ebbs an
 though almost nothing of it is garbage: in ``bench/acked_emits.py`` (1,000 users x 100
 acked emits) 249-376 young collections took 0.19-0.26 s of CPU (``gc.callbacks`` with
 ``time.thread_time``: ~5 % of the run) and freed 0-400 objects; with 5,000, 10
-collections took 0.016 s (CPython 3.13 raised its own default to 2,000: 25-29
-collections, 0.036 s here). A young cycle then waits for 5,000 net allocations instead
-of 700 (a few hundred KB at most).
+collections took 0.016 s (with 2,000: 25-29 collections, 0.036 s). A young cycle then
+waits for 5,000 net allocations instead of 700 (a few hundred KB at most).
 """
 
 from __future__ import annotations
