@@ -53,6 +53,17 @@ def server_spec(kind: str) -> ServerSpec:
                       name="python-socketio")
 
 
+def context_switches(pid: int) -> tuple[int, int]:
+    """The process's (voluntary, involuntary) context switches so far (/proc/<pid>/status)."""
+    counts = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key.endswith("ctxt_switches"):
+                counts[key] = int(value)
+    return counts.get("voluntary_ctxt_switches", 0), counts.get("nonvoluntary_ctxt_switches", 0)
+
+
 def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -113,13 +124,13 @@ class Load:
         await self._send_for(sender, rate, 1.0)
         await asyncio.sleep(0.3)
         self.received, self.latencies, self.record = 0, [], True
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        cpu0, t0, ctx0 = cpu_seconds(pid), time.monotonic(), context_switches(pid)
         sent = await self._send_for(sender, rate, seconds)
         expected = sent * self.n
         deadline = time.monotonic() + 3.0
         while self.received < expected and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        cpu1, t1 = cpu_seconds(pid), time.monotonic()
+        cpu1, t1, ctx1 = cpu_seconds(pid), time.monotonic(), context_switches(pid)
         self.record = False
         lat = sorted(self.latencies)
         p = (
@@ -132,6 +143,9 @@ class Load:
             "all_delivered": self.received >= expected, "server_cpu_s": round(cpu1 - cpu0, 3),
             "wall_s": round(t1 - t0, 2),
             "deliveries_per_cpu_s": round(self.received / max(cpu1 - cpu0, 1e-9)),
+            "server_us_per_delivery": round((cpu1 - cpu0) / max(self.received, 1) * 1e6, 2),
+            # the server sleeping between broadcasts (voluntary) and preempted while writing
+            "server_ctx_voluntary": ctx1[0] - ctx0[0], "server_ctx_involuntary": ctx1[1] - ctx0[1],
             "p50_ms": round(p(0.5), 2), "p99_ms": round(p(0.99), 2), "max_ms": round(p(1.0), 2),
             "interval_ns": interval_ns,
         }  # fmt: skip
@@ -209,7 +223,8 @@ async def main() -> None:
         r = await bench_server(kind, args)
         results.append(r)
         b = r["base"]
-        print(f"{kind}: {b['deliveries_per_cpu_s']} deliveries/server-CPU-s, all={b['all_delivered']} "
+        print(f"{kind}: {b['deliveries_per_cpu_s']} deliveries/server-CPU-s "
+              f"({b['server_us_per_delivery']} us each), all={b['all_delivered']} "
               f"({b['received']}/{b['expected']}), p50 {b['p50_ms']} p99 {b['p99_ms']} ms, "
               f"max rate p99<50ms: {r['max_rate_p99_under_50ms']}", file=sys.stderr)  # fmt: skip
     print(json.dumps(results, indent=1))

@@ -45,7 +45,7 @@ import logging
 import os
 import random
 import struct
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wsbench.protocol.engineio import NOOP, RECORD_SEPARATOR, EioPacket
@@ -96,41 +96,48 @@ class Prebuilt:
         return self._polling
 
 
-def fan_out(conns: Iterable[EngineConnection], packet: Prebuilt, volatile: bool = False) -> int:
+def fan_out(conns: Sequence[EngineConnection], packet: Prebuilt, volatile: bool = False) -> int:
     """Write ``packet`` to every connection of ``conns``; returns how many were written.
 
     A broadcast's loop: :meth:`EngineConnection.write_prebuilt` inlined for its common case, a
-    connection on the fast path with nothing queued (no session output, nothing in the
+    connection on the fast path with nothing queued (not inside its pump, nothing in the
     transport's buffer): one ``write(2)`` of the frame bytes to its socket, no call per
     recipient. Every other case (volatile, polling, faults, a closing transport, a partial
-    write) takes the general path, with the same result.
+    write, a connection whose pump is running) takes the general path, with the same result.
+
+    Hand-written hot path (bench/README.md "Server fan-out, wave 2e"): per recipient it reads
+    the connection's own slots and asks its transport two questions, nothing else. Session
+    output can only be waiting while that connection's :meth:`EngineConnection.pump` runs
+    (every call into a session is followed by a pump, which drains it; a call made inside a
+    pump, e.g. a handler's ``socket.emit`` before it broadcasts to its own room, is drained
+    by that pump's next turn), so ``_pumping`` stands in for reading the session's outbox:
+    one slot of the connection instead of three objects more per recipient (the session,
+    its ``__dict__``, the list).
     """
     if volatile:
         return sum(1 for conn in conns if conn.write_prebuilt(packet, True))
     data = packet.ws
     size = len(data)
     write = os.write
-    written = 0
+    dropped = 0
     for conn in conns:
         fd = conn._fast_fd
-        wt = conn._fast_wt
-        if (
-            fd >= 0
-            and wt is not None
-            and not conn._eio.outbox
-            and not wt.is_closing()  # first: a closing transport's descriptor may be closed
-            and not wt.get_write_buffer_size()
-        ):
-            try:
-                n = write(fd, data)
-            except OSError:  # full (EAGAIN) or broken: the transport's write handles it
-                n = 0
-            if n != size:
-                conn._write_tail(data[n:])
-            written += 1
-        elif conn.write_prebuilt(packet, False):
-            written += 1
-    return written
+        if fd >= 0 and not conn._pumping:
+            wt = conn._fast_wt  # set whenever _fast_fd >= 0 (_set_fast, _slow_consumer, _finish)
+            if (
+                not wt.is_closing()  # type: ignore[union-attr]  # first: its fd may be closed
+                and not wt.get_write_buffer_size()  # type: ignore[union-attr]
+            ):
+                try:
+                    n = write(fd, data)
+                except OSError:  # full (EAGAIN) or broken: the transport's write handles it
+                    n = 0
+                if n != size:
+                    conn._write_tail(data[n:])
+                continue
+        if not conn.write_prebuilt(packet, False):
+            dropped += 1
+    return len(conns) - dropped
 
 
 class EventSink(Protocol):

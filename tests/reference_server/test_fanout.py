@@ -181,3 +181,70 @@ async def test_the_cached_recipients_follow_every_membership_change() -> None:
     assert _events(ca) == [7]
     _, c = _connected(io, "eio-c")  # a new socket is in "all" at once
     assert nsp.emit("event", 8) == 2
+
+
+class _Accepted(asyncio.Protocol):
+    """The server side of a loopback TCP connection: its transport, nothing read."""
+
+    def __init__(self, into: list[asyncio.Transport]) -> None:
+        self.into = into
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.into.append(transport)  # type: ignore[arg-type]
+
+
+async def _text_frames(reader: asyncio.StreamReader, count: int) -> list[str]:
+    got = []
+    for _ in range(count):
+        b0, n = await asyncio.wait_for(reader.readexactly(2), T(5))
+        assert b0 == 0x81 and n < 126, (b0, n)
+        got.append((await asyncio.wait_for(reader.readexactly(n), T(5))).decode())
+    return got
+
+
+async def test_a_handlers_emit_to_its_socket_goes_before_its_broadcast_to_its_room() -> None:
+    """The fan-out loop's fast path skips a connection whose pump is running (wave 2e).
+
+    A handler runs inside its connection's pump: its ``socket.emit`` waits in the session
+    until that pump's next turn, so a broadcast it makes next to a room its socket is in must
+    not write straight to the socket (which would overtake the emit). A real loopback TCP
+    transport, so the broadcast meets the direct-write path.
+    """
+    loop = asyncio.get_running_loop()
+    accepted: list[asyncio.Transport] = []
+    server = await loop.create_server(lambda: _Accepted(accepted), "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+    try:
+        while not accepted:
+            await asyncio.sleep(0.01)
+        io = SocketIOServer(ServerConfig())
+        nsp = io.of("/")
+
+        def on_connection(socket: Socket) -> None:
+            socket.join("r")
+
+            def go(*_: object, ack: object = None) -> None:
+                socket.emit("first")
+                assert nsp.to("r").emit("second") == 1
+
+            socket.on("go", go)
+
+        nsp.on_connection = on_connection
+        session = io.session_factory("eio-w", "websocket", loop.time())
+        conn = EngineConnection(session, io, io.config, {})
+        conn.attach_ws(None, accepted[0])
+        assert conn._fast_fd >= 0  # the direct-write path is on
+        conn.pump()  # OPEN
+        session.receive_message("40", loop.time())
+        conn.pump()
+        session.receive_message('42["go"]', loop.time())
+        conn.pump()
+        frames = await _text_frames(reader, 4)
+        assert frames[0].startswith("0{") and frames[1].startswith("40{"), frames
+        assert frames[2:] == ['42["first"]', '42["second"]']
+        # outside a pump the same broadcast takes the direct write
+        assert nsp.to("r").emit("third") == 1
+        assert await _text_frames(reader, 1) == ['42["third"]']
+    finally:
+        writer.close()
+        server.close()
