@@ -70,6 +70,21 @@ def test_judge_reports_deliveries_and_names_violations_by_kind() -> None:
     assert counters["oracle.expected"] == 2 and counters["oracle.delivered"] == 1
 
 
+def test_deliveries_after_a_drain_are_recorded_in_the_fresh_store() -> None:
+    """The judge binds the delivery histogram's recorder to its store; each drain hands the
+    store out and starts a new one, which the next delivery must be recorded in."""
+    judge = _judge_with_room("a", [])
+    counts = []
+    for seq in range(1, 4):
+        args = _emit(judge, seq, seq * 10 * MS)
+        judge.delivery(0, "/", "message", args, seq * 10 * MS + 2 * MS, 10)
+        judge.delivery(1, "/", "message", args, seq * 10 * MS + 3 * MS, 10)
+        payload = judge.drain(seq * 10 * MS + 4 * MS)
+        counts.append(payload["metrics"]["histograms"]["delivery"]["count"])
+    assert counts == [2, 2, 2]
+    assert judge.oracle.violations.total == 0
+
+
 def test_foreign_stamps_are_counted_not_judged() -> None:
     reports: list = []
     mine, other = _judge_with_room("a", reports), _judge_with_room("b", [])
@@ -78,7 +93,8 @@ def test_foreign_stamps_are_counted_not_judged() -> None:
     assert mine.oracle.violations.total == 0 and reports[-1][2] is None
 
 
-def test_aggregate_merges_process_histograms_exactly() -> None:
+@pytest.mark.parametrize("encode", [True, False])  # False: the local runner's own judge
+def test_aggregate_merges_process_histograms_exactly(encode: bool) -> None:
     everything = LatencyHistogram()
     aggregate = Aggregate()
     for run, latencies in (("a", [1, 2, 3, 50]), ("b", [7, 8, 900])):
@@ -89,8 +105,8 @@ def test_aggregate_merges_process_histograms_exactly() -> None:
                 judge.delivery(client, "/", "message", args, latency_ms * MS + client * 1000, 0)
                 everything.record_ns(latency_ms * MS + client * 1000)
             if seq == 2:
-                aggregate.add(judge.drain(10 * MS))  # several payloads per process
-        aggregate.add(judge.drain(2000 * MS))
+                aggregate.add(judge.drain(10 * MS, encode=encode))  # several payloads each
+        aggregate.add(judge.drain(2000 * MS, encode=encode))
     merged = aggregate.metrics.histogram("delivery")
     assert merged == everything
     view = aggregate.view()
@@ -103,6 +119,32 @@ def test_aggregate_merges_process_histograms_exactly() -> None:
     sections = aggregate.summary_sections()
     assert sections["delivery"]["fanout"][0]["completion"] == 1.0
     json.dumps(sections)
+
+
+def test_a_local_drain_aggregates_as_its_snapshot_does() -> None:
+    """Judge.drain(encode=False) hands this process's aggregate the store itself; the
+    aggregate must end as the encoded payloads leave it (sources, metrics, samples)."""
+    aggregates = {True: Aggregate(), False: Aggregate()}
+    for encode, aggregate in aggregates.items():
+        judge = _judge_with_room("a", [])
+        for seq in range(1, 6):
+            args = _emit(judge, seq, seq * 100 * MS)
+            judge.delivery(0, "/", "message", args, seq * 100 * MS + seq * MS, 10)
+            judge.delivery(2, "/", "message", args, seq * 100 * MS + 2 * MS, 10)  # a leak
+            judge.tick(seq * 100 * MS + 1100 * MS)  # client 1's copy: missing
+            aggregate.add(judge.drain(seq * 100 * MS + 1200 * MS, encode=encode))
+    encoded, local = aggregates[True], aggregates[False]
+    assert local.sources == encoded.sources
+    assert local.samples == encoded.samples and local.payloads == encoded.payloads
+    snapshots = [agg.metrics.snapshot() for agg in (local, encoded)]
+    for snap in snapshots:  # the two judges' own: their start and the CPU they used
+        del snap["origin_wall"], snap["counters"]["process.cpu_ns"]
+        del snap["series"]["counters"]["process.cpu_ns"]
+    assert snapshots[0] == snapshots[1]
+    views = [agg.view() for agg in (local, encoded)]
+    for view in views:
+        del view["generator"]  # the CPU each judge's process used
+    assert views[0] == views[1]
 
 
 def test_launch_passes_locust_options_through_with_scenario_defaults() -> None:

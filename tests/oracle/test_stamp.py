@@ -78,3 +78,39 @@ def test_only_the_first_arguments_are_scanned():
     args = ["a", "b", "c", "d", {STAMP_KEY: S.to_json()}]
     assert find_stamp(args) is None
     assert find_stamp(args[1:]) == S
+
+
+def test_copies_of_one_emit_share_one_parsed_stamp():
+    """Every copy of a broadcast carries equal stamp fields: the parse keeps the stamps it
+    built last and hands the copies one immutable object (the Locust worker's per-copy
+    cost, bench/README.md "Locust worker, wave 2e"); a fresh parse per copy fails this."""
+    stamp = Stamp.new("rshare", 3, 7, 99)
+    copies = [[embed_stamp({"data": {}}, stamp)["data"]] for _ in range(3)]  # decoded apart
+    found = [find_stamp(c) for c in copies]
+    assert found[0] == stamp and found[0] is found[1] is found[2]
+    assert Stamp.from_json(stamp.to_json()) is found[0]
+
+
+@pytest.mark.parametrize("field, value", [("t", 100), ("q", 8), ("s", 4)])
+def test_a_kept_stamp_is_not_given_to_a_copy_with_other_fields(field, value):
+    stamp = Stamp.new("rdiffer", 3, 7, 99)
+    assert find_stamp([{STAMP_KEY: stamp.to_json()}]) == stamp
+    other = {**stamp.to_json(), field: value}
+    got = find_stamp([{STAMP_KEY: other}])
+    assert got is not None and got != stamp and getattr(got, {"t": "sent_ns", "q": "seq",
+                                                             "s": "sender"}[field]) == value
+
+
+@pytest.mark.parametrize("field, value", [("t", 99.0), ("q", True), ("s", "3"), ("id", 5)])
+def test_a_kept_stamp_does_not_make_a_malformed_copy_well_formed(field, value):
+    stamp = Stamp.new("rmalformed", 1, 1, 99)
+    assert find_stamp([{STAMP_KEY: stamp.to_json()}]) == stamp
+    bad = {**stamp.to_json(), field: value}
+    assert Stamp.from_json(bad) is None
+    assert find_stamp([{STAMP_KEY: bad}]) is None
+
+
+def test_a_malformed_stamp_in_the_first_argument_still_lets_a_carrier_name_the_emit():
+    stamp = Stamp.new("rcarrier", 2, 5, 42)
+    copy = [{STAMP_KEY: {"id": "x"}, "data": {STAMP_KEY: stamp.to_json()}}]
+    assert find_stamp(copy) == stamp

@@ -84,10 +84,20 @@ class Aggregate:
         if not isinstance(payload, dict) or payload.get("format") != 1:
             raise ConfigError(f"not a wsbench judge payload: {str(payload)[:80]}")
         snapshot = payload["metrics"]
-        if self.metrics is None:
-            self.metrics = Metrics.merge_snapshots([snapshot])
+        if isinstance(snapshot, Metrics):  # this process's judge (Judge.drain(encode=False))
+            store = snapshot
+            if self.metrics is None:
+                self.metrics = Metrics(origin_ns=0, origin_wall=store.origin_wall)
+            self.metrics.merge_store(store)
+            deliveries = store.counter("deliveries")
+            judged = store.histogram("delivery").count
         else:
-            self.metrics.merge(snapshot)
+            if self.metrics is None:
+                self.metrics = Metrics.merge_snapshots([snapshot])
+            else:
+                self.metrics.merge(snapshot)
+            deliveries = int(snapshot.get("counters", {}).get("deliveries", 0))
+            judged = int(snapshot.get("histograms", {}).get("delivery", {}).get("count", 0))
         for sample in payload.get("samples", ()):
             kind = str(sample.get("kind", ""))
             if self._kept.get(kind, 0) < SAMPLES_PER_KIND:
@@ -98,8 +108,8 @@ class Aggregate:
         )
         source["open_emits"] = int(payload.get("open_emits", 0))
         source["pending_acks"] = int(payload.get("pending_acks", 0))
-        source["deliveries"] += int(snapshot.get("counters", {}).get("deliveries", 0))
-        source["judged"] += int(snapshot.get("histograms", {}).get("delivery", {}).get("count", 0))
+        source["deliveries"] += deliveries
+        source["judged"] += judged
         source["payloads"] += 1
         self.payloads += 1
         if payload.get("redis_restart") is not None:  # one judge has them: its latest state

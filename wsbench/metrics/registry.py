@@ -285,17 +285,60 @@ class Metrics:
             raise ConfigError(f"metrics snapshot format {found!r} is not {SNAPSHOT_FORMAT}")
         shift = round(_field(snapshot, "origin_wall", (int, float)) - self.origin_wall)
         series = _field(snapshot, "series", dict)
-        for name, data in _field(snapshot, "histograms", dict).items():
+        hists: list[tuple[str, tuple[LatencyHistogram, ...]]] = [
+            (name, (LatencyHistogram.from_dict(data),))
+            for name, data in _field(snapshot, "histograms", dict).items()]
+        counters = [(name, int(value)) for name, value in _field(snapshot, "counters", dict).items()]
+        gauges = [(name, float(value)) for name, value in _field(snapshot, "gauges", dict).items()]
+        hseries = [(name, [IntervalPoint(*row) for row in _rows(cols, _POINT_FIELDS, name)])
+                   for name, cols in _field(series, "histograms", dict).items()]
+        rows = {kind: [(name, _rows(cols, ("t", col), name))
+                       for name, cols in _field(series, kind, dict).items()]
+                for kind, col in (("counters", "delta"), ("gauges", "value"))}
+        self._merge_parts(shift, hists, counters, gauges, hseries, rows["counters"],
+                          rows["gauges"])
+
+    def merge_store(self, other: Metrics) -> None:
+        """``merge(other.snapshot())`` without the snapshot: the same store afterwards.
+
+        For a store drained in this very process (a Locust process's judge into its
+        aggregate, every 2 s): the snapshot encodes every histogram as an HDR histoblob
+        (zlib) that the merge decodes again, most of the ticker's drain (in-process,
+        bench/README.md "Locust worker, wave 2e"). ``other`` is only read; its series
+        points are immutable and shared.
+        """
+        names = sorted(other._interval)
+        self._merge_parts(
+            round(other.origin_wall - self.origin_wall),
+            [(name, (other._cumulative[name], other._interval[name])) for name in names],
+            sorted(other._counters.items()),
+            sorted(other._gauges.items()),
+            [(name, list(ring)) for name, ring in other._hseries.items()],
+            [(name, list(ring)) for name, ring in other._cseries.items()],
+            [(name, list(ring)) for name, ring in other._gseries.items()],
+        )
+
+    def _merge_parts(
+        self,
+        shift: int,
+        hists: list[tuple[str, tuple[LatencyHistogram, ...]]],
+        counters: list[tuple[str, int]],
+        gauges: list[tuple[str, float]],
+        hseries: list[tuple[str, list[IntervalPoint]]],
+        cseries: list[tuple[str, list[tuple[int, Any]]]],
+        gseries: list[tuple[str, list[tuple[int, Any]]]],
+    ) -> None:
+        for name, parts in hists:
             if name not in self._interval:
                 self._create(name)
-            self._cumulative[name].merge(LatencyHistogram.from_dict(data))
-        for name, value in _field(snapshot, "counters", dict).items():
-            self._counters[name] = self._counters.get(name, 0) + int(value)
-            self._marks[name] = self._marks.get(name, 0) + int(value)
-        for name, value in _field(snapshot, "gauges", dict).items():
-            self._gauges[name] = self._gauges.get(name, 0.0) + float(value)
-        for name, cols in _field(series, "histograms", dict).items():
-            incoming = [IntervalPoint(*row) for row in _rows(cols, _POINT_FIELDS, name)]
+            for part in parts:
+                self._cumulative[name].merge(part)
+        for name, value in counters:
+            self._counters[name] = self._counters.get(name, 0) + value
+            self._marks[name] = self._marks.get(name, 0) + value
+        for name, fvalue in gauges:
+            self._gauges[name] = self._gauges.get(name, 0.0) + fvalue
+        for name, incoming in hseries:
             if name not in self._interval:
                 self._create(name)
             ring = self._hseries[name]
@@ -314,10 +357,10 @@ class Metrics:
                 by_t.setdefault(point.t + shift, []).append(point)
             points = [_combine_points(t, group) for t, group in sorted(by_t.items())]
             self._hseries[name] = deque(points, maxlen=self.max_points)
-        for kind, ring_map, col in (("counters", self._cseries, "delta"),
-                                    ("gauges", self._gseries, "value")):
-            for name, cols in _field(series, kind, dict).items():
-                rows = _rows(cols, ("t", col), name)
+        maps: tuple[tuple[dict[str, Any], list[tuple[str, list[tuple[int, Any]]]]], ...] = (
+            (self._cseries, cseries), (self._gseries, gseries))
+        for ring_map, named_rows in maps:
+            for name, rows in named_rows:
                 old = ring_map.get(name)
                 if old is not None and _appends(old, rows, shift, key=0):
                     for t, value in rows:

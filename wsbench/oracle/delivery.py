@@ -63,6 +63,10 @@ def _short(v: Any, limit: int = 160) -> str:
 
 
 V = ViolationKind
+_DELIVERED = Outcome.DELIVERED
+#: ``Observation(outcome, latency)`` without NamedTuple's Python-level ``__new__`` (the
+#: delivered copy's result, built once per copy: 0.39 -> 0.23 us in-process, timeit)
+_tuple_new = tuple.__new__
 
 
 class _Emit:
@@ -355,11 +359,11 @@ class DeliveryOracle:
                 return Observation(Outcome.RETRY_DUPLICATE)
             self._violate(V.DUPLICATE, e, sock, recv_ns, event, "copy received twice")
             return Observation(Outcome.DUPLICATE)
-        if not e.in_audience(sock):
+        if not ((sock in e.base and sock != e.excluded) or sock == e.extra):  # in_audience
             return self._outside(e, sock, recv_ns, event)
         latency = recv_ns - e.sent_ns
         e.delivered[sock] = latency
-        outcome = Outcome.DELIVERED
+        outcome = _DELIVERED
         if e.payload is not None and args is not None:
             wrong = e.payload.mismatch(list(args))
             if wrong is not None:
@@ -382,7 +386,7 @@ class DeliveryOracle:
                     self.first_resumed_ns = recv_ns
         if len(e.delivered) >= e.size:
             self._close(e)
-        return Observation(outcome, latency)
+        return _tuple_new(Observation, (outcome, latency))
 
     def _node_latency(self, sender_node: int, sock: SocketKey, latency: int) -> None:
         node = self.membership.node_of(*sock)
