@@ -179,27 +179,53 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
             if own is not None:
                 await own.close()
             raise
-        closed_early: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = conn.loop
+        closed = False
+        # one future woken by the first of: every CONNECT answered, one refused or failed,
+        # the connection closed; callbacks on the sockets' own futures (no Task, no
+        # asyncio.wait, no shield per socket: bench/README.md "Acked emits: the connect
+        # path, wave 2e (engineer 59)")
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not ready.done():
+                ready.set_result(None)
 
         def on_close(reason: str, detail: str) -> None:
-            if not closed_early.done():
-                closed_early.set_result(None)
+            nonlocal closed
+            closed = True
+            wake()
+
+        waiters: list[asyncio.Future[None]] = []
+
+        def answered(waiter: asyncio.Future[None]) -> None:
+            if _failed(waiter) or all(w.done() for w in waiters):
+                wake()
 
         conn.on_close = on_close
         try:
             await conn.start()
-            async with asyncio.timeout(self.timeout):
-                connected = asyncio.ensure_future(_all_connected(sockets))
+            deadline = loop.time() + self.timeout
+            for sock in sockets:
+                waiter = sock._connect_future()
+                if waiter is not None:
+                    waiters.append(waiter)
+            if waiters and not all(w.done() for w in waiters):
+                for waiter in waiters:
+                    waiter.add_done_callback(answered)
+                timer = loop.call_at(deadline, wake)
                 try:
-                    await asyncio.wait({connected, closed_early}, return_when="FIRST_COMPLETED")
-                    if not connected.done() and not any(s.connected for s in sockets):
-                        # closed before any CONNECT answer: the other parser, perhaps?
-                        other = await self._other_parser_answers(conn, http)
-                        if other is not None:
-                            raise ParserMismatch(self.url, other)
-                    await connected
+                    await ready
                 finally:
-                    connected.cancel()
+                    timer.cancel()
+                    for waiter in waiters:
+                        waiter.remove_done_callback(answered)
+            if not all(w.done() for w in waiters):
+                if not closed and not any(_failed(w) for w in waiters):
+                    raise TimeoutError  # no CONNECT answer within the timeout
+                await self._settle(conn, http, sockets, waiters, closed, deadline)
+            elif any(_failed(w) for w in waiters):
+                await self._settle(conn, http, sockets, waiters, closed, deadline)
         except BaseException:
             await client.close()
             raise
@@ -207,6 +233,32 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
             if conn.on_close is on_close:
                 conn.on_close = None
         return client
+
+    async def _settle(
+        self,
+        conn: Connection,
+        http: Any,
+        sockets: list[Socket],
+        waiters: list[asyncio.Future[None]],
+        closed: bool,
+        deadline: float,
+    ) -> None:
+        """The rare end of :meth:`_create`: raise the first failure, or wait on until ``deadline``.
+
+        Closed before any CONNECT answer: the other parser, perhaps? (ParserMismatch.) A
+        reconnection policy may still bring the answers within the deadline.
+        """
+        async with asyncio.timeout_at(deadline):
+            if (
+                closed
+                and not any(s.connected for s in sockets)
+                and not any(_refused(w) for w in waiters)
+            ):
+                other = await self._other_parser_answers(conn, http)
+                if other is not None:
+                    raise ParserMismatch(self.url, other)
+            for waiter in waiters:
+                await asyncio.shield(waiter)  # raises its ConnectRefused, ConnectionClosed
 
     async def _other_parser_answers(self, conn: Connection, http: Any) -> str | None:
         """The other parser's name if a server that closed on us answers CONNECT in it."""
@@ -251,6 +303,14 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
             await self._client.close()
 
 
-async def _all_connected(sockets: list[Socket]) -> None:
-    for sock in sockets:
-        await sock.wait_connected()
+def _failed(waiter: asyncio.Future[None]) -> bool:
+    """A CONNECT answer's future that ended in a refusal or a failure."""
+    return waiter.done() and (waiter.cancelled() or waiter.exception() is not None)
+
+
+def _refused(waiter: asyncio.Future[None]) -> bool:
+    return (
+        _failed(waiter)
+        and not waiter.cancelled()
+        and isinstance(waiter.exception(), ConnectRefused)
+    )

@@ -37,7 +37,6 @@ as a :class:`~wsbench.client.socket.SessionHost` (``session``, ``loop``, ``flush
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections import deque
@@ -45,6 +44,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wsbench.client.http import source_address
+from wsbench.client.loop import settled
 from wsbench.client.socket import Socket
 from wsbench.client.transport import (
     ProbingTransport,
@@ -224,17 +224,19 @@ class Connection:
         Raises:
             ConnectFailed, HandshakeRejected, ResourceLimit: the target refused or is unreachable.
         """
-        self._opened = self._loop.create_future()
+        opened = self._opened = self._loop.create_future()
         await self._open_transport()
         self._reader = self._loop.create_task(self._run())
         try:
-            async with asyncio.timeout(self.timeout):
-                await self._opened
-        except TimeoutError:
+            done = await settled(opened, self.timeout)  # no asyncio.timeout's frames
+        except BaseException:
+            opened.cancel()  # cancelled: nobody will read what the reader sets
+            raise
+        if not done:
+            opened.cancel()
             await self.close()
-            raise ConnectFailed(
-                self.url, f"no Engine.IO handshake within {self.timeout:g} s"
-            ) from None
+            raise ConnectFailed(self.url, f"no Engine.IO handshake within {self.timeout:g} s")
+        opened.result()  # ConnectionClosed: the transport ended before the OPEN
 
     def flush(self) -> None:
         """Write whatever the session queued (called after every session verb)."""
@@ -262,8 +264,16 @@ class Connection:
         if reader is not None and not reader.done():
             if self._sleeping:
                 reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(reader, 5.0)
+            # asyncio.wait_for(reader, 5.0) without its frames; as there, a late reader is
+            # cancelled, its exception suppressed and so is a cancellation of this close
+            try:
+                if not await settled(reader, 5.0):
+                    reader.cancel()
+                    await asyncio.wait({reader})
+                if not reader.cancelled():
+                    reader.exception()  # retrieved: never "Task exception was never retrieved"
+            except asyncio.CancelledError:
+                reader.cancel()
         self._cancel_timer()
 
     def abort(self) -> None:

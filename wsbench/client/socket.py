@@ -282,6 +282,20 @@ class Socket:
         async with asyncio.timeout(timeout):
             await asyncio.shield(self._connect_waiter)
 
+    def _connect_future(self) -> asyncio.Future[None] | None:
+        """``None`` once connected, else the future of the CONNECT answer (not a copy).
+
+        For :func:`wsbench.client.connect`, which waits on it with a callback (no task, no
+        shield). Raises the refusal if the server refused already.
+        """
+        if self.connected:
+            return None
+        if self.refused is not None:
+            raise self.refused
+        if self._connect_waiter is None:
+            self._start_connect()
+        return self._connect_waiter
+
     # -- called by the connection ------------------------------------------------------------
 
     def _start_connect(self) -> None:

@@ -75,6 +75,7 @@ from wsbench.client.frames import (
     handshake_request,
     parse_response,
 )
+from wsbench.client.loop import settled
 from wsbench.client.transport import ReadResult, open_error
 from wsbench.exceptions import ConnectFailed, HandshakeRejected
 from wsbench.protocol.events import DisconnectReason
@@ -378,9 +379,6 @@ class ProtocolTransport(FrameParser, asyncio.Protocol):
         self._state = _CLOSING
         self._tr.write(encode_frame(OP_CLOSE, close_payload(1000)))
         if self._result is None and self._done is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._done), 2.0)
-            except TimeoutError:
-                pass
+            await settled(self._done, 2.0)  # wait_for(shield(done), 2.0) without their frames
         self._state = _CLOSED
         self._tr.close()

@@ -1,0 +1,85 @@
+"""How a connect and a close wait (bench/README.md "Acked emits: the connect path, wave 2e
+(engineer 59)"): one task per connection (the reader; the CONNECT answers are waited on with
+callbacks, not a task of their own), :func:`~wsbench.client.loop.settled` instead of
+``asyncio.wait_for(shield(...))``, and every phase still reports as before: a CONNECT that
+never comes is a ``TimeoutError`` after ``timeout``, a refusal a ``ConnectRefused``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.conftest import scaled
+from tests.e2e.rogue import Rogue, never_connects
+from tests.integrations.support import reference_server_factory
+from wsbench.client import connect
+from wsbench.client.loop import settled
+from wsbench.exceptions import ConnectRefused
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Callable[..., str]]:
+    yield from reference_server_factory()
+
+
+async def test_settled_is_true_once_done_and_never_cancels_the_future() -> None:
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[int] = loop.create_future()
+    assert await settled(fut, 0.01) is False  # timed out: the future is left as it was
+    assert not fut.done()
+    loop.call_soon(fut.set_result, 7)
+    assert await settled(fut, None) is True
+    assert fut.result() == 7
+    assert await settled(fut, 0) is True  # already done: no wait at all
+
+
+async def test_settled_passes_a_cancellation_on_and_leaves_the_future_alone() -> None:
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[None] = loop.create_future()
+    waiting = asyncio.ensure_future(settled(fut, 60))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert not fut.done() and not fut.cancelled()
+    fut.set_exception(RuntimeError("its owner reads it"))  # no callback of ours is left on it
+    with pytest.raises(RuntimeError):
+        fut.result()
+
+
+async def test_a_connect_and_close_makes_one_task_the_reader(server) -> None:
+    url = server()
+    loop = asyncio.get_running_loop()
+    made: list[str] = []
+    before = loop.get_task_factory()
+
+    def count(loop: asyncio.AbstractEventLoop, coro, **kw):  # type: ignore[no-untyped-def]
+        made.append(coro.__qualname__)
+        return asyncio.Task(coro, loop=loop, **kw)
+
+    loop.set_task_factory(count)
+    try:
+        client = await connect(url, reconnection=False, timeout=scaled(5))
+        assert client.connected
+        await client.close()
+    finally:
+        loop.set_task_factory(before)
+    assert made == ["Connection._run"]  # was 2: a task waited on the CONNECT answers
+
+
+async def test_a_connect_never_answered_is_a_timeout_after_its_timeout() -> None:
+    with Rogue(never_connects) as url:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await connect(url, reconnection=False, timeout=0.3)
+        assert time.monotonic() - started >= 0.3
+
+
+async def test_a_refused_namespace_among_two_is_connect_refused(server) -> None:
+    url = server()
+    with pytest.raises(ConnectRefused):
+        await connect(url, namespaces=["/", "/no-such-namespace"], reconnection=False,
+                      timeout=scaled(5))  # fmt: skip
