@@ -163,3 +163,21 @@ def test_batches_reencode_within_limit():
             wire = encode_payload(batch)
             assert len(batch) == 1 or len(wire.encode("utf-8")) <= limit
             assert decode_payload(wire) == batch
+
+
+def test_handshake_fast_path_checks_as_strictly():
+    """from_json's one-test fast path (bench/README.md "Acked emits: the connect path,
+    wave 2e"): the five known fields give a fresh empty ``extra``; a bool, a float or a
+    negative interval and a non-string upgrade are still refused, each by its name."""
+    text = '{"sid":"a","upgrades":["websocket"],"pingInterval":1,"pingTimeout":2,"maxPayload":3}'
+    first, second = OpenInfo.from_json(text), OpenInfo.from_json(text)
+    assert first.extra == {} and first.extra is not second.extra
+    assert first.upgrades == ("websocket",)
+    good = {"pingInterval": "1", "pingTimeout": "2", "maxPayload": "3"}
+    for key, bad in (("pingInterval", "true"), ("pingTimeout", "2.0"), ("maxPayload", "-1")):
+        wrong = text.replace(f'"{key}":{good[key]}', f'"{key}":{bad}')
+        assert wrong != text
+        with pytest.raises(RemoteProtocolError, match=f"handshake {key} must be a non-negative"):
+            OpenInfo.from_json(wrong)
+    with pytest.raises(RemoteProtocolError, match="upgrades must be a list of strings"):
+        OpenInfo.from_json(text.replace('["websocket"]', '["websocket",1]'))

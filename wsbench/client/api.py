@@ -199,7 +199,7 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
         waiters: list[asyncio.Future[None]] = []
 
         def answered(waiter: asyncio.Future[None]) -> None:
-            if _failed(waiter) or all(w.done() for w in waiters):
+            if _outcome(waiters) != _PENDING:
                 wake()
 
         conn.on_close = on_close
@@ -210,7 +210,8 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
                 waiter = sock._connect_future()
                 if waiter is not None:
                     waiters.append(waiter)
-            if waiters and not all(w.done() for w in waiters):
+            outcome = _outcome(waiters)
+            if outcome == _PENDING:
                 for waiter in waiters:
                     waiter.add_done_callback(answered)
                 timer = loop.call_at(deadline, wake)
@@ -220,11 +221,10 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
                     timer.cancel()
                     for waiter in waiters:
                         waiter.remove_done_callback(answered)
-            if not all(w.done() for w in waiters):
-                if not closed and not any(_failed(w) for w in waiters):
+                outcome = _outcome(waiters)
+                if outcome == _PENDING and not closed:
                     raise TimeoutError  # no CONNECT answer within the timeout
-                await self._settle(conn, http, sockets, waiters, closed, deadline)
-            elif any(_failed(w) for w in waiters):
+            if outcome != _ANSWERED:
                 await self._settle(conn, http, sockets, waiters, closed, deadline)
         except BaseException:
             await client.close()
@@ -301,6 +301,20 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
     async def __aexit__(self, *exc: object) -> None:
         if self._client is not None:
             await self._client.close()
+
+
+_ANSWERED, _FAILED, _PENDING = 0, 1, 2
+
+
+def _outcome(waiters: list[asyncio.Future[None]]) -> int:
+    """``_FAILED`` if one CONNECT answer failed, else ``_PENDING`` if one is missing."""
+    outcome = _ANSWERED
+    for waiter in waiters:
+        if not waiter.done():
+            outcome = _PENDING
+        elif waiter.cancelled() or waiter.exception() is not None:
+            return _FAILED
+    return outcome
 
 
 def _failed(waiter: asyncio.Future[None]) -> bool:

@@ -87,6 +87,7 @@ __all__ = ["Connection"]
 
 logger = logging.getLogger(__name__)
 _CLOSED = EioState.CLOSED
+_OUR_CLOSE = DisconnectReason.IO_CLIENT_DISCONNECT.value  # an Enum's .value is a Python property
 _MAX_VIOLATIONS_KEPT = 32
 WEBSOCKET_IMPLS = ("asyncio", "aiohttp")
 # The backoff jitter of every connection not given an ``rng``: a Random is 2.5 KB of
@@ -357,13 +358,13 @@ class Connection:
             transport.abort()
             if self.on_close is not None:
                 if self._closing:
-                    self.on_close(DisconnectReason.IO_CLIENT_DISCONNECT.value, "")
+                    self.on_close(_OUR_CLOSE, "")
                 else:
                     why = self.close_reason or result.reason or DisconnectReason.TRANSPORT_CLOSE
                     self.on_close(why.value, self.close_detail or result.detail)
             if self._closing:
                 for sock in self.sockets.values():
-                    sock._gone(DisconnectReason.IO_CLIENT_DISCONNECT.value)
+                    sock._gone(_OUR_CLOSE)
                 return
             reason = self.close_reason or DisconnectReason.TRANSPORT_CLOSE
             # reconnect until a new transport is open (or the policy gives up)

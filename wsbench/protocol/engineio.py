@@ -50,6 +50,7 @@ PROTOCOL_VERSION = 4
 RECORD_SEPARATOR = "\x1e"
 
 _SPEC = "engine.io-protocol v4"
+_KNOWN_OPEN_FIELDS = frozenset(("sid", "upgrades", "pingInterval", "pingTimeout", "maxPayload"))
 
 
 class EioPacketType(IntEnum):
@@ -227,29 +228,46 @@ class OpenInfo:
                 f"handshake sid must be a non-empty string, got {sid!r}", _SPEC
             )
         upgrades = obj.get("upgrades", [])
-        if not isinstance(upgrades, list) or not all(isinstance(u, str) for u in upgrades):
+        if type(upgrades) is not list:
+            upgrades = None
+        else:
+            for u in upgrades:  # a loop, not all() over a generator: once per connect
+                if type(u) is not str:
+                    upgrades = None
+                    break
+        if upgrades is None:
             raise RemoteProtocolError(
-                f"handshake upgrades must be a list of strings, got {upgrades!r}", _SPEC
+                f"handshake upgrades must be a list of strings, got {obj.get('upgrades')!r}",
+                _SPEC,
             )
-        values = {}
-        for key in ("pingInterval", "pingTimeout", "maxPayload"):
-            value = obj.get(key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise RemoteProtocolError(
-                    f"handshake {key} must be a non-negative integer, got {value!r}", _SPEC
-                )
-            values[key] = value
-        extra = {
-            k: v
-            for k, v in obj.items()
-            if k not in ("sid", "upgrades", "pingInterval", "pingTimeout", "maxPayload")
-        }
+        interval = obj.get("pingInterval")
+        timeout = obj.get("pingTimeout")
+        max_payload = obj.get("maxPayload")
+        # JSON integers are exactly int (type() is never bool here); one test for the three
+        if not (
+            type(interval) is int
+            and type(timeout) is int
+            and type(max_payload) is int
+            and interval >= 0
+            and timeout >= 0
+            and max_payload >= 0
+        ):
+            for key in ("pingInterval", "pingTimeout", "maxPayload"):
+                value = obj.get(key)
+                if type(value) is not int or value < 0:
+                    raise RemoteProtocolError(
+                        f"handshake {key} must be a non-negative integer, got {value!r}", _SPEC
+                    )
+        if len(obj) == 5 and "upgrades" in obj:
+            extra: dict[str, Any] = {}  # the five known fields and nothing else
+        else:
+            extra = {k: v for k, v in obj.items() if k not in _KNOWN_OPEN_FIELDS}
         return cls(
             sid=sid,
             upgrades=tuple(upgrades),
-            ping_interval=values["pingInterval"],
-            ping_timeout=values["pingTimeout"],
-            max_payload=values["maxPayload"],
+            ping_interval=interval,
+            ping_timeout=timeout,
+            max_payload=max_payload,
             extra=extra,
         )
 
