@@ -240,9 +240,9 @@ class OpenInfo:
                 f"handshake upgrades must be a list of strings, got {obj.get('upgrades')!r}",
                 _SPEC,
             )
-        interval = obj.get("pingInterval")
-        timeout = obj.get("pingTimeout")
-        max_payload = obj.get("maxPayload")
+        interval: Any = obj.get("pingInterval")  # ints once checked below
+        timeout: Any = obj.get("pingTimeout")
+        max_payload: Any = obj.get("maxPayload")
         # JSON integers are exactly int (type() is never bool here); one test for the three
         if not (
             type(interval) is int
