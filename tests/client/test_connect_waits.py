@@ -17,7 +17,8 @@ from tests.e2e.rogue import Rogue, never_connects
 from tests.integrations.support import reference_server_factory
 from wsbench.client import connect
 from wsbench.client.loop import settled
-from wsbench.exceptions import ConnectRefused
+from wsbench.client.wsprotocol import ProtocolTransport
+from wsbench.exceptions import ConnectFailed, ConnectRefused
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +84,47 @@ async def test_a_refused_namespace_among_two_is_connect_refused(server) -> None:
     with pytest.raises(ConnectRefused):
         await connect(url, namespaces=["/", "/no-such-namespace"], reconnection=False,
                       timeout=scaled(5))  # fmt: skip
+
+
+async def _silent_server() -> tuple[asyncio.Server, str]:
+    """Accepts TCP and reads, never answers the upgrade request."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+
+    srv = await asyncio.start_server(hold, "127.0.0.1", 0)
+    return srv, f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/socket.io/"
+
+
+async def test_an_upgrade_never_answered_fails_after_its_timeout_as_before() -> None:
+    """The WebSocket open's inline timeout: the same ConnectFailed as asyncio.timeout gave,
+    the task left uncancelled (a later await in it is not cancelled)."""
+    srv, url = await _silent_server()
+    try:
+        started = time.monotonic()
+        with pytest.raises(ConnectFailed, match=r"^.*TimeoutError"):
+            await ProtocolTransport.open(url, timeout=0.2)
+        assert time.monotonic() - started >= 0.2
+        task = asyncio.current_task()
+        assert task is not None and task.cancelling() == 0
+        await asyncio.sleep(0)  # no cancellation left pending on this task
+    finally:
+        srv.close()
+
+
+async def test_an_outer_timeout_stays_the_outer_ones() -> None:
+    """A caller's own asyncio.timeout that expires first is its TimeoutError (raised by its
+    block), not the open's ConnectFailed; a plain cancel stays a cancel."""
+    srv, url = await _silent_server()
+    try:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1):
+                await ProtocolTransport.open(url, timeout=30)
+        opening = asyncio.ensure_future(ProtocolTransport.open(url, timeout=30))
+        await asyncio.sleep(0.05)
+        opening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+    finally:
+        srv.close()
