@@ -4,8 +4,8 @@
   ``_SHALLOW`` characters: a message the scanner read whole nests deeper than
   MAX_JSON_DEPTH only with MAX_JSON_DEPTH + 1 opening and as many closing brackets. The
   depth limit still holds exactly at the boundary, on every form of EVENT.
-* ``FrameParser.feed`` delivers a chunk that is exactly one final unmasked text frame under
-  126 bytes without entering its frame loop; every case next to that shortcut (a kept
+* ``FrameParser.feed`` delivers a chunk that is exactly one final unmasked text frame with
+  a 7- or 16-bit length without entering its frame loop; every case next to that shortcut (a kept
   partial frame, an open fragmented message, a size limit, invalid UTF-8, a pause) gives
   what the loop gives.
 """
@@ -130,6 +130,9 @@ def test_one_text_frame_per_chunk_skips_the_frame_loop() -> None:
     assert not lines_run(parser, copy) & loop_lines()
     assert lines_run(parser, copy + copy) & loop_lines()  # two frames: the loop
     assert got == ['42["event",{"seq":12,"t":1764612345.1234567}]'] * 3
+    longer = "42" + "x" * 200  # a 16-bit length
+    assert not lines_run(parser, server_frame(1, longer.encode())) & loop_lines()
+    assert got[-1] == longer
 
 
 def outcome(chunks: list[bytes], max_size: int = 1_000_000, stop: bool = False) -> tuple:
@@ -158,6 +161,15 @@ CASES: list[tuple[str, list[bytes], dict[str, Any]]] = [
     ("empty text", [server_frame(1, b"")], {}),
     ("125 bytes", [server_frame(1, b"4" * 125)], {}),
     ("126 bytes (16-bit length)", [server_frame(1, b"4" * 126)], {}),
+    ("65,535 bytes", [server_frame(1, b"4" * 65535)], {}),
+    ("65,536 bytes (64-bit length)", [server_frame(1, b"4" * 65536)], {}),
+    ("5 bytes in a 16-bit length", [b"\x81\x7e\x00\x05" + b"40abc"], {}),
+    ("16-bit length, not UTF-8", [server_frame(1, b"4" * 200 + b"\xff")], {}),
+    ("16-bit length over max_size", [server_frame(1, b"4" * 300)], {"max_size": 200}),
+    ("16-bit length at max_size", [server_frame(1, b"4" * 200)], {"max_size": 200}),
+    ("16-bit length, paused consumer", [server_frame(1, b"4" * 300)], {"stop": True}),
+    ("16-bit length, one byte short", [server_frame(1, b"4" * 300)[:-1]], {}),
+    ("16-bit length, one byte more", [server_frame(1, b"4" * 300) + b"\x81"], {}),
     ("not UTF-8", [server_frame(1, b"4\xff")], {}),
     ("over max_size", [server_frame(1, b"4" * 20)], {"max_size": 10}),
     ("at max_size", [server_frame(1, b"4" * 10)], {"max_size": 10}),

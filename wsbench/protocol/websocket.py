@@ -240,11 +240,12 @@ class FrameParser:
         Returns False when the parser stopped before the end: :attr:`violation` or
         :attr:`close_code` is set, or ``on_message`` returned False (the rest is kept).
 
-        A chunk that is exactly one final unmasked text frame under 126 bytes, with nothing
-        kept and no fragmented message open, is delivered before the frame loop: a client
-        that keeps up reads one broadcast copy per ``read``, and the loop's set-up and
-        bookkeeping cost ~1,150 more instructions per copy (callgrind, in-process harness;
-        bench/README.md, "receive, wave 2e"). Anything else takes the loop, which judges it.
+        A chunk that is exactly one final unmasked text frame with a 7- or 16-bit length
+        (under 64 KiB), with nothing kept and no fragmented message open, is delivered
+        before the frame loop: a client that keeps up reads one broadcast copy per ``read``,
+        and the loop's set-up and bookkeeping cost ~1,150 more instructions per copy under
+        126 bytes and ~1,600 over (callgrind, in-process harness; bench/README.md, "receive,
+        wave 2e"). Anything else takes the loop, which judges it.
         """
         feed = self.on_message
         n = len(data)
@@ -260,6 +261,25 @@ class FrameParser:
         ):
             try:
                 message = data[2:].decode()
+            except UnicodeDecodeError:
+                return self._fail(1007, "text frame is not valid UTF-8", "§8.1")
+            if feed(message) is False:
+                if not self._ended:
+                    self.stopped()  # paused
+                return False
+            return True
+        if (  # the same for a frame of 126-65,535 bytes (16-bit length): a longer copy
+            129 < n < 65540
+            and data[1] == 126
+            and (data[2] << 8 | data[3]) == n - 4
+            and data[0] == 0x81
+            and feed is not None
+            and not self._chunks
+            and self._frag_op < 0
+            and n - 4 <= self.max_size
+        ):
+            try:
+                message = data[4:].decode()
             except UnicodeDecodeError:
                 return self._fail(1007, "text frame is not valid UTF-8", "§8.1")
             if feed(message) is False:
