@@ -190,6 +190,25 @@ def test_connect_error_object_and_legacy_string(transport: str) -> None:
     assert s.active_namespaces == []
 
 
+def test_is_active_agrees_with_active_namespaces(transport: str) -> None:
+    """Connection.socket asks is_active (no list per call): the same answer, always."""
+    s = opened(transport, "/", "/x")
+    names = ("/", "/x", "/never")
+
+    def agree() -> None:
+        for name in names:
+            assert s.is_active(name) is (name in s.active_namespaces)
+
+    agree()
+    assert s.is_active("/x") and not s.is_active("/never")
+    s.receive_message('44/x,"Invalid namespace"', 0.0)
+    agree()
+    assert not s.is_active("/x") and s.is_active("/")
+    s.disconnect("/")
+    agree()
+    assert not s.is_active("/")
+
+
 def test_connect_answer_without_sid_is_refused(transport: str) -> None:
     s = opened(transport, "/")
     s.receive_message("40{}", 0.0)

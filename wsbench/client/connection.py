@@ -213,7 +213,7 @@ class Connection:
         sock = self.sockets.get(namespace)
         if sock is None:
             sock = self.sockets[namespace] = Socket(self, namespace)
-        if namespace not in self.session.active_namespaces:
+        if not self.session.is_active(namespace):
             sock._start_connect()
             self.session.connect(namespace, auth)
             self.flush()

@@ -301,7 +301,7 @@ class Socket:
     def _start_connect(self) -> None:
         self.refused = None
         if self._connect_waiter is None or self._connect_waiter.done():
-            self._connect_waiter = asyncio.get_running_loop().create_future()
+            self._connect_waiter = self._loop.create_future()  # no get_running_loop (a getpid)
 
     def _on_event(self, event: Any, args: list[Any], ack_id: int | None) -> None:
         self.received += 1

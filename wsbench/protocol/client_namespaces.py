@@ -164,6 +164,11 @@ class NamespaceLayer:
         """Namespaces that want to be connected (and will be again after a reopen)."""
         return [ns.name for ns in self._namespaces.values() if ns.active]
 
+    def is_active(self, name: str) -> bool:
+        """Whether ``name`` is among :attr:`active_namespaces` (without building the list)."""
+        ns = self._namespaces.get(name)
+        return ns is not None and ns.active
+
     # -- receiving: hot paths ------------------------------------------------------------
 
     def receive_event(self, message: str) -> FastEvent | None:
