@@ -174,15 +174,19 @@ def parse_response(head: bytes) -> tuple[int, str, dict[str, str]]:
         or not status_line[1].isdigit()
     ):
         raise HandshakeError(0, f"invalid status line {lines[0][:80]!r}")
+    status = int(status_line[1])
     headers: dict[str, str] = {}
-    for line in lines[1:]:
+    del lines[0]
+    for line in lines:
         name, sep, value = line.partition(":")
         if not sep:
-            raise HandshakeError(int(status_line[1]), f"invalid header line {line[:80]!r}")
+            raise HandshakeError(status, f"invalid header line {line[:80]!r}")
         name = name.strip().lower()
-        value = value.strip()
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return int(status_line[1]), status_line[2] if len(status_line) > 2 else "", headers
+        if name in headers:
+            headers[name] = f"{headers[name]}, {value.strip()}"
+        else:
+            headers[name] = value.strip()
+    return status, status_line[2] if len(status_line) > 2 else "", headers
 
 
 def check_upgrade(status: int, reason: str, headers: dict[str, str], key: bytes) -> None:
@@ -195,8 +199,11 @@ def check_upgrade(status: int, reason: str, headers: dict[str, str], key: bytes)
         raise HandshakeError(status, reason)
     if "websocket" not in headers.get("upgrade", "").lower():
         raise HandshakeError(status, "missing 'Upgrade: websocket'")
-    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-    if "upgrade" not in tokens:
+    connection = headers.get("connection", "")
+    # the usual one token first: a set comprehension is a function object and a frame
+    if connection.lower() != "upgrade" and "upgrade" not in {
+        t.strip().lower() for t in connection.split(",")
+    }:
         raise HandshakeError(status, "missing 'Connection: upgrade'")
     expected = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
     if headers.get("sec-websocket-accept", "").strip() != expected:
