@@ -116,12 +116,14 @@ async def settled(fut: asyncio.Future[Any], timeout: float | None) -> bool:
     result or exception stays for its owner to read. This is ``asyncio.wait_for(
     asyncio.shield(fut), timeout)`` (or ``asyncio.timeout`` around an ``await fut`` that
     must not cancel it) without their Python frames: one waiter future, one done-callback
-    and one timer, where those cost ~25 Python calls (the shield's future and callbacks,
-    ``wait_for``'s ``ensure_future``, ``partial`` and ``_release_waiter``; ``timeout``'s
-    ``Timeout`` object, ``current_task``, ``reschedule``). A connect and close waits three
-    times (Engine.IO OPEN, the server's CLOSE answer, the reader's end): bench/README.md
-    "Acked emits: the connect path, wave 2e (engineer 59)". ``timeout=None`` waits for
-    ever. A cancellation of the waiting task propagates (``CancelledError``).
+    and one timer, where those cost 5-10 Python calls each (the shield's second future and
+    two callbacks; ``wait_for``'s ``ensure_future``, ``partial`` and ``_release_waiter``;
+    ``timeout``'s ``Timeout`` object, ``current_task``, ``reschedule``, enter and exit). A
+    connect and close waits up to three times (Engine.IO OPEN, the server's CLOSE answer,
+    the reader's end): with the other connect-path levers 652k -> 510k instructions per
+    connect + close (callgrind), bench/README.md "Acked emits: the connect path, wave 2e
+    (engineer 59)". ``timeout=None`` waits for ever. A cancellation of the waiting task
+    propagates (``CancelledError``).
     """
     if fut.done():
         return True
