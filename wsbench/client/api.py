@@ -111,7 +111,8 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
         ConnectFailed, HandshakeRejected, ResourceLimit: the transport could not open.
         ParserMismatch: the server closed the connection before answering CONNECT (or sent
             the other parser's packets), and a probe with the other parser got an answer.
-        ConnectRefused: a namespace answered CONNECT_ERROR.
+        ConnectRefused: a namespace answered CONNECT_ERROR (raised as soon as it came,
+            whichever of the namespaces it was: the others are not waited for).
         TimeoutError: a namespace did not answer within ``timeout``.
     """
 
