@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from aiohttp import WSMsgType, web
 
 from tests.conftest import scaled
-from tests.e2e.rogue import Rogue, never_connects
+from tests.e2e.rogue import Rogue, _websocket, never_connects
 from tests.integrations.support import reference_server_factory
 from wsbench.client import connect
 from wsbench.client.loop import settled
@@ -128,3 +129,22 @@ async def test_an_outer_timeout_stays_the_outer_ones() -> None:
             await opening
     finally:
         srv.close()
+
+
+async def _ignores_root_refuses_x(request: web.Request) -> web.StreamResponse:
+    """Engine.IO OPEN; CONNECT ``/`` never answered, CONNECT ``/x`` refused."""
+
+    async def on_open(ws: web.WebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT and msg.data.startswith("40/x,"):
+                await ws.send_str('44/x,{"message":"not here"}')
+
+    return await _websocket(request, on_open)
+
+
+async def test_a_refusal_is_raised_without_waiting_for_an_earlier_namespace() -> None:
+    """Before, the namespaces were awaited in order: ``/`` (never answered) held the ``/x``
+    refusal until the timeout (TimeoutError); now the refusal is raised when it comes."""
+    with Rogue(_ignores_root_refuses_x) as url:
+        with pytest.raises(ConnectRefused, match="not here"):
+            await connect(url, namespaces=["/", "/x"], reconnection=False, timeout=scaled(20))

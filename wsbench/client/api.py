@@ -244,7 +244,7 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
         closed: bool,
         deadline: float,
     ) -> None:
-        """The rare end of :meth:`_create`: raise the first failure, or wait on until ``deadline``.
+        """The rare end of :meth:`_create`: raise a failure, or wait on until ``deadline``.
 
         Closed before any CONNECT answer: the other parser, perhaps? (ParserMismatch.) A
         reconnection policy may still bring the answers within the deadline.
@@ -258,8 +258,15 @@ class connect:  # noqa: N801 - used like a function, as websockets.connect is
                 other = await self._other_parser_answers(conn, http)
                 if other is not None:
                     raise ParserMismatch(self.url, other)
-            for waiter in waiters:
-                await asyncio.shield(waiter)  # raises its ConnectRefused, ConnectionClosed
+            while True:
+                for waiter in waiters:
+                    if _failed(waiter):
+                        waiter.result()  # raises its ConnectRefused, ConnectionClosed
+                pending = [w for w in waiters if not w.done()]
+                if not pending:
+                    return
+                # the futures are not cancelled by a timeout here (asyncio.wait's own is)
+                await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
 
     async def _other_parser_answers(self, conn: Connection, http: Any) -> str | None:
         """The other parser's name if a server that closed on us answers CONNECT in it."""
