@@ -122,7 +122,7 @@ class Connection:
         "websocket_impl", "local_addr", "parser", "session", "sockets", "close_reason",
         "close_detail", "on_close", "_violations", "violation_count", "reconnects",
         "_transport", "_reader", "_upgrader", "_switch", "_opened", "_timer", "_closing",
-        "_sleeping", "_paused", "_loop", "_time",
+        "_sleeping", "_paused", "_loop", "_time", "__weakref__",
     )  # fmt: skip
 
     def __init__(
@@ -276,6 +276,29 @@ class Connection:
             except asyncio.CancelledError:
                 reader.cancel()
         self._cancel_timer()
+        self._release()
+
+    def _release(self) -> None:
+        """Gone for good (closed, or the policy gave up): break the reference cycles.
+
+        The sockets let go of this connection (:meth:`Socket._detach`) and the ended tasks
+        and futures are dropped, so a closed connection nobody references is freed by
+        reference counting alone: the driver runs without full collections
+        (:func:`~wsbench.client.loop.young_gc_only`), and a cycle that outlived two young
+        collections would stay until the run ends. ``sockets``, ``close_reason``,
+        ``violations`` and the counters stay readable.
+        """
+        for sock in self.sockets.values():
+            sock._detach()
+        reader = self._reader
+        if reader is not None and reader.done():
+            self._reader = None
+        upgrader = self._upgrader
+        if upgrader is not None and upgrader.done():
+            self._upgrader = None
+        self._switch = None
+        self._opened = None
+        self.on_close = None
 
     def abort(self) -> None:
         """Drop the transport abruptly, as a network failure would (no CLOSE, no DISCONNECT).
@@ -365,6 +388,7 @@ class Connection:
             if self._closing:
                 for sock in self.sockets.values():
                     sock._gone(_OUR_CLOSE)
+                self._release()
                 return
             reason = self.close_reason or DisconnectReason.TRANSPORT_CLOSE
             # reconnect until a new transport is open (or the policy gives up)
@@ -378,6 +402,7 @@ class Connection:
                     self._fail_opened(ConnectionClosed(reason.value))
                     for sock in self.sockets.values():
                         sock._gone(reason.value)
+                    self._release()
                     return
                 delay = policy.next_delay(attempt, self.rng)
                 attempt += 1
@@ -387,6 +412,7 @@ class Connection:
                 finally:
                     self._sleeping = False
                 if self._closing:
+                    self._release()
                     return
                 session.reopen(self.option.first)
                 try:

@@ -13,7 +13,11 @@ walk and finds next to nothing: in the 2,000-client main job 10-11 full collecti
 Young collections (generations 0 and 1) go on as usual, so short-lived reference cycles
 are still freed; a cycle that outlives two young collections waits until the block ends
 and the collector's own thresholds are back (no collection is forced then: a full one
-after the main job cost ~1 s of CPU in a process about to exit).
+after the main job cost ~1 s of CPU in a process about to exit). The client's own objects
+make no such cycle once closed: a :class:`~wsbench.client.connection.Connection` gone for
+good breaks its cycles (``Connection._release``), so a closed connection is freed by
+reference counting during the run
+(tests/client/test_closed_connections_are_freed.py).
 
 The block also raises generation 0's threshold from CPython's 700 to
 :data:`YOUNG_THRESHOLD` (a higher one of the user's is kept). That count is tracked

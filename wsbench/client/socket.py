@@ -81,13 +81,29 @@ class SessionHost(Protocol):
         ...
 
 
+class _Detached:
+    """A :class:`Socket`'s host once its connection is gone for good (see ``_detach``):
+    writes nothing, as the closed connection's ``flush`` did (its transport was closed)."""
+
+    __slots__ = ()
+
+    def flush(self) -> None:
+        return None
+
+    def pump(self) -> None:
+        return None
+
+
+_DETACHED: Any = _Detached()
+
+
 class Socket:
     """One namespace of a connection (see the module docstring)."""
 
     __slots__ = (
         "namespace", "sid", "connected", "recovered", "refused", "received",
         "_host", "_session", "_loop", "_handlers", "_any", "_waiters", "_acks", "_deadlines",
-        "_connect_waiter", "_retry", "retried",
+        "_connect_waiter", "_retry", "retried", "__weakref__",
     )  # fmt: skip
 
     def __init__(self, host: SessionHost, namespace: str) -> None:
@@ -414,6 +430,25 @@ class Socket:
         self._fail_acks(reason)
         if self._retry is not None:
             self._run_retry(self._retry.clear(reason))
+
+    def _detach(self) -> None:
+        """The connection is gone for good (closed, or it gave up reconnecting): let go of it.
+
+        Breaks the reference cycles a socket is part of, so that a closed connection the
+        program no longer references is freed by reference counting alone, with no full
+        collection (none runs inside :func:`~wsbench.client.loop.young_gc_only`, the
+        driver's policy): the connection (``_host``, which holds this socket in its
+        ``sockets``), the ack deadlines (they hold our bound ``_expire``) and the listeners
+        (a closure that names its socket, as ``sock.on("ping", lambda: sock.emit("pong"))``
+        does, is a cycle): nothing can call them any more. What users read after a close
+        stays (``connected``, ``sid``, ``refused``, ``received``, ``retried``); the verbs
+        behave as on a closed connection before (the session raises ``InvalidState`` for a
+        namespace that is not active; what it buffers is never sent).
+        """
+        self._host = _DETACHED
+        self._deadlines = None
+        self._handlers = {}
+        self._any = ()
 
     def _ack_deadlines(self) -> AckDeadlines:
         deadlines = self._deadlines

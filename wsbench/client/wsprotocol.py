@@ -99,6 +99,10 @@ _CLOSE = DisconnectReason.TRANSPORT_CLOSE
 Feed = Callable[[str | bytes], bool]
 
 
+def _ignore_ping(payload: bytes) -> None:
+    """``on_ping`` once the TCP connection is lost (no bound method: no reference cycle)."""
+
+
 class ProtocolTransport(FrameParser, asyncio.Protocol):
     """An open Engine.IO WebSocket transport (see the module docstring).
 
@@ -112,7 +116,7 @@ class ProtocolTransport(FrameParser, asyncio.Protocol):
     name = "websocket"
     __slots__ = (
         "url", "max_write_buffer", "_tr", "_state", "_key", "_opening", "_head", "_done",
-        "_result", "_write_paused", "_user_paused",
+        "_result", "_write_paused", "_user_paused", "__weakref__",
     )  # fmt: skip
 
     def __init__(self, url: str, max_size: int, max_write_buffer: int) -> None:
@@ -208,6 +212,13 @@ class ProtocolTransport(FrameParser, asyncio.Protocol):
         self._tr = transport
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # The TCP transport is gone: drop the two references that made this object a
+        # reference cycle (``_tr`` <-> the loop's transport, which keeps its protocol, and
+        # ``on_ping``, our own bound ``_pong``), so a closed connection is freed by
+        # reference counting alone, without a full collection (young_gc_only: none runs
+        # during a run). Every use of ``_tr`` below is behind a state that is not _CLOSED.
+        self._tr = None
+        self.on_ping = _ignore_ping
         opening = self._opening
         if opening is not None and not opening.done():
             opening.set_exception(ConnectFailed(self.url, f"connection lost: {exc or 'EOF'}"))
@@ -406,4 +417,5 @@ class ProtocolTransport(FrameParser, asyncio.Protocol):
         if self._result is None and self._done is not None:
             await settled(self._done, 2.0)  # wait_for(shield(done), 2.0) without their frames
         self._state = _CLOSED
-        self._tr.close()
+        if self._tr is not None:  # None: the connection was lost meanwhile
+            self._tr.close()
