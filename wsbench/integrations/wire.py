@@ -483,6 +483,11 @@ class Connection:
         if self._poll_fd is not None:
             self.runtime.poller.remove(self._poll_fd)  # type: ignore[attr-defined]
             self._poll_fd = None
+        # the codec and the poller's callback hold our bound methods: reference cycles that
+        # would keep a closed connection until a full collection (tests/integrations/
+        # test_wire_freed.py); a reader still running keeps its own ``frames``
+        self._frames = None
+        self._poll_cb = None
         ws, self._ws = self._ws, None
         if ws is not None:
             try:
