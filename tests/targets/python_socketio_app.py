@@ -2,7 +2,9 @@
 
     python tests/targets/python_socketio_app.py --port 0
 
-Configured as in research conformance.md §7: pingInterval 300 ms, pingTimeout 200 ms,
+Configured as in research conformance.md §7: pingInterval 300 ms, pingTimeout 200 ms (the
+official suites' heartbeat; ``--ping-interval``/``--ping-timeout`` in seconds for a test that
+checks no heartbeat: a 200 ms pingTimeout closes a checker whose loop a loaded CI machine stalls),
 maxPayload 1e6, CORS *, namespaces ``/`` and ``/custom`` (emit ``auth`` with the CONNECT
 payload), ``message`` -> ``message-back``, ``message-with-ack`` acked with its arguments,
 ``always_connect=True``; plus a python-engineio echo endpoint at ``/engine.io/`` for the
@@ -24,19 +26,21 @@ import socketio
 from aiohttp import web
 
 
-def build_app(harness_only: bool = False) -> web.Application:
+def build_app(
+    harness_only: bool = False, ping_interval: float = 0.3, ping_timeout: float = 0.2
+) -> web.Application:
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
-        ping_interval=0.3,
-        ping_timeout=0.2,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
         max_http_buffer_size=1_000_000,
         cors_allowed_origins="*",
         always_connect=True,
     )
     eio = engineio.AsyncServer(
         async_mode="aiohttp",
-        ping_interval=0.3,
-        ping_timeout=0.2,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
         max_http_buffer_size=1_000_000,
         cors_allowed_origins="*",
     )
@@ -79,8 +83,12 @@ def build_app(harness_only: bool = False) -> web.Application:
     return app
 
 
-async def serve(host: str, port: int, harness_only: bool = False) -> None:
-    await serve_app(build_app(harness_only), host, port, "wsbench python-socketio target")
+async def serve(
+    host: str, port: int, harness_only: bool = False, ping_interval: float = 0.3,
+    ping_timeout: float = 0.2,
+) -> None:
+    app = build_app(harness_only, ping_interval, ping_timeout)
+    await serve_app(app, host, port, "wsbench python-socketio target")
 
 
 async def serve_app(app: web.Application, host: str, port: int, name: str) -> None:
@@ -107,8 +115,12 @@ def main() -> int:
     parser.add_argument(
         "--harness-only", action="store_true", help="no contract trigger ('request ack')"
     )
+    parser.add_argument("--ping-interval", type=float, default=0.3, help="seconds (0.3: §7)")
+    parser.add_argument("--ping-timeout", type=float, default=0.2, help="seconds (0.2: §7)")
     args = parser.parse_args()
-    asyncio.run(serve(args.host, args.port, args.harness_only))
+    asyncio.run(
+        serve(args.host, args.port, args.harness_only, args.ping_interval, args.ping_timeout)
+    )
     return 0
 
 
