@@ -249,37 +249,23 @@ class FrameParser:
         """
         feed = self.on_message
         n = len(data)
-        # the hot path (see the docstring): one whole small text frame, nothing else
+        # the hot path (see the docstring): one whole text frame, nothing else
+        head = 0  # the frame's header length when the chunk is exactly one frame
+        if 1 < n < 128:
+            if data[1] == n - 2:
+                head = 2
+        elif 129 < n < 65540 and data[1] == 126 and (data[2] << 8 | data[3]) == n - 4:
+            head = 4  # a 16-bit length: a longer copy
         if (
-            1 < n < 128
-            and data[1] == n - 2
+            head
             and data[0] == 0x81
             and feed is not None
             and not self._chunks
             and self._frag_op < 0
-            and n - 2 <= self.max_size
+            and n - head <= self.max_size
         ):
             try:
-                message = data[2:].decode()
-            except UnicodeDecodeError:
-                return self._fail(1007, "text frame is not valid UTF-8", "§8.1")
-            if feed(message) is False:
-                if not self._ended:
-                    self.stopped()  # paused
-                return False
-            return True
-        if (  # the same for a frame of 126-65,535 bytes (16-bit length): a longer copy
-            129 < n < 65540
-            and data[1] == 126
-            and (data[2] << 8 | data[3]) == n - 4
-            and data[0] == 0x81
-            and feed is not None
-            and not self._chunks
-            and self._frag_op < 0
-            and n - 4 <= self.max_size
-        ):
-            try:
-                message = data[4:].decode()
+                message = data[head:].decode()
             except UnicodeDecodeError:
                 return self._fail(1007, "text frame is not valid UTF-8", "§8.1")
             if feed(message) is False:
