@@ -163,7 +163,7 @@ def big_polling_body(size: int, *, chunked: bool, max_payload: int = 100_000) ->
     # One Engine.IO session per handshake, GETs counted per session. The first session is the
     # run's preflight (a handshake and one CONNECT): it is answered normally; every later
     # session's second GET is the oversized body.
-    state = {"sessions": 0, "sent": 0}
+    state = {"sessions": 0, "sent": 0, "most": 0}  # most: the largest one body's bytes
     gets: dict[str, int] = {}
 
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -190,11 +190,14 @@ def big_polling_body(size: int, *, chunked: bool, max_payload: int = 100_000) ->
         resp.enable_chunked_encoding()
         await resp.prepare(request)
         chunk = b"x" * 65536
+        sent = 0  # this body's bytes (the kernel's buffers take several MB of it unread)
         try:
             await resp.write(b'42["big","')
-            while state["sent"] < size:
+            while sent < size:
                 await resp.write(chunk)
+                sent += len(chunk)
                 state["sent"] += len(chunk)
+                state["most"] = max(state["most"], sent)
             await resp.write(b'"]')
         except (ConnectionResetError, RuntimeError):
             pass  # the client hung up: what we wanted

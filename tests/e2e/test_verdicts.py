@@ -231,7 +231,9 @@ def test_polling_body_over_max_payload_is_refused(tmp_path, chunked) -> None:  #
     assert "maxPayload 100,000" in key
     if not chunked:
         assert "of 50,000,012 bytes" in key  # refused on its Content-Length, nothing read
-    else:  # read at most the bound (+ what was in flight), then hung up
-        assert handler.state["sent"] < size / 2, handler.state
+    else:  # read at most the bound (+ what was in flight), then hung up: per body, since the
+        # client opens up to 5 sessions in the run and each body's in-flight bytes fill the
+        # loopback's autotuned buffers (~3-7 MB per body; 29.7 MB over 4 bodies in one loaded run)
+        assert handler.state["most"] < size / 2, handler.state
     assert violations(s).get("malformed_frame", 0) >= 1  # like a websocket message over 1009
     assert outcome.exit_status == 1
