@@ -156,39 +156,14 @@ class ProtocolTransport(FrameParser, asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._opening = loop.create_future()
         ssl = ssl_module.create_default_context() if secure else None
-        # asyncio.timeout(timeout) inline (its Timeout object, 4 Python frames and 3
-        # get_running_loop calls, each a getpid(), were ~5 % of a connect's CPU: bench/README.md
-        # "Acked emits: the connect path, wave 2e"): a timer cancels this task, and the
-        # cancellation it caused (and only that one) becomes the TimeoutError, as there.
-        task = asyncio.current_task(loop)
-        assert task is not None
-        cancelling = task.cancelling()
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            task.cancel()
-
-        timer = loop.call_later(timeout, expire)
         try:
-            try:
+            async with asyncio.timeout(timeout):
                 await loop.create_connection(
                     lambda: self, host, port, ssl=ssl, local_addr=local_addr,
                     server_hostname=host if secure else None,
                 )  # fmt: skip
                 self._tr.write(request)
                 await self._opening
-            except BaseException as exc:  # as Timeout.__aexit__: uncancel what the timer did
-                if (
-                    expired
-                    and task.uncancel() <= cancelling
-                    and type(exc) is asyncio.CancelledError
-                ):
-                    raise TimeoutError from exc
-                raise
-            finally:
-                timer.cancel()
         except HandshakeError as exc:
             self._abort_quietly()
             raise HandshakeRejected(url, exc.status, exc.reason) from None
