@@ -499,35 +499,26 @@ class NamespaceLayer:
         if ack:
             ack_id = ns.next_id
             ns.next_id += 1
-        if not self._json:
-            messages = self._encode(SioPacket(SioPacketType.EVENT, namespace, [event, *args], ack_id))
-        else:
+        body = None
+        if self._json:
             try:
                 body = dumps([event, *args])
             except LocalProtocolError:
-                body = None
-            if body is None:
-                # bytes inside (or a genuinely bad payload): the general encoder decides.
-                messages = self._encode(
-                    SioPacket(SioPacketType.EVENT, namespace, [event, *args], ack_id)
-                )
-            else:  # one f-string (one allocation), appended as is: the emit hot path
-                message = (
-                    f"42{ns.prefix}{body}" if ack_id is None else f"42{ns.prefix}{ack_id}{body}"
-                )
-                if ack_id is not None:
-                    ns.pending[ack_id] = None
-                if ns.state is CONNECTED and self.state is OPEN:
-                    self._outbox.append(message)
-                else:
-                    ns.buffer.append(message)
-                return ack_id
+                pass  # bytes inside (or a genuinely bad payload): the general encoder decides
+        # encoded before the id is pending: a payload the encoder refuses leaves no ack waiting
+        messages = (
+            None if body is not None
+            else self._encode(SioPacket(SioPacketType.EVENT, namespace, [event, *args], ack_id))
+        )  # fmt: skip
         if ack_id is not None:
             ns.pending[ack_id] = None
-        if ns.state is CONNECTED and self.state is OPEN:
-            self._outbox.extend(messages)
+        queue = self._outbox if ns.state is CONNECTED and self.state is OPEN else ns.buffer
+        if messages is None:  # one f-string (one allocation), appended as is: the emit hot path
+            queue.append(
+                f"42{ns.prefix}{body}" if ack_id is None else f"42{ns.prefix}{ack_id}{body}"
+            )
         else:
-            ns.buffer.extend(messages)
+            queue.extend(messages)
         return ack_id
 
     def ack(self, namespace: str, ack_id: int, args: Sequence[Any] = ()) -> None:
