@@ -316,13 +316,9 @@ _ANSWERED, _FAILED, _PENDING = 0, 1, 2
 
 def _outcome(waiters: list[asyncio.Future[None]]) -> int:
     """``_FAILED`` if one CONNECT answer failed, else ``_PENDING`` if one is missing."""
-    outcome = _ANSWERED
-    for waiter in waiters:
-        if not waiter.done():
-            outcome = _PENDING
-        elif waiter.cancelled() or waiter.exception() is not None:
-            return _FAILED
-    return outcome
+    if any(_failed(w) for w in waiters):
+        return _FAILED
+    return _ANSWERED if all(w.done() for w in waiters) else _PENDING
 
 
 def _failed(waiter: asyncio.Future[None]) -> bool:
@@ -332,7 +328,7 @@ def _failed(waiter: asyncio.Future[None]) -> bool:
 
 def _refused(waiter: asyncio.Future[None]) -> bool:
     return (
-        _failed(waiter)
+        waiter.done()
         and not waiter.cancelled()
         and isinstance(waiter.exception(), ConnectRefused)
     )
