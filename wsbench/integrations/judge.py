@@ -345,8 +345,7 @@ class Judge:
             self._record(latency)
         if outcome in _OK:
             ms = latency / 1e6 if latency >= 0 else None
-            self.report("sio-recv", event if namespace == "/" or namespace == ""
-                        else f"{namespace} {event}", ms, size, None)  # entry_name, inline
+            self.report("sio-recv", entry_name(namespace, event), ms, size, None)
         # anything else is a violation, already reported by _on_violation
 
     def _latency(self, stamp: Stamp, recv_ns: int) -> int | None:

@@ -359,7 +359,7 @@ class DeliveryOracle:
                 return Observation(Outcome.RETRY_DUPLICATE)
             self._violate(V.DUPLICATE, e, sock, recv_ns, event, "copy received twice")
             return Observation(Outcome.DUPLICATE)
-        if not ((sock in e.base and sock != e.excluded) or sock == e.extra):  # in_audience
+        if not e.in_audience(sock):
             return self._outside(e, sock, recv_ns, event)
         latency = recv_ns - e.sent_ns
         e.delivered[sock] = latency
